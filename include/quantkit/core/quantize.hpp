@@ -1,0 +1,289 @@
+// Quantize, dequantize and fake-quantize (golden README rules 5 and 6), element by element and over
+// tensors with one parameter slot per tensor, channel or group. Templated on the float type; half and
+// bfloat16 compute in float, double in double.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "quantkit/core/error.hpp"
+#include "quantkit/core/float_traits.hpp"
+#include "quantkit/core/qparams.hpp"
+#include "quantkit/core/spec.hpp"
+#include "quantkit/core/tensor_view.hpp"
+
+namespace qk {
+
+// Parameters of a quantized tensor: one scale and zero point per slot of its ChannelLayout.
+struct QuantParams {
+  QuantSpec spec;
+  std::vector<float> scale;
+  std::vector<std::int32_t> zero_point;
+};
+
+// The reciprocal PyTorch multiplies by. Rule 5: multiply by the float32 inverse, never divide.
+template <class C>
+inline C inverse_scale(float scale) {
+  return C(1) / static_cast<C>(scale);
+}
+
+// Rule 5: q = clamp(rint(x * inv) + zero_point, qmin, qmax). The rounding happens before the zero point
+// is added; the clamp is done on rint(x*inv) against [qmin - zp, qmax - zp] so that nothing overflows.
+// NaN lands on qmin, as in the reference (callers reject NaN before getting here).
+template <class C>
+inline std::int64_t quantize_value(C x, C inv, std::int32_t zero_point, QRange r) {
+  const double rounded = static_cast<double>(std::nearbyint(x * inv));
+  const double lo = static_cast<double>(r.min) - zero_point;
+  const double hi = static_cast<double>(r.max) - zero_point;
+  if (!(rounded >= lo)) return r.min;
+  if (rounded > hi) return r.max;
+  return static_cast<std::int64_t>(rounded) + zero_point;
+}
+
+// x' = float(q - zero_point) * scale: one multiply in the compute type.
+template <class C>
+inline C dequantize_value(std::int64_t q, float scale, std::int32_t zero_point) {
+  return static_cast<C>(q - zero_point) * static_cast<C>(scale);
+}
+
+// Rule 6: the forward value, and whether the straight-through gradient passes (decided on the rounded,
+// unclamped code).
+template <class C>
+struct FakeQuantResult {
+  C value;
+  bool inside;
+};
+
+template <class C>
+inline FakeQuantResult<C> fake_quantize_value(C x, C inv, float scale, std::int32_t zero_point, QRange r) {
+  const double rounded = static_cast<double>(std::nearbyint(x * inv));
+  const double lo = static_cast<double>(r.min) - zero_point;
+  const double hi = static_cast<double>(r.max) - zero_point;
+  const bool inside = rounded >= lo && rounded <= hi;
+  const double clamped = inside ? rounded : (rounded > hi ? hi : lo);  // NaN -> lo, as quantize_value
+  // clamp(r) - zp is an integer that fits in int64; the subtraction happens before the float multiply.
+  return {static_cast<C>(static_cast<std::int64_t>(clamped)) * static_cast<C>(scale), inside};
+}
+
+template <class Q>
+inline void check_codes_fit(QRange r) {
+  if (r.min < static_cast<std::int64_t>(std::numeric_limits<Q>::min()) ||
+      r.max > static_cast<std::int64_t>(std::numeric_limits<Q>::max())) {
+    throw Error("integer range [" + std::to_string(r.min) + ", " + std::to_string(r.max) +
+                "] does not fit the code storage type");
+  }
+}
+
+// Calls f(slot, local_begin, length) for each run of consecutive elements of [offset, offset + count)
+// that share a parameter slot. local_begin counts from offset.
+template <class F>
+inline void for_each_slot_run(const ChannelLayout& layout, std::int64_t offset, std::int64_t count, F&& f) {
+  std::int64_t e = offset;
+  const std::int64_t end = offset + count;
+  while (e < end) {
+    const std::int64_t block = e / layout.inner;
+    const std::int64_t run_end = std::min(end, (block + 1) * layout.inner);
+    f(block % layout.slots, e - offset, run_end - e);
+    e = run_end;
+  }
+}
+
+inline void check_params(const QuantParams& params, const ChannelLayout& layout) {
+  if (static_cast<std::int64_t>(params.scale.size()) != layout.slots ||
+      static_cast<std::int64_t>(params.zero_point.size()) != layout.slots) {
+    throw Error("expected " + std::to_string(layout.slots) + " scales and zero points, got " +
+                std::to_string(params.scale.size()) + " and " + std::to_string(params.zero_point.size()));
+  }
+  const QRange r = params.spec.range();
+  for (std::size_t i = 0; i < params.scale.size(); ++i) {
+    check_scale(params.scale[i], "scale[" + std::to_string(i) + "]");
+    if (params.zero_point[i] < r.min || params.zero_point[i] > r.max) {
+      throw Error("zero point " + std::to_string(params.zero_point[i]) + " lies outside [" + std::to_string(r.min) +
+                  ", " + std::to_string(r.max) + "]");
+    }
+  }
+}
+
+// --- non-finite values -------------------------------------------------------------------------------
+
+struct NonFiniteReport {
+  std::int64_t count = 0;
+  std::int64_t first_index = -1;  // flat C-order index of the first NaN or Inf
+};
+
+template <QuantFloat T>
+inline void scan_nonfinite(std::span<const T> x, std::int64_t offset, NonFiniteReport& report) {
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    if (!std::isfinite(to_compute(x[i]))) {
+      if (report.count == 0) report.first_index = offset + static_cast<std::int64_t>(i);
+      ++report.count;
+    }
+  }
+}
+
+// "[2, 0, 5]": the multi-index of a flat C-order index, for error messages.
+inline std::string index_string(std::int64_t flat, const Shape& shape) {
+  std::vector<std::int64_t> idx(shape.size());
+  for (std::size_t i = shape.size(); i-- > 0;) {
+    const std::int64_t d = shape[i] > 0 ? shape[i] : 1;
+    idx[i] = flat % d;
+    flat /= d;
+  }
+  std::string s = "[";
+  for (std::size_t i = 0; i < idx.size(); ++i) s += (i ? ", " : "") + std::to_string(idx[i]);
+  return s + "]";
+}
+
+// Throws naming the count and first index of NaN/Inf values; what says which input.
+template <QuantFloat T>
+inline void reject_nonfinite(std::span<const T> x, const Shape& shape, const std::string& what) {
+  NonFiniteReport report;
+  scan_nonfinite<T>(x, 0, report);
+  if (report.count > 0) {
+    throw Error(what + ": " + std::to_string(report.count) + " non-finite value(s) (NaN or Inf), first at index " +
+                index_string(report.first_index, shape));
+  }
+}
+
+// --- streaming pieces: each works on a chunk [offset, offset + x.size()) of a C-contiguous tensor ------
+
+// Running min/max per slot (rule 2's observer). mins/maxs start at +inf/-inf.
+template <QuantFloat T>
+inline void observe_minmax(std::span<const T> x, const ChannelLayout& layout, std::int64_t offset,
+                           std::span<float> mins, std::span<float> maxs) {
+  for_each_slot_run(layout, offset, static_cast<std::int64_t>(x.size()),
+                    [&](std::int64_t slot, std::int64_t begin, std::int64_t len) {
+                      float lo = mins[static_cast<std::size_t>(slot)];
+                      float hi = maxs[static_cast<std::size_t>(slot)];
+                      for (std::int64_t i = begin; i < begin + len; ++i) {
+                        const float v = static_cast<float>(to_compute(x[static_cast<std::size_t>(i)]));
+                        lo = std::min(lo, v);
+                        hi = std::max(hi, v);
+                      }
+                      mins[static_cast<std::size_t>(slot)] = lo;
+                      maxs[static_cast<std::size_t>(slot)] = hi;
+                    });
+}
+
+template <QuantFloat T, class Q>
+inline void quantize_chunk(std::span<const T> x, const ChannelLayout& layout, std::int64_t offset,
+                           const QuantParams& params, std::span<Q> out) {
+  using C = compute_t<T>;
+  const QRange r = params.spec.range();
+  for_each_slot_run(layout, offset, static_cast<std::int64_t>(x.size()),
+                    [&](std::int64_t slot, std::int64_t begin, std::int64_t len) {
+                      const float scale = params.scale[static_cast<std::size_t>(slot)];
+                      const std::int32_t zp = params.zero_point[static_cast<std::size_t>(slot)];
+                      const C inv = inverse_scale<C>(scale);
+                      for (std::int64_t i = begin; i < begin + len; ++i) {
+                        const auto k = static_cast<std::size_t>(i);
+                        out[k] = static_cast<Q>(quantize_value<C>(to_compute(x[k]), inv, zp, r));
+                      }
+                    });
+}
+
+template <class Q, QuantFloat T>
+inline void dequantize_chunk(std::span<const Q> q, const ChannelLayout& layout, std::int64_t offset,
+                             const QuantParams& params, std::span<T> out) {
+  using C = compute_t<T>;
+  for_each_slot_run(layout, offset, static_cast<std::int64_t>(q.size()),
+                    [&](std::int64_t slot, std::int64_t begin, std::int64_t len) {
+                      const float scale = params.scale[static_cast<std::size_t>(slot)];
+                      const std::int32_t zp = params.zero_point[static_cast<std::size_t>(slot)];
+                      for (std::int64_t i = begin; i < begin + len; ++i) {
+                        const auto k = static_cast<std::size_t>(i);
+                        out[k] = from_compute<T>(dequantize_value<C>(static_cast<std::int64_t>(q[k]), scale, zp));
+                      }
+                    });
+}
+
+// mask may be empty; otherwise it receives 1 where the straight-through gradient passes.
+template <QuantFloat T>
+inline void fake_quantize_chunk(std::span<const T> x, const ChannelLayout& layout, std::int64_t offset,
+                                const QuantParams& params, std::span<T> out, std::span<std::uint8_t> mask = {}) {
+  using C = compute_t<T>;
+  const QRange r = params.spec.range();
+  for_each_slot_run(layout, offset, static_cast<std::int64_t>(x.size()),
+                    [&](std::int64_t slot, std::int64_t begin, std::int64_t len) {
+                      const float scale = params.scale[static_cast<std::size_t>(slot)];
+                      const std::int32_t zp = params.zero_point[static_cast<std::size_t>(slot)];
+                      const C inv = inverse_scale<C>(scale);
+                      for (std::int64_t i = begin; i < begin + len; ++i) {
+                        const auto k = static_cast<std::size_t>(i);
+                        const auto res = fake_quantize_value<C>(to_compute(x[k]), inv, scale, zp, r);
+                        out[k] = from_compute<T>(res.value);
+                        if (!mask.empty()) mask[k] = res.inside ? 1 : 0;
+                      }
+                    });
+}
+
+// --- whole tensors -----------------------------------------------------------------------------------
+
+inline QuantParams qparams_from_minmax(std::span<const float> mins, std::span<const float> maxs,
+                                       const QuantSpec& spec) {
+  QuantParams params{spec, std::vector<float>(mins.size()), std::vector<std::int32_t>(mins.size())};
+  for (std::size_t i = 0; i < mins.size(); ++i) {
+    // An empty slot (no elements) has nothing to observe; treat its range as [0, 0].
+    const bool empty = mins[i] > maxs[i];
+    const QParams p = choose_qparams(empty ? 0.0f : mins[i], empty ? 0.0f : maxs[i], spec);
+    params.scale[i] = p.scale;
+    params.zero_point[i] = p.zero_point;
+  }
+  return params;
+}
+
+// Min/max observer over one tensor, then rule 2 per slot.
+template <QuantFloat T>
+inline QuantParams choose_qparams(TensorView<const T> x, const QuantSpec& spec) {
+  const ChannelLayout layout = channel_layout(x.shape(), spec);
+  std::vector<float> mins(static_cast<std::size_t>(layout.slots), std::numeric_limits<float>::infinity());
+  std::vector<float> maxs(static_cast<std::size_t>(layout.slots), -std::numeric_limits<float>::infinity());
+  reject_nonfinite<T>(x.flat(), x.shape(), "observer input");
+  observe_minmax<T>(x.flat(), layout, 0, mins, maxs);
+  return qparams_from_minmax(mins, maxs, spec);
+}
+
+template <QuantFloat T, class Q>
+inline void quantize(TensorView<const T> x, const QuantParams& params, std::span<Q> out) {
+  const ChannelLayout layout = channel_layout(x.shape(), params.spec);
+  check_params(params, layout);
+  check_codes_fit<Q>(params.spec.range());
+  if (static_cast<std::int64_t>(out.size()) != x.numel()) throw Error("quantize: output size differs from input");
+  reject_nonfinite<T>(x.flat(), x.shape(), "quantize input");
+  quantize_chunk<T, Q>(x.flat(), layout, 0, params, out);
+}
+
+template <class Q, QuantFloat T>
+inline void dequantize(TensorView<const Q> q, const QuantParams& params, std::span<T> out) {
+  const ChannelLayout layout = channel_layout(q.shape(), params.spec);
+  check_params(params, layout);
+  if (static_cast<std::int64_t>(out.size()) != q.numel()) throw Error("dequantize: output size differs from input");
+  dequantize_chunk<Q, T>(q.flat(), layout, 0, params, out);
+}
+
+template <QuantFloat T>
+inline void fake_quantize(TensorView<const T> x, const QuantParams& params, std::span<T> out,
+                          std::span<std::uint8_t> mask = {}) {
+  const ChannelLayout layout = channel_layout(x.shape(), params.spec);
+  check_params(params, layout);
+  if (static_cast<std::int64_t>(out.size()) != x.numel() || (!mask.empty() && mask.size() != out.size())) {
+    throw Error("fake_quantize: output size differs from input");
+  }
+  reject_nonfinite<T>(x.flat(), x.shape(), "fake_quantize input");
+  fake_quantize_chunk<T>(x.flat(), layout, 0, params, out, mask);
+}
+
+// Straight-through estimator backward: dx = dy where the mask passes, 0 elsewhere.
+template <QuantFloat T>
+inline void fake_quantize_backward(std::span<const T> dy, std::span<const std::uint8_t> mask, std::span<T> dx) {
+  if (dy.size() != mask.size() || dx.size() != dy.size()) throw Error("fake_quantize_backward: sizes differ");
+  for (std::size_t i = 0; i < dy.size(); ++i) dx[i] = mask[i] ? dy[i] : T(0.0f);
+}
+
+}  // namespace qk

@@ -1,0 +1,30 @@
+// A weights manifest (manifest.json beside .npy files: {"layers": [{"name", "file", "shape", ...}]}),
+// the layout of the bundled Silero VAD weights.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "quantkit/core/tensor_view.hpp"
+
+namespace qk::io {
+
+struct ManifestLayer {
+  std::string name;
+  std::string file;  // absolute or relative to the current folder (resolved against the manifest's folder)
+  Shape shape;
+};
+
+// Reads manifest.json (a path to the file or to its folder); checks every listed file exists.
+std::vector<ManifestLayer> read_manifest(const std::string& path);
+
+struct LoadedLayer {
+  std::string name;
+  Shape shape;
+  std::vector<float> values;
+};
+
+// Loads every layer as float32, checking the shape against the manifest.
+std::vector<LoadedLayer> load_manifest_layers(const std::string& path);
+
+}  // namespace qk::io

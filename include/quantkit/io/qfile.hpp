@@ -1,0 +1,55 @@
+// The quantized-tensor file: an .npz that numpy.load opens without allow_pickle. Members:
+//   q           integer codes: int8/uint8 with the input's shape at 8 bits; below 8 bits a 1-D uint8
+//               array of packed codes (see core/pack.hpp for the bit layout)
+//   scale       float32: 0-d per tensor; per channel the input's rank with C at the axis and 1 elsewhere
+//               (so (q - zero_point) * scale broadcasts); per group shape[:-1] + [shape[-1] / group_size]
+//   zero_point  int32, the same shape as scale
+//   meta        0-d unicode string holding JSON (format, bits, signed, scheme, granularity, axis,
+//               group_size, quant_min, quant_max, reduce_range, packing, shape, dtype)
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "quantkit/core/quantize.hpp"
+#include "quantkit/core/spec.hpp"
+#include "quantkit/io/dtype.hpp"
+#include "quantkit/io/npy.hpp"
+#include "quantkit/io/npz.hpp"
+
+namespace qk::io {
+
+inline constexpr const char* kQuantizedFormat = "quantkit.qtensor/1";
+
+struct QuantizedFileMeta {
+  QuantSpec spec;                  // bits, signedness, scheme, range, granularity, axis, group size
+  QRange range;                    // effective integer range of the codes
+  int code_bits = 8;               // bits per stored code: 8 means one byte per code, unpacked
+  Shape shape;                     // shape of the original tensor
+  DType dtype = DType::kF4;        // dtype of the original tensor
+};
+
+// The JSON text stored in `meta`, and its parser (which validates every field).
+std::string encode_meta(const QuantizedFileMeta& meta);
+QuantizedFileMeta decode_meta(const std::string& json, const std::string& name);
+
+// Shape of the scale / zero_point arrays for a tensor of `shape` under `spec` (see the file comment).
+Shape param_shape(const Shape& shape, const QuantSpec& spec);
+
+// A quantized file read back: metadata, parameters and the raw `q` member.
+struct QuantizedFile {
+  QuantizedFileMeta meta;
+  QuantParams params;
+  NpyArray q;
+};
+
+// Reads and validates a quantized .npz (members present, dtypes, shapes and sizes consistent with meta).
+QuantizedFile read_quantized(const std::string& path);
+
+// Decodes the codes of a quantized file as int32 (unpacking sub-8-bit codes).
+std::vector<std::int32_t> unpack_codes(const QuantizedFile& file);
+
+// Adds scale, zero_point and meta members for a tensor to an archive being written; q is added by the caller.
+void add_quantized_params(NpzWriter& writer, const QuantizedFileMeta& meta, const QuantParams& params);
+
+}  // namespace qk::io

@@ -1,0 +1,21 @@
+// Umbrella header: the whole public API of quantkit.
+#pragma once
+
+#include "quantkit/core/error.hpp"
+#include "quantkit/core/float_traits.hpp"
+#include "quantkit/core/half.hpp"
+#include "quantkit/core/pack.hpp"
+#include "quantkit/core/qparams.hpp"
+#include "quantkit/core/quantize.hpp"
+#include "quantkit/core/spec.hpp"
+#include "quantkit/core/tensor_view.hpp"
+#include "quantkit/embed/rowwise.hpp"
+#include "quantkit/io/atomic_file.hpp"
+#include "quantkit/io/dtype.hpp"
+#include "quantkit/io/npy.hpp"
+#include "quantkit/io/npz.hpp"
+#include "quantkit/io/qfile.hpp"
+#include "quantkit/kernels/linear_dynamic_ref.hpp"
+#include "quantkit/observe/minmax.hpp"
+#include "quantkit/ptq/quantize_file.hpp"
+#include "quantkit/qat/learnable_fake_quant.hpp"

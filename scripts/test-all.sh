@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: a release build and ctest (scalar and dispatched paths), a bounded
+# libFuzzer run over the .npy/.npz readers, then the suite again under AddressSanitizer +
+# UndefinedBehaviorSanitizer. Run from anywhere; builds go to build/, build-fuzz/ and build-asan/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=${QK_JOBS:-2}
+fuzz_seconds=${QK_FUZZ_SECONDS:-60}
+step() { printf '\n== %s\n' "$*"; }
+
+step "release build"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$jobs"
+step "tests (release)"
+ctest --test-dir build --output-on-failure -j"$jobs"
+
+step "fuzz: build the libFuzzer targets with clang"
+CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQK_BUILD_FUZZ=ON \
+  -DQK_SANITIZE=fuzzer-no-link,address,undefined -DQK_BUILD_TESTS=OFF -DQK_BUILD_TOOLS=OFF \
+  -DQK_BUILD_BENCH=OFF -DQK_BUILD_EXAMPLES=OFF -DQK_INSTALL=OFF >/dev/null
+cmake --build build-fuzz -j"$jobs"
+for target in npy npz; do
+  step "fuzz: fuzz_$target for ${fuzz_seconds}s"
+  corpus=build-fuzz/corpus-$target
+  mkdir -p "$corpus"
+  build-fuzz/tests/fuzz/fuzz_$target -max_total_time="$fuzz_seconds" -print_final_stats=1 \
+    "$corpus" tests/fuzz/corpus/$target 2>&1 | tail -n 12
+done
+
+step "sanitizer build (address,undefined)"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQK_SANITIZE=address,undefined \
+  -DQK_BUILD_BENCH=OFF -DQK_BUILD_EXAMPLES=OFF -DQK_INSTALL=OFF >/dev/null
+cmake --build build-asan -j"$jobs"
+step "tests (address,undefined)"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE package

@@ -1,0 +1,165 @@
+// Quantized-tensor files: metadata JSON, parameter members, validation on read.
+#include "quantkit/io/qfile.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "quantkit/core/pack.hpp"
+
+namespace qk::io {
+
+namespace {
+
+using nlohmann::json;
+
+Granularity granularity_from_string(const std::string& s, const std::string& name) {
+  if (s == "per_tensor") return Granularity::kPerTensor;
+  if (s == "per_channel") return Granularity::kPerChannel;
+  if (s == "per_group") return Granularity::kPerGroup;
+  throw Error(name + ": unknown granularity '" + s + "' in meta");
+}
+
+}  // namespace
+
+std::string encode_meta(const QuantizedFileMeta& meta) {
+  const QuantSpec& s = meta.spec;
+  json j;
+  j["format"] = kQuantizedFormat;
+  j["bits"] = meta.code_bits;
+  j["signed"] = s.is_signed;
+  j["scheme"] = to_string(s.scheme);
+  j["granularity"] = to_string(s.granularity);
+  j["axis"] = s.granularity == Granularity::kPerChannel ? json(s.axis) : json(nullptr);
+  j["group_size"] = s.granularity == Granularity::kPerGroup ? json(s.group_size) : json(nullptr);
+  j["quant_min"] = meta.range.min;
+  j["quant_max"] = meta.range.max;
+  j["reduce_range"] = s.reduce_range;
+  j["packing"] = meta.code_bits == 8 ? "none" : "lsb_bitstream";
+  j["shape"] = meta.shape;
+  j["dtype"] = dtype_name(meta.dtype);
+  return j.dump();
+}
+
+QuantizedFileMeta decode_meta(const std::string& text, const std::string& name) {
+  QuantizedFileMeta meta;
+  try {
+    const json j = json::parse(text);
+    if (j.at("format").get<std::string>() != kQuantizedFormat) {
+      throw Error(name + ": meta format is '" + j.at("format").get<std::string>() + "', expected " + kQuantizedFormat);
+    }
+    meta.code_bits = j.at("bits").get<int>();
+    meta.range = {j.at("quant_min").get<std::int64_t>(), j.at("quant_max").get<std::int64_t>()};
+    QuantSpec& s = meta.spec;
+    s.is_signed = j.at("signed").get<bool>();
+    const std::string scheme = j.at("scheme").get<std::string>();
+    if (scheme != "affine" && scheme != "symmetric") throw Error(name + ": unknown scheme '" + scheme + "' in meta");
+    s.scheme = scheme == "affine" ? Scheme::kAffine : Scheme::kSymmetric;
+    s.granularity = granularity_from_string(j.at("granularity").get<std::string>(), name);
+    if (s.granularity == Granularity::kPerChannel) s.axis = j.at("axis").get<int>();
+    if (s.granularity == Granularity::kPerGroup) s.group_size = j.at("group_size").get<std::int64_t>();
+    s.reduce_range = false;  // the stored range is already the effective one
+    s.quant_min = meta.range.min;
+    s.quant_max = meta.range.max;
+    s.bits = meta.code_bits;
+    meta.shape = j.at("shape").get<Shape>();
+    meta.dtype = dtype_from_name(j.at("dtype").get<std::string>());
+    const std::string packing = j.at("packing").get<std::string>();
+    if (meta.code_bits < 1 || meta.code_bits > 8) throw Error(name + ": bits in meta must be 1..8");
+    if ((meta.code_bits == 8) != (packing == "none")) throw Error(name + ": packing '" + packing + "' does not match bits");
+    s.validate();
+    shape_numel(meta.shape);
+    if (s.granularity == Granularity::kPerChannel) normalize_axis(s.axis, static_cast<int>(meta.shape.size()));
+    if (s.storage_bits() > meta.code_bits) throw Error(name + ": range in meta does not fit its bits");
+  } catch (const json::exception& e) {
+    throw Error(name + ": malformed meta JSON: " + e.what());
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    if (what.rfind(name, 0) == 0) throw;
+    throw Error(name + ": invalid meta: " + what);
+  }
+  return meta;
+}
+
+Shape param_shape(const Shape& shape, const QuantSpec& spec) {
+  switch (spec.granularity) {
+    case Granularity::kPerTensor: return {};
+    case Granularity::kPerChannel: {
+      const int a = normalize_axis(spec.axis, static_cast<int>(shape.size()));
+      Shape out(shape.size(), 1);
+      out[static_cast<std::size_t>(a)] = shape[static_cast<std::size_t>(a)];
+      return out;
+    }
+    case Granularity::kPerGroup: {
+      Shape out = shape;
+      if (out.empty() || spec.group_size <= 0 || out.back() % spec.group_size != 0) {
+        throw Error("group size " + std::to_string(spec.group_size) + " does not divide the last axis");
+      }
+      out.back() /= spec.group_size;
+      return out;
+    }
+  }
+  return {};
+}
+
+void add_quantized_params(NpzWriter& writer, const QuantizedFileMeta& meta, const QuantParams& params) {
+  const Shape pshape = param_shape(meta.shape, meta.spec);
+  writer.add<float>("scale", pshape, std::span<const float>(params.scale));
+  writer.add<std::int32_t>("zero_point", pshape, std::span<const std::int32_t>(params.zero_point));
+  writer.add_encoded("meta", encode_npy_string(encode_meta(meta)));
+}
+
+QuantizedFile read_quantized(const std::string& path) {
+  const std::vector<std::string> names = npz_names(path);
+  for (const char* required : {"q", "scale", "zero_point", "meta"}) {
+    if (std::find(names.begin(), names.end(), required) == names.end()) {
+      throw Error(path + ": not a quantized tensor file (member '" + required + "' is missing)");
+    }
+  }
+  QuantizedFile file;
+  file.meta = decode_meta(read_npz_member(path, "meta").as_string(), path);
+  const NpyArray scale = read_npz_member(path, "scale");
+  const NpyArray zero_point = read_npz_member(path, "zero_point");
+  file.q = read_npz_member(path, "q");
+  const Shape pshape = param_shape(file.meta.shape, file.meta.spec);
+  if (scale.shape() != pshape || zero_point.shape() != pshape) {
+    throw Error(path + ": scale/zero_point shape " + shape_string(scale.shape()) + " does not match " + shape_string(pshape));
+  }
+  file.params.spec = file.meta.spec;
+  file.params.scale = scale.to_vector<float>();
+  file.params.zero_point = zero_point.to_vector<std::int32_t>();
+  const std::int64_t numel = shape_numel(file.meta.shape);
+  if (file.meta.code_bits == 8) {
+    const DType want = file.meta.spec.is_signed ? DType::kI1 : DType::kU1;
+    if (file.q.dtype() != want || file.q.shape() != file.meta.shape) {
+      throw Error(path + ": q must be " + dtype_name(want) + " with shape " + shape_string(file.meta.shape));
+    }
+  } else if (file.q.dtype() != DType::kU1 || file.q.shape() != Shape{packed_bytes(numel, file.meta.code_bits)}) {
+    throw Error(path + ": packed q must be uint8 with " + std::to_string(packed_bytes(numel, file.meta.code_bits)) + " bytes");
+  }
+  try {
+    check_params(file.params, channel_layout(file.meta.shape, file.meta.spec));
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
+  }
+  return file;
+}
+
+std::vector<std::int32_t> unpack_codes(const QuantizedFile& file) {
+  const std::int64_t numel = shape_numel(file.meta.shape);
+  std::vector<std::int32_t> codes(static_cast<std::size_t>(numel));
+  if (file.meta.code_bits == 8) {
+    codes = file.meta.spec.is_signed ? [&] {
+      const auto v = file.q.to_vector<std::int8_t>();
+      return std::vector<std::int32_t>(v.begin(), v.end());
+    }() : [&] {
+      const auto v = file.q.to_vector<std::uint8_t>();
+      return std::vector<std::int32_t>(v.begin(), v.end());
+    }();
+  } else {
+    const auto raw = file.q.raw();
+    unpack_bits<std::int32_t>({reinterpret_cast<const std::uint8_t*>(raw.data()), raw.size()}, file.meta.code_bits,
+                              file.meta.spec.is_signed, codes);
+  }
+  return codes;
+}
+
+}  // namespace qk::io

@@ -1,0 +1,114 @@
+// Evaluation of weight formats on whole models.
+#include "quantkit/ptq/evaluate.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+#include "quantkit/core/half.hpp"
+#include "quantkit/core/pack.hpp"
+#include "quantkit/core/quantize.hpp"
+
+namespace qk {
+
+const char* to_string(WeightFormat f) {
+  switch (f) {
+    case WeightFormat::kFP32: return "fp32";
+    case WeightFormat::kFP16: return "fp16";
+    case WeightFormat::kInt8PerChannel: return "int8-per-channel";
+    case WeightFormat::kInt4PerGroup: return "int4-per-group";
+  }
+  return "?";
+}
+
+QuantSpec format_spec(WeightFormat format, const Shape& shape, std::int64_t group_size, Shape& view_shape) {
+  QuantSpec spec;
+  spec.scheme = Scheme::kSymmetric;
+  spec.is_signed = true;
+  view_shape = shape;
+  if (format == WeightFormat::kInt8PerChannel) {
+    spec.bits = 8;
+    spec.granularity = shape.size() >= 2 ? Granularity::kPerChannel : Granularity::kPerTensor;
+    spec.axis = 0;
+  } else if (format == WeightFormat::kInt4PerGroup) {
+    spec.bits = 4;
+    spec.granularity = Granularity::kPerGroup;
+    spec.group_size = group_size;
+    const std::int64_t numel = shape_numel(shape);
+    const std::int64_t out = shape.empty() ? 1 : shape[0];
+    const std::int64_t rest = out > 0 ? numel / out : 0;
+    if (shape.size() >= 2 && rest % group_size == 0) {
+      view_shape = {out, rest};
+    } else if (numel % group_size == 0) {
+      view_shape = {numel};
+    } else {
+      throw Error("group size " + std::to_string(group_size) + " divides neither the rows nor the element count (" +
+                  std::to_string(numel) + ")");
+    }
+  }
+  return spec;
+}
+
+namespace {
+
+struct LayerRun {
+  std::vector<float> approx;
+  std::uint64_t bytes = 0;
+  std::int64_t group_size = 0;
+};
+
+LayerRun run_layer(const io::LoadedLayer& layer, WeightFormat format, std::int64_t group_size) {
+  LayerRun run;
+  const std::size_t n = layer.values.size();
+  run.approx.resize(n);
+  if (format == WeightFormat::kFP32) {
+    std::copy(layer.values.begin(), layer.values.end(), run.approx.begin());
+    run.bytes = n * 4;
+    return run;
+  }
+  if (format == WeightFormat::kFP16) {
+    for (std::size_t i = 0; i < n; ++i) run.approx[i] = static_cast<float>(half(layer.values[i]));
+    run.bytes = n * 2;
+    return run;
+  }
+  Shape view_shape;
+  const QuantSpec spec = format_spec(format, layer.shape, group_size, view_shape);
+  const TensorView<const float> view(layer.values.data(), view_shape);
+  const QuantParams params = choose_qparams<float>(view, spec);
+  std::vector<std::int8_t> q(n);
+  quantize<float, std::int8_t>(view, params, q);
+  dequantize<std::int8_t, float>(TensorView<const std::int8_t>(q.data(), view_shape), params, run.approx);
+  run.bytes = static_cast<std::uint64_t>(packed_bytes(static_cast<std::int64_t>(n), spec.bits)) + params.scale.size() * 4 +
+              params.zero_point.size() * 4;
+  run.group_size = spec.granularity == Granularity::kPerGroup ? spec.group_size : 0;
+  return run;
+}
+
+}  // namespace
+
+FormatResult evaluate_format(const std::vector<io::LoadedLayer>& layers, WeightFormat format, std::int64_t group_size,
+                             int repeats) {
+  FormatResult result;
+  result.format = format;
+  std::vector<double> times;
+  std::vector<LayerRun> runs;
+  for (int r = 0; r < std::max(1, repeats); ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    runs.clear();
+    for (const auto& layer : layers) runs.push_back(run_layer(layer, format, group_size));
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(times.begin(), times.end());
+  result.seconds = times[times.size() / 2];
+  ErrorAccumulator total;
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    total.add(layers[i].values, runs[i].approx);
+    result.layers.push_back({layers[i].name, runs[i].bytes, compare(layers[i].values, runs[i].approx), runs[i].group_size});
+    result.bytes += runs[i].bytes;
+    result.weights += layers[i].values.size();
+  }
+  result.error = total.result();
+  result.bits_per_weight = result.weights ? 8.0 * static_cast<double>(result.bytes) / static_cast<double>(result.weights) : 0;
+  return result;
+}
+
+}  // namespace qk

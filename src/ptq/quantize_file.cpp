@@ -1,0 +1,295 @@
+// File-level PTQ: streams a memory-mapped .npy through the observer and the quantizer chunk by chunk,
+// dropping each chunk's input pages once done, and writes the quantized .npz atomically.
+#include "quantkit/ptq/quantize_file.hpp"
+
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <variant>
+#include <vector>
+
+#include "quantkit/core/pack.hpp"
+#include "quantkit/core/quantize.hpp"
+#include "quantkit/io/atomic_file.hpp"
+#include "quantkit/io/npy.hpp"
+#include "quantkit/io/npz.hpp"
+#include "quantkit/io/qfile.hpp"
+
+namespace qk {
+
+namespace {
+
+// A float input, viewed in place when its layout allows, else converted once (big-endian, Fortran order).
+template <class T>
+struct FloatInput {
+  TensorView<const T> view;
+  std::vector<T> converted;
+  bool in_place = false;
+};
+
+template <class F>
+auto with_float_input(const io::NpyArray& array, F&& f) {
+  auto run = [&]<class T>(T*) {
+    FloatInput<T> in;
+    if (array.is_native_c_order()) {
+      in.view = array.view<T>();
+      in.in_place = true;
+    } else {
+      in.converted = array.to_vector<T>();
+      in.view = TensorView<const T>(in.converted.data(), array.shape());
+    }
+    return f(in);
+  };
+  switch (array.dtype()) {
+    case io::DType::kF4: return run(static_cast<float*>(nullptr));
+    case io::DType::kF8: return run(static_cast<double*>(nullptr));
+    case io::DType::kF2: return run(static_cast<half*>(nullptr));
+    default:
+      throw Error(array.name() + ": dtype " + io::dtype_name(array.dtype()) +
+                  " cannot be quantized (expected float16, float32 or float64)");
+  }
+}
+
+// Calls f(chunk, offset) over the input in chunks, then releases the chunk's pages of a mapped file.
+template <class T, class F>
+void for_each_chunk(const io::NpyArray& array, const FloatInput<T>& in, std::int64_t chunk, F&& f) {
+  const std::span<const T> all = in.view.flat();
+  const auto n = static_cast<std::int64_t>(all.size());
+  for (std::int64_t offset = 0; offset < n; offset += chunk) {
+    const std::int64_t len = std::min(chunk, n - offset);
+    f(all.subspan(static_cast<std::size_t>(offset), static_cast<std::size_t>(len)), offset);
+    if (in.in_place) array.release(static_cast<std::size_t>(offset) * sizeof(T), static_cast<std::size_t>(len) * sizeof(T));
+  }
+}
+
+std::int64_t aligned_chunk(std::int64_t chunk) {
+  // A multiple of 8 elements keeps every chunk of packed codes on a byte boundary.
+  return std::max<std::int64_t>(8, chunk / 8 * 8);
+}
+
+void report_progress(const FileQuantOptions& options, double fraction) {
+  if (options.progress) options.progress(fraction);
+}
+
+// Pass 1: non-finite scan and (unless parameters are fixed) the min/max observer.
+template <class T>
+QuantParams observe(const io::NpyArray& array, const FloatInput<T>& in, const FileQuantOptions& options,
+                    const ChannelLayout& layout, FileQuantReport& report, double progress_share) {
+  const QuantSpec& spec = options.spec;
+  std::vector<float> mins(static_cast<std::size_t>(layout.slots), std::numeric_limits<float>::infinity());
+  std::vector<float> maxs(static_cast<std::size_t>(layout.slots), -std::numeric_limits<float>::infinity());
+  NonFiniteReport nonfinite;
+  const std::int64_t chunk = aligned_chunk(options.chunk_elements);
+  const bool observe_range = !options.fixed_params.has_value();
+  for_each_chunk(array, in, chunk, [&](std::span<const T> x, std::int64_t offset) {
+    const std::int64_t before = nonfinite.count;
+    scan_nonfinite<T>(x, offset, nonfinite);
+    if (nonfinite.count > 0 && options.nonfinite == NonFinitePolicy::kReject) {
+      // Finish counting before reporting, so the message gives the full count.
+      return;
+    }
+    if (!observe_range) return;
+    if (nonfinite.count == before) {
+      observe_minmax<T>(x, layout, offset, mins, maxs);
+    } else {  // saturate policy: leave NaN and Inf out of the range
+      for_each_slot_run(layout, offset, static_cast<std::int64_t>(x.size()), [&](std::int64_t slot, std::int64_t b, std::int64_t len) {
+        for (std::int64_t i = b; i < b + len; ++i) {
+          const float v = static_cast<float>(to_compute(x[static_cast<std::size_t>(i)]));
+          if (!std::isfinite(v)) continue;
+          mins[static_cast<std::size_t>(slot)] = std::min(mins[static_cast<std::size_t>(slot)], v);
+          maxs[static_cast<std::size_t>(slot)] = std::max(maxs[static_cast<std::size_t>(slot)], v);
+        }
+      });
+    }
+    report_progress(options, progress_share * static_cast<double>(offset + static_cast<std::int64_t>(x.size())) /
+                                 static_cast<double>(std::max<std::int64_t>(1, report.numel)));
+  });
+  report.nonfinite = nonfinite.count;
+  if (nonfinite.count > 0 && options.nonfinite == NonFinitePolicy::kReject) {
+    throw Error(array.name() + ": " + std::to_string(nonfinite.count) + " non-finite value(s) (NaN or Inf), first at index " +
+                index_string(nonfinite.first_index, array.shape()) + " (use --allow-nonfinite to saturate them)");
+  }
+  if (!observe_range) {
+    if (spec.granularity != Granularity::kPerTensor) throw Error("a fixed scale and zero point need per-tensor quantization");
+    const QParams p = *options.fixed_params;
+    QuantParams params{spec, {p.scale}, {p.zero_point}};
+    check_params(params, layout);
+    return params;
+  }
+  return qparams_from_minmax(mins, maxs, spec);
+}
+
+void check_spec_for_file(const QuantSpec& spec) {
+  spec.validate();
+  if (spec.storage_bits() > 8) throw Error("quantized files hold codes of at most 8 bits; the range needs " +
+                                           std::to_string(spec.storage_bits()));
+}
+
+std::uint64_t file_size_or_zero(const std::string& path) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  return ec ? 0 : static_cast<std::uint64_t>(size);
+}
+
+void fill_report_header(const io::NpyArray& array, FileQuantReport& report) {
+  report.shape = array.shape();
+  report.dtype = array.dtype();
+  report.numel = array.numel();
+  report.input_bytes = array.header().data_bytes;
+}
+
+}  // namespace
+
+std::vector<float> dequantize_to_float(const io::QuantizedFile& file) {
+  const ChannelLayout layout = channel_layout(file.meta.shape, file.meta.spec);
+  const std::vector<std::int32_t> codes = io::unpack_codes(file);
+  std::vector<float> out(codes.size());
+  dequantize_chunk<std::int32_t, float>(codes, layout, 0, file.params, out);
+  return out;
+}
+
+QuantSpec default_weight_spec(int rank) {
+  QuantSpec spec;
+  spec.bits = 8;
+  spec.is_signed = true;
+  spec.scheme = Scheme::kSymmetric;
+  spec.granularity = rank >= 2 ? Granularity::kPerChannel : Granularity::kPerTensor;
+  spec.axis = 0;
+  return spec;
+}
+
+FileQuantReport quantize_file(const std::string& input, const std::string& output, const FileQuantOptions& options) {
+  io::check_output_differs(output, {input});
+  check_spec_for_file(options.spec);
+  { io::AtomicFile probe(output); }  // fail on an unwritable folder before the work, not after
+  const io::NpyArray array = io::read_npy(input);
+  FileQuantReport report;
+  fill_report_header(array, report);
+  const ChannelLayout layout = channel_layout(array.shape(), options.spec);
+  report.slots = layout.slots;
+  report.code_bits = options.spec.storage_bits();
+  report.range = options.spec.range();
+
+  with_float_input(array, [&]<class T>(const FloatInput<T>& in) {
+    const QuantParams params = observe(array, in, options, layout, report, 0.5);
+    const int bits = report.code_bits;
+    const io::DType code_dtype = bits < 8 ? io::DType::kU1 : (options.spec.is_signed ? io::DType::kI1 : io::DType::kU1);
+    const Shape q_shape = bits < 8 ? Shape{packed_bytes(report.numel, bits)} : array.shape();
+    std::vector<std::byte> npy = io::encode_npy_header(code_dtype, q_shape);
+    const std::size_t data_at = npy.size();
+    npy.resize(data_at + static_cast<std::size_t>(packed_bytes(report.numel, bits)));
+    auto* data = reinterpret_cast<std::uint8_t*>(npy.data() + data_at);
+    const std::int64_t chunk = aligned_chunk(options.chunk_elements);
+    auto run = [&]<class Q>(Q*) {
+      std::vector<Q> codes(static_cast<std::size_t>(bits < 8 ? std::min(chunk, report.numel) : 0));
+      for_each_chunk(array, in, chunk, [&](std::span<const T> x, std::int64_t offset) {
+        std::span<Q> out = bits < 8 ? std::span<Q>(codes.data(), x.size())
+                                    : std::span<Q>(reinterpret_cast<Q*>(data) + offset, x.size());
+        quantize_chunk<T, Q>(x, layout, offset, params, out);
+        if (report.nonfinite > 0) {  // saturate policy: NaN -> the zero point (dequantizes to 0)
+          for (std::size_t i = 0; i < x.size(); ++i) {
+            if (std::isnan(to_compute(x[i]))) out[i] = static_cast<Q>(params.zero_point[static_cast<std::size_t>(layout.slot_of(offset + static_cast<std::int64_t>(i)))]);
+          }
+        }
+        if (bits < 8) {
+          pack_bits<Q>(out, bits, {data + offset * bits / 8, static_cast<std::size_t>(packed_bytes(static_cast<std::int64_t>(x.size()), bits))});
+        }
+        report_progress(options, 0.5 + 0.5 * static_cast<double>(offset + static_cast<std::int64_t>(x.size())) /
+                                            static_cast<double>(std::max<std::int64_t>(1, report.numel)));
+      });
+    };
+    if (options.spec.is_signed) run(static_cast<std::int8_t*>(nullptr)); else run(static_cast<std::uint8_t*>(nullptr));
+
+    io::QuantizedFileMeta meta{options.spec, report.range, bits, array.shape(), array.dtype()};
+    io::NpzWriter writer;
+    writer.add_encoded("q", std::move(npy));
+    io::add_quantized_params(writer, meta, params);
+    writer.write(output);
+    return 0;
+  });
+  report.output_bytes = file_size_or_zero(output);
+  return report;
+}
+
+FileQuantReport fake_quantize_file(const std::string& input, const std::string& output, const FileQuantOptions& options) {
+  io::check_output_differs(output, {input});
+  options.spec.validate();
+  { io::AtomicFile probe(output); }
+  const io::NpyArray array = io::read_npy(input);
+  FileQuantReport report;
+  fill_report_header(array, report);
+  const ChannelLayout layout = channel_layout(array.shape(), options.spec);
+  report.slots = layout.slots;
+  report.code_bits = options.spec.storage_bits();
+  report.range = options.spec.range();
+  with_float_input(array, [&]<class T>(const FloatInput<T>& in) {
+    const QuantParams params = observe(array, in, options, layout, report, 0.5);
+    std::vector<std::byte> npy = io::encode_npy_header(array.dtype(), array.shape());
+    const std::size_t data_at = npy.size();
+    npy.resize(data_at + static_cast<std::size_t>(report.numel) * sizeof(T));
+    T* data = reinterpret_cast<T*>(npy.data() + data_at);
+    for_each_chunk(array, in, aligned_chunk(options.chunk_elements), [&](std::span<const T> x, std::int64_t offset) {
+      std::span<T> out(data + offset, x.size());
+      fake_quantize_chunk<T>(x, layout, offset, params, out);
+      if (report.nonfinite > 0) {
+        for (std::size_t i = 0; i < x.size(); ++i) {
+          if (std::isnan(to_compute(x[i]))) out[i] = T(0.0f);
+        }
+      }
+      report_progress(options, 0.5 + 0.5 * static_cast<double>(offset + static_cast<std::int64_t>(x.size())) /
+                                          static_cast<double>(std::max<std::int64_t>(1, report.numel)));
+    });
+    io::AtomicFile file(output);
+    file.write(npy);
+    file.commit();
+    return 0;
+  });
+  report.output_bytes = file_size_or_zero(output);
+  return report;
+}
+
+FileQuantReport dequantize_file(const std::string& input, const std::string& output, io::DType out_dtype) {
+  io::check_output_differs(output, {input});
+  if (out_dtype != io::DType::kF4 && out_dtype != io::DType::kF2 && out_dtype != io::DType::kF8) {
+    throw Error(std::string("dequantize writes float16, float32 or float64, not ") + io::dtype_name(out_dtype));
+  }
+  { io::AtomicFile probe(output); }
+  const io::QuantizedFile file = io::read_quantized(input);
+  FileQuantReport report;
+  report.shape = file.meta.shape;
+  report.dtype = file.meta.dtype;
+  report.numel = shape_numel(file.meta.shape);
+  report.input_bytes = file_size_or_zero(input);
+  report.code_bits = file.meta.code_bits;
+  report.range = file.meta.range;
+  const ChannelLayout layout = channel_layout(file.meta.shape, file.meta.spec);
+  report.slots = layout.slots;
+  std::vector<std::byte> npy = io::encode_npy_header(out_dtype, file.meta.shape);
+  const std::size_t data_at = npy.size();
+  npy.resize(data_at + static_cast<std::size_t>(report.numel) * io::dtype_size(out_dtype));
+  auto write_as = [&]<class T>(T*) {
+    std::span<T> out(reinterpret_cast<T*>(npy.data() + data_at), static_cast<std::size_t>(report.numel));
+    if (file.meta.code_bits == 8 && file.q.is_native_c_order()) {
+      if (file.meta.spec.is_signed) {
+        dequantize_chunk<std::int8_t, T>(file.q.view<std::int8_t>().flat(), layout, 0, file.params, out);
+      } else {
+        dequantize_chunk<std::uint8_t, T>(file.q.view<std::uint8_t>().flat(), layout, 0, file.params, out);
+      }
+    } else {
+      const std::vector<std::int32_t> codes = io::unpack_codes(file);
+      dequantize_chunk<std::int32_t, T>(codes, layout, 0, file.params, out);
+    }
+  };
+  switch (out_dtype) {
+    case io::DType::kF2: write_as(static_cast<half*>(nullptr)); break;
+    case io::DType::kF8: write_as(static_cast<double*>(nullptr)); break;
+    default: write_as(static_cast<float*>(nullptr)); break;
+  }
+  io::AtomicFile out(output);
+  out.write(npy);
+  out.commit();
+  report.output_bytes = file_size_or_zero(output);
+  return report;
+}
+
+}  // namespace qk

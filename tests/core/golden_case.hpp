@@ -1,0 +1,87 @@
+// Loads one golden case directory (tests/data/golden/<id>): case.json, input arrays, expected arrays,
+// and compares results by each field's check (exact / tolerance / informational) as the golden README says.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "quantkit/io/npy.hpp"
+
+namespace qk::test {
+
+class GoldenCase {
+ public:
+  explicit GoldenCase(std::filesystem::path dir) : dir_(std::move(dir)) {
+    std::ifstream in(dir_ / "case.json");
+    json_ = nlohmann::json::parse(in);
+  }
+  const nlohmann::json& json() const { return json_; }
+  const nlohmann::json& params() const { return json_.at("params"); }
+  std::string op() const { return json_.at("op").get<std::string>(); }
+  std::string conformance() const { return json_.at("conformance").get<std::string>(); }
+
+  io::NpyArray input_array(const std::string& name) const {
+    return io::read_npy((dir_ / json_.at("inputs").at(name).at("file").get<std::string>()).string());
+  }
+  template <class T>
+  std::vector<T> input(const std::string& name) const {
+    return input_array(name).to_vector<T>();
+  }
+  bool has_input(const std::string& name) const { return json_.at("inputs").contains(name); }
+  bool has_expected(const std::string& name) const { return json_.at("expected").contains(name); }
+
+  // Compares got against expected field `name` by its check; informational fields never fail.
+  template <class T>
+  void expect(const std::string& name, const std::vector<T>& got) const {
+    const auto& field = json_.at("expected").at(name);
+    const std::string check = field.at("check").get<std::string>();
+    if (check == "informational") return;
+    const auto want = io::read_npy((dir_ / field.at("file").get<std::string>()).string()).to_vector<T>();
+    ASSERT_EQ(got.size(), want.size()) << name;
+    double abs_tol = 0, rel_tol = 0;
+    if (check == "tolerance") {
+      abs_tol = field.at("tolerance").at("abs").get<double>();
+      rel_tol = field.at("tolerance").at("rel").get<double>();
+    } else {
+      ASSERT_EQ(check, "exact") << "unknown check for " << name;
+    }
+    std::size_t failures = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      bool ok;
+      if constexpr (std::is_floating_point_v<T>) {
+        ok = check == "exact" ? got[i] == want[i]
+                              : std::abs(static_cast<double>(got[i]) - want[i]) <= abs_tol + rel_tol * std::abs(static_cast<double>(want[i]));
+      } else {
+        ok = got[i] == want[i];
+      }
+      if (!ok && failures++ < 5) {
+        ADD_FAILURE() << name << "[" << i << "]: got " << +got[i] << ", want " << +want[i] << " (" << check << ")";
+      }
+    }
+    EXPECT_EQ(failures, 0u) << name << ": " << failures << " of " << got.size() << " elements differ";
+  }
+
+ private:
+  std::filesystem::path dir_;
+  nlohmann::json json_;
+};
+
+inline std::filesystem::path golden_dir() { return std::filesystem::path(QK_TEST_DATA_DIR) / "golden"; }
+
+inline std::vector<std::string> golden_case_ids() {
+  std::vector<std::string> ids;
+  for (const auto& entry : std::filesystem::directory_iterator(golden_dir())) {
+    if (entry.is_directory() && std::filesystem::exists(entry.path() / "case.json")) ids.push_back(entry.path().filename().string());
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+}  // namespace qk::test

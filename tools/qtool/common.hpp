@@ -1,0 +1,61 @@
+// Shared pieces of the qtool subcommands: quantization flags, output helpers, progress, resource use.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "quantkit/core/spec.hpp"
+#include "quantkit/ptq/quantize_file.hpp"
+
+namespace qtool {
+
+// Thrown for command-line misuse found after parsing (exit code 2).
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct SpecOptions {
+  int bits = 8;
+  bool is_unsigned = false;
+  bool affine = false;
+  bool per_tensor = false;
+  std::optional<int> axis;
+  std::optional<std::int64_t> group_size;
+  std::optional<std::int64_t> qmin, qmax;
+  bool reduce_range = false;
+  std::optional<float> scale;
+  std::optional<std::int32_t> zero_point;
+  bool allow_nonfinite = false;
+
+  void add_to(CLI::App& app);
+  // The spec for an input of the given rank; weights defaults: 8-bit signed symmetric, per channel on
+  // axis 0 for rank >= 2, per tensor otherwise.
+  qk::FileQuantOptions to_options(int rank) const;
+};
+
+struct Output {
+  bool json = false;
+};
+
+// A progress reporter for the library's callbacks: draws a bar on stderr when stderr is a terminal and
+// the work has run for more than a second; silent otherwise.
+std::function<void(double)> make_progress(const std::string& label);
+void finish_progress();
+
+std::uint64_t peak_rss_bytes();
+std::string human_bytes(std::uint64_t bytes);
+void print_json(const nlohmann::json& j);
+
+// Subcommand registration: each adds itself to app and returns the handler run when it is chosen.
+using Handler = std::function<int()>;
+Handler add_quantize(CLI::App& app, Output& out);
+Handler add_fake_quant(CLI::App& app, Output& out);
+Handler add_dequantize(CLI::App& app, Output& out);
+Handler add_inspect(CLI::App& app, Output& out);
+Handler add_demo(CLI::App& app, Output& out);
+
+}  // namespace qtool

@@ -1,0 +1,63 @@
+// The shared flow of `qtool quantize` and `qtool fake-quant`.
+#include "file_quant.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+
+#include "quantkit/core/spec.hpp"
+#include "quantkit/io/npy.hpp"
+
+namespace qtool {
+
+void add_file_quant_args(CLI::App& cmd, FileQuantArgs& args, const char* output_help) {
+  cmd.add_option("input", args.input, "Input .npy (float16/32/64)")->required();
+  cmd.add_option("-o,--output", args.output, output_help)->required();
+  args.spec.add_to(cmd);
+}
+
+int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake) {
+  const int rank = qk::io::read_npy(args.input).header().shape.size();
+  qk::FileQuantOptions options = args.spec.to_options(rank);
+  options.progress = make_progress(fake ? "fake-quant" : "quantize");
+  const auto start = std::chrono::steady_clock::now();
+  const qk::FileQuantReport r = fake ? qk::fake_quantize_file(args.input, args.output, options)
+                                     : qk::quantize_file(args.input, args.output, options);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  finish_progress();
+  const qk::QuantSpec& spec = options.spec;
+  const double ratio = r.output_bytes ? static_cast<double>(r.input_bytes) / static_cast<double>(r.output_bytes) : 0.0;
+  if (out.json) {
+    nlohmann::json j;
+    j["input"] = args.input;
+    j["output"] = args.output;
+    j["shape"] = r.shape;
+    j["dtype"] = qk::io::dtype_name(r.dtype);
+    j["bits"] = r.code_bits;
+    j["signed"] = spec.is_signed;
+    j["scheme"] = qk::to_string(spec.scheme);
+    j["granularity"] = qk::to_string(spec.granularity);
+    j["quant_min"] = r.range.min;
+    j["quant_max"] = r.range.max;
+    j["scales"] = r.slots;
+    j["input_bytes"] = r.input_bytes;
+    j["output_bytes"] = r.output_bytes;
+    j["nonfinite"] = r.nonfinite;
+    j["seconds"] = seconds;
+    j["gb_per_s"] = seconds > 0 ? static_cast<double>(r.input_bytes) / seconds / 1e9 : 0.0;
+    j["peak_rss_bytes"] = peak_rss_bytes();
+    print_json(j);
+    return 0;
+  }
+  fmt::print("{} {} -> {}\n", fake ? "fake-quantized" : "quantized", args.input, args.output);
+  fmt::print("  shape {} {}, {}-bit {} {} {}, codes [{}, {}], {} scale(s)\n", qk::shape_string(r.shape), qk::io::dtype_name(r.dtype),
+             r.code_bits, spec.is_signed ? "signed" : "unsigned", qk::to_string(spec.scheme), qk::to_string(spec.granularity),
+             r.range.min, r.range.max, r.slots);
+  if (!fake) fmt::print("  {} -> {} ({:.2f}x smaller)\n", human_bytes(r.input_bytes), human_bytes(r.output_bytes), ratio);
+  if (r.nonfinite) fmt::print("  {} non-finite value(s) saturated (--allow-nonfinite)\n", r.nonfinite);
+  fmt::print("  {:.3f} s, {:.2f} GB/s, peak RSS {}\n", seconds, seconds > 0 ? static_cast<double>(r.input_bytes) / seconds / 1e9 : 0.0,
+             human_bytes(peak_rss_bytes()));
+  return 0;
+}
+
+}  // namespace qtool

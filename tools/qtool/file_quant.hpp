@@ -1,0 +1,19 @@
+// The shared flow of `qtool quantize` and `qtool fake-quant`: options -> library call -> report.
+#pragma once
+
+#include <string>
+
+#include "common.hpp"
+
+namespace qtool {
+
+struct FileQuantArgs {
+  std::string input;
+  std::string output;
+  SpecOptions spec;
+};
+
+void add_file_quant_args(CLI::App& cmd, FileQuantArgs& args, const char* output_help);
+int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake);
+
+}  // namespace qtool
