@@ -33,4 +33,4 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQK_SANITIZE=address
 cmake --build build-asan -j"$jobs"
 step "tests (address,undefined)"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE package
+  ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE package -E Large

@@ -75,7 +75,8 @@ void AtomicFile::close_descriptor() {
   if (fd_ < 0) return;
   const int fd = fd_;
   fd_ = -1;
-  if (::close(fd) != 0 && errno != EINTR) throw Error(path_ + ": closing the temporary file failed: " + errno_text());
+  if (::close(fd) != 0 && errno != EINTR)
+    throw Error(path_ + ": closing the temporary file failed: " + errno_text());
 }
 
 void AtomicFile::commit() {
@@ -83,11 +84,13 @@ void AtomicFile::commit() {
   if (fd_ < 0) {
     // Someone else (libzip) wrote temp_path(): open it again only to fsync it.
     fd_ = ::open(temp_path_.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) throw Error(path_ + ": cannot reopen the temporary file '" + temp_path_ + "': " + errno_text());
+    if (fd_ < 0)
+      throw Error(path_ + ": cannot reopen the temporary file '" + temp_path_ + "': " + errno_text());
   }
   if (::fsync(fd_) != 0) throw Error(path_ + ": fsync failed: " + errno_text());
   close_descriptor();
-  if (::rename(temp_path_.c_str(), path_.c_str()) != 0) throw Error(path_ + ": rename failed: " + errno_text());
+  if (::rename(temp_path_.c_str(), path_.c_str()) != 0)
+    throw Error(path_ + ": rename failed: " + errno_text());
   committed_ = true;
   const std::filesystem::path p(path_);
   fsync_folder(p.has_parent_path() ? p.parent_path().string() : ".");

@@ -64,7 +64,8 @@ DType dtype_from_name(const std::string& name) {
   std::string_view text = name;
   // '>' is refused rather than ignored: quantkit writes little-endian only, so a caller asking for a
   // big-endian dtype would silently get something else.
-  if (!text.empty() && (text.front() == '<' || text.front() == '|' || text.front() == '=')) text.remove_prefix(1);
+  if (!text.empty() && (text.front() == '<' || text.front() == '|' || text.front() == '='))
+    text.remove_prefix(1);
   if (text == "?" || text == "bool_") return DType::kB1;
   if (text == "half") return DType::kF2;
   if (text == "single") return DType::kF4;

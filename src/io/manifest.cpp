@@ -23,7 +23,8 @@ std::vector<ManifestLayer> read_manifest(const std::string& path) {
       layer.name = entry.at("name").get<std::string>();
       layer.file = (file.parent_path() / entry.at("file").get<std::string>()).string();
       layer.shape = entry.at("shape").get<Shape>();
-      if (!std::filesystem::exists(layer.file)) throw Error(file.string() + ": layer " + layer.name + ": file " + layer.file + " is missing");
+      if (!std::filesystem::exists(layer.file))
+        throw Error(file.string() + ": layer " + layer.name + ": file " + layer.file + " is missing");
       layers.push_back(std::move(layer));
     }
   } catch (const nlohmann::json::exception& e) {
@@ -38,7 +39,8 @@ std::vector<LoadedLayer> load_manifest_layers(const std::string& path) {
   for (const ManifestLayer& layer : read_manifest(path)) {
     const NpyArray array = read_npy(layer.file);
     if (array.shape() != layer.shape) {
-      throw Error(layer.file + ": shape " + shape_string(array.shape()) + " differs from the manifest's " + shape_string(layer.shape));
+      throw Error(layer.file + ": shape " + shape_string(array.shape()) + " differs from the manifest's " +
+                  shape_string(layer.shape));
     }
     out.push_back({layer.name, layer.shape, array.to_vector<float>()});
   }

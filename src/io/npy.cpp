@@ -13,7 +13,6 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <optional>
 #include <string_view>
 
 #include "quantkit/io/atomic_file.hpp"
@@ -22,7 +21,8 @@ namespace qk::io {
 
 // Little-endian data is used in place and byte-swapped from '>' only; a big-endian host would need the
 // opposite rule everywhere.
-static_assert(std::endian::native == std::endian::little, "quantkit's .npy code assumes a little-endian host");
+static_assert(std::endian::native == std::endian::little,
+              "quantkit's .npy code assumes a little-endian host");
 
 struct NpyArray::Storage {
   std::vector<std::byte> bytes;  // the whole .npy when it was read or handed over in memory
@@ -106,8 +106,8 @@ class HeaderParser {
   }
   char peek() const { return pos_ < text_.size() ? text_[pos_] : '\0'; }
   void skip_space() {
-    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' ||
-                                   text_[pos_] == '\r')) {
+    while (pos_ < text_.size() &&
+           (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' || text_[pos_] == '\r')) {
       ++pos_;
     }
   }
@@ -169,7 +169,8 @@ class HeaderParser {
       }
     }
     ++pos_;
-    if (shape.size() == 1 && !trailing_comma) fail("shape is not a tuple (a one-element tuple needs a comma)");
+    if (shape.size() == 1 && !trailing_comma)
+      fail("shape is not a tuple (a one-element tuple needs a comma)");
     return shape;
   }
 
@@ -212,7 +213,8 @@ ParsedDescr parse_descr(const std::string& descr, const std::string& name) {
   if (kind == 'O') throw Error(name + ": object arrays are not supported (quantkit never unpickles)");
   if (kind == '?' && text.size() == 1) return {DType::kB1, false, 1};
   const std::string_view digits = text.substr(1);
-  if (digits.empty() || digits.size() > 12 || digits.find_first_not_of("0123456789") != std::string_view::npos) {
+  if (digits.empty() || digits.size() > 12 ||
+      digits.find_first_not_of("0123456789") != std::string_view::npos) {
     throw unsupported();
   }
   const std::uint64_t count = std::stoull(std::string(digits));
@@ -230,7 +232,8 @@ ParsedDescr parse_descr(const std::string& descr, const std::string& name) {
 
 std::uint32_t read_le(std::span<const std::byte> bytes, std::size_t offset, std::size_t width) {
   std::uint32_t value = 0;
-  for (std::size_t i = 0; i < width; ++i) value |= std::to_integer<std::uint32_t>(bytes[offset + i]) << (8 * i);
+  for (std::size_t i = 0; i < width; ++i)
+    value |= std::to_integer<std::uint32_t>(bytes[offset + i]) << (8 * i);
   return value;
 }
 
@@ -259,10 +262,14 @@ struct BitsOf<double> {
 
 template <class U>
 U byte_swap(U v) {
-  if constexpr (sizeof(U) == 1) return v;
-  else if constexpr (sizeof(U) == 2) return static_cast<U>(__builtin_bswap16(v));
-  else if constexpr (sizeof(U) == 4) return static_cast<U>(__builtin_bswap32(v));
-  else return static_cast<U>(__builtin_bswap64(v));
+  if constexpr (sizeof(U) == 1)
+    return v;
+  else if constexpr (sizeof(U) == 2)
+    return static_cast<U>(__builtin_bswap16(v));
+  else if constexpr (sizeof(U) == 4)
+    return static_cast<U>(__builtin_bswap32(v));
+  else
+    return static_cast<U>(__builtin_bswap64(v));
 }
 
 // Reads element i of a stored array; memcpy because a file's data need not be aligned for Src.
@@ -272,9 +279,12 @@ Src load(const std::byte* base, std::size_t i, bool swap) {
   U bits;
   std::memcpy(&bits, base + i * sizeof(U), sizeof(U));
   if (swap) bits = byte_swap(bits);
-  if constexpr (std::is_same_v<Src, bool>) return bits != 0;  // a stored 2 is true, not undefined behaviour
-  else if constexpr (std::is_same_v<Src, half>) return half::from_bits(bits);
-  else return std::bit_cast<Src>(bits);
+  if constexpr (std::is_same_v<Src, bool>)
+    return bits != 0;  // a stored 2 is true, not undefined behaviour
+  else if constexpr (std::is_same_v<Src, half>)
+    return half::from_bits(bits);
+  else
+    return std::bit_cast<Src>(bits);
 }
 
 // double -> float rounded to odd: converting that to half then rounds like a direct double -> half
@@ -306,8 +316,10 @@ T convert_value(Src v) {
   } else if constexpr (std::is_same_v<Src, bool>) {
     return convert_value<T>(static_cast<std::uint8_t>(v ? 1 : 0));
   } else if constexpr (std::is_same_v<T, half>) {
-    if constexpr (std::is_same_v<Src, float>) return half(v);
-    else return half(round_to_odd_float(static_cast<double>(v)));  // integers above 2^53 overflow half anyway
+    if constexpr (std::is_same_v<Src, float>)
+      return half(v);
+    else
+      return half(round_to_odd_float(static_cast<double>(v)));  // integers above 2^53 overflow half anyway
   } else if constexpr (std::is_floating_point_v<T>) {
     return static_cast<T>(v);
   } else if constexpr (std::is_floating_point_v<Src>) {
@@ -360,13 +372,15 @@ std::u32string decode_utf8(const std::string& text) {
   const auto bad = [&]() { return Error("encode_npy_string: invalid UTF-8 at byte " + std::to_string(i)); };
   while (i < text.size()) {
     const auto lead = static_cast<unsigned char>(text[i]);
-    int extra = 0;
-    char32_t cp = 0;
-    if (lead < 0x80) cp = lead;
-    else if ((lead & 0xe0) == 0xc0) extra = 1, cp = lead & 0x1f;
-    else if ((lead & 0xf0) == 0xe0) extra = 2, cp = lead & 0x0f;
-    else if ((lead & 0xf8) == 0xf0) extra = 3, cp = lead & 0x07;
-    else throw bad();
+    // The lead byte's high bits give the number of continuation bytes; the rest are payload.
+    const int extra = lead < 0x80             ? 0
+                      : (lead & 0xe0) == 0xc0 ? 1
+                      : (lead & 0xf0) == 0xe0 ? 2
+                      : (lead & 0xf8) == 0xf0 ? 3
+                                              : -1;
+    if (extra < 0) throw bad();
+    constexpr unsigned kPayloadMask[] = {0x7f, 0x1f, 0x0f, 0x07};
+    char32_t cp = lead & kPayloadMask[extra];
     if (i + static_cast<std::size_t>(extra) >= text.size()) throw bad();
     for (int k = 1; k <= extra; ++k) {
       const auto c = static_cast<unsigned char>(text[i + static_cast<std::size_t>(k)]);
@@ -403,7 +417,8 @@ std::vector<std::byte> encode_header_for_descr(const std::string& descr, const S
   for (const std::int64_t d : shape) {
     if (d < 0) throw Error("encode_npy_header: negative dimension in shape " + shape_string(shape));
   }
-  const std::string dict = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape_string(shape) + ", }";
+  const std::string dict =
+      "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape_string(shape) + ", }";
   // Version 1.0 stores the header length in 2 bytes; 2.0 in 4 bytes, for dicts of huge-rank shapes.
   std::size_t prefix = kMagicSize + 2 + 2;
   std::size_t unpadded = prefix + dict.size() + 1;
@@ -420,7 +435,8 @@ std::vector<std::byte> encode_header_for_descr(const std::string& descr, const S
   for (std::size_t i = 0; i < kMagicSize; ++i) out.push_back(static_cast<std::byte>(kMagic[i]));
   out.push_back(static_cast<std::byte>(major));
   out.push_back(std::byte{0});
-  for (std::size_t i = 0; i < prefix - kMagicSize - 2; ++i) out.push_back(static_cast<std::byte>((header_len >> (8 * i)) & 0xff));
+  for (std::size_t i = 0; i < prefix - kMagicSize - 2; ++i)
+    out.push_back(static_cast<std::byte>((header_len >> (8 * i)) & 0xff));
   for (const char c : dict) out.push_back(static_cast<std::byte>(c));
   out.resize(prefix + header_len - 1, static_cast<std::byte>(' '));
   out.push_back(static_cast<std::byte>('\n'));
@@ -469,7 +485,8 @@ NpyHeader parse_npy_header(std::span<const std::byte> bytes, const std::string& 
   if (bytes.empty() || std::memcmp(bytes.data(), kMagic, std::min(bytes.size(), kMagicSize)) != 0) {
     throw Error(name + ": not a .npy file (bad magic)");
   }
-  if (bytes.size() < kMagicSize + 2) throw Error(name + ": truncated header (" + std::to_string(bytes.size()) + " bytes)");
+  if (bytes.size() < kMagicSize + 2)
+    throw Error(name + ": truncated header (" + std::to_string(bytes.size()) + " bytes)");
   NpyHeader header;
   header.version_major = std::to_integer<int>(bytes[6]);
   const int minor = std::to_integer<int>(bytes[7]);
@@ -479,7 +496,8 @@ NpyHeader parse_npy_header(std::span<const std::byte> bytes, const std::string& 
   }
   const std::size_t len_width = header.version_major == 1 ? 2 : 4;
   const std::size_t dict_start = kMagicSize + 2 + len_width;
-  if (bytes.size() < dict_start) throw Error(name + ": truncated header (" + std::to_string(bytes.size()) + " bytes)");
+  if (bytes.size() < dict_start)
+    throw Error(name + ": truncated header (" + std::to_string(bytes.size()) + " bytes)");
   const std::size_t header_len = read_le(bytes, kMagicSize + 2, len_width);
   if (header_len > bytes.size() - dict_start) {
     throw Error(name + ": header length " + std::to_string(header_len) + " runs past the end of the file (" +
@@ -518,11 +536,12 @@ NpyHeader parse_npy_header(std::span<const std::byte> bytes, const std::string& 
   header.data_bytes = static_cast<std::size_t>(numel) * header.item_size;
   const std::size_t available = bytes.size() - header.data_offset;
   if (header.data_bytes > available) {
-    throw Error(name + ": truncated data: the header needs " + std::to_string(header.data_bytes) + " bytes, the file has " +
-                std::to_string(available));
+    throw Error(name + ": truncated data: the header needs " + std::to_string(header.data_bytes) +
+                " bytes, the file has " + std::to_string(available));
   }
   if (header.data_bytes < available) {
-    throw Error(name + ": " + std::to_string(available - header.data_bytes) + " unexpected bytes after the data");
+    throw Error(name + ": " + std::to_string(available - header.data_bytes) +
+                " unexpected bytes after the data");
   }
   return header;
 }
@@ -551,19 +570,44 @@ std::vector<T> NpyArray::to_vector() const {
   if (header_.dtype == DType::kUnicode) throw Error(name_ + ": a unicode string array has no numeric values");
   std::vector<T> out(static_cast<std::size_t>(header_.numel));
   switch (header_.dtype) {
-    case DType::kF2: convert_all<half>(header_, raw_, out); break;
-    case DType::kF4: convert_all<float>(header_, raw_, out); break;
-    case DType::kF8: convert_all<double>(header_, raw_, out); break;
-    case DType::kI1: convert_all<std::int8_t>(header_, raw_, out); break;
-    case DType::kU1: convert_all<std::uint8_t>(header_, raw_, out); break;
-    case DType::kI2: convert_all<std::int16_t>(header_, raw_, out); break;
-    case DType::kU2: convert_all<std::uint16_t>(header_, raw_, out); break;
-    case DType::kI4: convert_all<std::int32_t>(header_, raw_, out); break;
-    case DType::kU4: convert_all<std::uint32_t>(header_, raw_, out); break;
-    case DType::kI8: convert_all<std::int64_t>(header_, raw_, out); break;
-    case DType::kU8: convert_all<std::uint64_t>(header_, raw_, out); break;
-    case DType::kB1: convert_all<bool>(header_, raw_, out); break;
-    case DType::kUnicode: break;
+    case DType::kF2:
+      convert_all<half>(header_, raw_, out);
+      break;
+    case DType::kF4:
+      convert_all<float>(header_, raw_, out);
+      break;
+    case DType::kF8:
+      convert_all<double>(header_, raw_, out);
+      break;
+    case DType::kI1:
+      convert_all<std::int8_t>(header_, raw_, out);
+      break;
+    case DType::kU1:
+      convert_all<std::uint8_t>(header_, raw_, out);
+      break;
+    case DType::kI2:
+      convert_all<std::int16_t>(header_, raw_, out);
+      break;
+    case DType::kU2:
+      convert_all<std::uint16_t>(header_, raw_, out);
+      break;
+    case DType::kI4:
+      convert_all<std::int32_t>(header_, raw_, out);
+      break;
+    case DType::kU4:
+      convert_all<std::uint32_t>(header_, raw_, out);
+      break;
+    case DType::kI8:
+      convert_all<std::int64_t>(header_, raw_, out);
+      break;
+    case DType::kU8:
+      convert_all<std::uint64_t>(header_, raw_, out);
+      break;
+    case DType::kB1:
+      convert_all<bool>(header_, raw_, out);
+      break;
+    case DType::kUnicode:
+      break;
   }
   return out;
 }
@@ -598,7 +642,8 @@ std::string NpyArray::as_string() const {
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char32_t cp = text[i];
     if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-      throw Error(name_ + ": invalid code point " + std::to_string(cp) + " at character " + std::to_string(i));
+      throw Error(name_ + ": invalid code point " + std::to_string(cp) + " at character " +
+                  std::to_string(i));
     }
     append_utf8(out, cp);
   }
@@ -609,13 +654,13 @@ void NpyArray::release(std::size_t offset, std::size_t len) const {
   if (!storage_ || storage_->map == nullptr || offset >= raw_.size()) return;
   len = std::min(len, raw_.size() - offset);
   // Only whole pages inside the range: a page shared with a neighbour may still be wanted.
-  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
-  const auto begin = reinterpret_cast<std::uintptr_t>(raw_.data() + offset);
-  const std::uintptr_t end = begin + len;
-  const std::uintptr_t first = (begin + page - 1) / page * page;
-  const std::uintptr_t last = end / page * page;
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  const std::byte* begin = raw_.data() + offset;
+  const std::size_t to_boundary = (page - reinterpret_cast<std::uintptr_t>(begin) % page) % page;
+  if (to_boundary >= len) return;
+  const std::size_t whole_pages = (len - to_boundary) / page * page;
   // Advice only: a private read-only mapping refaults dropped pages from the file, so failure is harmless.
-  if (first < last) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  if (whole_pages > 0) ::madvise(const_cast<std::byte*>(begin + to_boundary), whole_pages, MADV_DONTNEED);
 }
 
 NpyArray parse_npy(std::vector<std::byte> bytes, const std::string& name) {

@@ -4,12 +4,13 @@
 #include <sys/stat.h>
 #include <zip.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
 #include <limits>
 #include <memory>
-#include <algorithm>
+#include <string_view>
 
 #include "quantkit/io/atomic_file.hpp"
 
@@ -43,7 +44,8 @@ std::string libzip_message(int code) {
 // An open archive; what it was opened from and that source's size, for messages and sanity checks.
 class Archive {
  public:
-  Archive(zip_t* zip, std::string label, std::uint64_t size) : zip_(zip), label_(std::move(label)), size_(size) {}
+  Archive(zip_t* zip, std::string label, std::uint64_t size)
+      : zip_(zip), label_(std::move(label)), size_(size) {}
   Archive(const Archive&) = delete;
   Archive& operator=(const Archive&) = delete;
   ~Archive() { zip_discard(zip_); }
@@ -110,7 +112,8 @@ std::vector<Member> list_members(const Archive& archive) {
   for (zip_int64_t i = 0; i < count; ++i) {
     const auto index = static_cast<zip_uint64_t>(i);
     const char* raw = zip_get_name(archive.get(), index, 0);
-    if (raw == nullptr) throw Error(archive.label() + ": cannot read the name of member " + std::to_string(i));
+    if (raw == nullptr)
+      throw Error(archive.label() + ": cannot read the name of member " + std::to_string(i));
     const std::string file_name = raw;
     if (file_name.size() < kSuffix.size() || !file_name.ends_with(kSuffix)) {
       throw Error(archive.label() + ": member '" + file_name + "' is not a .npy array");
@@ -140,7 +143,8 @@ NpyArray read_member(const Archive& archive, const Member& member) {
     throw Error(label + ": cannot stat: " + zip_strerror(archive.get()));
   }
   constexpr zip_uint64_t kNeeded = ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD;
-  if ((st.valid & kNeeded) != kNeeded) throw Error(label + ": the archive directory lacks the member's sizes");
+  if ((st.valid & kNeeded) != kNeeded)
+    throw Error(label + ": the archive directory lacks the member's sizes");
   if ((st.valid & ZIP_STAT_ENCRYPTION_METHOD) && st.encryption_method != ZIP_EM_NONE) {
     throw Error(label + ": encrypted members are not supported");
   }
@@ -148,9 +152,10 @@ NpyArray read_member(const Archive& archive, const Member& member) {
     throw Error(label + ": unsupported compression method " + std::to_string(st.comp_method) +
                 " (np.savez stores, np.savez_compressed deflates)");
   }
-  const bool sizes_possible = st.comp_size <= archive.size() &&
-                              (st.comp_method == ZIP_CM_STORE ? st.size == st.comp_size
-                                                              : st.size / kMaxDeflateRatio <= st.comp_size + 1);
+  const bool sizes_possible =
+      st.comp_size <= archive.size() &&
+      (st.comp_method == ZIP_CM_STORE ? st.size == st.comp_size
+                                      : st.size / kMaxDeflateRatio <= st.comp_size + 1);
   if (!sizes_possible || st.size > std::numeric_limits<std::size_t>::max() / 2) {
     throw Error(label + ": corrupt archive (member size " + std::to_string(st.size) + " from " +
                 std::to_string(st.comp_size) + " stored bytes)");
@@ -169,7 +174,8 @@ NpyArray read_member(const Archive& archive, const Member& member) {
     const zip_int64_t n = zip_fread(file.get(), bytes.data() + have, step);
     if (n < 0) throw Error(label + ": corrupt member: " + zip_file_strerror(file.get()));
     if (n == 0) {
-      throw Error(label + ": truncated member: " + std::to_string(have) + " of " + std::to_string(want) + " bytes");
+      throw Error(label + ": truncated member: " + std::to_string(have) + " of " + std::to_string(want) +
+                  " bytes");
     }
     have += static_cast<std::size_t>(n);
   }
@@ -184,7 +190,8 @@ NpyArray read_member(const Archive& archive, const Member& member) {
 std::map<std::string, NpyArray> read_all(const Archive& archive) {
   std::map<std::string, NpyArray> arrays;
   for (const Member& member : list_members(archive)) {
-    if (arrays.contains(member.name)) throw Error(archive.label() + ": duplicate member '" + member.name + "'");
+    if (arrays.contains(member.name))
+      throw Error(archive.label() + ": duplicate member '" + member.name + "'");
     arrays.emplace(member.name, read_member(archive, member));
   }
   return arrays;
@@ -226,8 +233,8 @@ NpyArray read_npz_member(const std::string& path, const std::string& name) {
       const char* raw = zip_get_name(archive->get(), static_cast<zip_uint64_t>(i), 0);
       present += (present.empty() ? "" : ", ") + std::string(raw != nullptr ? raw : "?");
     }
-    throw Error(path + ": no member '" + name + "' (the archive holds: " + (present.empty() ? "nothing" : present) +
-                ")");
+    throw Error(path + ": no member '" + name +
+                "' (the archive holds: " + (present.empty() ? "nothing" : present) + ")");
   }
   return read_member(*archive, Member{name, static_cast<zip_uint64_t>(index)});
 }
@@ -242,7 +249,8 @@ void NpzWriter::add_encoded(const std::string& name, std::vector<std::byte> npy_
   for (const auto& member : members_) {
     if (member.first == name) throw Error("NpzWriter: member '" + name + "' added twice");
   }
-  parse_npy_header(npy_bytes, "NpzWriter: member '" + name + "'");  // an inconsistent member fails here, not in numpy
+  parse_npy_header(npy_bytes,
+                   "NpzWriter: member '" + name + "'");  // an inconsistent member fails here, not in numpy
   members_.emplace_back(name, std::move(npy_bytes));
 }
 
@@ -262,7 +270,8 @@ void NpzWriter::write(const std::string& path) const {
     const std::string fail = path + ": cannot add member '" + name + "': ";
     zip_source_t* source = zip_source_buffer(zip.get(), bytes.data(), bytes.size(), 0);
     if (source == nullptr) throw Error(fail + zip_strerror(zip.get()));
-    const zip_int64_t index = zip_file_add(zip.get(), (name + std::string(kSuffix)).c_str(), source, ZIP_FL_ENC_UTF_8);
+    const zip_int64_t index =
+        zip_file_add(zip.get(), (name + std::string(kSuffix)).c_str(), source, ZIP_FL_ENC_UTF_8);
     if (index < 0) {
       zip_source_free(source);
       throw Error(fail + zip_strerror(zip.get()));
@@ -273,7 +282,8 @@ void NpzWriter::write(const std::string& path) const {
       throw Error(fail + zip_strerror(zip.get()));
     }
   }
-  if (zip_close(zip.get()) != 0) throw Error(path + ": writing the archive failed: " + zip_strerror(zip.get()));
+  if (zip_close(zip.get()) != 0)
+    throw Error(path + ": writing the archive failed: " + zip_strerror(zip.get()));
   zip.closed();
   file.commit();
 }

@@ -44,14 +44,16 @@ QuantizedFileMeta decode_meta(const std::string& text, const std::string& name) 
   try {
     const json j = json::parse(text);
     if (j.at("format").get<std::string>() != kQuantizedFormat) {
-      throw Error(name + ": meta format is '" + j.at("format").get<std::string>() + "', expected " + kQuantizedFormat);
+      throw Error(name + ": meta format is '" + j.at("format").get<std::string>() + "', expected " +
+                  kQuantizedFormat);
     }
     meta.code_bits = j.at("bits").get<int>();
     meta.range = {j.at("quant_min").get<std::int64_t>(), j.at("quant_max").get<std::int64_t>()};
     QuantSpec& s = meta.spec;
     s.is_signed = j.at("signed").get<bool>();
     const std::string scheme = j.at("scheme").get<std::string>();
-    if (scheme != "affine" && scheme != "symmetric") throw Error(name + ": unknown scheme '" + scheme + "' in meta");
+    if (scheme != "affine" && scheme != "symmetric")
+      throw Error(name + ": unknown scheme '" + scheme + "' in meta");
     s.scheme = scheme == "affine" ? Scheme::kAffine : Scheme::kSymmetric;
     s.granularity = granularity_from_string(j.at("granularity").get<std::string>(), name);
     if (s.granularity == Granularity::kPerChannel) s.axis = j.at("axis").get<int>();
@@ -64,10 +66,12 @@ QuantizedFileMeta decode_meta(const std::string& text, const std::string& name) 
     meta.dtype = dtype_from_name(j.at("dtype").get<std::string>());
     const std::string packing = j.at("packing").get<std::string>();
     if (meta.code_bits < 1 || meta.code_bits > 8) throw Error(name + ": bits in meta must be 1..8");
-    if ((meta.code_bits == 8) != (packing == "none")) throw Error(name + ": packing '" + packing + "' does not match bits");
+    if ((meta.code_bits == 8) != (packing == "none"))
+      throw Error(name + ": packing '" + packing + "' does not match bits");
     s.validate();
     shape_numel(meta.shape);
-    if (s.granularity == Granularity::kPerChannel) normalize_axis(s.axis, static_cast<int>(meta.shape.size()));
+    if (s.granularity == Granularity::kPerChannel)
+      normalize_axis(s.axis, static_cast<int>(meta.shape.size()));
     if (s.storage_bits() > meta.code_bits) throw Error(name + ": range in meta does not fit its bits");
   } catch (const json::exception& e) {
     throw Error(name + ": malformed meta JSON: " + e.what());
@@ -81,7 +85,8 @@ QuantizedFileMeta decode_meta(const std::string& text, const std::string& name) 
 
 Shape param_shape(const Shape& shape, const QuantSpec& spec) {
   switch (spec.granularity) {
-    case Granularity::kPerTensor: return {};
+    case Granularity::kPerTensor:
+      return {};
     case Granularity::kPerChannel: {
       const int a = normalize_axis(spec.axis, static_cast<int>(shape.size()));
       Shape out(shape.size(), 1);
@@ -121,7 +126,8 @@ QuantizedFile read_quantized(const std::string& path) {
   file.q = read_npz_member(path, "q");
   const Shape pshape = param_shape(file.meta.shape, file.meta.spec);
   if (scale.shape() != pshape || zero_point.shape() != pshape) {
-    throw Error(path + ": scale/zero_point shape " + shape_string(scale.shape()) + " does not match " + shape_string(pshape));
+    throw Error(path + ": scale/zero_point shape " + shape_string(scale.shape()) + " does not match " +
+                shape_string(pshape));
   }
   file.params.spec = file.meta.spec;
   file.params.scale = scale.to_vector<float>();
@@ -132,8 +138,10 @@ QuantizedFile read_quantized(const std::string& path) {
     if (file.q.dtype() != want || file.q.shape() != file.meta.shape) {
       throw Error(path + ": q must be " + dtype_name(want) + " with shape " + shape_string(file.meta.shape));
     }
-  } else if (file.q.dtype() != DType::kU1 || file.q.shape() != Shape{packed_bytes(numel, file.meta.code_bits)}) {
-    throw Error(path + ": packed q must be uint8 with " + std::to_string(packed_bytes(numel, file.meta.code_bits)) + " bytes");
+  } else if (file.q.dtype() != DType::kU1 ||
+             file.q.shape() != Shape{packed_bytes(numel, file.meta.code_bits)}) {
+    throw Error(path + ": packed q must be uint8 with " +
+                std::to_string(packed_bytes(numel, file.meta.code_bits)) + " bytes");
   }
   try {
     check_params(file.params, channel_layout(file.meta.shape, file.meta.spec));
@@ -156,8 +164,8 @@ std::vector<std::int32_t> unpack_codes(const QuantizedFile& file) {
     }();
   } else {
     const auto raw = file.q.raw();
-    unpack_bits<std::int32_t>({reinterpret_cast<const std::uint8_t*>(raw.data()), raw.size()}, file.meta.code_bits,
-                              file.meta.spec.is_signed, codes);
+    unpack_bits<std::int32_t>({reinterpret_cast<const std::uint8_t*>(raw.data()), raw.size()},
+                              file.meta.code_bits, file.meta.spec.is_signed, codes);
   }
   return codes;
 }

@@ -12,10 +12,14 @@ namespace qk {
 
 const char* to_string(WeightFormat f) {
   switch (f) {
-    case WeightFormat::kFP32: return "fp32";
-    case WeightFormat::kFP16: return "fp16";
-    case WeightFormat::kInt8PerChannel: return "int8-per-channel";
-    case WeightFormat::kInt4PerGroup: return "int4-per-group";
+    case WeightFormat::kFP32:
+      return "fp32";
+    case WeightFormat::kFP16:
+      return "fp16";
+    case WeightFormat::kInt8PerChannel:
+      return "int8-per-channel";
+    case WeightFormat::kInt4PerGroup:
+      return "int4-per-group";
   }
   return "?";
 }
@@ -41,8 +45,8 @@ QuantSpec format_spec(WeightFormat format, const Shape& shape, std::int64_t grou
     } else if (numel % group_size == 0) {
       view_shape = {numel};
     } else {
-      throw Error("group size " + std::to_string(group_size) + " divides neither the rows nor the element count (" +
-                  std::to_string(numel) + ")");
+      throw Error("group size " + std::to_string(group_size) +
+                  " divides neither the rows nor the element count (" + std::to_string(numel) + ")");
     }
   }
   return spec;
@@ -77,16 +81,16 @@ LayerRun run_layer(const io::LoadedLayer& layer, WeightFormat format, std::int64
   std::vector<std::int8_t> q(n);
   quantize<float, std::int8_t>(view, params, q);
   dequantize<std::int8_t, float>(TensorView<const std::int8_t>(q.data(), view_shape), params, run.approx);
-  run.bytes = static_cast<std::uint64_t>(packed_bytes(static_cast<std::int64_t>(n), spec.bits)) + params.scale.size() * 4 +
-              params.zero_point.size() * 4;
+  run.bytes = static_cast<std::uint64_t>(packed_bytes(static_cast<std::int64_t>(n), spec.bits)) +
+              params.scale.size() * 4 + params.zero_point.size() * 4;
   run.group_size = spec.granularity == Granularity::kPerGroup ? spec.group_size : 0;
   return run;
 }
 
 }  // namespace
 
-FormatResult evaluate_format(const std::vector<io::LoadedLayer>& layers, WeightFormat format, std::int64_t group_size,
-                             int repeats) {
+FormatResult evaluate_format(const std::vector<io::LoadedLayer>& layers, WeightFormat format,
+                             std::int64_t group_size, int repeats) {
   FormatResult result;
   result.format = format;
   std::vector<double> times;
@@ -102,12 +106,14 @@ FormatResult evaluate_format(const std::vector<io::LoadedLayer>& layers, WeightF
   ErrorAccumulator total;
   for (std::size_t i = 0; i < layers.size(); ++i) {
     total.add(layers[i].values, runs[i].approx);
-    result.layers.push_back({layers[i].name, runs[i].bytes, compare(layers[i].values, runs[i].approx), runs[i].group_size});
+    result.layers.push_back(
+        {layers[i].name, runs[i].bytes, compare(layers[i].values, runs[i].approx), runs[i].group_size});
     result.bytes += runs[i].bytes;
     result.weights += layers[i].values.size();
   }
   result.error = total.result();
-  result.bits_per_weight = result.weights ? 8.0 * static_cast<double>(result.bytes) / static_cast<double>(result.weights) : 0;
+  result.bits_per_weight =
+      result.weights ? 8.0 * static_cast<double>(result.bytes) / static_cast<double>(result.weights) : 0;
   return result;
 }
 

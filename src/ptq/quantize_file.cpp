@@ -41,9 +41,12 @@ auto with_float_input(const io::NpyArray& array, F&& f) {
     return f(in);
   };
   switch (array.dtype()) {
-    case io::DType::kF4: return run(static_cast<float*>(nullptr));
-    case io::DType::kF8: return run(static_cast<double*>(nullptr));
-    case io::DType::kF2: return run(static_cast<half*>(nullptr));
+    case io::DType::kF4:
+      return run(static_cast<float*>(nullptr));
+    case io::DType::kF8:
+      return run(static_cast<double*>(nullptr));
+    case io::DType::kF2:
+      return run(static_cast<half*>(nullptr));
     default:
       throw Error(array.name() + ": dtype " + io::dtype_name(array.dtype()) +
                   " cannot be quantized (expected float16, float32 or float64)");
@@ -58,7 +61,8 @@ void for_each_chunk(const io::NpyArray& array, const FloatInput<T>& in, std::int
   for (std::int64_t offset = 0; offset < n; offset += chunk) {
     const std::int64_t len = std::min(chunk, n - offset);
     f(all.subspan(static_cast<std::size_t>(offset), static_cast<std::size_t>(len)), offset);
-    if (in.in_place) array.release(static_cast<std::size_t>(offset) * sizeof(T), static_cast<std::size_t>(len) * sizeof(T));
+    if (in.in_place)
+      array.release(static_cast<std::size_t>(offset) * sizeof(T), static_cast<std::size_t>(len) * sizeof(T));
   }
 }
 
@@ -92,25 +96,31 @@ QuantParams observe(const io::NpyArray& array, const FloatInput<T>& in, const Fi
     if (nonfinite.count == before) {
       observe_minmax<T>(x, layout, offset, mins, maxs);
     } else {  // saturate policy: leave NaN and Inf out of the range
-      for_each_slot_run(layout, offset, static_cast<std::int64_t>(x.size()), [&](std::int64_t slot, std::int64_t b, std::int64_t len) {
-        for (std::int64_t i = b; i < b + len; ++i) {
-          const float v = static_cast<float>(to_compute(x[static_cast<std::size_t>(i)]));
-          if (!std::isfinite(v)) continue;
-          mins[static_cast<std::size_t>(slot)] = std::min(mins[static_cast<std::size_t>(slot)], v);
-          maxs[static_cast<std::size_t>(slot)] = std::max(maxs[static_cast<std::size_t>(slot)], v);
-        }
-      });
+      for_each_slot_run(
+          layout, offset, static_cast<std::int64_t>(x.size()),
+          [&](std::int64_t slot, std::int64_t b, std::int64_t len) {
+            for (std::int64_t i = b; i < b + len; ++i) {
+              const float v = static_cast<float>(to_compute(x[static_cast<std::size_t>(i)]));
+              if (!std::isfinite(v)) continue;
+              mins[static_cast<std::size_t>(slot)] = std::min(mins[static_cast<std::size_t>(slot)], v);
+              maxs[static_cast<std::size_t>(slot)] = std::max(maxs[static_cast<std::size_t>(slot)], v);
+            }
+          });
     }
-    report_progress(options, progress_share * static_cast<double>(offset + static_cast<std::int64_t>(x.size())) /
+    report_progress(options, progress_share *
+                                 static_cast<double>(offset + static_cast<std::int64_t>(x.size())) /
                                  static_cast<double>(std::max<std::int64_t>(1, report.numel)));
   });
   report.nonfinite = nonfinite.count;
   if (nonfinite.count > 0 && options.nonfinite == NonFinitePolicy::kReject) {
-    throw Error(array.name() + ": " + std::to_string(nonfinite.count) + " non-finite value(s) (NaN or Inf), first at index " +
-                index_string(nonfinite.first_index, array.shape()) + " (use --allow-nonfinite to saturate them)");
+    throw Error(array.name() + ": " + std::to_string(nonfinite.count) +
+                " non-finite value(s) (NaN or Inf), first at index " +
+                index_string(nonfinite.first_index, array.shape()) +
+                " (use --allow-nonfinite to saturate them)");
   }
   if (!observe_range) {
-    if (spec.granularity != Granularity::kPerTensor) throw Error("a fixed scale and zero point need per-tensor quantization");
+    if (spec.granularity != Granularity::kPerTensor)
+      throw Error("a fixed scale and zero point need per-tensor quantization");
     const QParams p = *options.fixed_params;
     QuantParams params{spec, {p.scale}, {p.zero_point}};
     check_params(params, layout);
@@ -121,14 +131,24 @@ QuantParams observe(const io::NpyArray& array, const FloatInput<T>& in, const Fi
 
 void check_spec_for_file(const QuantSpec& spec) {
   spec.validate();
-  if (spec.storage_bits() > 8) throw Error("quantized files hold codes of at most 8 bits; the range needs " +
-                                           std::to_string(spec.storage_bits()));
+  if (spec.storage_bits() > 8)
+    throw Error("quantized files hold codes of at most 8 bits; the range needs " +
+                std::to_string(spec.storage_bits()));
 }
 
 std::uint64_t file_size_or_zero(const std::string& path) {
   std::error_code ec;
   const auto size = std::filesystem::file_size(path, ec);
   return ec ? 0 : static_cast<std::uint64_t>(size);
+}
+
+// The layout of the input under the spec; an axis or group size that does not fit names the file.
+ChannelLayout input_layout(const io::NpyArray& array, const QuantSpec& spec) {
+  try {
+    return channel_layout(array.shape(), spec);
+  } catch (const Error& e) {
+    throw Error(array.name() + ": " + e.what());
+  }
 }
 
 void fill_report_header(const io::NpyArray& array, FileQuantReport& report) {
@@ -158,14 +178,15 @@ QuantSpec default_weight_spec(int rank) {
   return spec;
 }
 
-FileQuantReport quantize_file(const std::string& input, const std::string& output, const FileQuantOptions& options) {
+FileQuantReport quantize_file(const std::string& input, const std::string& output,
+                              const FileQuantOptions& options) {
   io::check_output_differs(output, {input});
   check_spec_for_file(options.spec);
   { io::AtomicFile probe(output); }  // fail on an unwritable folder before the work, not after
   const io::NpyArray array = io::read_npy(input);
   FileQuantReport report;
   fill_report_header(array, report);
-  const ChannelLayout layout = channel_layout(array.shape(), options.spec);
+  const ChannelLayout layout = input_layout(array, options.spec);
   report.slots = layout.slots;
   report.code_bits = options.spec.storage_bits();
   report.range = options.spec.range();
@@ -173,7 +194,8 @@ FileQuantReport quantize_file(const std::string& input, const std::string& outpu
   with_float_input(array, [&]<class T>(const FloatInput<T>& in) {
     const QuantParams params = observe(array, in, options, layout, report, 0.5);
     const int bits = report.code_bits;
-    const io::DType code_dtype = bits < 8 ? io::DType::kU1 : (options.spec.is_signed ? io::DType::kI1 : io::DType::kU1);
+    const io::DType code_dtype =
+        bits < 8 ? io::DType::kU1 : (options.spec.is_signed ? io::DType::kI1 : io::DType::kU1);
     const Shape q_shape = bits < 8 ? Shape{packed_bytes(report.numel, bits)} : array.shape();
     std::vector<std::byte> npy = io::encode_npy_header(code_dtype, q_shape);
     const std::size_t data_at = npy.size();
@@ -188,17 +210,25 @@ FileQuantReport quantize_file(const std::string& input, const std::string& outpu
         quantize_chunk<T, Q>(x, layout, offset, params, out);
         if (report.nonfinite > 0) {  // saturate policy: NaN -> the zero point (dequantizes to 0)
           for (std::size_t i = 0; i < x.size(); ++i) {
-            if (std::isnan(to_compute(x[i]))) out[i] = static_cast<Q>(params.zero_point[static_cast<std::size_t>(layout.slot_of(offset + static_cast<std::int64_t>(i)))]);
+            if (std::isnan(to_compute(x[i])))
+              out[i] = static_cast<Q>(params.zero_point[static_cast<std::size_t>(
+                  layout.slot_of(offset + static_cast<std::int64_t>(i)))]);
           }
         }
         if (bits < 8) {
-          pack_bits<Q>(out, bits, {data + offset * bits / 8, static_cast<std::size_t>(packed_bytes(static_cast<std::int64_t>(x.size()), bits))});
+          pack_bits<Q>(out, bits,
+                       {data + offset * bits / 8,
+                        static_cast<std::size_t>(packed_bytes(static_cast<std::int64_t>(x.size()), bits))});
         }
-        report_progress(options, 0.5 + 0.5 * static_cast<double>(offset + static_cast<std::int64_t>(x.size())) /
-                                            static_cast<double>(std::max<std::int64_t>(1, report.numel)));
+        report_progress(options, 0.5 + 0.5 *
+                                           static_cast<double>(offset + static_cast<std::int64_t>(x.size())) /
+                                           static_cast<double>(std::max<std::int64_t>(1, report.numel)));
       });
     };
-    if (options.spec.is_signed) run(static_cast<std::int8_t*>(nullptr)); else run(static_cast<std::uint8_t*>(nullptr));
+    if (options.spec.is_signed)
+      run(static_cast<std::int8_t*>(nullptr));
+    else
+      run(static_cast<std::uint8_t*>(nullptr));
 
     io::QuantizedFileMeta meta{options.spec, report.range, bits, array.shape(), array.dtype()};
     io::NpzWriter writer;
@@ -211,14 +241,15 @@ FileQuantReport quantize_file(const std::string& input, const std::string& outpu
   return report;
 }
 
-FileQuantReport fake_quantize_file(const std::string& input, const std::string& output, const FileQuantOptions& options) {
+FileQuantReport fake_quantize_file(const std::string& input, const std::string& output,
+                                   const FileQuantOptions& options) {
   io::check_output_differs(output, {input});
   options.spec.validate();
   { io::AtomicFile probe(output); }
   const io::NpyArray array = io::read_npy(input);
   FileQuantReport report;
   fill_report_header(array, report);
-  const ChannelLayout layout = channel_layout(array.shape(), options.spec);
+  const ChannelLayout layout = input_layout(array, options.spec);
   report.slots = layout.slots;
   report.code_bits = options.spec.storage_bits();
   report.range = options.spec.range();
@@ -228,17 +259,19 @@ FileQuantReport fake_quantize_file(const std::string& input, const std::string& 
     const std::size_t data_at = npy.size();
     npy.resize(data_at + static_cast<std::size_t>(report.numel) * sizeof(T));
     T* data = reinterpret_cast<T*>(npy.data() + data_at);
-    for_each_chunk(array, in, aligned_chunk(options.chunk_elements), [&](std::span<const T> x, std::int64_t offset) {
-      std::span<T> out(data + offset, x.size());
-      fake_quantize_chunk<T>(x, layout, offset, params, out);
-      if (report.nonfinite > 0) {
-        for (std::size_t i = 0; i < x.size(); ++i) {
-          if (std::isnan(to_compute(x[i]))) out[i] = T(0.0f);
-        }
-      }
-      report_progress(options, 0.5 + 0.5 * static_cast<double>(offset + static_cast<std::int64_t>(x.size())) /
-                                          static_cast<double>(std::max<std::int64_t>(1, report.numel)));
-    });
+    for_each_chunk(
+        array, in, aligned_chunk(options.chunk_elements), [&](std::span<const T> x, std::int64_t offset) {
+          std::span<T> out(data + offset, x.size());
+          fake_quantize_chunk<T>(x, layout, offset, params, out);
+          if (report.nonfinite > 0) {
+            for (std::size_t i = 0; i < x.size(); ++i) {
+              if (std::isnan(to_compute(x[i]))) out[i] = T(0.0f);
+            }
+          }
+          report_progress(options,
+                          0.5 + 0.5 * static_cast<double>(offset + static_cast<std::int64_t>(x.size())) /
+                                    static_cast<double>(std::max<std::int64_t>(1, report.numel)));
+        });
     io::AtomicFile file(output);
     file.write(npy);
     file.commit();
@@ -251,7 +284,8 @@ FileQuantReport fake_quantize_file(const std::string& input, const std::string& 
 FileQuantReport dequantize_file(const std::string& input, const std::string& output, io::DType out_dtype) {
   io::check_output_differs(output, {input});
   if (out_dtype != io::DType::kF4 && out_dtype != io::DType::kF2 && out_dtype != io::DType::kF8) {
-    throw Error(std::string("dequantize writes float16, float32 or float64, not ") + io::dtype_name(out_dtype));
+    throw Error(std::string("dequantize writes float16, float32 or float64, not ") +
+                io::dtype_name(out_dtype));
   }
   { io::AtomicFile probe(output); }
   const io::QuantizedFile file = io::read_quantized(input);
@@ -281,9 +315,15 @@ FileQuantReport dequantize_file(const std::string& input, const std::string& out
     }
   };
   switch (out_dtype) {
-    case io::DType::kF2: write_as(static_cast<half*>(nullptr)); break;
-    case io::DType::kF8: write_as(static_cast<double*>(nullptr)); break;
-    default: write_as(static_cast<float*>(nullptr)); break;
+    case io::DType::kF2:
+      write_as(static_cast<half*>(nullptr));
+      break;
+    case io::DType::kF8:
+      write_as(static_cast<double*>(nullptr));
+      break;
+    default:
+      write_as(static_cast<float*>(nullptr));
+      break;
   }
   io::AtomicFile out(output);
   out.write(npy);

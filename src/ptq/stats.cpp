@@ -77,7 +77,8 @@ ErrorStats ErrorAccumulator::result() const {
   s.mse = sum_sq_err_ / static_cast<double>(count_);
   s.max_abs = max_abs_;
   s.signal_power = sum_sq_ref_ / static_cast<double>(count_);
-  s.sqnr_db = sum_sq_err_ == 0 ? std::numeric_limits<double>::infinity() : 10.0 * std::log10(sum_sq_ref_ / sum_sq_err_);
+  s.sqnr_db = sum_sq_err_ == 0 ? std::numeric_limits<double>::infinity()
+                               : 10.0 * std::log10(sum_sq_ref_ / sum_sq_err_);
   return s;
 }
 

@@ -57,12 +57,14 @@ class GoldenCase {
       bool ok;
       if constexpr (std::is_floating_point_v<T>) {
         ok = check == "exact" ? got[i] == want[i]
-                              : std::abs(static_cast<double>(got[i]) - want[i]) <= abs_tol + rel_tol * std::abs(static_cast<double>(want[i]));
+                              : std::abs(static_cast<double>(got[i]) - want[i]) <=
+                                    abs_tol + rel_tol * std::abs(static_cast<double>(want[i]));
       } else {
         ok = got[i] == want[i];
       }
       if (!ok && failures++ < 5) {
-        ADD_FAILURE() << name << "[" << i << "]: got " << +got[i] << ", want " << +want[i] << " (" << check << ")";
+        ADD_FAILURE() << name << "[" << i << "]: got " << +got[i] << ", want " << +want[i] << " (" << check
+                      << ")";
       }
     }
     EXPECT_EQ(failures, 0u) << name << ": " << failures << " of " << got.size() << " elements differ";
@@ -78,7 +80,8 @@ inline std::filesystem::path golden_dir() { return std::filesystem::path(QK_TEST
 inline std::vector<std::string> golden_case_ids() {
   std::vector<std::string> ids;
   for (const auto& entry : std::filesystem::directory_iterator(golden_dir())) {
-    if (entry.is_directory() && std::filesystem::exists(entry.path() / "case.json")) ids.push_back(entry.path().filename().string());
+    if (entry.is_directory() && std::filesystem::exists(entry.path() / "case.json"))
+      ids.push_back(entry.path().filename().string());
   }
   std::sort(ids.begin(), ids.end());
   return ids;

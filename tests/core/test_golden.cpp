@@ -18,7 +18,8 @@ namespace {
 using nlohmann::json;
 
 Granularity granularity_of(const json& qspec) {
-  return qspec.at("granularity").get<std::string>() == "per_channel" ? Granularity::kPerChannel : Granularity::kPerTensor;
+  return qspec.at("granularity").get<std::string>() == "per_channel" ? Granularity::kPerChannel
+                                                                     : Granularity::kPerTensor;
 }
 
 // Observers: the range the reference was asked for (rule 1); checks that we derive the same effective range.
@@ -42,7 +43,9 @@ QuantSpec range_spec(const json& qspec) {
   spec.quant_min = qspec.at("quant_min").get<std::int64_t>();
   spec.quant_max = qspec.at("quant_max").get<std::int64_t>();
   spec.is_signed = qspec.contains("signed") ? qspec.at("signed").get<bool>() : *spec.quant_min < 0;
-  spec.scheme = qspec.contains("scheme") && qspec.at("scheme").get<std::string>() == "symmetric" ? Scheme::kSymmetric : Scheme::kAffine;
+  spec.scheme = qspec.contains("scheme") && qspec.at("scheme").get<std::string>() == "symmetric"
+                    ? Scheme::kSymmetric
+                    : Scheme::kAffine;
   spec.granularity = granularity_of(qspec);
   if (!qspec.at("axis").is_null()) spec.axis = qspec.at("axis").get<int>();
   return spec;
@@ -51,7 +54,8 @@ QuantSpec range_spec(const json& qspec) {
 float scale_from_params(const json& params) {
   // The bit pattern is authoritative; cases without one give the shortest round-tripping double.
   if (!params.contains("scale_f32_hex")) return static_cast<float>(params.at("scale").get<double>());
-  const auto bits = static_cast<std::uint32_t>(std::stoul(params.at("scale_f32_hex").get<std::string>(), nullptr, 16));
+  const auto bits =
+      static_cast<std::uint32_t>(std::stoul(params.at("scale_f32_hex").get<std::string>(), nullptr, 16));
   return std::bit_cast<float>(bits);
 }
 
@@ -70,7 +74,8 @@ std::vector<T> as(const std::vector<std::int64_t>& v) {
 }
 
 // x stacked on a leading batch axis: one view per batch.
-std::vector<TensorView<const float>> batches(const io::NpyArray& x, const std::vector<float>& data, int count) {
+std::vector<TensorView<const float>> batches(const io::NpyArray& x, const std::vector<float>& data,
+                                             int count) {
   std::vector<TensorView<const float>> out;
   if (count <= 1) {
     out.emplace_back(data.data(), x.shape());
@@ -97,7 +102,8 @@ void run_observer_minmax(const GoldenCase& c) {
         Error);
     return;
   }
-  EXPECT_EQ(spec.range(), (QRange{qspec.at("quant_min").get<std::int64_t>(), qspec.at("quant_max").get<std::int64_t>()}));
+  EXPECT_EQ(spec.range(),
+            (QRange{qspec.at("quant_min").get<std::int64_t>(), qspec.at("quant_max").get<std::int64_t>()}));
   const auto xa = c.input_array("x");
   const auto x = xa.to_vector<float>();
   MinMaxObserver obs(spec);
@@ -111,7 +117,8 @@ void run_observer_minmax(const GoldenCase& c) {
 
 void run_observer_moving_average(const GoldenCase& c) {
   const QuantSpec spec = observer_spec(c.params().at("qspec"));
-  const auto c_bits = static_cast<std::uint32_t>(std::stoul(c.params().at("averaging_constant_f32_hex").get<std::string>(), nullptr, 16));
+  const auto c_bits = static_cast<std::uint32_t>(
+      std::stoul(c.params().at("averaging_constant_f32_hex").get<std::string>(), nullptr, 16));
   MovingAverageMinMaxObserver obs(spec, std::bit_cast<float>(c_bits));
   const auto xa = c.input_array("x");
   const auto x = xa.to_vector<float>();
@@ -133,14 +140,16 @@ void run_dynamic_qparams(const GoldenCase& c) {
   const auto x = c.input<float>("x");
   const float lo = *std::min_element(x.begin(), x.end());
   const float hi = *std::max_element(x.begin(), x.end());
-  const DynamicQParams p = choose_qparams_dynamic(lo, hi, qspec.at("signed").get<bool>(), qspec.at("reduce_range").get<bool>());
+  const DynamicQParams p =
+      choose_qparams_dynamic(lo, hi, qspec.at("signed").get<bool>(), qspec.at("reduce_range").get<bool>());
   c.expect("scale_f64", std::vector<double>{p.scale_f64});
   c.expect("scale", std::vector<float>{p.scale});
   c.expect("zero_point", std::vector<std::int64_t>{p.zero_point});
   // Codes use the full storage range (rule 4), whatever reduce_range did to the parameters.
   const QRange storage = dynamic_range(qspec.at("signed").get<bool>(), false);
   std::vector<std::int64_t> q(x.size());
-  for (std::size_t i = 0; i < x.size(); ++i) q[i] = quantize_value<float>(x[i], inverse_scale<float>(p.scale), p.zero_point, storage);
+  for (std::size_t i = 0; i < x.size(); ++i)
+    q[i] = quantize_value<float>(x[i], inverse_scale<float>(p.scale), p.zero_point, storage);
   c.expect("q", q);
 }
 
@@ -183,7 +192,8 @@ void run_dequantize(const GoldenCase& c) {
   const auto qa = c.input_array("q");
   const auto q = qa.to_vector<std::int64_t>();
   std::vector<float> x(q.size());
-  dequantize<std::int64_t, float>(TensorView<const std::int64_t>(q.data(), qa.shape()), case_params(c, spec), x);
+  dequantize<std::int64_t, float>(TensorView<const std::int64_t>(q.data(), qa.shape()), case_params(c, spec),
+                                  x);
   c.expect("x", x);
 }
 
@@ -220,7 +230,8 @@ void run_fake_quantize_learnable(const GoldenCase& c) {
   const float g = c.params().at("grad_factor").get<float>();
   std::vector<float> y(x.size());
   fake_quantize_learnable_forward(x, layout, scale, zero_point, spec.range(), y);
-  const LearnableFakeQuantGrads grads = fake_quantize_learnable_backward(x, dy, layout, scale, zero_point, spec.range(), g, per_channel);
+  const LearnableFakeQuantGrads grads =
+      fake_quantize_learnable_backward(x, dy, layout, scale, zero_point, spec.range(), g, per_channel);
   c.expect("y", y);
   c.expect("dx", grads.dx);
   c.expect("dscale_per_element", grads.dscale_per_element);
@@ -246,8 +257,10 @@ void run_embedding_prepack(const GoldenCase& c) {
     const RowwiseRowParams p = rowwise_params(row, dim, bits);
     scale.push_back(p.scale);
     bias.push_back(p.bias);
-    for (std::int64_t d = 0; d < dim; ++d) codes[static_cast<std::size_t>(r * dim + d)] = static_cast<std::uint8_t>(rowwise_code(row, d, bits));
-    dequantize_row(row, dim, bits, std::span<float>(dequantized.data() + r * dim, static_cast<std::size_t>(dim)));
+    for (std::int64_t d = 0; d < dim; ++d)
+      codes[static_cast<std::size_t>(r * dim + d)] = static_cast<std::uint8_t>(rowwise_code(row, d, bits));
+    dequantize_row(row, dim, bits,
+                   std::span<float>(dequantized.data() + r * dim, static_cast<std::size_t>(dim)));
   }
   c.expect("packed", packed);
   c.expect("codes", codes);
@@ -267,7 +280,9 @@ void run_embedding_bag(const GoldenCase& c) {
   const auto indices = c.input<std::int64_t>("indices");
   const auto offsets = c.input<std::int64_t>("offsets");
   const std::string mode_name = c.params().at("mode").get<std::string>();
-  const BagMode mode = mode_name == "sum" ? BagMode::kSum : mode_name == "mean" ? BagMode::kMean : BagMode::kMax;
+  const BagMode mode = mode_name == "sum"    ? BagMode::kSum
+                       : mode_name == "mean" ? BagMode::kMean
+                                             : BagMode::kMax;
   const bool include_last = c.params().at("include_last_offset").get<bool>();
   std::vector<float> weights;
   if (c.has_input("per_sample_weights")) weights = c.input<float>("per_sample_weights");
@@ -297,25 +312,40 @@ class Golden : public ::testing::TestWithParam<std::string> {};
 TEST_P(Golden, MatchesReference) {
   const GoldenCase c(golden_dir() / GetParam());
   const std::string op = c.op();
-  if (op == "observer.minmax") run_observer_minmax(c);
-  else if (op == "observer.moving_average_minmax") run_observer_moving_average(c);
-  else if (op == "observer.histogram") GTEST_SKIP() << "histogram observer cases are informational (calibration issue)";
-  else if (op == "choose_qparams_dynamic") run_dynamic_qparams(c);
-  else if (op == "quantize") run_quantize(c);
-  else if (op == "observe_and_quantize") run_observe_and_quantize(c);
-  else if (op == "dequantize") run_dequantize(c);
-  else if (op == "fake_quantize") run_fake_quantize(c);
-  else if (op == "fake_quantize_learnable") run_fake_quantize_learnable(c);
-  else if (op == "embedding_prepack_rowwise") run_embedding_prepack(c);
-  else if (op == "embedding_bag_rowwise") run_embedding_bag(c);
-  else if (op == "linear_dynamic_int8") run_linear_dynamic(c);
-  else FAIL() << "unknown golden op '" << op << "': add it to the dispatcher";
+  if (op == "observer.minmax")
+    run_observer_minmax(c);
+  else if (op == "observer.moving_average_minmax")
+    run_observer_moving_average(c);
+  else if (op == "observer.histogram")
+    GTEST_SKIP() << "histogram observer cases are informational (calibration issue)";
+  else if (op == "choose_qparams_dynamic")
+    run_dynamic_qparams(c);
+  else if (op == "quantize")
+    run_quantize(c);
+  else if (op == "observe_and_quantize")
+    run_observe_and_quantize(c);
+  else if (op == "dequantize")
+    run_dequantize(c);
+  else if (op == "fake_quantize")
+    run_fake_quantize(c);
+  else if (op == "fake_quantize_learnable")
+    run_fake_quantize_learnable(c);
+  else if (op == "embedding_prepack_rowwise")
+    run_embedding_prepack(c);
+  else if (op == "embedding_bag_rowwise")
+    run_embedding_bag(c);
+  else if (op == "linear_dynamic_int8")
+    run_linear_dynamic(c);
+  else
+    FAIL() << "unknown golden op '" << op << "': add it to the dispatcher";
 }
 
 INSTANTIATE_TEST_SUITE_P(AllCases, Golden, ::testing::ValuesIn(golden_case_ids()),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            std::string name = info.param;
-                           std::replace_if(name.begin(), name.end(), [](char ch) { return !std::isalnum(static_cast<unsigned char>(ch)); }, '_');
+                           std::replace_if(
+                               name.begin(), name.end(),
+                               [](char ch) { return !std::isalnum(static_cast<unsigned char>(ch)); }, '_');
                            return name;
                          });
 
@@ -326,7 +356,8 @@ TEST(GoldenIndex, EveryIndexedCaseIsPresent) {
   const auto ids = golden_case_ids();
   EXPECT_EQ(index.at("case_count").get<std::size_t>(), ids.size());
   for (const auto& entry : index.at("cases")) {
-    EXPECT_TRUE(std::binary_search(ids.begin(), ids.end(), entry.at("id").get<std::string>())) << entry.at("id");
+    EXPECT_TRUE(std::binary_search(ids.begin(), ids.end(), entry.at("id").get<std::string>()))
+        << entry.at("id");
   }
 }
 

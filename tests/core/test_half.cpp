@@ -33,7 +33,8 @@ TEST(Half, RoundsToNearestEvenOnRandomFloats) {
     for (int delta : {-1, 1}) {
       const int nb = static_cast<int>(h) + delta;
       if (nb < 0 || nb > 0x7bff) continue;
-      const double other = std::abs(static_cast<double>(half_bits_to_float(static_cast<std::uint16_t>(nb))) - f);
+      const double other =
+          std::abs(static_cast<double>(half_bits_to_float(static_cast<std::uint16_t>(nb))) - f);
       ASSERT_LE(err, other) << "x=" << f;
       if (err == other) {
         ASSERT_EQ(h & 1u, 0u) << "tie must go to even, x=" << f;

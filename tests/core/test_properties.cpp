@@ -11,7 +11,9 @@
 namespace qk {
 namespace {
 
-std::uint32_t test_seed() { return static_cast<std::uint32_t>(::testing::UnitTest::GetInstance()->random_seed()); }
+std::uint32_t test_seed() {
+  return static_cast<std::uint32_t>(::testing::UnitTest::GetInstance()->random_seed());
+}
 
 struct SpecCase {
   int bits;
@@ -25,7 +27,8 @@ std::vector<SpecCase> all_specs() {
   for (int bits = 2; bits <= 8; ++bits)
     for (bool s : {true, false})
       for (Scheme sc : {Scheme::kAffine, Scheme::kSymmetric})
-        for (Granularity g : {Granularity::kPerTensor, Granularity::kPerChannel, Granularity::kPerGroup}) out.push_back({bits, s, sc, g});
+        for (Granularity g : {Granularity::kPerTensor, Granularity::kPerChannel, Granularity::kPerGroup})
+          out.push_back({bits, s, sc, g});
   return out;
 }
 
@@ -70,13 +73,16 @@ void check_round_trip(const SpecCase& sc, std::mt19937& rng) {
     ASSERT_GE(q[k], r.min);
     ASSERT_LE(q[k], r.max);
     // Fake-quant is quantize then dequantize, and applying it twice changes nothing.
-    ASSERT_EQ(static_cast<double>(to_compute(fq[k])), static_cast<double>(to_compute(back[k]))) << "element " << i;
-    ASSERT_EQ(static_cast<double>(to_compute(fq2[k])), static_cast<double>(to_compute(fq[k]))) << "element " << i;
+    ASSERT_EQ(static_cast<double>(to_compute(fq[k])), static_cast<double>(to_compute(back[k])))
+        << "element " << i;
+    ASSERT_EQ(static_cast<double>(to_compute(fq2[k])), static_cast<double>(to_compute(fq[k])))
+        << "element " << i;
     if (v >= lo && v <= hi) {
       // Half a step, plus the float rounding of x*inv and of the dequantize multiply (a few ulps of
       // the compute type relative to |x|), plus the output rounding of the storage type.
       const double ulp = std::is_same_v<T, double> ? 1e-15 : std::is_same_v<T, float> ? 1e-6 : 1e-3;
-      ASSERT_LE(std::abs(static_cast<double>(to_compute(back[k])) - v), scale / 2 + 4 * ulp * std::max(1.0, std::abs(v)))
+      ASSERT_LE(std::abs(static_cast<double>(to_compute(back[k])) - v),
+                scale / 2 + 4 * ulp * std::max(1.0, std::abs(v)))
           << "element " << i << " bits " << sc.bits;
     }
   }
@@ -86,8 +92,8 @@ TEST(Properties, RoundTripIdempotentAndBoundedForEverySpec) {
   std::mt19937 rng(test_seed());
   SCOPED_TRACE("seed " + std::to_string(test_seed()));
   for (const SpecCase& sc : all_specs()) {
-    SCOPED_TRACE("bits " + std::to_string(sc.bits) + (sc.is_signed ? " signed " : " unsigned ") + to_string(sc.scheme) + " " +
-                 to_string(sc.granularity));
+    SCOPED_TRACE("bits " + std::to_string(sc.bits) + (sc.is_signed ? " signed " : " unsigned ") +
+                 to_string(sc.scheme) + " " + to_string(sc.granularity));
     check_round_trip<float>(sc, rng);
     check_round_trip<double>(sc, rng);
     check_round_trip<half>(sc, rng);
@@ -155,7 +161,8 @@ TEST(Properties, PackLayoutIsLowBitsFirst) {
   pack_bits<std::int32_t>(threes, 3, p3);
   // bits: 001 010 011 100 101 110 111 000 laid LSB-first
   std::uint32_t stream = 0;
-  for (int i = 0; i < 8; ++i) stream |= static_cast<std::uint32_t>(threes[static_cast<std::size_t>(i)]) << (3 * i);
+  for (int i = 0; i < 8; ++i)
+    stream |= static_cast<std::uint32_t>(threes[static_cast<std::size_t>(i)]) << (3 * i);
   EXPECT_EQ(p3[0], stream & 0xff);
   EXPECT_EQ(p3[1], (stream >> 8) & 0xff);
   EXPECT_EQ(p3[2], (stream >> 16) & 0xff);

@@ -6,12 +6,18 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <set>
+#include <span>
+#include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
+
+#include "quantkit/core/half.hpp"
 
 namespace qk::io::test {
 
@@ -27,7 +33,8 @@ class ScratchDir {
   ScratchDir& operator=(const ScratchDir&) = delete;
   ~ScratchDir() {
     std::error_code ignored;
-    std::filesystem::permissions(path_, std::filesystem::perms::owner_all, std::filesystem::perm_options::add, ignored);
+    std::filesystem::permissions(path_, std::filesystem::perms::owner_all, std::filesystem::perm_options::add,
+                                 ignored);
     std::filesystem::remove_all(path_, ignored);
   }
   std::string file(const std::string& name) const { return (path_ / name).string(); }
@@ -35,7 +42,8 @@ class ScratchDir {
   // Names of the entries directly in the folder (temporary files included: they start with '.').
   std::set<std::string> entries() const {
     std::set<std::string> names;
-    for (const auto& entry : std::filesystem::directory_iterator(path_)) names.insert(entry.path().filename().string());
+    for (const auto& entry : std::filesystem::directory_iterator(path_))
+      names.insert(entry.path().filename().string());
     return names;
   }
 
@@ -74,6 +82,31 @@ inline std::vector<std::byte> make_npy(const std::string& dict, std::size_t data
   std::vector<std::byte> bytes = to_bytes(out);
   for (std::size_t i = 0; i < data_bytes; ++i) bytes.push_back(static_cast<std::byte>(i * 7 + 1));
   return bytes;
+}
+
+// The bit pattern of a value, for exact comparisons (NaN payloads included).
+template <class T>
+std::uint64_t bits_of(T v) {
+  if constexpr (std::is_same_v<T, half>)
+    return v.bits;
+  else if constexpr (std::is_same_v<T, bool>)
+    return v ? 1 : 0;
+  else {
+    std::uint64_t b = 0;
+    std::memcpy(&b, &v, sizeof(T));
+    return b;
+  }
+}
+
+// The bytes of a vector's elements (std::vector<bool> has no data(): spell them out).
+template <class T>
+std::vector<std::byte> bytes_of(const std::vector<T>& v) {
+  std::vector<std::byte> out(v.size() * sizeof(T));
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const T x = v[i];
+    std::memcpy(out.data() + i * sizeof(T), &x, sizeof(T));
+  }
+  return out;
 }
 
 }  // namespace qk::io::test

@@ -16,6 +16,9 @@
 namespace qk::io {
 namespace {
 
+using test::bits_of;
+using test::bytes_of;
+
 using test::make_npy;
 using test::ScratchDir;
 using testing::HasSubstr;
@@ -25,11 +28,16 @@ using testing::StartsWith;
 
 template <class T>
 T sample(std::size_t i) {
-  if constexpr (std::is_same_v<T, bool>) return i % 3 == 0;
-  else if constexpr (std::is_same_v<T, half>) return half(static_cast<float>(i) * 0.25f - 3.0f);
-  else if constexpr (std::is_floating_point_v<T>) return static_cast<T>(static_cast<double>(i) * 0.375 - 4.0);
-  else if constexpr (std::is_signed_v<T>) return static_cast<T>(static_cast<std::int64_t>(i * 37) - 100);
-  else return static_cast<T>(i * 41);
+  if constexpr (std::is_same_v<T, bool>)
+    return i % 3 == 0;
+  else if constexpr (std::is_same_v<T, half>)
+    return half(static_cast<float>(i) * 0.25f - 3.0f);
+  else if constexpr (std::is_floating_point_v<T>)
+    return static_cast<T>(static_cast<double>(i) * 0.375 - 4.0);
+  else if constexpr (std::is_signed_v<T>)
+    return static_cast<T>(static_cast<std::int64_t>(i * 37) - 100);
+  else
+    return static_cast<T>(i * 41);
 }
 
 template <class T>
@@ -37,28 +45,6 @@ std::vector<T> samples(std::size_t n) {
   std::vector<T> v(n);
   for (std::size_t i = 0; i < n; ++i) v[i] = sample<T>(i);
   return v;
-}
-
-template <class T>
-std::uint64_t bits_of(T v) {
-  if constexpr (std::is_same_v<T, half>) return v.bits;
-  else if constexpr (std::is_same_v<T, bool>) return v ? 1 : 0;
-  else {
-    std::uint64_t b = 0;
-    std::memcpy(&b, &v, sizeof(T));
-    return b;
-  }
-}
-
-// std::vector<bool> has no data(): spell the bytes out.
-template <class T>
-std::vector<std::byte> bytes_of(const std::vector<T>& v) {
-  std::vector<std::byte> out(v.size() * sizeof(T));
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    const T x = v[i];
-    std::memcpy(out.data() + i * sizeof(T), &x, sizeof(T));
-  }
-  return out;
 }
 
 template <class T>
@@ -70,7 +56,8 @@ TYPED_TEST_SUITE(NpyRoundTrip, AllTypes);
 TYPED_TEST(NpyRoundTrip, EveryShapeKindThroughAFile) {
   using T = TypeParam;
   const ScratchDir dir;
-  const std::vector<Shape> shapes = {{}, {0}, {1}, {7}, {2, 3}, {3, 0, 2}, {2, 3, 4, 5}, {1, 1, 1, 1, 1, 1, 1, 9}, {257, 129}};
+  const std::vector<Shape> shapes = {
+      {}, {0}, {1}, {7}, {2, 3}, {3, 0, 2}, {2, 3, 4, 5}, {1, 1, 1, 1, 1, 1, 1, 9}, {257, 129}};
   for (const Shape& shape : shapes) {
     SCOPED_TRACE(shape_string(shape));
     const std::vector<T> values = samples<T>(static_cast<std::size_t>(shape_numel(shape)));
@@ -89,7 +76,8 @@ TYPED_TEST(NpyRoundTrip, EveryShapeKindThroughAFile) {
       EXPECT_TRUE(std::equal(a.raw().begin(), a.raw().end(), data.begin()));
       const std::vector<T> back = a.to_vector<T>();
       ASSERT_EQ(back.size(), values.size());
-      for (std::size_t i = 0; i < values.size(); ++i) ASSERT_EQ(bits_of<T>(back[i]), bits_of<T>(values[i])) << i;
+      for (std::size_t i = 0; i < values.size(); ++i)
+        ASSERT_EQ(bits_of<T>(back[i]), bits_of<T>(values[i])) << i;
       const TensorView<const T> view = a.view<T>();
       EXPECT_EQ(view.shape(), shape);
     }
@@ -118,9 +106,11 @@ TEST(NpyWrite, HeaderIsNumpysFormatPaddedTo64) {
     ASSERT_EQ(header.size() % 64, 0u);
     const std::string text(reinterpret_cast<const char*>(header.data()), header.size());
     EXPECT_EQ(text.substr(0, 8), std::string("\x93NUMPY\x01\x00", 8));
-    EXPECT_EQ(static_cast<std::size_t>(static_cast<unsigned char>(text[8]) | static_cast<unsigned char>(text[9]) << 8),
+    EXPECT_EQ(static_cast<std::size_t>(static_cast<unsigned char>(text[8]) |
+                                       static_cast<unsigned char>(text[9]) << 8),
               header.size() - 10);
-    EXPECT_THAT(text, HasSubstr("{'descr': '<f4', 'fortran_order': False, 'shape': " + shape_string(shape) + ", }"));
+    EXPECT_THAT(
+        text, HasSubstr("{'descr': '<f4', 'fortran_order': False, 'shape': " + shape_string(shape) + ", }"));
     EXPECT_EQ(text.back(), '\n');
   }
 }
@@ -167,18 +157,23 @@ TEST(NpyParse, ReadsVersions2And3) {
 
 TEST(NpyParse, BoolDescriptorsAndOneByteOrders) {
   for (const std::string descr : {"|b1", "?", "<b1", ">b1", "=?"}) {
-    const NpyArray a = parse_npy(make_npy("{'descr': '" + descr + "', 'fortran_order': False, 'shape': (3,)}", 3), "b.npy");
+    const NpyArray a =
+        parse_npy(make_npy("{'descr': '" + descr + "', 'fortran_order': False, 'shape': (3,)}", 3), "b.npy");
     EXPECT_EQ(a.dtype(), DType::kB1) << descr;
     EXPECT_TRUE(a.is_native_c_order());
   }
-  EXPECT_FALSE(parse_npy(make_npy("{'descr': '>i1', 'fortran_order': False, 'shape': (3,)}", 3), "i.npy").header().big_endian);
+  EXPECT_FALSE(parse_npy(make_npy("{'descr': '>i1', 'fortran_order': False, 'shape': (3,)}", 3), "i.npy")
+                   .header()
+                   .big_endian);
 }
 
 TEST(NpyParse, EmptyAndZeroDim) {
-  const NpyArray empty = parse_npy(make_npy("{'descr': '<f8', 'fortran_order': False, 'shape': (3, 0, 99999999999), }", 0), "e.npy");
+  const NpyArray empty = parse_npy(
+      make_npy("{'descr': '<f8', 'fortran_order': False, 'shape': (3, 0, 99999999999), }", 0), "e.npy");
   EXPECT_EQ(empty.numel(), 0);
   EXPECT_TRUE(empty.to_vector<double>().empty());
-  const NpyArray scalar = parse_npy(make_npy("{'descr': '<f8', 'fortran_order': False, 'shape': (), }", 8), "s.npy");
+  const NpyArray scalar =
+      parse_npy(make_npy("{'descr': '<f8', 'fortran_order': False, 'shape': (), }", 8), "s.npy");
   EXPECT_EQ(scalar.numel(), 1);
   EXPECT_EQ(scalar.to_vector<double>().size(), 1u);
 }
@@ -194,15 +189,18 @@ std::vector<std::byte> big_endian_i4(const std::vector<std::int32_t>& v) {
   return out;
 }
 
-NpyArray with_data(const std::string& dict, const std::vector<std::byte>& data) {
-  std::vector<std::byte> bytes = make_npy(dict, 0);
+// A hand-made .npy whose data starts on a 64-byte boundary, as numpy's do.
+NpyArray with_data(std::string dict, const std::vector<std::byte>& data) {
+  while ((10 + dict.size() + 1) % 64 != 0) dict += ' ';
+  std::vector<std::byte> bytes = make_npy(dict + "\n", 0);
   bytes.insert(bytes.end(), data.begin(), data.end());
   return parse_npy(std::move(bytes), "conv.npy");
 }
 
 TEST(NpyConvert, BigEndianIsByteSwapped) {
   const std::vector<std::int32_t> values = {1, -2, 70000, std::numeric_limits<std::int32_t>::min()};
-  const NpyArray a = with_data("{'descr': '>i4', 'fortran_order': False, 'shape': (4,), }", big_endian_i4(values));
+  const NpyArray a =
+      with_data("{'descr': '>i4', 'fortran_order': False, 'shape': (4,), }", big_endian_i4(values));
   EXPECT_TRUE(a.header().big_endian);
   EXPECT_FALSE(a.is_native_c_order());
   EXPECT_EQ(a.to_vector<std::int32_t>(), values);
@@ -219,11 +217,13 @@ TEST(NpyConvert, FortranOrderIsTransposedToCOrder) {
   std::vector<std::int32_t> c_order(24);
   for (int i = 0; i < 24; ++i) c_order[static_cast<std::size_t>(i)] = i;
 
-  const NpyArray le = with_data("{'descr': '<i4', 'fortran_order': True, 'shape': (2, 3, 4), }",
-                                test::to_bytes(std::string(reinterpret_cast<const char*>(fortran.data()), 96)));
+  const NpyArray le =
+      with_data("{'descr': '<i4', 'fortran_order': True, 'shape': (2, 3, 4), }",
+                test::to_bytes(std::string(reinterpret_cast<const char*>(fortran.data()), 96)));
   EXPECT_FALSE(le.is_native_c_order());
   EXPECT_EQ(le.to_vector<std::int32_t>(), c_order);
-  const NpyArray be = with_data("{'descr': '>i4', 'fortran_order': True, 'shape': (2, 3, 4), }", big_endian_i4(fortran));
+  const NpyArray be =
+      with_data("{'descr': '>i4', 'fortran_order': True, 'shape': (2, 3, 4), }", big_endian_i4(fortran));
   EXPECT_EQ(be.to_vector<std::int32_t>(), c_order);
   EXPECT_EQ(be.to_vector<float>()[5], 5.0f);
 }
@@ -240,9 +240,10 @@ TEST(NpyConvert, BetweenNumericDtypes) {
   const std::vector<float> values = {1.5f, -2.75f, 0.0f, 300.0f, -1e10f, std::nanf(""), INFINITY, 1e20f};
   const NpyArray a = parse_npy(encode_npy(DType::kF4, {8}, std::as_bytes(std::span(values))), "f.npy");
   // Float -> integer truncates like C, but NaN gives 0 and out-of-range values saturate (defined, unlike C).
-  EXPECT_EQ(a.to_vector<std::int32_t>(), (std::vector<std::int32_t>{1, -2, 0, 300, std::numeric_limits<std::int32_t>::min(), 0,
-                                                                     std::numeric_limits<std::int32_t>::max(),
-                                                                     std::numeric_limits<std::int32_t>::max()}));
+  EXPECT_EQ(a.to_vector<std::int32_t>(),
+            (std::vector<std::int32_t>{1, -2, 0, 300, std::numeric_limits<std::int32_t>::min(), 0,
+                                       std::numeric_limits<std::int32_t>::max(),
+                                       std::numeric_limits<std::int32_t>::max()}));
   EXPECT_EQ(a.to_vector<std::uint8_t>(), (std::vector<std::uint8_t>{1, 0, 0, 255, 0, 0, 255, 255}));
   EXPECT_EQ(a.to_vector<std::int64_t>()[4], -10000000000);
   EXPECT_EQ(a.to_vector<std::uint64_t>()[7], std::numeric_limits<std::uint64_t>::max());  // 1e20 > 2^64
@@ -274,7 +275,8 @@ TEST(NpyConvert, StoredBoolBytesOtherThanOneAreTrue) {
 TEST(NpyConvert, DoubleToHalfRoundsOnce) {
   // 1 + 2^-11 + 2^-40 lies just above the tie between the halves 1 and 1 + 2^-10: correct rounding goes
   // up (0x3c01); rounding to float first loses the 2^-40 and the tie then goes to even (0x3c00).
-  const std::vector<double> values = {1.0 + std::ldexp(1.0, -11) + std::ldexp(1.0, -40), 1e300, -1e-300, 65519.0};
+  const std::vector<double> values = {1.0 + std::ldexp(1.0, -11) + std::ldexp(1.0, -40), 1e300, -1e-300,
+                                      65519.0};
   const NpyArray a = parse_npy(encode_npy(DType::kF8, {4}, std::as_bytes(std::span(values))), "d.npy");
   const std::vector<half> h = a.to_vector<half>();
   EXPECT_EQ(h[0].bits, 0x3c01);
@@ -318,7 +320,8 @@ TEST(NpyView, MisalignedDataIsNotViewedInPlace) {
 // ---- strings ----------------------------------------------------------------------------------------
 
 TEST(NpyString, RoundTripsUtf8) {
-  for (const std::string text : {"", "a", "{\"format\": \"quantkit.qtensor/1\"}", "h\xc3\xa9llo \xe6\xbc\xa2 \xf0\x9f\x98\x80"}) {
+  for (const std::string text :
+       {"", "a", "{\"format\": \"quantkit.qtensor/1\"}", "h\xc3\xa9llo \xe6\xbc\xa2 \xf0\x9f\x98\x80"}) {
     const NpyArray a = parse_npy(encode_npy_string(text), "s.npy");
     EXPECT_EQ(a.dtype(), DType::kUnicode);
     EXPECT_TRUE(a.shape().empty());
@@ -326,7 +329,8 @@ TEST(NpyString, RoundTripsUtf8) {
   }
   const std::vector<std::byte> npy = encode_npy_string("h\xc3\xa9");
   EXPECT_EQ(npy.size() % 64, 8u);  // 64-aligned header, then 2 characters of 4 bytes
-  EXPECT_THAT(std::string(reinterpret_cast<const char*>(npy.data()), npy.size()), HasSubstr("'descr': '<U2'"));
+  EXPECT_THAT(std::string(reinterpret_cast<const char*>(npy.data()), npy.size()),
+              HasSubstr("'descr': '<U2'"));
   EXPECT_EQ(parse_npy(encode_npy_string(""), "e.npy").header().item_size, 4u);  // numpy's '<U1' for ""
 }
 
@@ -346,13 +350,17 @@ TEST(NpyString, Errors) {
   EXPECT_THROW(encode_npy_string("\xff"), Error);
   const std::vector<float> values = {1};
   const NpyArray f = parse_npy(encode_npy(DType::kF4, {1}, std::as_bytes(std::span(values))), "f.npy");
-  EXPECT_THAT([&] { (void)f.as_string(); }, testing::ThrowsMessage<Error>(HasSubstr("f.npy: expected a unicode string")));
-  const NpyArray two = with_data("{'descr': '<U1', 'fortran_order': False, 'shape': (2,), }", std::vector<std::byte>(8));
-  EXPECT_THAT([&] { (void)two.as_string(); }, testing::ThrowsMessage<Error>(HasSubstr("expected a single string")));
+  EXPECT_THAT([&] { (void)f.as_string(); },
+              testing::ThrowsMessage<Error>(HasSubstr("f.npy: expected a unicode string")));
+  const NpyArray two =
+      with_data("{'descr': '<U1', 'fortran_order': False, 'shape': (2,), }", std::vector<std::byte>(8));
+  EXPECT_THAT([&] { (void)two.as_string(); },
+              testing::ThrowsMessage<Error>(HasSubstr("expected a single string")));
   EXPECT_THROW(two.to_vector<float>(), Error);
   std::vector<std::byte> bad(4, std::byte{0xff});
   const NpyArray invalid = with_data("{'descr': '<U1', 'fortran_order': False, 'shape': (), }", bad);
-  EXPECT_THAT([&] { (void)invalid.as_string(); }, testing::ThrowsMessage<Error>(HasSubstr("invalid code point")));
+  EXPECT_THAT([&] { (void)invalid.as_string(); },
+              testing::ThrowsMessage<Error>(HasSubstr("invalid code point")));
 }
 
 // ---- malformed input ------------------------------------------------------------------------------
@@ -363,33 +371,45 @@ struct BadCase {
   const char* message;
 };
 
-std::string npy_prefix(int major, int minor) { return std::string("\x93NUMPY", 6) + char(major) + char(minor); }
+std::string npy_prefix(int major, int minor) {
+  return std::string("\x93NUMPY", 6) + char(major) + char(minor);
+}
 
 std::vector<BadCase> bad_cases() {
-  const auto dict = [](const std::string& d, std::size_t data = 0, int major = 1) { return make_npy(d, data, major); };
+  const auto dict = [](const std::string& d, std::size_t data = 0, int major = 1) {
+    return make_npy(d, data, major);
+  };
   const std::string shape_only = "'fortran_order': False, 'shape': (3,), }";
   std::vector<BadCase> cases = {
       {"empty", {}, "not a .npy file (bad magic)"},
-      {"wrong magic", test::to_bytes(std::string("\x93NUMPZ\x01\x00\x02\x00{}", 12)), "not a .npy file (bad magic)"},
+      {"wrong magic", test::to_bytes(std::string("\x93NUMPZ\x01\x00\x02\x00{}", 12)),
+       "not a .npy file (bad magic)"},
       {"text file", test::to_bytes("hello world, this is not numpy"), "not a .npy file (bad magic)"},
       {"zip file", test::to_bytes("PK\x03\x04 and more"), "not a .npy file (bad magic)"},
       {"magic prefix only", test::to_bytes("\x93NU"), "truncated header"},
       {"no header length", test::to_bytes(npy_prefix(1, 0)), "truncated header"},
       {"half a header length", test::to_bytes(npy_prefix(1, 0) + "\x05"), "truncated header"},
-      {"v2 short length", test::to_bytes(npy_prefix(2, 0) + std::string("\x05\x00\x00", 3)), "truncated header"},
-      {"version 4.0", test::to_bytes(npy_prefix(4, 0) + std::string(2, '\0')), "unsupported .npy format version 4.0"},
-      {"version 1.1", test::to_bytes(npy_prefix(1, 1) + std::string(2, '\0')), "unsupported .npy format version 1.1"},
+      {"v2 short length", test::to_bytes(npy_prefix(2, 0) + std::string("\x05\x00\x00", 3)),
+       "truncated header"},
+      {"version 4.0", test::to_bytes(npy_prefix(4, 0) + std::string(2, '\0')),
+       "unsupported .npy format version 4.0"},
+      {"version 1.1", test::to_bytes(npy_prefix(1, 1) + std::string(2, '\0')),
+       "unsupported .npy format version 1.1"},
       {"version 0.0", test::to_bytes(npy_prefix(0, 0)), "unsupported .npy format version 0.0"},
-      {"header length past end", test::to_bytes(npy_prefix(1, 0) + "\xe8\x03{'descr'"), "runs past the end of the file"},
-      {"v2 header length past end", test::to_bytes(npy_prefix(2, 0) + std::string("\x00\x00\x00\x01", 4) + "{}"),
+      {"header length past end", test::to_bytes(npy_prefix(1, 0) + "\xe8\x03{'descr'"),
+       "runs past the end of the file"},
+      {"v2 header length past end",
+       test::to_bytes(npy_prefix(2, 0) + std::string("\x00\x00\x00\x01", 4) + "{}"),
        "runs past the end of the file"},
       {"empty dict text", dict(""), "malformed .npy header"},
       {"not a dict", dict("['descr', '<f4']"), "malformed .npy header"},
-      {"unclosed dict", dict("{'descr': '<f4', " + shape_only.substr(0, shape_only.size() - 2)), "malformed .npy header"},
+      {"unclosed dict", dict("{'descr': '<f4', " + shape_only.substr(0, shape_only.size() - 2)),
+       "malformed .npy header"},
       {"unterminated string", dict("{'descr: '<f4', " + shape_only), "malformed .npy header"},
       {"unquoted key", dict("{descr: '<f4', " + shape_only), "malformed .npy header"},
       {"missing colon", dict("{'descr' '<f4', " + shape_only), "malformed .npy header"},
-      {"missing comma", dict("{'descr': '<f4' 'fortran_order': False, 'shape': (3,)}"), "malformed .npy header"},
+      {"missing comma", dict("{'descr': '<f4' 'fortran_order': False, 'shape': (3,)}"),
+       "malformed .npy header"},
       {"missing descr", dict("{" + shape_only, 12), "missing key 'descr'"},
       {"missing shape", dict("{'descr': '<f4', 'fortran_order': False}", 12), "missing key 'shape'"},
       {"missing fortran_order", dict("{'descr': '<f4', 'shape': (3,)}", 12), "missing key 'fortran_order'"},
@@ -399,31 +419,47 @@ std::vector<BadCase> bad_cases() {
        "fortran_order must be True or False"},
       {"fortran_order lowercase", dict("{'descr': '<f4', 'fortran_order': false, 'shape': (3,)}", 12),
        "fortran_order must be True or False"},
-      {"shape not a tuple", dict("{'descr': '<f4', 'fortran_order': False, 'shape': (3)}", 12), "is not a tuple"},
-      {"shape a list", dict("{'descr': '<f4', 'fortran_order': False, 'shape': [3]}", 12), "malformed .npy header"},
-      {"shape an int", dict("{'descr': '<f4', 'fortran_order': False, 'shape': 3}", 12), "malformed .npy header"},
-      {"shape float dim", dict("{'descr': '<f4', 'fortran_order': False, 'shape': (3.0,)}", 12), "malformed .npy header"},
-      {"shape unclosed", dict("{'descr': '<f4', 'fortran_order': False, 'shape': (3,", 12), "malformed .npy header"},
-      {"shape double comma", dict("{'descr': '<f4', 'fortran_order': False, 'shape': (3,,)}", 12), "malformed .npy header"},
-      {"text after dict", dict("{'descr': '<f4', " + shape_only + " x", 12), "unexpected text after the dict"},
+      {"shape not a tuple", dict("{'descr': '<f4', 'fortran_order': False, 'shape': (3)}", 12),
+       "is not a tuple"},
+      {"shape a list", dict("{'descr': '<f4', 'fortran_order': False, 'shape': [3]}", 12),
+       "malformed .npy header"},
+      {"shape an int", dict("{'descr': '<f4', 'fortran_order': False, 'shape': 3}", 12),
+       "malformed .npy header"},
+      {"shape float dim", dict("{'descr': '<f4', 'fortran_order': False, 'shape': (3.0,)}", 12),
+       "malformed .npy header"},
+      {"shape unclosed", dict("{'descr': '<f4', 'fortran_order': False, 'shape': (3,", 12),
+       "malformed .npy header"},
+      {"shape double comma", dict("{'descr': '<f4', 'fortran_order': False, 'shape': (3,,)}", 12),
+       "malformed .npy header"},
+      {"text after dict", dict("{'descr': '<f4', " + shape_only + " x", 12),
+       "unexpected text after the dict"},
       {"descr not a string", dict("{'descr': 4, " + shape_only, 12), "malformed .npy header"},
-      {"negative dim", dict("{'descr': '<f4', 'fortran_order': False, 'shape': (-1, 3)}"), "negative dimension"},
-      {"dim overflows int64", dict("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,)}"),
+      {"negative dim", dict("{'descr': '<f4', 'fortran_order': False, 'shape': (-1, 3)}"),
+       "negative dimension"},
+      {"dim overflows int64",
+       dict("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,)}"),
        "overflows 64 bits"},
-      {"element count overflows", dict("{'descr': '|u1', 'fortran_order': False, 'shape': (4294967296, 4294967296)}"),
+      {"element count overflows",
+       dict("{'descr': '|u1', 'fortran_order': False, 'shape': (4294967296, 4294967296)}"),
        "element count of shape (4294967296, 4294967296) overflows 64 bits"},
-      {"byte count overflows", dict("{'descr': '<f8', 'fortran_order': False, 'shape': (2305843009213693952,)}"),
+      {"byte count overflows",
+       dict("{'descr': '<f8', 'fortran_order': False, 'shape': (2305843009213693952,)}"),
        "byte count of shape (2305843009213693952,) overflows 64 bits"},
-      {"too many dims", dict("{'descr': '<f4', 'fortran_order': False, 'shape': (" + [] {
-         std::string s;
-         for (int i = 0; i < 65; ++i) s += "1,";
-         return s;
-       }() + ")}"),
+      {"too many dims",
+       dict("{'descr': '<f4', 'fortran_order': False, 'shape': (" +
+            [] {
+              std::string s;
+              for (int i = 0; i < 65; ++i) s += "1,";
+              return s;
+            }() +
+            ")}"),
        "more than 64 dimensions"},
-      {"truncated data", dict("{'descr': '<f4', " + shape_only, 11), "truncated data: the header needs 12 bytes, the file has 11"},
+      {"truncated data", dict("{'descr': '<f4', " + shape_only, 11),
+       "truncated data: the header needs 12 bytes, the file has 11"},
       {"no data", dict("{'descr': '<f4', " + shape_only, 0), "truncated data"},
       {"trailing bytes", dict("{'descr': '<f4', " + shape_only, 13), "1 unexpected bytes after the data"},
-      {"object", dict("{'descr': '|O', " + shape_only, 24), "object arrays are not supported (quantkit never unpickles)"},
+      {"object", dict("{'descr': '|O', " + shape_only, 24),
+       "object arrays are not supported (quantkit never unpickles)"},
       {"object no order", dict("{'descr': 'O', " + shape_only, 24), "object arrays are not supported"},
       {"structured", dict("{'descr': [('a', '<f4'), ('b', '<i4')], " + shape_only, 24), "unsupported dtype"},
       {"complex", dict("{'descr': '<c8', " + shape_only, 24), "unsupported dtype '<c8'"},
@@ -465,16 +501,21 @@ TEST(NpyParse, EveryPrefixOfAValidFileIsAnError) {
   const std::vector<double> values = {1, 2, 3};
   const std::vector<std::byte> whole = encode_npy(DType::kF8, {3}, std::as_bytes(std::span(values)));
   for (std::size_t n = 0; n < whole.size(); ++n) {
-    EXPECT_THROW(parse_npy(std::vector<std::byte>(whole.begin(), whole.begin() + static_cast<std::ptrdiff_t>(n)), "p.npy"), Error)
+    EXPECT_THROW(
+        parse_npy(std::vector<std::byte>(whole.begin(), whole.begin() + static_cast<std::ptrdiff_t>(n)),
+                  "p.npy"),
+        Error)
         << n;
   }
 }
 
 TEST(NpyRead, MissingFileAndFolderAreErrors) {
   const ScratchDir dir;
-  EXPECT_THAT([&] { (void)read_npy(dir.file("nope.npy")); },
-              testing::ThrowsMessage<Error>(AllOf(StartsWith(dir.file("nope.npy")), HasSubstr("cannot open"))));
-  EXPECT_THAT([&] { (void)read_npy(dir.path().string()); }, testing::ThrowsMessage<Error>(HasSubstr("not a regular file")));
+  EXPECT_THAT(
+      [&] { (void)read_npy(dir.file("nope.npy")); },
+      testing::ThrowsMessage<Error>(AllOf(StartsWith(dir.file("nope.npy")), HasSubstr("cannot open"))));
+  EXPECT_THAT([&] { (void)read_npy(dir.path().string()); },
+              testing::ThrowsMessage<Error>(HasSubstr("not a regular file")));
 }
 
 // ---- memory map and release -----------------------------------------------------------------------
@@ -555,7 +596,8 @@ TEST(NpyAtomic, MissingFolderIsAnErrorNamingThePath) {
   const ScratchDir dir;
   const std::string path = dir.file("missing/w.npy");
   EXPECT_THAT([&] { write_npy(path, DType::kF4, {3}, std::as_bytes(std::span(kThree))); },
-              testing::ThrowsMessage<Error>(AllOf(StartsWith(path + ": "), HasSubstr("cannot create a temporary file"),
+              testing::ThrowsMessage<Error>(AllOf(StartsWith(path + ": "),
+                                                  HasSubstr("cannot create a temporary file"),
                                                   HasSubstr("No such file or directory"))));
   EXPECT_TRUE(dir.entries().empty());
 }
@@ -566,7 +608,8 @@ TEST(NpyAtomic, UnwritableFolderLeavesTheExistingFileUntouched) {
   std::filesystem::create_directory(dir.path() / "ro");
   const std::string path = dir.file("ro/w.npy");
   test::write_bytes(path, test::to_bytes("old contents"));
-  std::filesystem::permissions(dir.path() / "ro", std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
+  std::filesystem::permissions(dir.path() / "ro",
+                               std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
   EXPECT_THAT([&] { write_npy(path, DType::kF4, {3}, std::as_bytes(std::span(kThree))); },
               testing::ThrowsMessage<Error>(AllOf(StartsWith(path + ": "), HasSubstr("Permission denied"))));
   std::filesystem::permissions(dir.path() / "ro", std::filesystem::perms::owner_all);
@@ -580,7 +623,8 @@ TEST(NpyAtomic, FailedRenameRemovesTheTemporaryAndKeepsTheTarget) {
   std::filesystem::create_directory(dir.path() / "target.npy");
   test::write_bytes(dir.file("target.npy/keep"), test::to_bytes("x"));
   EXPECT_THAT([&] { write_npy(dir.file("target.npy"), DType::kF4, {3}, std::as_bytes(std::span(kThree))); },
-              testing::ThrowsMessage<Error>(AllOf(StartsWith(dir.file("target.npy") + ": "), HasSubstr("rename failed"))));
+              testing::ThrowsMessage<Error>(
+                  AllOf(StartsWith(dir.file("target.npy") + ": "), HasSubstr("rename failed"))));
   EXPECT_EQ(dir.entries(), std::set<std::string>{"target.npy"});
   EXPECT_TRUE(std::filesystem::exists(dir.file("target.npy/keep")));
 }
@@ -616,8 +660,9 @@ TEST(CheckOutputDiffers, SamePathLinkAndInode) {
   std::filesystem::create_hard_link(a, dir.file("hard.npy"));
   std::filesystem::create_symlink(a, dir.file("soft.npy"));
   test::write_bytes(dir.file("b.npy"), test::to_bytes("b"));
-  EXPECT_THAT([&] { check_output_differs(a, {a}); },
-              testing::ThrowsMessage<Error>(AllOf(StartsWith(a + ": "), HasSubstr("same file as the input"))));
+  EXPECT_THAT(
+      [&] { check_output_differs(a, {a}); },
+      testing::ThrowsMessage<Error>(AllOf(StartsWith(a + ": "), HasSubstr("same file as the input"))));
   EXPECT_THROW(check_output_differs(dir.file("./a.npy"), {a}), Error);
   EXPECT_THROW(check_output_differs(dir.file("hard.npy"), {dir.file("b.npy"), a}), Error);
   EXPECT_THROW(check_output_differs(dir.file("soft.npy"), {a}), Error);
@@ -638,11 +683,12 @@ TEST(DTypeNames, ParseNamesAndDescriptors) {
   EXPECT_EQ(dtype_from_name("bool"), DType::kB1);
   EXPECT_EQ(dtype_from_name("?"), DType::kB1);
   EXPECT_EQ(dtype_from_name("uint64"), DType::kU8);
-  EXPECT_THAT([] { (void)dtype_from_name(">f4"); }, testing::ThrowsMessage<Error>(HasSubstr("unknown dtype '>f4'")));
+  EXPECT_THAT([] { (void)dtype_from_name(">f4"); },
+              testing::ThrowsMessage<Error>(HasSubstr("unknown dtype '>f4'")));
   EXPECT_THROW(dtype_from_name("complex64"), Error);
   EXPECT_THROW(dtype_from_name(""), Error);
-  for (const DType d : {DType::kF2, DType::kF4, DType::kF8, DType::kI1, DType::kU1, DType::kI2, DType::kU2, DType::kI4,
-                        DType::kU4, DType::kI8, DType::kU8, DType::kB1}) {
+  for (const DType d : {DType::kF2, DType::kF4, DType::kF8, DType::kI1, DType::kU1, DType::kI2, DType::kU2,
+                        DType::kI4, DType::kU4, DType::kI8, DType::kU8, DType::kB1}) {
     EXPECT_EQ(dtype_from_name(dtype_name(d)), d);
     EXPECT_EQ(dtype_from_name(dtype_descr(d)), d);
     EXPECT_EQ(dtype_descr(d).size(), 3u);

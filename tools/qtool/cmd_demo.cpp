@@ -38,15 +38,18 @@ Handler add_demo(CLI::App& app, Output& out) {
     bool layers = false;
   };
   auto args = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand("demo", "Quantize the bundled real weights and compare FP32 / FP16 / INT8 / INT4");
-  cmd->add_option("--data", args->data, "Folder with manifest.json and .npy layers (default: the bundled Silero VAD weights)");
+  auto* cmd =
+      app.add_subcommand("demo", "Quantize the bundled real weights and compare FP32 / FP16 / INT8 / INT4");
+  cmd->add_option("--data", args->data,
+                  "Folder with manifest.json and .npy layers (default: the bundled Silero VAD weights)");
   cmd->add_option("--group-size", args->group_size, "INT4 group size (default 32)");
   cmd->add_flag("--layers", args->layers, "Also print one row per layer and format");
   return [args, &out] {
     const std::string dir = find_data_dir(args->data);
     const auto layers = qk::io::load_manifest_layers(dir);
     std::vector<qk::FormatResult> results;
-    for (const auto f : {qk::WeightFormat::kFP32, qk::WeightFormat::kFP16, qk::WeightFormat::kInt8PerChannel, qk::WeightFormat::kInt4PerGroup}) {
+    for (const auto f : {qk::WeightFormat::kFP32, qk::WeightFormat::kFP16, qk::WeightFormat::kInt8PerChannel,
+                         qk::WeightFormat::kInt4PerGroup}) {
       results.push_back(qk::evaluate_format(layers, f, args->group_size));
     }
     const double fp32_bytes = static_cast<double>(results[0].bytes);
@@ -55,32 +58,50 @@ Handler add_demo(CLI::App& app, Output& out) {
       for (const auto& r : results) {
         nlohmann::json layer_rows = nlohmann::json::array();
         for (const auto& l : r.layers) {
-          layer_rows.push_back({{"name", l.name}, {"bytes", l.bytes}, {"sqnr_db", std::isinf(l.error.sqnr_db) ? nlohmann::json(nullptr) : nlohmann::json(l.error.sqnr_db)},
-                                {"max_abs_error", l.error.max_abs}, {"group_size", l.group_size}});
+          layer_rows.push_back({{"name", l.name},
+                                {"bytes", l.bytes},
+                                {"sqnr_db", std::isinf(l.error.sqnr_db) ? nlohmann::json(nullptr)
+                                                                        : nlohmann::json(l.error.sqnr_db)},
+                                {"max_abs_error", l.error.max_abs},
+                                {"group_size", l.group_size}});
         }
-        rows.push_back({{"format", qk::to_string(r.format)}, {"bytes", r.bytes}, {"ratio", fp32_bytes / static_cast<double>(r.bytes)},
-                        {"bits_per_weight", r.bits_per_weight}, {"sqnr_db", std::isinf(r.error.sqnr_db) ? nlohmann::json(nullptr) : nlohmann::json(r.error.sqnr_db)},
-                        {"max_abs_error", r.error.max_abs}, {"mse", r.error.mse}, {"seconds", r.seconds}, {"layers", layer_rows}});
+        rows.push_back({{"format", qk::to_string(r.format)},
+                        {"bytes", r.bytes},
+                        {"ratio", fp32_bytes / static_cast<double>(r.bytes)},
+                        {"bits_per_weight", r.bits_per_weight},
+                        {"sqnr_db", std::isinf(r.error.sqnr_db) ? nlohmann::json(nullptr)
+                                                                : nlohmann::json(r.error.sqnr_db)},
+                        {"max_abs_error", r.error.max_abs},
+                        {"mse", r.error.mse},
+                        {"seconds", r.seconds},
+                        {"layers", layer_rows}});
       }
-      print_json({{"data", dir}, {"weights", results[0].weights}, {"layers", layers.size()}, {"results", rows}});
+      print_json(
+          {{"data", dir}, {"weights", results[0].weights}, {"layers", layers.size()}, {"results", rows}});
       return 0;
     }
     fmt::print("quantkit demo: {} layers, {} weights from {}\n\n", layers.size(), results[0].weights, dir);
     fmt::print("| format | bytes | ratio | bits/weight | SQNR dB | max abs error | time ms |\n");
     fmt::print("|---|---:|---:|---:|---:|---:|---:|\n");
     for (const auto& r : results) {
-      fmt::print("| {} | {} | {:.2f}x | {:.2f} | {} | {:.3g} | {:.3f} |\n", qk::to_string(r.format), r.bytes, fp32_bytes / static_cast<double>(r.bytes),
-                 r.bits_per_weight, sqnr_text(r.error.sqnr_db), r.error.max_abs, r.seconds * 1e3);
+      fmt::print("| {} | {} | {:.2f}x | {:.2f} | {} | {:.3g} | {:.3f} |\n", qk::to_string(r.format), r.bytes,
+                 fp32_bytes / static_cast<double>(r.bytes), r.bits_per_weight, sqnr_text(r.error.sqnr_db),
+                 r.error.max_abs, r.seconds * 1e3);
     }
-    fmt::print("\nbytes count codes plus float32 scales and int32 zero points; SQNR over all weights; time is the median of 5\n"
-               "runs of quantize + dequantize (FP16: convert and back). INT4 groups of {} run along each output row,\n"
-               "or along the flattened layer where {} does not divide the row.\n",
-               args->group_size, args->group_size);
+    fmt::print(
+        "\nbytes count codes plus float32 scales and int32 zero points; SQNR over all weights; time is the "
+        "median of 5\n"
+        "runs of quantize + dequantize (FP16: convert and back). INT4 groups of {} run along each output "
+        "row,\n"
+        "or along the flattened layer where {} does not divide the row.\n",
+        args->group_size, args->group_size);
     if (args->layers) {
-      fmt::print("\n| layer | format | bytes | SQNR dB | max abs error | group |\n|---|---|---:|---:|---:|---:|\n");
+      fmt::print(
+          "\n| layer | format | bytes | SQNR dB | max abs error | group |\n|---|---|---:|---:|---:|---:|\n");
       for (const auto& r : results) {
         for (const auto& l : r.layers) {
-          fmt::print("| {} | {} | {} | {} | {:.3g} | {} |\n", l.name, qk::to_string(r.format), l.bytes, sqnr_text(l.error.sqnr_db), l.error.max_abs,
+          fmt::print("| {} | {} | {} | {} | {:.3g} | {} |\n", l.name, qk::to_string(r.format), l.bytes,
+                     sqnr_text(l.error.sqnr_db), l.error.max_abs,
                      l.group_size ? std::to_string(l.group_size) : "-");
         }
       }

@@ -23,39 +23,55 @@ bool has_suffix(const std::string& s, const std::string& suffix) {
 
 nlohmann::json stats_json(const qk::TensorStats& s) {
   nlohmann::json p;
-  for (std::size_t i = 0; i < s.percentile_ranks.size(); ++i) p[fmt::format("p{:g}", s.percentile_ranks[i])] = s.percentile_values[i];
-  return {{"count", s.count}, {"nonfinite", s.nonfinite}, {"min", s.min},          {"max", s.max},
-          {"mean", s.mean},   {"std", s.std},             {"percentiles", p},       {"percentiles_sampled", s.percentiles_sampled},
+  for (std::size_t i = 0; i < s.percentile_ranks.size(); ++i)
+    p[fmt::format("p{:g}", s.percentile_ranks[i])] = s.percentile_values[i];
+  return {{"count", s.count},
+          {"nonfinite", s.nonfinite},
+          {"min", s.min},
+          {"max", s.max},
+          {"mean", s.mean},
+          {"std", s.std},
+          {"percentiles", p},
+          {"percentiles_sampled", s.percentiles_sampled},
           {"histogram", s.histogram}};
 }
 
 void print_stats(const qk::TensorStats& s) {
-  fmt::print("  count {}  min {:.6g}  max {:.6g}  mean {:.6g}  std {:.6g}\n", s.count, s.min, s.max, s.mean, s.std);
+  fmt::print("  count {}  min {:.6g}  max {:.6g}  mean {:.6g}  std {:.6g}\n", s.count, s.min, s.max, s.mean,
+             s.std);
   if (s.nonfinite) fmt::print("  non-finite values: {}\n", s.nonfinite);
   if (s.count == 0) return;
   std::string line = s.percentiles_sampled ? "  percentiles (sampled):" : "  percentiles:";
-  for (std::size_t i = 0; i < s.percentile_ranks.size(); ++i) line += fmt::format(" p{:g}={:.4g}", s.percentile_ranks[i], s.percentile_values[i]);
+  for (std::size_t i = 0; i < s.percentile_ranks.size(); ++i)
+    line += fmt::format(" p{:g}={:.4g}", s.percentile_ranks[i], s.percentile_values[i]);
   fmt::print("{}\n  histogram:\n", line);
   const std::int64_t peak = *std::max_element(s.histogram.begin(), s.histogram.end());
   const double width = (s.max - s.min) / static_cast<double>(s.histogram.size());
   for (std::size_t b = 0; b < s.histogram.size(); ++b) {
-    const auto bar = peak ? static_cast<std::size_t>(50.0 * static_cast<double>(s.histogram[b]) / static_cast<double>(peak) + 0.5) : 0;
-    fmt::print("  {:>11.4g} |{:<50}| {}\n", s.min + width * static_cast<double>(b), std::string(bar, '#'), s.histogram[b]);
+    const auto bar = peak ? static_cast<std::size_t>(
+                                50.0 * static_cast<double>(s.histogram[b]) / static_cast<double>(peak) + 0.5)
+                          : 0;
+    fmt::print("  {:>11.4g} |{:<50}| {}\n", s.min + width * static_cast<double>(b), std::string(bar, '#'),
+               s.histogram[b]);
   }
 }
 
 void print_error(const qk::ErrorStats& e) {
-  fmt::print("  vs reference: MSE {:.6g}  max abs error {:.6g}  SQNR {:.2f} dB\n", e.mse, e.max_abs, e.sqnr_db);
+  fmt::print("  vs reference: MSE {:.6g}  max abs error {:.6g}  SQNR {:.2f} dB\n", e.mse, e.max_abs,
+             e.sqnr_db);
 }
 
 nlohmann::json error_json(const qk::ErrorStats& e) {
-  return {{"mse", e.mse}, {"max_abs_error", e.max_abs}, {"sqnr_db", std::isinf(e.sqnr_db) ? nlohmann::json("inf") : nlohmann::json(e.sqnr_db)}};
+  return {{"mse", e.mse},
+          {"max_abs_error", e.max_abs},
+          {"sqnr_db", std::isinf(e.sqnr_db) ? nlohmann::json("inf") : nlohmann::json(e.sqnr_db)}};
 }
 
 std::vector<float> reference_values(const std::string& path, const qk::Shape& shape) {
   const qk::io::NpyArray ref = qk::io::read_npy(path);
   if (ref.shape() != shape) {
-    throw qk::Error(path + ": reference shape " + qk::shape_string(ref.shape()) + " differs from " + qk::shape_string(shape));
+    throw qk::Error(path + ": reference shape " + qk::shape_string(ref.shape()) + " differs from " +
+                    qk::shape_string(shape));
   }
   return ref.to_vector<float>();
 }
@@ -64,8 +80,12 @@ int inspect_npy(const std::string& path, const std::string& reference, const Out
   const qk::io::NpyArray array = qk::io::read_npy(path);
   const std::vector<float> values = array.to_vector<float>();
   const qk::TensorStats stats = qk::compute_stats(values);
-  nlohmann::json j{{"file", path}, {"kind", "npy"}, {"shape", array.shape()}, {"dtype", qk::io::dtype_name(array.dtype())},
-                   {"bytes", std::filesystem::file_size(path)}, {"stats", stats_json(stats)}};
+  nlohmann::json j{{"file", path},
+                   {"kind", "npy"},
+                   {"shape", array.shape()},
+                   {"dtype", qk::io::dtype_name(array.dtype())},
+                   {"bytes", std::filesystem::file_size(path)},
+                   {"stats", stats_json(stats)}};
   qk::ErrorStats err;
   if (!reference.empty()) {
     err = qk::compare(reference_values(reference, array.shape()), values);
@@ -87,7 +107,8 @@ int inspect_quantized(const std::string& path, const std::string& reference, con
   const qk::io::QuantizedFile file = qk::io::read_quantized(path);
   const auto& m = file.meta;
   const std::uint64_t file_bytes = std::filesystem::file_size(path);
-  const std::uint64_t original_bytes = static_cast<std::uint64_t>(qk::shape_numel(m.shape)) * qk::io::dtype_size(m.dtype);
+  const std::uint64_t original_bytes =
+      static_cast<std::uint64_t>(qk::shape_numel(m.shape)) * qk::io::dtype_size(m.dtype);
   const auto [smin, smax] = std::minmax_element(file.params.scale.begin(), file.params.scale.end());
   const auto [zmin, zmax] = std::minmax_element(file.params.zero_point.begin(), file.params.zero_point.end());
   const double ratio = static_cast<double>(original_bytes) / static_cast<double>(file_bytes);
@@ -113,14 +134,15 @@ int inspect_quantized(const std::string& path, const std::string& reference, con
     return 0;
   }
   fmt::print("{}: quantized {} (from {})\n", path, qk::shape_string(m.shape), qk::io::dtype_name(m.dtype));
-  fmt::print("  {}-bit {} {} {}", m.code_bits, m.spec.is_signed ? "signed" : "unsigned", qk::to_string(m.spec.scheme),
-             qk::to_string(m.spec.granularity));
+  fmt::print("  {}-bit {} {} {}", m.code_bits, m.spec.is_signed ? "signed" : "unsigned",
+             qk::to_string(m.spec.scheme), qk::to_string(m.spec.granularity));
   if (m.spec.granularity == qk::Granularity::kPerChannel) fmt::print(" (axis {})", m.spec.axis);
   if (m.spec.granularity == qk::Granularity::kPerGroup) fmt::print(" (group size {})", m.spec.group_size);
   fmt::print(", codes [{}, {}]{}\n", m.range.min, m.range.max, m.code_bits < 8 ? ", packed" : "");
-  fmt::print("  {} scale(s) in [{:.6g}, {:.6g}], zero points in [{}, {}]\n", file.params.scale.size(), *smin, *smax, *zmin, *zmax);
-  fmt::print("  {} on disk, {} as {}: {:.2f}x smaller\n", human_bytes(file_bytes), human_bytes(original_bytes), qk::io::dtype_name(m.dtype),
-             ratio);
+  fmt::print("  {} scale(s) in [{:.6g}, {:.6g}], zero points in [{}, {}]\n", file.params.scale.size(), *smin,
+             *smax, *zmin, *zmax);
+  fmt::print("  {} on disk, {} as {}: {:.2f}x smaller\n", human_bytes(file_bytes),
+             human_bytes(original_bytes), qk::io::dtype_name(m.dtype), ratio);
   if (!reference.empty()) print_error(err);
   return 0;
 }
@@ -137,8 +159,8 @@ int inspect_npz(const std::string& path, const Output& out) {
   }
   fmt::print("{}: .npz with {} member(s)\n", path, members.size());
   for (const auto& m : members) {
-    fmt::print("  {:<24} {:<16} {}\n", m["name"].get<std::string>(), qk::shape_string(m["shape"].get<qk::Shape>()),
-               m["dtype"].get<std::string>());
+    fmt::print("  {:<24} {:<16} {}\n", m["name"].get<std::string>(),
+               qk::shape_string(m["shape"].get<qk::Shape>()), m["dtype"].get<std::string>());
   }
   return 0;
 }
@@ -150,13 +172,16 @@ Handler add_inspect(CLI::App& app, Output& out) {
     std::string file, reference;
   };
   auto args = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand("inspect", "Statistics of a .npy, or spec, size and error of a quantized .npz");
+  auto* cmd =
+      app.add_subcommand("inspect", "Statistics of a .npy, or spec, size and error of a quantized .npz");
   cmd->add_option("file", args->file, ".npy or .npz file")->required();
-  cmd->add_option("--reference", args->reference, "Original .npy: report MSE, max abs error and SQNR against it");
+  cmd->add_option("--reference", args->reference,
+                  "Original .npy: report MSE, max abs error and SQNR against it");
   return [args, &out] {
     if (has_suffix(args->file, ".npz")) {
       const auto names = qk::io::npz_names(args->file);
-      if (std::find(names.begin(), names.end(), "meta") != names.end()) return inspect_quantized(args->file, args->reference, out);
+      if (std::find(names.begin(), names.end(), "meta") != names.end())
+        return inspect_quantized(args->file, args->reference, out);
       if (!args->reference.empty()) throw UsageError("--reference needs a .npy or a quantized .npz");
       return inspect_npz(args->file, out);
     }

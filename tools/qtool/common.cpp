@@ -17,7 +17,8 @@ void SpecOptions::add_to(CLI::App& app) {
   app.add_flag("--affine", affine, "Affine (asymmetric) instead of symmetric");
   auto* pt = app.add_flag("--per-tensor", per_tensor, "One scale for the whole tensor");
   auto* ax = app.add_option("--axis", axis, "Per-channel along this axis (negative counts from the end)");
-  auto* gs = app.add_option("--group-size", group_size, "Per-group: groups of G consecutive elements along the last axis");
+  auto* gs = app.add_option("--group-size", group_size,
+                            "Per-group: groups of G consecutive elements along the last axis");
   pt->excludes(ax)->excludes(gs);
   ax->excludes(gs);
   auto* lo = app.add_option("--qmin", qmin, "Explicit lowest code (with --qmax; overrides --bits)");
@@ -25,13 +26,15 @@ void SpecOptions::add_to(CLI::App& app) {
   lo->needs(hi);
   hi->needs(lo);
   app.add_flag("--reduce-range", reduce_range, "Halve the integer range (FBGEMM-style 7-bit activations)");
-  auto* sc = app.add_option("--scale", scale, "Fixed per-tensor scale: skip the observer (with --zero-point)");
+  auto* sc =
+      app.add_option("--scale", scale, "Fixed per-tensor scale: skip the observer (with --zero-point)");
   auto* zp = app.add_option("--zero-point", zero_point, "Fixed per-tensor zero point (with --scale)");
   sc->needs(zp);
   zp->needs(sc);
   sc->excludes(ax)->excludes(gs);
   app.add_flag("--allow-nonfinite", allow_nonfinite,
-               "Accept NaN/Inf: they are left out of the range, +Inf/-Inf saturate to qmax/qmin, NaN becomes the zero point");
+               "Accept NaN/Inf: they are left out of the range, +Inf/-Inf saturate to qmax/qmin, NaN becomes "
+               "the zero point");
 }
 
 qk::FileQuantOptions SpecOptions::to_options(int rank) const {
@@ -72,12 +75,15 @@ std::function<void(double)> make_progress(const std::string& label) {
   g_progress = {std::chrono::steady_clock::now(), false};
   if (!isatty(STDERR_FILENO)) return {};
   return [label](double fraction) {
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - g_progress.start).count();
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - g_progress.start).count();
     if (elapsed < 1.0) return;
     const int width = 30;
     const int filled = static_cast<int>(fraction * width + 0.5);
-    std::fprintf(stderr, "\r%s [%s%s] %3.0f%% %.1fs", label.c_str(), std::string(static_cast<std::size_t>(filled), '#').c_str(),
-                 std::string(static_cast<std::size_t>(width - filled), ' ').c_str(), fraction * 100.0, elapsed);
+    std::fprintf(stderr, "\r%s [%s%s] %3.0f%% %.1fs", label.c_str(),
+                 std::string(static_cast<std::size_t>(filled), '#').c_str(),
+                 std::string(static_cast<std::size_t>(width - filled), ' ').c_str(), fraction * 100.0,
+                 elapsed);
     g_progress.drawn = true;
   };
 }

@@ -26,7 +26,8 @@ int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   finish_progress();
   const qk::QuantSpec& spec = options.spec;
-  const double ratio = r.output_bytes ? static_cast<double>(r.input_bytes) / static_cast<double>(r.output_bytes) : 0.0;
+  const double ratio =
+      r.output_bytes ? static_cast<double>(r.input_bytes) / static_cast<double>(r.output_bytes) : 0.0;
   if (out.json) {
     nlohmann::json j;
     j["input"] = args.input;
@@ -50,12 +51,15 @@ int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake) {
     return 0;
   }
   fmt::print("{} {} -> {}\n", fake ? "fake-quantized" : "quantized", args.input, args.output);
-  fmt::print("  shape {} {}, {}-bit {} {} {}, codes [{}, {}], {} scale(s)\n", qk::shape_string(r.shape), qk::io::dtype_name(r.dtype),
-             r.code_bits, spec.is_signed ? "signed" : "unsigned", qk::to_string(spec.scheme), qk::to_string(spec.granularity),
-             r.range.min, r.range.max, r.slots);
-  if (!fake) fmt::print("  {} -> {} ({:.2f}x smaller)\n", human_bytes(r.input_bytes), human_bytes(r.output_bytes), ratio);
+  fmt::print("  shape {} {}, {}-bit {} {} {}, codes [{}, {}], {} scale(s)\n", qk::shape_string(r.shape),
+             qk::io::dtype_name(r.dtype), r.code_bits, spec.is_signed ? "signed" : "unsigned",
+             qk::to_string(spec.scheme), qk::to_string(spec.granularity), r.range.min, r.range.max, r.slots);
+  if (!fake)
+    fmt::print("  {} -> {} ({:.2f}x smaller)\n", human_bytes(r.input_bytes), human_bytes(r.output_bytes),
+               ratio);
   if (r.nonfinite) fmt::print("  {} non-finite value(s) saturated (--allow-nonfinite)\n", r.nonfinite);
-  fmt::print("  {:.3f} s, {:.2f} GB/s, peak RSS {}\n", seconds, seconds > 0 ? static_cast<double>(r.input_bytes) / seconds / 1e9 : 0.0,
+  fmt::print("  {:.3f} s, {:.2f} GB/s, peak RSS {}\n", seconds,
+             seconds > 0 ? static_cast<double>(r.input_bytes) / seconds / 1e9 : 0.0,
              human_bytes(peak_rss_bytes()));
   return 0;
 }

@@ -15,8 +15,10 @@
 #endif
 
 int main(int argc, char** argv) {
-  CLI::App app{"qtool: quantize, dequantize, fake-quantize and inspect tensors stored as .npy / .npz (quantkit " QK_VERSION ")",
-               "qtool"};
+  CLI::App app{
+      "qtool: quantize, dequantize, fake-quantize and inspect tensors stored as .npy / .npz "
+      "(quantkit " QK_VERSION ")",
+      "qtool"};
   app.set_version_flag("--version", "qtool (quantkit) " QK_VERSION);
   app.require_subcommand(1);
   qtool::Output out;
@@ -32,7 +34,8 @@ int main(int argc, char** argv) {
   add(qtool::add_fake_quant);
   add(qtool::add_inspect);
   add(qtool::add_demo);
-  for (auto& [sub, handler] : handlers) sub->add_flag("--json", out.json, "Machine-readable JSON output on stdout");
+  for (auto& [sub, handler] : handlers)
+    sub->add_flag("--json", out.json, "Machine-readable JSON output on stdout");
 
   try {
     app.parse(argc, argv);

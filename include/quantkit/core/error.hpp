@@ -1,4 +1,5 @@
-// qk::Error: the one exception type of quantkit. Messages name the input (file, tensor, axis) and the problem.
+// qk::Error: the one exception type of quantkit. Messages name the input (file, tensor, axis) and the
+// problem.
 #pragma once
 
 #include <stdexcept>

@@ -9,7 +9,7 @@ namespace qk {
 
 template <class T>
 concept QuantFloat = std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, half> ||
-                     std::is_same_v<T, bfloat16>;
+    std::is_same_v<T, bfloat16>;
 
 template <class T>
 using compute_t = std::conditional_t<std::is_same_v<T, double>, double, float>;

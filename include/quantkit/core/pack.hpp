@@ -23,10 +23,12 @@ inline std::int64_t packed_bytes(std::int64_t count, int bits) {
 template <class Q>
 inline void pack_bits(std::span<const Q> codes, int bits, std::span<std::uint8_t> out) {
   const std::int64_t n = static_cast<std::int64_t>(codes.size());
-  if (static_cast<std::int64_t>(out.size()) < packed_bytes(n, bits)) throw Error("pack_bits: output too small");
+  if (static_cast<std::int64_t>(out.size()) < packed_bytes(n, bits))
+    throw Error("pack_bits: output too small");
   const std::uint32_t mask = (1u << bits) - 1u;
   if (bits == 8) {
-    for (std::int64_t i = 0; i < n; ++i) out[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(codes[i]);
+    for (std::int64_t i = 0; i < n; ++i)
+      out[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(codes[i]);
     return;
   }
   if (bits == 4) {
@@ -35,7 +37,9 @@ inline void pack_bits(std::span<const Q> codes, int bits, std::span<std::uint8_t
       const auto hi = static_cast<std::uint32_t>(codes[i + 1]) & mask;
       out[static_cast<std::size_t>(i / 2)] = static_cast<std::uint8_t>(lo | (hi << 4));
     }
-    if (n % 2) out[static_cast<std::size_t>(n / 2)] = static_cast<std::uint8_t>(static_cast<std::uint32_t>(codes[n - 1]) & mask);
+    if (n % 2)
+      out[static_cast<std::size_t>(n / 2)] =
+          static_cast<std::uint8_t>(static_cast<std::uint32_t>(codes[n - 1]) & mask);
     return;
   }
   // General bit stream: accumulate into a 32-bit window and flush whole bytes.
@@ -58,11 +62,13 @@ inline void pack_bits(std::span<const Q> codes, int bits, std::span<std::uint8_t
 template <class Q>
 inline void unpack_bits(std::span<const std::uint8_t> packed, int bits, bool is_signed, std::span<Q> codes) {
   const std::int64_t n = static_cast<std::int64_t>(codes.size());
-  if (static_cast<std::int64_t>(packed.size()) < packed_bytes(n, bits)) throw Error("unpack_bits: input too small");
+  if (static_cast<std::int64_t>(packed.size()) < packed_bytes(n, bits))
+    throw Error("unpack_bits: input too small");
   const std::uint32_t mask = (1u << bits) - 1u;
   const std::uint32_t sign_bit = 1u << (bits - 1);
   auto decode = [&](std::uint32_t raw) -> Q {
-    if (is_signed && (raw & sign_bit)) return static_cast<Q>(static_cast<std::int32_t>(raw) - static_cast<std::int32_t>(1u << bits));
+    if (is_signed && (raw & sign_bit))
+      return static_cast<Q>(static_cast<std::int32_t>(raw) - static_cast<std::int32_t>(1u << bits));
     return static_cast<Q>(raw);
   };
   std::uint32_t window = 0;

@@ -34,7 +34,8 @@ inline void check_scale(float scale, const std::string& where = "scale") {
 // Rule 2. Arithmetic is float32, one rounding per operation, as in PyTorch's observers.
 inline QParams choose_qparams(float min_val, float max_val, const QuantSpec& spec) {
   if (!std::isfinite(min_val) || !std::isfinite(max_val)) {
-    throw Error("observed range [" + std::to_string(min_val) + ", " + std::to_string(max_val) + "] is not finite");
+    throw Error("observed range [" + std::to_string(min_val) + ", " + std::to_string(max_val) +
+                "] is not finite");
   }
   if (min_val > max_val) throw Error("observed min is greater than observed max");
   const QRange r = spec.range();

@@ -104,8 +104,8 @@ inline void check_params(const QuantParams& params, const ChannelLayout& layout)
   for (std::size_t i = 0; i < params.scale.size(); ++i) {
     check_scale(params.scale[i], "scale[" + std::to_string(i) + "]");
     if (params.zero_point[i] < r.min || params.zero_point[i] > r.max) {
-      throw Error("zero point " + std::to_string(params.zero_point[i]) + " lies outside [" + std::to_string(r.min) +
-                  ", " + std::to_string(r.max) + "]");
+      throw Error("zero point " + std::to_string(params.zero_point[i]) + " lies outside [" +
+                  std::to_string(r.min) + ", " + std::to_string(r.max) + "]");
     }
   }
 }
@@ -146,7 +146,8 @@ inline void reject_nonfinite(std::span<const T> x, const Shape& shape, const std
   NonFiniteReport report;
   scan_nonfinite<T>(x, 0, report);
   if (report.count > 0) {
-    throw Error(what + ": " + std::to_string(report.count) + " non-finite value(s) (NaN or Inf), first at index " +
+    throw Error(what + ": " + std::to_string(report.count) +
+                " non-finite value(s) (NaN or Inf), first at index " +
                 index_string(report.first_index, shape));
   }
 }
@@ -198,7 +199,8 @@ inline void dequantize_chunk(std::span<const Q> q, const ChannelLayout& layout, 
                       const std::int32_t zp = params.zero_point[static_cast<std::size_t>(slot)];
                       for (std::int64_t i = begin; i < begin + len; ++i) {
                         const auto k = static_cast<std::size_t>(i);
-                        out[k] = from_compute<T>(dequantize_value<C>(static_cast<std::int64_t>(q[k]), scale, zp));
+                        out[k] =
+                            from_compute<T>(dequantize_value<C>(static_cast<std::int64_t>(q[k]), scale, zp));
                       }
                     });
 }
@@ -206,7 +208,8 @@ inline void dequantize_chunk(std::span<const Q> q, const ChannelLayout& layout, 
 // mask may be empty; otherwise it receives 1 where the straight-through gradient passes.
 template <QuantFloat T>
 inline void fake_quantize_chunk(std::span<const T> x, const ChannelLayout& layout, std::int64_t offset,
-                                const QuantParams& params, std::span<T> out, std::span<std::uint8_t> mask = {}) {
+                                const QuantParams& params, std::span<T> out,
+                                std::span<std::uint8_t> mask = {}) {
   using C = compute_t<T>;
   const QRange r = params.spec.range();
   for_each_slot_run(layout, offset, static_cast<std::int64_t>(x.size()),
@@ -254,7 +257,8 @@ inline void quantize(TensorView<const T> x, const QuantParams& params, std::span
   const ChannelLayout layout = channel_layout(x.shape(), params.spec);
   check_params(params, layout);
   check_codes_fit<Q>(params.spec.range());
-  if (static_cast<std::int64_t>(out.size()) != x.numel()) throw Error("quantize: output size differs from input");
+  if (static_cast<std::int64_t>(out.size()) != x.numel())
+    throw Error("quantize: output size differs from input");
   reject_nonfinite<T>(x.flat(), x.shape(), "quantize input");
   quantize_chunk<T, Q>(x.flat(), layout, 0, params, out);
 }
@@ -263,7 +267,8 @@ template <class Q, QuantFloat T>
 inline void dequantize(TensorView<const Q> q, const QuantParams& params, std::span<T> out) {
   const ChannelLayout layout = channel_layout(q.shape(), params.spec);
   check_params(params, layout);
-  if (static_cast<std::int64_t>(out.size()) != q.numel()) throw Error("dequantize: output size differs from input");
+  if (static_cast<std::int64_t>(out.size()) != q.numel())
+    throw Error("dequantize: output size differs from input");
   dequantize_chunk<Q, T>(q.flat(), layout, 0, params, out);
 }
 
@@ -281,7 +286,8 @@ inline void fake_quantize(TensorView<const T> x, const QuantParams& params, std:
 
 // Straight-through estimator backward: dx = dy where the mask passes, 0 elsewhere.
 template <QuantFloat T>
-inline void fake_quantize_backward(std::span<const T> dy, std::span<const std::uint8_t> mask, std::span<T> dx) {
+inline void fake_quantize_backward(std::span<const T> dy, std::span<const std::uint8_t> mask,
+                                   std::span<T> dx) {
   if (dy.size() != mask.size() || dx.size() != dy.size()) throw Error("fake_quantize_backward: sizes differ");
   for (std::size_t i = 0; i < dy.size(); ++i) dx[i] = mask[i] ? dy[i] : T(0.0f);
 }

@@ -23,23 +23,26 @@ struct QRange {
 inline const char* to_string(Scheme s) { return s == Scheme::kAffine ? "affine" : "symmetric"; }
 inline const char* to_string(Granularity g) {
   switch (g) {
-    case Granularity::kPerTensor: return "per_tensor";
-    case Granularity::kPerChannel: return "per_channel";
-    case Granularity::kPerGroup: return "per_group";
+    case Granularity::kPerTensor:
+      return "per_tensor";
+    case Granularity::kPerChannel:
+      return "per_channel";
+    case Granularity::kPerGroup:
+      return "per_group";
   }
   return "?";
 }
 
 struct QuantSpec {
-  int bits = 8;                              // 2..8 when no explicit range is given
-  bool is_signed = true;                     // storage signedness (int8 vs uint8 codes)
+  int bits = 8;           // 2..8 when no explicit range is given
+  bool is_signed = true;  // storage signedness (int8 vs uint8 codes)
   Scheme scheme = Scheme::kSymmetric;
-  bool reduce_range = false;                 // halve the range (FBGEMM's 7-bit activations)
-  std::optional<std::int64_t> quant_min;     // explicit range; both or neither
+  bool reduce_range = false;              // halve the range (FBGEMM's 7-bit activations)
+  std::optional<std::int64_t> quant_min;  // explicit range; both or neither
   std::optional<std::int64_t> quant_max;
   Granularity granularity = Granularity::kPerTensor;
-  int axis = 0;                              // channel axis for kPerChannel (negative counts from the end)
-  std::int64_t group_size = 0;               // for kPerGroup: consecutive elements along the last axis
+  int axis = 0;                 // channel axis for kPerChannel (negative counts from the end)
+  std::int64_t group_size = 0;  // for kPerGroup: consecutive elements along the last axis
 
   bool has_explicit_range() const { return quant_min.has_value() || quant_max.has_value(); }
 
@@ -111,7 +114,8 @@ struct ChannelLayout {
 inline int normalize_axis(int axis, int rank) {
   const int a = axis < 0 ? axis + rank : axis;
   if (rank == 0 || a < 0 || a >= rank) {
-    throw Error("axis " + std::to_string(axis) + " is out of range for a tensor of rank " + std::to_string(rank));
+    throw Error("axis " + std::to_string(axis) + " is out of range for a tensor of rank " +
+                std::to_string(rank));
   }
   return a;
 }

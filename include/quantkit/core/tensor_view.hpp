@@ -59,8 +59,8 @@ class TensorView {
   }
   // A const view of a mutable one.
   template <class U>
-    requires std::is_same_v<T, const U>
-  TensorView(const TensorView<U>& other)  // NOLINT(google-explicit-constructor)
+  requires std::is_same_v<T, const U> TensorView(
+      const TensorView<U>& other)  // NOLINT(google-explicit-constructor)
       : data_(other.data()), shape_(other.shape()), strides_(other.strides()), numel_(other.numel()) {}
 
   T* data() const { return data_; }

@@ -30,7 +30,8 @@ struct RowwiseRowParams {
 // Quantizes one row of dim floats into row_bytes bytes.
 inline void prepack_row(std::span<const float> row, int bits, std::span<std::uint8_t> out) {
   const std::int64_t dim = static_cast<std::int64_t>(row.size());
-  if (static_cast<std::int64_t>(out.size()) != rowwise_row_bytes(dim, bits)) throw Error("prepack_row: wrong row size");
+  if (static_cast<std::int64_t>(out.size()) != rowwise_row_bytes(dim, bits))
+    throw Error("prepack_row: wrong row size");
   const float mn = dim ? *std::min_element(row.begin(), row.end()) : 0.0f;
   const float mx = dim ? *std::max_element(row.begin(), row.end()) : 0.0f;
   if (bits == 8) {
@@ -55,8 +56,8 @@ inline void prepack_row(std::span<const float> row, int bits, std::span<std::uin
   std::fill(out.begin(), out.begin() + code_bytes, std::uint8_t{0});
   const int per_byte = 8 / bits;
   for (std::int64_t d = 0; d < dim; ++d) {
-    const float code = std::clamp(std::nearbyint((row[static_cast<std::size_t>(d)] - static_cast<float>(bias)) * inv),
-                                  0.0f, levels);
+    const float code = std::clamp(
+        std::nearbyint((row[static_cast<std::size_t>(d)] - static_cast<float>(bias)) * inv), 0.0f, levels);
     out[static_cast<std::size_t>(d / per_byte)] |=
         static_cast<std::uint8_t>(static_cast<unsigned>(code) << ((d % per_byte) * bits));
   }
@@ -87,7 +88,8 @@ inline std::uint32_t rowwise_code(std::span<const std::uint8_t> row, std::int64_
 }
 
 // code * scale + bias: two float32 operations, not fused.
-inline void dequantize_row(std::span<const std::uint8_t> row, std::int64_t dim, int bits, std::span<float> out) {
+inline void dequantize_row(std::span<const std::uint8_t> row, std::int64_t dim, int bits,
+                           std::span<float> out) {
   const RowwiseRowParams p = rowwise_params(row, dim, bits);
   for (std::int64_t d = 0; d < dim; ++d) {
     out[static_cast<std::size_t>(d)] = static_cast<float>(rowwise_code(row, d, bits)) * p.scale + p.bias;
@@ -98,44 +100,55 @@ enum class BagMode { kSum, kMean, kMax };
 
 // Embedding bag over packed rows. offsets has one entry per bag (or one more with include_last_offset);
 // per_sample_weights is empty or one weight per index (sum mode only, as in PyTorch).
-inline void embedding_bag_rowwise(std::span<const std::uint8_t> packed, std::int64_t rows, std::int64_t dim, int bits,
-                                  std::span<const std::int64_t> indices, std::span<const std::int64_t> offsets,
-                                  BagMode mode, std::span<const float> per_sample_weights, bool include_last_offset,
+inline void embedding_bag_rowwise(std::span<const std::uint8_t> packed, std::int64_t rows, std::int64_t dim,
+                                  int bits, std::span<const std::int64_t> indices,
+                                  std::span<const std::int64_t> offsets, BagMode mode,
+                                  std::span<const float> per_sample_weights, bool include_last_offset,
                                   std::span<float> out) {
   const std::int64_t row_bytes = rowwise_row_bytes(dim, bits);
-  if (static_cast<std::int64_t>(packed.size()) != rows * row_bytes) throw Error("embedding bag: packed table has the wrong size");
+  if (static_cast<std::int64_t>(packed.size()) != rows * row_bytes)
+    throw Error("embedding bag: packed table has the wrong size");
   const std::int64_t n_idx = static_cast<std::int64_t>(indices.size());
   const std::int64_t bags = include_last_offset ? static_cast<std::int64_t>(offsets.size()) - 1
                                                 : static_cast<std::int64_t>(offsets.size());
   if (bags < 0) throw Error("embedding bag: include_last_offset needs at least one offset");
-  if (static_cast<std::int64_t>(out.size()) != bags * dim) throw Error("embedding bag: output has the wrong size");
+  if (static_cast<std::int64_t>(out.size()) != bags * dim)
+    throw Error("embedding bag: output has the wrong size");
   if (!per_sample_weights.empty() && (per_sample_weights.size() != indices.size() || mode != BagMode::kSum)) {
     throw Error("embedding bag: per-sample weights need one weight per index and sum mode");
   }
   std::vector<float> dequantized(static_cast<std::size_t>(dim));
   for (std::int64_t b = 0; b < bags; ++b) {
     const std::int64_t begin = offsets[static_cast<std::size_t>(b)];
-    const std::int64_t end = (b + 1 < static_cast<std::int64_t>(offsets.size())) ? offsets[static_cast<std::size_t>(b + 1)] : n_idx;
-    if (begin < 0 || end < begin || end > n_idx) throw Error("embedding bag: offsets are not monotone or exceed the indices");
+    const std::int64_t end = (b + 1 < static_cast<std::int64_t>(offsets.size()))
+                                 ? offsets[static_cast<std::size_t>(b + 1)]
+                                 : n_idx;
+    if (begin < 0 || end < begin || end > n_idx)
+      throw Error("embedding bag: offsets are not monotone or exceed the indices");
     std::span<float> acc = out.subspan(static_cast<std::size_t>(b * dim), static_cast<std::size_t>(dim));
     std::fill(acc.begin(), acc.end(), mode == BagMode::kMax && end > begin ? -INFINITY : 0.0f);
     for (std::int64_t j = begin; j < end; ++j) {
       const std::int64_t id = indices[static_cast<std::size_t>(j)];
-      if (id < 0 || id >= rows) throw Error("embedding bag: index " + std::to_string(id) + " is out of range [0, " + std::to_string(rows) + ")");
-      const auto row = packed.subspan(static_cast<std::size_t>(id * row_bytes), static_cast<std::size_t>(row_bytes));
+      if (id < 0 || id >= rows)
+        throw Error("embedding bag: index " + std::to_string(id) + " is out of range [0, " +
+                    std::to_string(rows) + ")");
+      const auto row =
+          packed.subspan(static_cast<std::size_t>(id * row_bytes), static_cast<std::size_t>(row_bytes));
       if (mode == BagMode::kSum) {
         const RowwiseRowParams p = rowwise_params(row, dim, bits);
         const float w = per_sample_weights.empty() ? 1.0f : per_sample_weights[static_cast<std::size_t>(j)];
         const float ws = w * p.scale;
         const float wb = w * p.bias;
         for (std::int64_t d = 0; d < dim; ++d) {
-          acc[static_cast<std::size_t>(d)] = std::fma(ws, static_cast<float>(rowwise_code(row, d, bits)), acc[static_cast<std::size_t>(d)] + wb);
+          acc[static_cast<std::size_t>(d)] = std::fma(ws, static_cast<float>(rowwise_code(row, d, bits)),
+                                                      acc[static_cast<std::size_t>(d)] + wb);
         }
       } else {
         dequantize_row(row, dim, bits, dequantized);
         for (std::int64_t d = 0; d < dim; ++d) {
           float& a = acc[static_cast<std::size_t>(d)];
-          a = mode == BagMode::kMax ? std::max(a, dequantized[static_cast<std::size_t>(d)]) : a + dequantized[static_cast<std::size_t>(d)];
+          a = mode == BagMode::kMax ? std::max(a, dequantized[static_cast<std::size_t>(d)])
+                                    : a + dequantized[static_cast<std::size_t>(d)];
         }
       }
     }

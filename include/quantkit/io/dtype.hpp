@@ -26,19 +26,32 @@ bool dtype_is_float(DType d);
 
 template <class T>
 constexpr DType dtype_of() {
-  if constexpr (std::is_same_v<T, half>) return DType::kF2;
-  else if constexpr (std::is_same_v<T, float>) return DType::kF4;
-  else if constexpr (std::is_same_v<T, double>) return DType::kF8;
-  else if constexpr (std::is_same_v<T, std::int8_t>) return DType::kI1;
-  else if constexpr (std::is_same_v<T, std::uint8_t>) return DType::kU1;
-  else if constexpr (std::is_same_v<T, std::int16_t>) return DType::kI2;
-  else if constexpr (std::is_same_v<T, std::uint16_t>) return DType::kU2;
-  else if constexpr (std::is_same_v<T, std::int32_t>) return DType::kI4;
-  else if constexpr (std::is_same_v<T, std::uint32_t>) return DType::kU4;
-  else if constexpr (std::is_same_v<T, std::int64_t>) return DType::kI8;
-  else if constexpr (std::is_same_v<T, std::uint64_t>) return DType::kU8;
-  else if constexpr (std::is_same_v<T, bool>) return DType::kB1;
-  else static_assert(sizeof(T) == 0, "no numpy dtype for this type");
+  if constexpr (std::is_same_v<T, half>)
+    return DType::kF2;
+  else if constexpr (std::is_same_v<T, float>)
+    return DType::kF4;
+  else if constexpr (std::is_same_v<T, double>)
+    return DType::kF8;
+  else if constexpr (std::is_same_v<T, std::int8_t>)
+    return DType::kI1;
+  else if constexpr (std::is_same_v<T, std::uint8_t>)
+    return DType::kU1;
+  else if constexpr (std::is_same_v<T, std::int16_t>)
+    return DType::kI2;
+  else if constexpr (std::is_same_v<T, std::uint16_t>)
+    return DType::kU2;
+  else if constexpr (std::is_same_v<T, std::int32_t>)
+    return DType::kI4;
+  else if constexpr (std::is_same_v<T, std::uint32_t>)
+    return DType::kU4;
+  else if constexpr (std::is_same_v<T, std::int64_t>)
+    return DType::kI8;
+  else if constexpr (std::is_same_v<T, std::uint64_t>)
+    return DType::kU8;
+  else if constexpr (std::is_same_v<T, bool>)
+    return DType::kB1;
+  else
+    static_assert(sizeof(T) == 0, "no numpy dtype for this type");
 }
 
 }  // namespace qk::io

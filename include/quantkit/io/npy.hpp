@@ -18,11 +18,11 @@ namespace qk::io {
 
 struct NpyHeader {
   DType dtype = DType::kF4;
-  bool big_endian = false;     // byte order of the stored data (false for 1-byte types)
+  bool big_endian = false;  // byte order of the stored data (false for 1-byte types)
   bool fortran_order = false;
   Shape shape;
   std::int64_t numel = 0;
-  std::size_t item_size = 0;    // bytes per element (4 * n for '<U<n>')
+  std::size_t item_size = 0;  // bytes per element (4 * n for '<U<n>')
   int version_major = 1;
   std::size_t data_offset = 0;  // bytes from the start of the .npy to the data
   std::size_t data_bytes = 0;   // numel * item_size
@@ -57,8 +57,11 @@ class NpyArray {
   // A view of the data in place; throws unless dtype matches T and is_native_c_order().
   template <class T>
   TensorView<const T> view() const {
-    if (dtype_of<T>() != header_.dtype) throw Error(name_ + ": expected dtype " + dtype_name(dtype_of<T>()) + ", got " + dtype_name(header_.dtype));
-    if (!is_native_c_order()) throw Error(name_ + ": data is not little-endian C order; convert it first");
+    if (dtype_of<T>() != header_.dtype)
+      throw Error(name_ + ": expected dtype " + dtype_name(dtype_of<T>()) + ", got " +
+                  dtype_name(header_.dtype));
+    if (!is_native_c_order())
+      throw Error(name_ + ": data is not aligned little-endian C order; use to_vector");
     return TensorView<const T>(reinterpret_cast<const T*>(raw_.data()), header_.shape);
   }
 
@@ -76,7 +79,8 @@ class NpyArray {
 
   // Implementation detail: construction from a parsed header and storage.
   struct Storage;
-  NpyArray(std::string name, NpyHeader header, std::shared_ptr<Storage> storage, std::span<const std::byte> raw)
+  NpyArray(std::string name, NpyHeader header, std::shared_ptr<Storage> storage,
+           std::span<const std::byte> raw)
       : name_(std::move(name)), header_(std::move(header)), storage_(std::move(storage)), raw_(raw) {}
 
  private:

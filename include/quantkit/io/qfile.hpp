@@ -22,11 +22,11 @@ namespace qk::io {
 inline constexpr const char* kQuantizedFormat = "quantkit.qtensor/1";
 
 struct QuantizedFileMeta {
-  QuantSpec spec;                  // bits, signedness, scheme, range, granularity, axis, group size
-  QRange range;                    // effective integer range of the codes
-  int code_bits = 8;               // bits per stored code: 8 means one byte per code, unpacked
-  Shape shape;                     // shape of the original tensor
-  DType dtype = DType::kF4;        // dtype of the original tensor
+  QuantSpec spec;            // bits, signedness, scheme, range, granularity, axis, group size
+  QRange range;              // effective integer range of the codes
+  int code_bits = 8;         // bits per stored code: 8 means one byte per code, unpacked
+  Shape shape;               // shape of the original tensor
+  DType dtype = DType::kF4;  // dtype of the original tensor
 };
 
 // The JSON text stored in `meta`, and its parser (which validates every field).

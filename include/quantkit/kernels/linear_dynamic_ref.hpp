@@ -22,17 +22,20 @@ struct LinearDynamicResult {
   std::vector<float> y;                    // [batch, n]
 };
 
-// x: [batch, k] float; weight_q: [n, k] int8; weight_scale / weight_zero_point: 1 or n entries; bias: n or empty.
-inline LinearDynamicResult linear_dynamic_int8_ref(std::span<const float> x, std::int64_t batch, std::int64_t k,
-                                                   std::span<const std::int8_t> weight_q, std::int64_t n,
-                                                   std::span<const float> weight_scale,
+// x: [batch, k] float; weight_q: [n, k] int8; weight_scale / weight_zero_point: 1 or n entries; bias: n or
+// empty.
+inline LinearDynamicResult linear_dynamic_int8_ref(std::span<const float> x, std::int64_t batch,
+                                                   std::int64_t k, std::span<const std::int8_t> weight_q,
+                                                   std::int64_t n, std::span<const float> weight_scale,
                                                    std::span<const std::int32_t> weight_zero_point,
                                                    std::span<const float> bias) {
-  if (static_cast<std::int64_t>(x.size()) != batch * k || static_cast<std::int64_t>(weight_q.size()) != n * k) {
+  if (static_cast<std::int64_t>(x.size()) != batch * k ||
+      static_cast<std::int64_t>(weight_q.size()) != n * k) {
     throw Error("linear_dynamic_int8: x or weight has the wrong size");
   }
   const bool per_channel = weight_scale.size() != 1;
-  if ((per_channel && static_cast<std::int64_t>(weight_scale.size()) != n) || weight_zero_point.size() != weight_scale.size() ||
+  if ((per_channel && static_cast<std::int64_t>(weight_scale.size()) != n) ||
+      weight_zero_point.size() != weight_scale.size() ||
       (!bias.empty() && static_cast<std::int64_t>(bias.size()) != n)) {
     throw Error("linear_dynamic_int8: weight scales, zero points or bias have the wrong size");
   }
@@ -48,7 +51,8 @@ inline LinearDynamicResult linear_dynamic_int8_ref(std::span<const float> x, std
   const float inv = inverse_scale<float>(r.activation.scale);
   r.activation_q.resize(x.size());
   for (std::size_t i = 0; i < x.size(); ++i) {
-    r.activation_q[i] = static_cast<std::uint8_t>(quantize_value<float>(x[i], inv, r.activation.zero_point, storage));
+    r.activation_q[i] =
+        static_cast<std::uint8_t>(quantize_value<float>(x[i], inv, r.activation.zero_point, storage));
   }
   r.acc.assign(static_cast<std::size_t>(batch * n), 0);
   r.y.assign(static_cast<std::size_t>(batch * n), 0.0f);
@@ -64,7 +68,8 @@ inline LinearDynamicResult linear_dynamic_int8_ref(std::span<const float> x, std
       }
       const auto idx = static_cast<std::size_t>(b * n + o);
       r.acc[idx] = acc;
-      r.y[idx] = static_cast<float>(acc) * (r.activation.scale * weight_scale[c]) + (bias.empty() ? 0.0f : bias[static_cast<std::size_t>(o)]);
+      r.y[idx] = static_cast<float>(acc) * (r.activation.scale * weight_scale[c]) +
+                 (bias.empty() ? 0.0f : bias[static_cast<std::size_t>(o)]);
     }
   }
   return r;

@@ -23,8 +23,8 @@ void batch_minmax(TensorView<const T> x, const QuantSpec& spec, std::int64_t& sl
                   std::vector<float>& maxs) {
   const ChannelLayout layout = channel_layout(x.shape(), spec);
   if (slots >= 0 && layout.slots != slots) {
-    throw Error("observer: batch has " + std::to_string(layout.slots) + " channels/groups, earlier batches had " +
-                std::to_string(slots));
+    throw Error("observer: batch has " + std::to_string(layout.slots) +
+                " channels/groups, earlier batches had " + std::to_string(slots));
   }
   slots = layout.slots;
   mins.assign(static_cast<std::size_t>(slots), std::numeric_limits<float>::infinity());

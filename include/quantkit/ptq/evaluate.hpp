@@ -25,11 +25,11 @@ struct LayerResult {
 
 struct FormatResult {
   WeightFormat format = WeightFormat::kFP32;
-  std::uint64_t weights = 0;       // number of weights
-  std::uint64_t bytes = 0;         // stored bytes: codes plus float32 scales and int32 zero points
+  std::uint64_t weights = 0;  // number of weights
+  std::uint64_t bytes = 0;    // stored bytes: codes plus float32 scales and int32 zero points
   double bits_per_weight = 0;
-  ErrorStats error;                // over all layers together
-  double seconds = 0;              // median wall time of quantize + dequantize over all layers
+  ErrorStats error;    // over all layers together
+  double seconds = 0;  // median wall time of quantize + dequantize over all layers
   std::vector<LayerResult> layers;
 };
 
@@ -37,7 +37,7 @@ struct FormatResult {
 // viewed as [out, rest]; when group_size does not divide rest, along the flattened layer instead.
 QuantSpec format_spec(WeightFormat format, const Shape& shape, std::int64_t group_size, Shape& view_shape);
 
-FormatResult evaluate_format(const std::vector<io::LoadedLayer>& layers, WeightFormat format, std::int64_t group_size = 32,
-                             int repeats = 5);
+FormatResult evaluate_format(const std::vector<io::LoadedLayer>& layers, WeightFormat format,
+                             std::int64_t group_size = 32, int repeats = 5);
 
 }  // namespace qk

@@ -23,7 +23,7 @@ struct FileQuantOptions {
   QuantSpec spec;
   std::optional<QParams> fixed_params;  // skip the observer: per-tensor scale and zero point
   NonFinitePolicy nonfinite = NonFinitePolicy::kReject;
-  std::function<void(double)> progress;  // called with the fraction done, 0..1
+  std::function<void(double)> progress;                 // called with the fraction done, 0..1
   std::int64_t chunk_elements = std::int64_t{1} << 22;  // elements per streaming chunk
 };
 
@@ -31,23 +31,26 @@ struct FileQuantReport {
   Shape shape;
   io::DType dtype = io::DType::kF4;
   std::int64_t numel = 0;
-  std::int64_t nonfinite = 0;           // NaN/Inf values seen (only non-zero with kSaturate)
-  std::uint64_t input_bytes = 0;        // bytes of the input array's data
-  std::uint64_t output_bytes = 0;       // size of the written file
-  std::int64_t slots = 0;               // number of scales (1, channels or groups)
+  std::int64_t nonfinite = 0;      // NaN/Inf values seen (only non-zero with kSaturate)
+  std::uint64_t input_bytes = 0;   // bytes of the input array's data
+  std::uint64_t output_bytes = 0;  // size of the written file
+  std::int64_t slots = 0;          // number of scales (1, channels or groups)
   int code_bits = 8;
   QRange range;
 };
 
 // IN.npy -> OUT.npz in the quantized-file format (io/qfile.hpp). Writes atomically; nothing is created
 // when anything fails.
-FileQuantReport quantize_file(const std::string& input, const std::string& output, const FileQuantOptions& options);
+FileQuantReport quantize_file(const std::string& input, const std::string& output,
+                              const FileQuantOptions& options);
 
 // IN.npy -> OUT.npy, quantized then dequantized in the input's float dtype.
-FileQuantReport fake_quantize_file(const std::string& input, const std::string& output, const FileQuantOptions& options);
+FileQuantReport fake_quantize_file(const std::string& input, const std::string& output,
+                                   const FileQuantOptions& options);
 
 // A quantized .npz -> OUT.npy in float32, float16 or float64.
-FileQuantReport dequantize_file(const std::string& input, const std::string& output, io::DType out_dtype = io::DType::kF4);
+FileQuantReport dequantize_file(const std::string& input, const std::string& output,
+                                io::DType out_dtype = io::DType::kF4);
 
 // The dequantized float32 values of a quantized file read into memory.
 std::vector<float> dequantize_to_float(const io::QuantizedFile& file);

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""numpy's side of the qtool interop test (tests/cli/test_cli.cpp, CliNumpy).
+
+Reads a quantized .npz that qtool wrote with np.load(allow_pickle=False), decodes the codes from the
+meta JSON alone (packed codes: one little-endian bit stream, code i at bits [i*b, i*b + b), so at 4 bits
+element 0 is the low nibble of byte 0; signed codes are two's complement in b bits), dequantizes them as
+((q - zero_point) * scale).astype(np.float32) and requires the result to equal, bit for bit, the .npy
+that `qtool dequantize` wrote.
+
+usage: check_qfile.py QUANTIZED.npz DEQUANTIZED.npy      exit 0: equal, 1: not, 2: usage
+"""
+import json
+import sys
+
+import numpy as np
+
+
+class Mismatch(Exception):
+    pass
+
+
+def require(condition, message):
+    if not condition:
+        raise Mismatch(message)
+
+
+def decode_codes(q, meta):
+    bits = meta["bits"]
+    shape = tuple(meta["shape"])
+    count = int(np.prod(shape, dtype=np.int64))
+    if bits == 8:
+        require(meta["packing"] == "none", f"8-bit codes with packing {meta['packing']!r}")
+        want = np.int8 if meta["signed"] else np.uint8
+        require(q.dtype == want and q.shape == shape, f"q is {q.dtype} {q.shape}, expected {np.dtype(want)} {shape}")
+        return q.astype(np.int32)
+    require(meta["packing"] == "lsb_bitstream", f"{bits}-bit codes with packing {meta['packing']!r}")
+    nbytes = (count * bits + 7) // 8
+    require(q.dtype == np.uint8 and q.shape == (nbytes,), f"packed q is {q.dtype} {q.shape}, expected uint8 ({nbytes},)")
+    if bits == 4:
+        # Low nibble first (ONNX's int4 layout): element 2k is byte k & 0xF, element 2k+1 is byte k >> 4.
+        raw = np.stack([q & 0x0F, q >> 4], axis=1).reshape(-1)[:count].astype(np.int32)
+    else:
+        stream = np.unpackbits(q, bitorder="little")[: count * bits].reshape(count, bits).astype(np.int32)
+        raw = (stream << np.arange(bits, dtype=np.int32)).sum(axis=1, dtype=np.int32)
+    if meta["signed"]:
+        raw = np.where(raw >= 1 << (bits - 1), raw - (1 << bits), raw)
+    return raw.reshape(shape)
+
+
+def dequantize(codes, scale, zero_point, meta):
+    # int32 - int32 times float32 computes in float64 in numpy; the product of a small integer and a
+    # float32 is exact in float64, so rounding it to float32 once gives the float32 product qtool computes.
+    if meta["granularity"] == "per_group":
+        group = meta["group_size"]
+        grouped = codes.reshape(codes.shape[:-1] + (codes.shape[-1] // group, group))
+        out = (grouped - zero_point[..., None]) * scale[..., None]
+        return out.reshape(codes.shape).astype(np.float32)
+    # per tensor: 0-d parameters; per channel: the channel count at the axis and 1 elsewhere. Both broadcast.
+    return ((codes - zero_point) * scale).astype(np.float32)
+
+
+def check(quantized_path, dequantized_path):
+    with np.load(quantized_path, allow_pickle=False) as archive:
+        require(sorted(archive.files) == ["meta", "q", "scale", "zero_point"], f"members {archive.files}")
+        meta = json.loads(str(archive["meta"][()]))
+        q, scale, zero_point = archive["q"], archive["scale"], archive["zero_point"]
+    require(meta["format"] == "quantkit.qtensor/1", f"format {meta['format']!r}")
+    require(scale.dtype == np.float32, f"scale dtype {scale.dtype}")
+    require(zero_point.dtype == np.int32, f"zero_point dtype {zero_point.dtype}")
+    require(scale.shape == zero_point.shape, f"scale {scale.shape} vs zero_point {zero_point.shape}")
+    codes = decode_codes(q, meta)
+    lo, hi = meta["quant_min"], meta["quant_max"]
+    require(codes.min() >= lo and codes.max() <= hi, f"codes in [{codes.min()}, {codes.max()}], outside [{lo}, {hi}]")
+    expected = dequantize(codes, scale, zero_point, meta)
+
+    actual = np.load(dequantized_path, allow_pickle=False)
+    require(actual.dtype == np.float32 and actual.shape == expected.shape,
+            f"qtool dequantize wrote {actual.dtype} {actual.shape}, expected float32 {expected.shape}")
+    if not np.array_equal(actual, expected):
+        bad = np.argwhere(actual != expected)
+        first = tuple(int(i) for i in bad[0])
+        raise Mismatch(f"{len(bad)} value(s) differ, first at {first}: qtool {actual[first]!r}, numpy {expected[first]!r}")
+
+
+def main(argv):
+    if len(argv) != 3:
+        print(__doc__, file=sys.stderr)
+        return 2
+    try:
+        check(argv[1], argv[2])
+    except Mismatch as e:
+        print(f"check_qfile.py: {argv[1]}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
