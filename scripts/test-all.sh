@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: a release build and ctest (scalar and dispatched paths), a bounded
+# The whole test suite, as CI runs it: a release build and ctest, a bounded
 # libFuzzer run over the .npy/.npz readers, then the suite again under AddressSanitizer +
 # UndefinedBehaviorSanitizer. Run from anywhere; builds go to build/, build-fuzz/ and build-asan/.
 set -euo pipefail

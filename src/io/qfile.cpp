@@ -1,6 +1,7 @@
 // Quantized-tensor files: metadata JSON, parameter members, validation on read.
 #include "quantkit/io/qfile.hpp"
 
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "quantkit/core/pack.hpp"
@@ -10,6 +11,20 @@ namespace qk::io {
 namespace {
 
 using nlohmann::json;
+
+// A JSON integer field, range-checked: floats, booleans and out-of-range values are errors.
+template <class Int>
+Int integer_field(const json& j, const char* key, const std::string& name) {
+  const json& v = j.at(key);
+  if (!v.is_number_integer()) throw Error(name + ": meta field '" + key + "' must be an integer");
+  const bool fits =
+      v.is_number_unsigned()
+          ? v.get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<Int>::max())
+          : v.get<std::int64_t>() >= static_cast<std::int64_t>(std::numeric_limits<Int>::min()) &&
+                v.get<std::int64_t>() <= static_cast<std::int64_t>(std::numeric_limits<Int>::max());
+  if (!fits) throw Error(name + ": meta field '" + key + "' is out of range");
+  return static_cast<Int>(v.get<std::int64_t>());
+}
 
 Granularity granularity_from_string(const std::string& s, const std::string& name) {
   if (s == "per_tensor") return Granularity::kPerTensor;
@@ -47,8 +62,9 @@ QuantizedFileMeta decode_meta(const std::string& text, const std::string& name) 
       throw Error(name + ": meta format is '" + j.at("format").get<std::string>() + "', expected " +
                   kQuantizedFormat);
     }
-    meta.code_bits = j.at("bits").get<int>();
-    meta.range = {j.at("quant_min").get<std::int64_t>(), j.at("quant_max").get<std::int64_t>()};
+    meta.code_bits = integer_field<int>(j, "bits", name);
+    meta.range = {integer_field<std::int32_t>(j, "quant_min", name),
+                  integer_field<std::int32_t>(j, "quant_max", name)};
     QuantSpec& s = meta.spec;
     s.is_signed = j.at("signed").get<bool>();
     const std::string scheme = j.at("scheme").get<std::string>();
@@ -56,12 +72,19 @@ QuantizedFileMeta decode_meta(const std::string& text, const std::string& name) 
       throw Error(name + ": unknown scheme '" + scheme + "' in meta");
     s.scheme = scheme == "affine" ? Scheme::kAffine : Scheme::kSymmetric;
     s.granularity = granularity_from_string(j.at("granularity").get<std::string>(), name);
-    if (s.granularity == Granularity::kPerChannel) s.axis = j.at("axis").get<int>();
-    if (s.granularity == Granularity::kPerGroup) s.group_size = j.at("group_size").get<std::int64_t>();
+    if (s.granularity == Granularity::kPerChannel) s.axis = integer_field<int>(j, "axis", name);
+    if (s.granularity == Granularity::kPerGroup)
+      s.group_size = integer_field<std::int64_t>(j, "group_size", name);
     s.reduce_range = false;  // the stored range is already the effective one
     s.quant_min = meta.range.min;
     s.quant_max = meta.range.max;
     s.bits = meta.code_bits;
+    if (!j.at("shape").is_array()) throw Error(name + ": meta field 'shape' must be a list");
+    for (const auto& d : j.at("shape")) {
+      if (!d.is_number_integer() || d.get<std::int64_t>() < 0) {
+        throw Error(name + ": meta shape must hold non-negative integers");
+      }
+    }
     meta.shape = j.at("shape").get<Shape>();
     meta.dtype = dtype_from_name(j.at("dtype").get<std::string>());
     const std::string packing = j.at("packing").get<std::string>();
@@ -125,6 +148,9 @@ QuantizedFile read_quantized(const std::string& path) {
   const NpyArray zero_point = read_npz_member(path, "zero_point");
   file.q = read_npz_member(path, "q");
   const Shape pshape = param_shape(file.meta.shape, file.meta.spec);
+  if (scale.dtype() != DType::kF4 || zero_point.dtype() != DType::kI4) {
+    throw Error(path + ": scale must be float32 and zero_point int32");
+  }
   if (scale.shape() != pshape || zero_point.shape() != pshape) {
     throw Error(path + ": scale/zero_point shape " + shape_string(scale.shape()) + " does not match " +
                 shape_string(pshape));

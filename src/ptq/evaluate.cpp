@@ -34,6 +34,7 @@ QuantSpec format_spec(WeightFormat format, const Shape& shape, std::int64_t grou
     spec.granularity = shape.size() >= 2 ? Granularity::kPerChannel : Granularity::kPerTensor;
     spec.axis = 0;
   } else if (format == WeightFormat::kInt4PerGroup) {
+    if (group_size <= 0) throw Error("group size must be positive, got " + std::to_string(group_size));
     spec.bits = 4;
     spec.granularity = Granularity::kPerGroup;
     spec.group_size = group_size;

@@ -1,5 +1,6 @@
 // File-level PTQ: streams a memory-mapped .npy through the observer and the quantizer chunk by chunk,
-// dropping each chunk's input pages once done, and writes the quantized .npz atomically.
+// dropping each chunk's input pages once done, and writes the quantized .npz atomically. Inputs that
+// cannot be viewed in place (big-endian, Fortran order, misaligned) are converted once, whole.
 #include "quantkit/ptq/quantize_file.hpp"
 
 #include <cmath>
@@ -126,7 +127,11 @@ QuantParams observe(const io::NpyArray& array, const FloatInput<T>& in, const Fi
     check_params(params, layout);
     return params;
   }
-  return qparams_from_minmax(mins, maxs, spec);
+  try {
+    return qparams_from_minmax(mins, maxs, spec);
+  } catch (const Error& e) {  // e.g. a float64 value beyond the float32 range
+    throw Error(array.name() + ": " + e.what());
+  }
 }
 
 void check_spec_for_file(const QuantSpec& spec) {

@@ -74,9 +74,11 @@ TEST_F(CliLarge, QuantizeOneGiBInBoundedMemory) {
               static_cast<double>(peak) / (1 << 20), seconds, j.at("seconds").get<double>());
   RecordProperty("peak_rss_bytes", std::to_string(peak));
 
-  // The 256 MiB of int8 codes are built in memory before the archive is written; the input is mapped and
-  // its pages dropped chunk by chunk. 1.6 GiB would still fail a regression that copies the input whole.
-  EXPECT_LT(static_cast<double>(peak), 1.6 * static_cast<double>(std::uint64_t{1} << 30));
+  // The bound is 1.6 GiB. The 256 MiB of int8 codes are built in memory before the archive is
+  // written; the input is mapped and its pages dropped chunk by chunk, so the peak measured here is about
+  // 280 MiB. 0.75 GiB keeps headroom for libzip and the allocator while still failing a regression that
+  // keeps the mapped input resident (about 1.25 GiB) or copies it whole (about 1.3 GiB).
+  EXPECT_LT(static_cast<double>(peak), 0.75 * static_cast<double>(std::uint64_t{1} << 30));
   EXPECT_EQ(j.at("input_bytes"), std::uint64_t{1} << 30);
   EXPECT_EQ(j.at("scales"), kRows);
   EXPECT_EQ(j.at("nonfinite"), 0);

@@ -42,7 +42,8 @@ Handler add_demo(CLI::App& app, Output& out) {
       app.add_subcommand("demo", "Quantize the bundled real weights and compare FP32 / FP16 / INT8 / INT4");
   cmd->add_option("--data", args->data,
                   "Folder with manifest.json and .npy layers (default: the bundled Silero VAD weights)");
-  cmd->add_option("--group-size", args->group_size, "INT4 group size (default 32)");
+  cmd->add_option("--group-size", args->group_size, "INT4 group size (default 32)")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 30));
   cmd->add_flag("--layers", args->layers, "Also print one row per layer and format");
   return [args, &out] {
     const std::string dir = find_data_dir(args->data);

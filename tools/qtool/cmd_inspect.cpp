@@ -64,7 +64,7 @@ void print_error(const qk::ErrorStats& e) {
 nlohmann::json error_json(const qk::ErrorStats& e) {
   return {{"mse", e.mse},
           {"max_abs_error", e.max_abs},
-          {"sqnr_db", std::isinf(e.sqnr_db) ? nlohmann::json("inf") : nlohmann::json(e.sqnr_db)}};
+          {"sqnr_db", std::isinf(e.sqnr_db) ? nlohmann::json(nullptr) : nlohmann::json(e.sqnr_db)}};
 }
 
 std::vector<float> reference_values(const std::string& path, const qk::Shape& shape) {
@@ -109,17 +109,23 @@ int inspect_quantized(const std::string& path, const std::string& reference, con
   const std::uint64_t file_bytes = std::filesystem::file_size(path);
   const std::uint64_t original_bytes =
       static_cast<std::uint64_t>(qk::shape_numel(m.shape)) * qk::io::dtype_size(m.dtype);
-  const auto [smin, smax] = std::minmax_element(file.params.scale.begin(), file.params.scale.end());
-  const auto [zmin, zmax] = std::minmax_element(file.params.zero_point.begin(), file.params.zero_point.end());
-  const double ratio = static_cast<double>(original_bytes) / static_cast<double>(file_bytes);
+  // An empty tensor quantized per channel has no scales at all.
+  const auto& sc = file.params.scale;
+  const auto& zp = file.params.zero_point;
+  const double smin = sc.empty() ? 0.0 : *std::min_element(sc.begin(), sc.end());
+  const double smax = sc.empty() ? 0.0 : *std::max_element(sc.begin(), sc.end());
+  const std::int32_t zmin = zp.empty() ? 0 : *std::min_element(zp.begin(), zp.end());
+  const std::int32_t zmax = zp.empty() ? 0 : *std::max_element(zp.begin(), zp.end());
+  const double ratio =
+      file_bytes ? static_cast<double>(original_bytes) / static_cast<double>(file_bytes) : 0.0;
   nlohmann::json j{{"file", path},
                    {"kind", "quantized"},
                    {"meta", nlohmann::json::parse(qk::io::encode_meta(m))},
                    {"scales", file.params.scale.size()},
-                   {"scale_min", *smin},
-                   {"scale_max", *smax},
-                   {"zero_point_min", *zmin},
-                   {"zero_point_max", *zmax},
+                   {"scale_min", smin},
+                   {"scale_max", smax},
+                   {"zero_point_min", zmin},
+                   {"zero_point_max", zmax},
                    {"bytes", file_bytes},
                    {"original_bytes", original_bytes},
                    {"compression_ratio", ratio}};
@@ -139,8 +145,8 @@ int inspect_quantized(const std::string& path, const std::string& reference, con
   if (m.spec.granularity == qk::Granularity::kPerChannel) fmt::print(" (axis {})", m.spec.axis);
   if (m.spec.granularity == qk::Granularity::kPerGroup) fmt::print(" (group size {})", m.spec.group_size);
   fmt::print(", codes [{}, {}]{}\n", m.range.min, m.range.max, m.code_bits < 8 ? ", packed" : "");
-  fmt::print("  {} scale(s) in [{:.6g}, {:.6g}], zero points in [{}, {}]\n", file.params.scale.size(), *smin,
-             *smax, *zmin, *zmax);
+  fmt::print("  {} scale(s) in [{:.6g}, {:.6g}], zero points in [{}, {}]\n", file.params.scale.size(), smin,
+             smax, zmin, zmax);
   fmt::print("  {} on disk, {} as {}: {:.2f}x smaller\n", human_bytes(file_bytes),
              human_bytes(original_bytes), qk::io::dtype_name(m.dtype), ratio);
   if (!reference.empty()) print_error(err);

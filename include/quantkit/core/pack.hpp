@@ -15,11 +15,13 @@ namespace qk {
 
 inline std::int64_t packed_bytes(std::int64_t count, int bits) {
   if (bits < 1 || bits > 8) throw Error("packing supports 1..8 bits, got " + std::to_string(bits));
+  if (count < 0 || count > (INT64_MAX - 7) / bits)
+    throw Error("packing: element count " + std::to_string(count) + " is out of range");
   return (count * bits + 7) / 8;
 }
 
-// Packs codes[0..n) into out (packed_bytes(n, bits) bytes). Starting code index `first` lets a caller
-// pack a long tensor chunk by chunk; the chunk must start on a byte boundary (first * bits % 8 == 0).
+// Packs codes[0..n) into out (packed_bytes(n, bits) bytes). A long tensor can be packed chunk by chunk
+// into successive parts of one buffer when every chunk but the last holds a multiple of 8 codes.
 template <class Q>
 inline void pack_bits(std::span<const Q> codes, int bits, std::span<std::uint8_t> out) {
   const std::int64_t n = static_cast<std::int64_t>(codes.size());

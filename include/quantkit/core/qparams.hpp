@@ -35,7 +35,7 @@ inline void check_scale(float scale, const std::string& where = "scale") {
 inline QParams choose_qparams(float min_val, float max_val, const QuantSpec& spec) {
   if (!std::isfinite(min_val) || !std::isfinite(max_val)) {
     throw Error("observed range [" + std::to_string(min_val) + ", " + std::to_string(max_val) +
-                "] is not finite");
+                "] is not finite in float32");
   }
   if (min_val > max_val) throw Error("observed min is greater than observed max");
   const QRange r = spec.range();

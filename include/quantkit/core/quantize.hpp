@@ -84,6 +84,11 @@ inline void check_codes_fit(QRange r) {
 // that share a parameter slot. local_begin counts from offset.
 template <class F>
 inline void for_each_slot_run(const ChannelLayout& layout, std::int64_t offset, std::int64_t count, F&& f) {
+  if (count == 0) return;
+  if (offset < 0 || count < 0 || offset > layout.numel - count || layout.slots <= 0 || layout.inner <= 0) {
+    throw Error("chunk [" + std::to_string(offset) + ", +" + std::to_string(count) +
+                ") lies outside a tensor of " + std::to_string(layout.numel) + " elements");
+  }
   std::int64_t e = offset;
   const std::int64_t end = offset + count;
   while (e < end) {
@@ -107,6 +112,16 @@ inline void check_params(const QuantParams& params, const ChannelLayout& layout)
       throw Error("zero point " + std::to_string(params.zero_point[i]) + " lies outside [" +
                   std::to_string(r.min) + ", " + std::to_string(r.max) + "]");
     }
+  }
+}
+
+// The streaming functions trust their caller on the values but not on the sizes.
+inline void check_chunk_sizes(std::size_t in, std::size_t out, const QuantParams& params,
+                              const ChannelLayout& layout) {
+  if (out != in) throw Error("output chunk size differs from the input chunk");
+  if (static_cast<std::int64_t>(params.scale.size()) != layout.slots ||
+      static_cast<std::int64_t>(params.zero_point.size()) != layout.slots) {
+    throw Error("expected " + std::to_string(layout.slots) + " scales and zero points");
   }
 }
 
@@ -158,6 +173,10 @@ inline void reject_nonfinite(std::span<const T> x, const Shape& shape, const std
 template <QuantFloat T>
 inline void observe_minmax(std::span<const T> x, const ChannelLayout& layout, std::int64_t offset,
                            std::span<float> mins, std::span<float> maxs) {
+  if (static_cast<std::int64_t>(mins.size()) != layout.slots ||
+      static_cast<std::int64_t>(maxs.size()) != layout.slots) {
+    throw Error("observe_minmax: expected one min and max per slot");
+  }
   for_each_slot_run(layout, offset, static_cast<std::int64_t>(x.size()),
                     [&](std::int64_t slot, std::int64_t begin, std::int64_t len) {
                       float lo = mins[static_cast<std::size_t>(slot)];
@@ -176,6 +195,7 @@ template <QuantFloat T, class Q>
 inline void quantize_chunk(std::span<const T> x, const ChannelLayout& layout, std::int64_t offset,
                            const QuantParams& params, std::span<Q> out) {
   using C = compute_t<T>;
+  check_chunk_sizes(x.size(), out.size(), params, layout);
   const QRange r = params.spec.range();
   for_each_slot_run(layout, offset, static_cast<std::int64_t>(x.size()),
                     [&](std::int64_t slot, std::int64_t begin, std::int64_t len) {
@@ -193,6 +213,7 @@ template <class Q, QuantFloat T>
 inline void dequantize_chunk(std::span<const Q> q, const ChannelLayout& layout, std::int64_t offset,
                              const QuantParams& params, std::span<T> out) {
   using C = compute_t<T>;
+  check_chunk_sizes(q.size(), out.size(), params, layout);
   for_each_slot_run(layout, offset, static_cast<std::int64_t>(q.size()),
                     [&](std::int64_t slot, std::int64_t begin, std::int64_t len) {
                       const float scale = params.scale[static_cast<std::size_t>(slot)];
@@ -211,6 +232,8 @@ inline void fake_quantize_chunk(std::span<const T> x, const ChannelLayout& layou
                                 const QuantParams& params, std::span<T> out,
                                 std::span<std::uint8_t> mask = {}) {
   using C = compute_t<T>;
+  check_chunk_sizes(x.size(), out.size(), params, layout);
+  if (!mask.empty() && mask.size() != x.size()) throw Error("fake_quantize: mask size differs from input");
   const QRange r = params.spec.range();
   for_each_slot_run(layout, offset, static_cast<std::int64_t>(x.size()),
                     [&](std::int64_t slot, std::int64_t begin, std::int64_t len) {

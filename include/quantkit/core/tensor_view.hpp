@@ -39,6 +39,8 @@ inline Shape c_strides(const Shape& shape) {
   std::int64_t stride = 1;
   for (std::size_t i = shape.size(); i-- > 0;) {
     strides[i] = stride;
+    // An empty tensor's strides are never used to address anything; stop before they could overflow.
+    if (shape[i] > 1 && stride > INT64_MAX / shape[i]) stride = 0;
     stride *= shape[i];
   }
   return strides;

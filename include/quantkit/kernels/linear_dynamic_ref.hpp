@@ -61,13 +61,15 @@ inline LinearDynamicResult linear_dynamic_int8_ref(std::span<const float> x, std
     for (std::int64_t o = 0; o < n; ++o) {
       const std::size_t c = per_channel ? static_cast<std::size_t>(o) : 0;
       const std::int32_t zw = weight_zero_point[c];
-      std::int32_t acc = 0;
+      std::int64_t acc = 0;  // summed wide, then checked: int32 is the reference's accumulator
       for (std::int64_t j = 0; j < k; ++j) {
         acc += (static_cast<std::int32_t>(r.activation_q[static_cast<std::size_t>(b * k + j)]) - za) *
                (static_cast<std::int32_t>(weight_q[static_cast<std::size_t>(o * k + j)]) - zw);
       }
       const auto idx = static_cast<std::size_t>(b * n + o);
-      r.acc[idx] = acc;
+      if (acc < INT32_MIN || acc > INT32_MAX)
+        throw Error("linear_dynamic_int8: accumulator overflows int32 (K too large)");
+      r.acc[idx] = static_cast<std::int32_t>(acc);
       r.y[idx] = static_cast<float>(acc) * (r.activation.scale * weight_scale[c]) +
                  (bias.empty() ? 0.0f : bias[static_cast<std::size_t>(o)]);
     }

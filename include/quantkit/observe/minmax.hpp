@@ -92,6 +92,12 @@ class MovingAverageMinMaxObserver {
       return;
     }
     for (std::size_t i = 0; i < mins.size(); ++i) {
+      if (mins[i] > maxs[i]) continue;  // an empty slot in this batch carries no information
+      if (min_[i] > max_[i]) {          // no earlier data for this slot: start from this batch
+        min_[i] = mins[i];
+        max_[i] = maxs[i];
+        continue;
+      }
       min_[i] = update(min_[i], mins[i]);
       max_[i] = update(max_[i], maxs[i]);
     }
