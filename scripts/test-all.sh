@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: a release build and ctest, a bounded
-# libFuzzer run over the .npy/.npz readers, then the suite again under AddressSanitizer +
-# UndefinedBehaviorSanitizer. Run from anywhere; builds go to build/, build-fuzz/ and build-asan/.
+# The whole test suite, as CI runs it: a release build and ctest (the dispatched SIMD path, then the
+# scalar path with QK_ISA=scalar), a bounded libFuzzer run over the .npy/.npz readers, then the suite
+# again under AddressSanitizer + UndefinedBehaviorSanitizer. Run from anywhere; builds go to build/, build-fuzz/ and build-asan/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=${QK_JOBS:-2}
@@ -13,6 +13,9 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
 step "tests (release)"
 ctest --test-dir build --output-on-failure -j"$jobs"
+
+step "tests on the scalar path (QK_ISA=scalar: every SIMD kernel off)"
+QK_ISA=scalar ctest --test-dir build --output-on-failure -j"$jobs" -LE package -E Large
 
 step "fuzz: build the libFuzzer targets with clang"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQK_BUILD_FUZZ=ON \

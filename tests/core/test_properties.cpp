@@ -183,3 +183,26 @@ TEST(Properties, QuantizeRejectsNonFiniteWithCountAndIndex) {
 
 }  // namespace
 }  // namespace qk
+
+namespace qk {
+namespace {
+
+// The float scan counts in blocks of 1024: NaN/Inf at block edges and in the tail are all found.
+TEST(Properties, NonFiniteScanFindsValuesAtBlockEdges) {
+  std::vector<float> x(3001, 1.0f);
+  x[1023] = NAN;
+  x[1024] = INFINITY;
+  x[2047] = -INFINITY;
+  x[3000] = NAN;  // in the tail after the last whole block
+  NonFiniteReport report;
+  scan_nonfinite<float>(x, 10, report);
+  EXPECT_EQ(report.count, 4);
+  EXPECT_EQ(report.first_index, 10 + 1023);
+  NonFiniteReport tail_only;
+  scan_nonfinite<float>(std::span<const float>(x).subspan(2048), 0, tail_only);
+  EXPECT_EQ(tail_only.count, 1);
+  EXPECT_EQ(tail_only.first_index, 952);
+}
+
+}  // namespace
+}  // namespace qk

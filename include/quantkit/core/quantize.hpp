@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -17,6 +18,8 @@
 #include "quantkit/core/qparams.hpp"
 #include "quantkit/core/spec.hpp"
 #include "quantkit/core/tensor_view.hpp"
+#include "quantkit/kernels/minmax_kernels.hpp"
+#include "quantkit/kernels/quantize_kernels.hpp"
 
 namespace qk {
 
@@ -134,7 +137,24 @@ struct NonFiniteReport {
 
 template <QuantFloat T>
 inline void scan_nonfinite(std::span<const T> x, std::int64_t offset, NonFiniteReport& report) {
-  for (std::size_t i = 0; i < x.size(); ++i) {
+  std::size_t begin = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    // Count blocks branch-free on the exponent bits (the compiler vectorizes this even for baseline
+    // x86-64); only a block that holds a NaN or Inf is walked again for its first index.
+    constexpr std::size_t kBlock = 1024;
+    for (; begin + kBlock <= x.size(); begin += kBlock) {
+      std::uint32_t bad = 0;
+      for (std::size_t i = begin; i < begin + kBlock; ++i) {
+        bad += (std::bit_cast<std::uint32_t>(x[i]) & 0x7f800000u) == 0x7f800000u;
+      }
+      if (bad == 0) continue;
+      for (std::size_t i = begin; i < begin + kBlock; ++i) {
+        if (!std::isfinite(x[i]) && report.count++ == 0)
+          report.first_index = offset + static_cast<std::int64_t>(i);
+      }
+    }
+  }
+  for (std::size_t i = begin; i < x.size(); ++i) {
     if (!std::isfinite(to_compute(x[i]))) {
       if (report.count == 0) report.first_index = offset + static_cast<std::int64_t>(i);
       ++report.count;
@@ -169,7 +189,8 @@ inline void reject_nonfinite(std::span<const T> x, const Shape& shape, const std
 
 // --- streaming pieces: each works on a chunk [offset, offset + x.size()) of a C-contiguous tensor ------
 
-// Running min/max per slot (rule 2's observer). mins/maxs start at +inf/-inf.
+// Running min/max per slot (rule 2's observer) over finite values (callers reject or filter NaN/Inf).
+// mins/maxs start at +inf/-inf.
 template <QuantFloat T>
 inline void observe_minmax(std::span<const T> x, const ChannelLayout& layout, std::int64_t offset,
                            std::span<float> mins, std::span<float> maxs) {
@@ -181,6 +202,14 @@ inline void observe_minmax(std::span<const T> x, const ChannelLayout& layout, st
                     [&](std::int64_t slot, std::int64_t begin, std::int64_t len) {
                       float lo = mins[static_cast<std::size_t>(slot)];
                       float hi = maxs[static_cast<std::size_t>(slot)];
+                      if constexpr (std::is_same_v<T, float>) {
+                        if (len >= 32) {  // the dispatched SIMD kernel
+                          kernels::minmax_f32(x.data() + begin, len, &lo, &hi);
+                          mins[static_cast<std::size_t>(slot)] = lo;
+                          maxs[static_cast<std::size_t>(slot)] = hi;
+                          return;
+                        }
+                      }
                       for (std::int64_t i = begin; i < begin + len; ++i) {
                         const float v = static_cast<float>(to_compute(x[static_cast<std::size_t>(i)]));
                         lo = std::min(lo, v);
@@ -202,6 +231,22 @@ inline void quantize_chunk(std::span<const T> x, const ChannelLayout& layout, st
                       const float scale = params.scale[static_cast<std::size_t>(slot)];
                       const std::int32_t zp = params.zero_point[static_cast<std::size_t>(slot)];
                       const C inv = inverse_scale<C>(scale);
+                      // float32 into 8-bit codes takes the dispatched SIMD kernel (same codes, tested);
+                      // short runs (per channel on the last axis) stay inline.
+                      constexpr bool kSimd = std::is_same_v<T, float> && (std::is_same_v<Q, std::int8_t> ||
+                                                                          std::is_same_v<Q, std::uint8_t>);
+                      if constexpr (kSimd) {
+                        if (len >= 32) {
+                          const kernels::QuantizeRun run{inv, zp, static_cast<std::int32_t>(r.min),
+                                                         static_cast<std::int32_t>(r.max)};
+                          if constexpr (std::is_same_v<Q, std::int8_t>) {
+                            kernels::quantize_f32_i8(x.data() + begin, len, run, out.data() + begin);
+                          } else {
+                            kernels::quantize_f32_u8(x.data() + begin, len, run, out.data() + begin);
+                          }
+                          return;
+                        }
+                      }
                       for (std::int64_t i = begin; i < begin + len; ++i) {
                         const auto k = static_cast<std::size_t>(i);
                         out[k] = static_cast<Q>(quantize_value<C>(to_compute(x[k]), inv, zp, r));

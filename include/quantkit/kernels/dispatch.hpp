@@ -1,0 +1,38 @@
+// Run-time CPU dispatch. The CPU is probed once; QK_ISA=scalar|avx2|avx512vnni in the environment (read
+// once, at the first call) forces a path, capped to what the CPU supports, so CI can test every path.
+// Each kernel family has a registry (a table of {isa, function}) that drives dispatch, tests and benchmarks.
+#pragma once
+
+#include <span>
+
+namespace qk::kernels {
+
+// Ordered from least to most capable; a variant may run when its ISA <= the active one.
+// kAvx2 means AVX2 + FMA + F16C; kAvx512Vnni means AVX-512 F/BW/VL + VNNI on top of it.
+enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512Vnni = 2 };
+
+const char* to_string(Isa isa);
+// The best ISA this CPU supports (probed once).
+Isa detected_isa();
+// The ISA kernels use: detected_isa(), or QK_ISA when set (never above what the CPU supports).
+Isa active_isa();
+bool cpu_supports(Isa isa);
+
+template <class Fn>
+struct KernelVariant {
+  Isa isa;
+  const char* name;
+  Fn fn;
+};
+
+// The best variant of a registry that may run under active_isa(); registries list kScalar first.
+template <class Fn>
+Fn select(std::span<const KernelVariant<Fn>> variants) {
+  Fn best = variants.front().fn;
+  for (const auto& v : variants) {
+    if (static_cast<int>(v.isa) <= static_cast<int>(active_isa())) best = v.fn;
+  }
+  return best;
+}
+
+}  // namespace qk::kernels
