@@ -1,27 +1,41 @@
 // CPU detection (once) and the QK_ISA override.
 #include "quantkit/kernels/dispatch.hpp"
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <cpuid.h>
+#endif
 
 namespace qk::kernels {
 
 namespace {
 
-Isa probe() {
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
-  __builtin_cpu_init();
-  const bool avx2 =
-      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-  if (!avx2) return Isa::kScalar;
-  const bool vnni = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
-  return vnni ? Isa::kAvx512Vnni : Isa::kAvx2;
-#else
-  return Isa::kScalar;  // NEON and others: room left for them, not built yet
-#endif
+// CPUID and XGETBV directly: __builtin_cpu_supports lacks "f16c" in clang 14, and the OS must also have
+// enabled the YMM (and for AVX-512 the ZMM/opmask) state, which only XCR0 tells.
+std::uint64_t xcr0() {
+  std::uint32_t eax = 0, edx = 0;
+  __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+  return (static_cast<std::uint64_t>(edx) << 32) | eax;
 }
+
+Isa probe() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return Isa::kScalar;
+  const bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28), f16c = c & (1u << 29);
+  if (!(fma && osxsave && avx && f16c) || (xcr0() & 0x6) != 0x6) return Isa::kScalar;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(b & (1u << 5))) return Isa::kScalar;  // AVX2
+  const bool avx512 = (b & (1u << 16)) && (b & (1u << 30)) && (b & (1u << 31));           // F, BW, VL
+  const bool vnni = c & (1u << 11);                                                       // AVX512_VNNI
+  return avx512 && vnni && (xcr0() & 0xe6) == 0xe6 ? Isa::kAvx512Vnni : Isa::kAvx2;
+}
+#else
+Isa probe() { return Isa::kScalar; }  // NEON and others: room left for them, not built yet
+#endif
 
 Isa from_environment(Isa detected) {
   const char* forced = std::getenv("QK_ISA");
