@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "quantkit/kernels/dequantize_kernels.hpp"
 #include "quantkit/kernels/minmax_kernels.hpp"
 #include "quantkit/kernels/quantize_kernels.hpp"
 
@@ -150,6 +151,54 @@ TEST(MinMaxKernels, VariantsMatchTheReference) {
     }
   }
   EXPECT_GE(ran, 1);
+}
+
+}  // namespace
+}  // namespace qk::kernels
+
+namespace qk::kernels {
+namespace {
+
+template <class Q, class Fn>
+void check_dequantize(std::span<const KernelVariant<Fn>> variants, Fn ref) {
+  const auto seed = static_cast<std::uint32_t>(::testing::UnitTest::GetInstance()->random_seed());
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> code(std::numeric_limits<Q>::min(), std::numeric_limits<Q>::max());
+  int ran = 0;
+  for (const auto& v : variants) {
+    if (!cpu_supports(v.isa)) {
+      std::printf("[ SKIPPED  ] %s: this CPU lacks %s\n", v.name, to_string(v.isa));
+      continue;
+    }
+    ++ran;
+    for (const std::int32_t zp : {0, 3, -7, 128, 255, -128}) {
+      if (zp < std::numeric_limits<Q>::min() || zp > std::numeric_limits<Q>::max()) continue;
+      for (const float scale : {1.0f, 0.0021485486f, 3.5e-30f, 1e30f}) {
+        for (const std::int64_t n : {0, 1, 7, 8, 31, 32, 33, 64, 65, 1000}) {
+          std::vector<Q> q(static_cast<std::size_t>(n));
+          for (auto& c : q) c = static_cast<Q>(code(rng));
+          if (n >= 2) {
+            q[0] = std::numeric_limits<Q>::min();
+            q[1] = std::numeric_limits<Q>::max();
+          }
+          std::vector<float> want(q.size()), got(q.size());
+          ref(q.data(), n, scale, zp, want.data());
+          v.fn(q.data(), n, scale, zp, got.data());
+          ASSERT_EQ(got, want) << v.name << " n=" << n << " zp " << zp << " scale " << scale;
+        }
+      }
+    }
+  }
+  EXPECT_GE(ran, 1);
+}
+
+TEST(DequantizeKernels, Int8VariantsMatchTheReference) {
+  check_dequantize<std::int8_t, DequantizeI8Fn>(dequantize_i8_variants(), dequantize_i8_f32_ref);
+}
+
+TEST(DequantizeKernels, Uint8VariantsMatchTheReference) {
+  check_dequantize<std::uint8_t, DequantizeU8Fn>(dequantize_u8_variants(), dequantize_u8_f32_ref);
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include "quantkit/core/qparams.hpp"
 #include "quantkit/core/spec.hpp"
 #include "quantkit/core/tensor_view.hpp"
+#include "quantkit/kernels/dequantize_kernels.hpp"
 #include "quantkit/kernels/minmax_kernels.hpp"
 #include "quantkit/kernels/quantize_kernels.hpp"
 
@@ -259,16 +260,28 @@ inline void dequantize_chunk(std::span<const Q> q, const ChannelLayout& layout, 
                              const QuantParams& params, std::span<T> out) {
   using C = compute_t<T>;
   check_chunk_sizes(q.size(), out.size(), params, layout);
-  for_each_slot_run(layout, offset, static_cast<std::int64_t>(q.size()),
-                    [&](std::int64_t slot, std::int64_t begin, std::int64_t len) {
-                      const float scale = params.scale[static_cast<std::size_t>(slot)];
-                      const std::int32_t zp = params.zero_point[static_cast<std::size_t>(slot)];
-                      for (std::int64_t i = begin; i < begin + len; ++i) {
-                        const auto k = static_cast<std::size_t>(i);
-                        out[k] =
-                            from_compute<T>(dequantize_value<C>(static_cast<std::int64_t>(q[k]), scale, zp));
-                      }
-                    });
+  for_each_slot_run(
+      layout, offset, static_cast<std::int64_t>(q.size()),
+      [&](std::int64_t slot, std::int64_t begin, std::int64_t len) {
+        const float scale = params.scale[static_cast<std::size_t>(slot)];
+        const std::int32_t zp = params.zero_point[static_cast<std::size_t>(slot)];
+        constexpr bool kSimd =
+            std::is_same_v<T, float> && (std::is_same_v<Q, std::int8_t> || std::is_same_v<Q, std::uint8_t>);
+        if constexpr (kSimd) {
+          if (len >= 32) {  // the dispatched SIMD kernel (same values, tested)
+            if constexpr (std::is_same_v<Q, std::int8_t>) {
+              kernels::dequantize_i8_f32(q.data() + begin, len, scale, zp, out.data() + begin);
+            } else {
+              kernels::dequantize_u8_f32(q.data() + begin, len, scale, zp, out.data() + begin);
+            }
+            return;
+          }
+        }
+        for (std::int64_t i = begin; i < begin + len; ++i) {
+          const auto k = static_cast<std::size_t>(i);
+          out[k] = from_compute<T>(dequantize_value<C>(static_cast<std::int64_t>(q[k]), scale, zp));
+        }
+      });
 }
 
 // mask may be empty; otherwise it receives 1 where the straight-through gradient passes.
