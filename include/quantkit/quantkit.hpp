@@ -16,6 +16,7 @@
 #include "quantkit/io/npy.hpp"
 #include "quantkit/io/npz.hpp"
 #include "quantkit/io/qfile.hpp"
+#include "quantkit/kernels/gemm.hpp"
 #include "quantkit/kernels/linear_dynamic_ref.hpp"
 #include "quantkit/observe/minmax.hpp"
 #include "quantkit/ptq/evaluate.hpp"

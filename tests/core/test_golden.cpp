@@ -7,6 +7,7 @@
 
 #include "golden_case.hpp"
 #include "quantkit/embed/rowwise.hpp"
+#include "quantkit/kernels/gemm.hpp"
 #include "quantkit/kernels/linear_dynamic_ref.hpp"
 #include "quantkit/observe/minmax.hpp"
 #include "quantkit/qat/learnable_fake_quant.hpp"
@@ -305,6 +306,15 @@ void run_linear_dynamic(const GoldenCase& c) {
   c.expect("activation_q", r.activation_q);
   c.expect("acc", r.acc);
   c.expect("y", r.y);
+
+  // The dispatched INT8 GEMM with per-tensor activations is the same computation, bit for bit.
+  for (std::int32_t z : wzp) ASSERT_EQ(z, 0) << "the INT8 kernels take symmetric weights";
+  const std::vector<float> row_scales =
+      wscale.size() == 1 ? std::vector<float>(static_cast<std::size_t>(n), wscale[0]) : wscale;
+  const auto packed = kernels::pack_int8_codes(wq, row_scales, n, k);
+  std::vector<float> y(static_cast<std::size_t>(batch * n));
+  kernels::gemm(x, batch, packed, y, {.threads = 1, .activations = kernels::ActivationScaling::kPerTensor}, bias);
+  EXPECT_EQ(y, r.y) << "gemm int8 (" << kernels::to_string(kernels::active_isa()) << ") differs from rule 9";
 }
 
 class Golden : public ::testing::TestWithParam<std::string> {};

@@ -12,23 +12,12 @@
 #include "quantkit/kernels/dequantize_kernels.hpp"
 #include "quantkit/kernels/minmax_kernels.hpp"
 #include "quantkit/kernels/quantize_kernels.hpp"
+#include "variants.hpp"
 
 namespace qk::kernels {
 namespace {
 
-// The variants this CPU can run (the scalar one always); the others are reported as skipped.
-template <class Fn>
-std::vector<KernelVariant<Fn>> runnable_variants(std::span<const KernelVariant<Fn>> variants) {
-  std::vector<KernelVariant<Fn>> out;
-  for (const auto& v : variants) {
-    if (cpu_supports(v.isa)) {
-      out.push_back(v);
-    } else {
-      std::printf("[ SKIPPED  ] %s: this CPU lacks %s\n", v.name, to_string(v.isa));
-    }
-  }
-  return out;
-}
+using test::runnable_variants;
 
 struct RangeCase {
   std::int32_t qmin, qmax, zero_point;

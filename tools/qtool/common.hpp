@@ -57,5 +57,6 @@ Handler add_fake_quant(CLI::App& app, Output& out);
 Handler add_dequantize(CLI::App& app, Output& out);
 Handler add_inspect(CLI::App& app, Output& out);
 Handler add_demo(CLI::App& app, Output& out);
+Handler add_bench(CLI::App& app, Output& out);
 
 }  // namespace qtool

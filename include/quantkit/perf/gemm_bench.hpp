@@ -1,0 +1,62 @@
+// The benchmark behind `qtool bench`: FP32 (Eigen), FP16, INT8 and INT4 GEMV (batch 1) and GEMM
+// (batch B) on a size x size weight matrix, quantize/dequantize of size^2 floats, memcpy of the same
+// bytes and the streaming-read bandwidth that bounds every GEMV, all measured in one run so that the
+// ratios between them mean something on a noisy machine.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace qk::perf {
+
+struct MachineInfo {
+  std::string cpu;          // model name from /proc/cpuinfo
+  std::string isa;          // the kernel path in use (scalar, avx2, avx512vnni)
+  std::string detected_isa;  // the best path this CPU supports
+  int logical_cpus = 0;
+  std::int64_t last_level_cache_bytes = 0;
+};
+MachineInfo machine_info();
+
+struct BenchOptions {
+  std::int64_t size = 4096;  // weights are size x size
+  std::int64_t batch = 64;   // GEMM rows of X
+  int threads = 1;
+  int repeat = 11;  // timed calls per case; the median is reported
+};
+
+struct BenchResult {
+  std::string name;  // gemv/fp32 ... gemm/int4, quantize/int8, dequantize/int8, memcpy
+  std::string format;
+  double bits_per_weight = 0;       // GEMV/GEMM only: weight bytes * 8 / (size * size)
+  std::int64_t bytes = 0;           // weight bytes (GEMV/GEMM) or float bytes (quantize, dequantize, memcpy)
+  double median_us = 0;
+  double gbps = 0;                  // bytes / median time
+  double gflops = 0;                // GEMV/GEMM: 2 * batch * size^2 / median time
+  std::optional<double> speedup_vs_fp32;      // GEMV/GEMM: FP32 time / this time (same batch)
+  std::optional<double> fraction_of_limit;    // GEMV: (bytes / read bandwidth) / this time
+  std::optional<double> max_abs_error;        // GEMV/GEMM: against the FP32 output; quantize: round trip
+};
+
+struct BenchReport {
+  MachineInfo machine;
+  BenchOptions options;
+  double read_gbps = 0;     // streaming read of the FP32 weights (the GEMV bandwidth limit)
+  std::string cold;         // how weights are kept out of the caches
+  std::vector<BenchResult> results;
+};
+
+// Runs every case; `progress` (optional) is told the name of each case as it starts.
+BenchReport run_gemm_bench(const BenchOptions& options, const std::function<void(const std::string&)>& progress = {});
+
+// Helpers shared with bench/: the last-level cache size (sysfs; 32 MiB when unknown) and how many
+// copies of `bytes` rotate through at least three times that, so each call finds its weights cold.
+std::int64_t last_level_cache_bytes();
+int cold_copies(std::int64_t bytes);
+// Reads `bytes` bytes as fast as one core can; the result only keeps the loads from being optimized out.
+std::uint64_t stream_read(const void* data, std::int64_t bytes);
+
+}  // namespace qk::perf

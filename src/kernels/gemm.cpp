@@ -1,0 +1,167 @@
+// Registries of the GEMV/GEMM kernels and the public gemm() entry points: argument checks, padding of X
+// to the weights' stride, activation quantization, the split of W's rows over threads, and the bias.
+#include "quantkit/kernels/gemm.hpp"
+
+#include <array>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "quantkit/core/error.hpp"
+#include "quantkit/kernels/gemm_kernels.hpp"
+#include "quantkit/kernels/parallel.hpp"
+
+namespace qk::kernels {
+
+namespace {
+
+constexpr bool kX86 =
+#if defined(__x86_64__) || defined(_M_X64)
+    true;
+#else
+    false;
+#endif
+
+constexpr std::array kFp32 = {
+    KernelVariant<GemmFp32Fn>{Isa::kScalar, "eigen", gemm_fp32_eigen},
+#if defined(__x86_64__) || defined(_M_X64)
+    KernelVariant<GemmFp32Fn>{Isa::kAvx2, "eigen-avx2", gemm_fp32_eigen_avx2},
+#endif
+};
+constexpr std::array kFp16 = {
+    KernelVariant<GemmFp16Fn>{Isa::kScalar, "scalar", gemm_fp16_ref},
+#if defined(__x86_64__) || defined(_M_X64)
+    KernelVariant<GemmFp16Fn>{Isa::kAvx2, "avx2", gemm_fp16_avx2},
+#endif
+};
+constexpr std::array kInt8 = {
+    KernelVariant<GemmInt8Fn>{Isa::kScalar, "scalar", gemm_int8_ref},
+#if defined(__x86_64__) || defined(_M_X64)
+    KernelVariant<GemmInt8Fn>{Isa::kAvx2, "avx2", gemm_int8_avx2},
+    KernelVariant<GemmInt8Fn>{Isa::kAvx512Vnni, "avx512vnni", gemm_int8_avx512vnni},
+#endif
+};
+constexpr std::array kInt8Float = {
+    KernelVariant<GemmInt8FloatFn>{Isa::kScalar, "scalar", gemm_int8_float_ref},
+#if defined(__x86_64__) || defined(_M_X64)
+    KernelVariant<GemmInt8FloatFn>{Isa::kAvx2, "avx2", gemm_int8_float_avx2},
+#endif
+};
+constexpr std::array kInt4 = {
+    KernelVariant<GemmInt4Fn>{Isa::kScalar, "scalar", gemm_int4_ref},
+#if defined(__x86_64__) || defined(_M_X64)
+    KernelVariant<GemmInt4Fn>{Isa::kAvx2, "avx2", gemm_int4_avx2},
+    KernelVariant<GemmInt4Fn>{Isa::kAvx512Vnni, "avx512vnni", gemm_int4_avx512vnni},
+#endif
+};
+static_assert(kX86 || kFp32.size() == 1);
+
+// Rows of W per thread part: a multiple of every kernel's row tile.
+constexpr std::int64_t kRowGrain = 16;
+
+template <class Weights>
+void check_args(std::span<const float> x, std::int64_t batch, const Weights& w, std::span<float> y,
+                std::span<const float> bias, const char* what) {
+  if (batch < 0) throw Error(std::string(what) + ": negative batch");
+  if (static_cast<std::int64_t>(x.size()) != batch * w.cols) {
+    throw Error(std::string(what) + ": x has " + std::to_string(x.size()) + " values, expected batch " +
+                std::to_string(batch) + " x " + std::to_string(w.cols) + " columns");
+  }
+  if (static_cast<std::int64_t>(y.size()) != batch * w.rows) {
+    throw Error(std::string(what) + ": y has " + std::to_string(y.size()) + " values, expected batch " +
+                std::to_string(batch) + " x " + std::to_string(w.rows) + " rows");
+  }
+  if (!bias.empty() && static_cast<std::int64_t>(bias.size()) != w.rows) {
+    throw Error(std::string(what) + ": bias has " + std::to_string(bias.size()) + " values, expected " +
+                std::to_string(w.rows));
+  }
+}
+
+// x [batch, cols] -> [batch, stride] with zero padding, or x itself when no padding is needed.
+const float* padded(std::span<const float> x, std::int64_t batch, std::int64_t cols, std::int64_t stride,
+                    std::vector<float>& buffer) {
+  if (cols == stride) return x.data();
+  buffer.assign(static_cast<std::size_t>(batch * stride), 0.0f);
+  for (std::int64_t b = 0; b < batch; ++b) std::memcpy(buffer.data() + b * stride, x.data() + b * cols, sizeof(float) * cols);
+  return buffer.data();
+}
+
+void add_bias(std::span<float> y, std::int64_t batch, std::span<const float> bias) {
+  if (bias.empty()) return;
+  const std::size_t n = bias.size();
+  for (std::int64_t b = 0; b < batch; ++b)
+    for (std::size_t o = 0; o < n; ++o) y[static_cast<std::size_t>(b) * n + o] += bias[o];
+}
+
+template <class Fn>
+void run_rows(std::int64_t rows, int threads, Fn&& fn) {
+  parallel_for(rows, threads, kRowGrain, fn);
+}
+
+}  // namespace
+
+std::span<const KernelVariant<GemmFp32Fn>> gemm_fp32_variants() { return kFp32; }
+std::span<const KernelVariant<GemmFp16Fn>> gemm_fp16_variants() { return kFp16; }
+std::span<const KernelVariant<GemmInt8Fn>> gemm_int8_variants() { return kInt8; }
+std::span<const KernelVariant<GemmInt8FloatFn>> gemm_int8_float_variants() { return kInt8Float; }
+std::span<const KernelVariant<GemmInt4Fn>> gemm_int4_variants() { return kInt4; }
+
+void gemm(std::span<const float> x, std::int64_t batch, const Fp32Weights& w, std::span<float> y,
+          const GemmOptions& options, std::span<const float> bias) {
+  check_args(x, batch, w, y, bias, "gemm fp32");
+  static const GemmFp32Fn fn = select(gemm_fp32_variants());
+  if (batch > 0 && w.cols == 0) std::fill(y.begin(), y.end(), 0.0f);
+  if (batch > 0 && w.cols > 0)
+    run_rows(w.rows, options.threads, [&](std::int64_t r0, std::int64_t r1) { fn(x.data(), batch, w, r0, r1, y.data()); });
+  add_bias(y, batch, bias);
+}
+
+void gemm(std::span<const float> x, std::int64_t batch, const Fp16Weights& w, std::span<float> y,
+          const GemmOptions& options, std::span<const float> bias) {
+  check_args(x, batch, w, y, bias, "gemm fp16");
+  static const GemmFp16Fn fn = select(gemm_fp16_variants());
+  thread_local std::vector<float> buffer;
+  const float* xp = padded(x, batch, w.cols, w.stride, buffer);
+  if (batch > 0)
+    run_rows(w.rows, options.threads, [&](std::int64_t r0, std::int64_t r1) { fn(xp, batch, w, r0, r1, y.data()); });
+  add_bias(y, batch, bias);
+}
+
+void gemm(std::span<const float> x, std::int64_t batch, const Int8Weights& w, std::span<float> y,
+          const GemmOptions& options, std::span<const float> bias) {
+  check_args(x, batch, w, y, bias, "gemm int8");
+  static const GemmInt8Fn fn = select(gemm_int8_variants());
+  // A reference, not the thread_local itself: inside the lambda the name would mean each worker's own copy.
+  thread_local QuantizedActivations activations;
+  QuantizedActivations& xq = activations;
+  quantize_activations(x.data(), batch, w.cols, w.stride, options.activations, xq);
+  if (batch > 0)
+    run_rows(w.rows, options.threads, [&](std::int64_t r0, std::int64_t r1) { fn(xq, w, r0, r1, y.data()); });
+  add_bias(y, batch, bias);
+}
+
+void gemm_float_activations(std::span<const float> x, std::int64_t batch, const Int8Weights& w,
+                            std::span<float> y, const GemmOptions& options, std::span<const float> bias) {
+  check_args(x, batch, w, y, bias, "gemm int8 (float activations)");
+  static const GemmInt8FloatFn fn = select(gemm_int8_float_variants());
+  thread_local std::vector<float> buffer;
+  const float* xp = padded(x, batch, w.cols, w.stride, buffer);
+  if (batch > 0)
+    run_rows(w.rows, options.threads, [&](std::int64_t r0, std::int64_t r1) { fn(xp, batch, w, r0, r1, y.data()); });
+  add_bias(y, batch, bias);
+}
+
+void gemm(std::span<const float> x, std::int64_t batch, const Int4Weights& w, std::span<float> y,
+          const GemmOptions& options, std::span<const float> bias) {
+  check_args(x, batch, w, y, bias, "gemm int4");
+  static const GemmInt4Fn fn = select(gemm_int4_variants());
+  // A reference, not the thread_local itself: inside the lambda the name would mean each worker's own copy.
+  thread_local QuantizedActivations activations;
+  QuantizedActivations& xq = activations;
+  quantize_activations(x.data(), batch, w.cols, w.stride, options.activations, xq);
+  if (batch > 0)
+    run_rows(w.rows, options.threads, [&](std::int64_t r0, std::int64_t r1) { fn(xq, w, r0, r1, y.data()); });
+  add_bias(y, batch, bias);
+}
+
+}  // namespace qk::kernels
