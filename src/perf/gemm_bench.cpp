@@ -73,7 +73,10 @@ void bench_format(const char* format, const Weights& packed, Call&& call, Inputs
     r.gflops = 2.0 * static_cast<double>(batch) * n2 / (r.median_us * 1e3);
     call(x, batch, copies[0], y);
     std::vector<float>& ref = gemv ? in.ref1 : in.refb;
-    if (std::strcmp(format, "fp32") == 0) ref = y;
+    if (std::strcmp(format, "fp32") == 0) {
+      ref = y;
+      r.speedup_vs_fp32 = 1.0;
+    }
     r.max_abs_error = max_abs_diff(y, ref);
     for (const BenchResult& base : report.results) {
       if (base.name == (gemv ? "gemv/fp32" : "gemm/fp32")) r.speedup_vs_fp32 = base.median_us / r.median_us;

@@ -504,7 +504,7 @@ using CliHelp = Cli;
 TEST_F(CliHelp, HelpAndVersion) {
   ProcessResult r = ok({"--help"});
   EXPECT_THAT(r.out, HasSubstr("Usage"));
-  for (const char* sub : {"quantize", "dequantize", "fake-quant", "inspect", "demo"})
+  for (const char* sub : {"quantize", "dequantize", "fake-quant", "inspect", "demo", "bench"})
     EXPECT_THAT(r.out, HasSubstr(sub));
   r = ok({"quantize", "--help"});
   for (const char* option :
@@ -904,6 +904,43 @@ TEST(CliDemo, Int8PerChannelKeepsTheBundledWeights) {
     EXPECT_GT(row["sqnr_db"].get<double>(), 35.0);
   }
   EXPECT_TRUE(found) << r.out;
+}
+
+// A small run (256x256, batch 4, 3 calls per case) checks the report's shape, not its speed.
+TEST(CliBench, JsonNamesEveryCase) {
+  const TempFolder folder;
+  const ProcessResult r =
+      run_qtool({"bench", "--size", "256", "--batch", "4", "--repeat", "3", "--threads", "2", "--json"}, folder.path().string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_FALSE(j["machine"]["cpu"].get<std::string>().empty());
+  EXPECT_GT(j["machine"]["read_gbps"].get<double>(), 0.0);
+  std::vector<std::string> names;
+  for (const auto& row : j["results"]) {
+    names.push_back(row["name"]);
+    EXPECT_GT(row["median_us"].get<double>(), 0.0) << row;
+    EXPECT_GT(row["gbps"].get<double>(), 0.0) << row;
+    ASSERT_TRUE(row.contains("speedup_vs_fp32")) << row;
+    if (names.back().rfind("gem", 0) == 0) {
+      EXPECT_TRUE(row["speedup_vs_fp32"].is_number()) << row;
+      // Against the FP32 output: FP16 ~1e-3, INT8 ~0.1, INT4 ~0.5 at this size; a broken kernel is far off.
+      EXPECT_LT(row["max_abs_error"].get<double>(), 2.0) << row;
+    }
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"gemv/fp32", "gemv/fp16", "gemv/int8", "gemv/int4", "gemm/fp32", "gemm/fp16",
+                                             "gemm/int8", "gemm/int4", "quantize/int8", "dequantize/int8", "memcpy"}));
+}
+
+TEST(CliBench, TableAndUsageErrors) {
+  const TempFolder folder;
+  ProcessResult r = run_qtool({"bench", "--size", "128", "--batch", "2", "--repeat", "1"}, folder.path().string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("| gemv/int4 |"));
+  EXPECT_THAT(r.out, HasSubstr("streaming read"));
+  r = run_qtool({"bench", "--size", "0"}, folder.path().string());
+  EXPECT_EQ(r.exit_code, 2);
+  r = run_qtool({"bench", "--threads", "x"}, folder.path().string());
+  EXPECT_EQ(r.exit_code, 2);
 }
 
 struct InteropCase {

@@ -1,0 +1,115 @@
+// GEMV (batch 1) and GEMM (batch 64) at 4096x4096 for every weight format, with the weights cold: each
+// iteration reads the next of several copies that together exceed the last-level cache three times.
+// Reports weight bytes/s and multiply-adds as items/s (GFLOP/s = 2 * items/s), plus the streaming-read
+// and memcpy bandwidth of the FP32 weights' 64 MiB, the limit every GEMV is judged against.
+#include <benchmark/benchmark.h>
+
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "quantkit/kernels/gemm.hpp"
+#include "quantkit/perf/gemm_bench.hpp"
+
+namespace {
+
+using namespace qk::kernels;
+
+constexpr std::int64_t kSize = 4096;
+
+const std::vector<float>& float_weights() {
+  static const std::vector<float> w = [] {
+    std::vector<float> v(static_cast<std::size_t>(kSize * kSize));
+    std::mt19937 rng(1);
+    std::normal_distribution<float> dist(0.0f, 0.02f);
+    for (float& x : v) x = dist(rng);
+    return v;
+  }();
+  return w;
+}
+
+template <class Weights>
+const std::vector<Weights>& cold_set(Weights (*pack)(std::span<const float>, std::int64_t, std::int64_t)) {
+  static const std::vector<Weights> copies = [pack] {
+    const Weights w = pack(float_weights(), kSize, kSize);
+    return std::vector<Weights>(static_cast<std::size_t>(qk::perf::cold_copies(weight_bytes(w))), w);
+  }();
+  return copies;
+}
+
+Int4Weights pack_int4_g32(std::span<const float> w, std::int64_t r, std::int64_t c) { return pack_int4(w, r, c, 32); }
+Int4Weights pack_int4_g128(std::span<const float> w, std::int64_t r, std::int64_t c) { return pack_int4(w, r, c, 128); }
+
+template <class Weights, class Call>
+void run(benchmark::State& state, const std::vector<Weights>& copies, Call&& call) {
+  const std::int64_t batch = state.range(0);
+  std::vector<float> x(static_cast<std::size_t>(batch * kSize));
+  std::mt19937 rng(2);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  for (float& v : x) v = dist(rng);
+  std::vector<float> y(static_cast<std::size_t>(batch * kSize));
+  std::size_t i = 0;
+  for (auto _ : state) {
+    call(x, batch, copies[i++ % copies.size()], y);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(state.iterations() * weight_bytes(copies[0]));
+  state.SetItemsProcessed(state.iterations() * batch * kSize * kSize);
+  state.counters["copies"] = static_cast<double>(copies.size());
+}
+
+auto plain = [](auto& x, std::int64_t b, auto& w, auto& y) { gemm(x, b, w, y); };
+
+void BM_gemm_fp32_eigen(benchmark::State& s) { run(s, cold_set<Fp32Weights>(pack_fp32), plain); }
+void BM_gemm_fp16(benchmark::State& s) { run(s, cold_set<Fp16Weights>(pack_fp16), plain); }
+void BM_gemm_int8(benchmark::State& s) { run(s, cold_set<Int8Weights>(pack_int8), plain); }
+void BM_gemm_int8_float_activations(benchmark::State& s) {
+  run(s, cold_set<Int8Weights>(pack_int8),
+      [](auto& x, std::int64_t b, auto& w, auto& y) { gemm_float_activations(x, b, w, y); });
+}
+void BM_gemm_int4_g32(benchmark::State& s) { run(s, cold_set<Int4Weights>(pack_int4_g32), plain); }
+void BM_gemm_int4_g128(benchmark::State& s) { run(s, cold_set<Int4Weights>(pack_int4_g128), plain); }
+
+#define QK_GEMM_BENCH(fn) BENCHMARK(fn)->Arg(1)->Arg(64)->Unit(benchmark::kMicrosecond)->UseRealTime()
+QK_GEMM_BENCH(BM_gemm_fp32_eigen);
+QK_GEMM_BENCH(BM_gemm_fp16);
+QK_GEMM_BENCH(BM_gemm_int8);
+QK_GEMM_BENCH(BM_gemm_int8_float_activations);
+QK_GEMM_BENCH(BM_gemm_int4_g32);
+QK_GEMM_BENCH(BM_gemm_int4_g128);
+
+// The bandwidth references, over the same rotating FP32 copies.
+void BM_stream_read(benchmark::State& state) {
+  const auto& copies = cold_set<Fp32Weights>(pack_fp32);
+  const std::int64_t bytes = weight_bytes(copies[0]);
+  std::size_t i = 0;
+  for (auto _ : state) benchmark::DoNotOptimize(qk::perf::stream_read(copies[i++ % copies.size()].values.data(), bytes));
+  state.SetBytesProcessed(state.iterations() * bytes);
+}
+BENCHMARK(BM_stream_read)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+void BM_memcpy(benchmark::State& state) {
+  const auto& w = float_weights();
+  std::vector<float> out(w.size());
+  for (auto _ : state) {
+    std::memcpy(out.data(), w.data(), w.size() * sizeof(float));
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(w.size() * sizeof(float)));
+}
+BENCHMARK(BM_memcpy)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const qk::perf::MachineInfo m = qk::perf::machine_info();
+  benchmark::AddCustomContext("quantkit_cpu", m.cpu);
+  benchmark::AddCustomContext("quantkit_isa", m.isa + " (CPU supports " + m.detected_isa + ")");
+  benchmark::AddCustomContext("quantkit_cold_weights", "rotating copies >= 3x the last-level cache");
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
