@@ -37,8 +37,12 @@ const std::vector<Weights>& cold_set(Weights (*pack)(std::span<const float>, std
   return copies;
 }
 
-Int4Weights pack_int4_g32(std::span<const float> w, std::int64_t r, std::int64_t c) { return pack_int4(w, r, c, 32); }
-Int4Weights pack_int4_g128(std::span<const float> w, std::int64_t r, std::int64_t c) { return pack_int4(w, r, c, 128); }
+Int4Weights pack_int4_g32(std::span<const float> w, std::int64_t r, std::int64_t c) {
+  return pack_int4(w, r, c, 32);
+}
+Int4Weights pack_int4_g128(std::span<const float> w, std::int64_t r, std::int64_t c) {
+  return pack_int4(w, r, c, 128);
+}
 
 template <class Weights, class Call>
 void run(benchmark::State& state, const std::vector<Weights>& copies, Call&& call) {
@@ -83,7 +87,8 @@ void BM_stream_read(benchmark::State& state) {
   const auto& copies = cold_set<Fp32Weights>(pack_fp32);
   const std::int64_t bytes = weight_bytes(copies[0]);
   std::size_t i = 0;
-  for (auto _ : state) benchmark::DoNotOptimize(qk::perf::stream_read(copies[i++ % copies.size()].values.data(), bytes));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(qk::perf::stream_read(copies[i++ % copies.size()].values.data(), bytes));
   state.SetBytesProcessed(state.iterations() * bytes);
 }
 BENCHMARK(BM_stream_read)->Unit(benchmark::kMicrosecond)->UseRealTime();

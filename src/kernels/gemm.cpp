@@ -82,7 +82,8 @@ const float* padded(std::span<const float> x, std::int64_t batch, std::int64_t c
                     std::vector<float>& buffer) {
   if (cols == stride) return x.data();
   buffer.assign(static_cast<std::size_t>(batch * stride), 0.0f);
-  for (std::int64_t b = 0; b < batch; ++b) std::memcpy(buffer.data() + b * stride, x.data() + b * cols, sizeof(float) * cols);
+  for (std::int64_t b = 0; b < batch; ++b)
+    std::memcpy(buffer.data() + b * stride, x.data() + b * cols, sizeof(float) * cols);
   return buffer.data();
 }
 
@@ -112,7 +113,8 @@ void gemm(std::span<const float> x, std::int64_t batch, const Fp32Weights& w, st
   static const GemmFp32Fn fn = select(gemm_fp32_variants());
   if (batch > 0 && w.cols == 0) std::fill(y.begin(), y.end(), 0.0f);
   if (batch > 0 && w.cols > 0)
-    run_rows(w.rows, options.threads, [&](std::int64_t r0, std::int64_t r1) { fn(x.data(), batch, w, r0, r1, y.data()); });
+    run_rows(w.rows, options.threads,
+             [&](std::int64_t r0, std::int64_t r1) { fn(x.data(), batch, w, r0, r1, y.data()); });
   add_bias(y, batch, bias);
 }
 
@@ -123,7 +125,8 @@ void gemm(std::span<const float> x, std::int64_t batch, const Fp16Weights& w, st
   thread_local std::vector<float> buffer;
   const float* xp = padded(x, batch, w.cols, w.stride, buffer);
   if (batch > 0)
-    run_rows(w.rows, options.threads, [&](std::int64_t r0, std::int64_t r1) { fn(xp, batch, w, r0, r1, y.data()); });
+    run_rows(w.rows, options.threads,
+             [&](std::int64_t r0, std::int64_t r1) { fn(xp, batch, w, r0, r1, y.data()); });
   add_bias(y, batch, bias);
 }
 
@@ -147,7 +150,8 @@ void gemm_float_activations(std::span<const float> x, std::int64_t batch, const 
   thread_local std::vector<float> buffer;
   const float* xp = padded(x, batch, w.cols, w.stride, buffer);
   if (batch > 0)
-    run_rows(w.rows, options.threads, [&](std::int64_t r0, std::int64_t r1) { fn(xp, batch, w, r0, r1, y.data()); });
+    run_rows(w.rows, options.threads,
+             [&](std::int64_t r0, std::int64_t r1) { fn(xp, batch, w, r0, r1, y.data()); });
   add_bias(y, batch, bias);
 }
 

@@ -17,14 +17,17 @@ namespace {
 float gemv_row(const float* x, const std::uint16_t* wr, std::int64_t stride) {
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   for (std::int64_t k = 0; k < stride; k += 32) {
-    for (int j = 0; j < 4; ++j) acc[j] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wr + k + 8 * j))), _mm256_loadu_ps(x + k + 8 * j), acc[j]);
+    for (int j = 0; j < 4; ++j)
+      acc[j] =
+          _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wr + k + 8 * j))),
+                          _mm256_loadu_ps(x + k + 8 * j), acc[j]);
   }
   return hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
 }
 
 template <int R, int B>
-void tile(const float* x, std::int64_t x_stride, const std::uint16_t* w, std::int64_t w_stride, std::int64_t k_end,
-          float* y, std::int64_t y_stride) {
+void tile(const float* x, std::int64_t x_stride, const std::uint16_t* w, std::int64_t w_stride,
+          std::int64_t k_end, float* y, std::int64_t y_stride) {
   __m256 acc[R][B];
   for (int r = 0; r < R; ++r)
     for (int b = 0; b < B; ++b) acc[r][b] = _mm256_setzero_ps();
@@ -45,7 +48,8 @@ template <int R>
 void rows_tile(const float* x, std::int64_t batch, const Fp16Weights& w, std::int64_t o, float* y) {
   const std::uint16_t* wr = w.bits.data() + o * w.stride;
   std::int64_t b = 0;
-  for (; b + 2 <= batch; b += 2) tile<R, 2>(x + b * w.stride, w.stride, wr, w.stride, w.stride, y + b * w.rows + o, w.rows);
+  for (; b + 2 <= batch; b += 2)
+    tile<R, 2>(x + b * w.stride, w.stride, wr, w.stride, w.stride, y + b * w.rows + o, w.rows);
   if (b < batch) tile<R, 1>(x + b * w.stride, w.stride, wr, w.stride, w.stride, y + b * w.rows + o, w.rows);
 }
 
@@ -54,7 +58,8 @@ void rows_tile(const float* x, std::int64_t batch, const Fp16Weights& w, std::in
 void gemm_fp16_avx2(const float* x, std::int64_t batch, const Fp16Weights& w, std::int64_t row_begin,
                     std::int64_t row_end, float* y) {
   if (batch == 1) {
-    for (std::int64_t o = row_begin; o < row_end; ++o) y[o] = gemv_row(x, w.bits.data() + o * w.stride, w.stride);
+    for (std::int64_t o = row_begin; o < row_end; ++o)
+      y[o] = gemv_row(x, w.bits.data() + o * w.stride, w.stride);
     return;
   }
   std::int64_t o = row_begin;

@@ -8,10 +8,11 @@
 
 namespace {
 
-void eigen_gemm_rows(const float* x, std::int64_t batch, const qk::kernels::Fp32Weights& w, std::int64_t row_begin,
-                     std::int64_t row_end, float* y) {
+void eigen_gemm_rows(const float* x, std::int64_t batch, const qk::kernels::Fp32Weights& w,
+                     std::int64_t row_begin, std::int64_t row_end, float* y) {
   using RowMajorMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  const Eigen::Map<const RowMajorMatrix> weights(w.values.data() + row_begin * w.cols, row_end - row_begin, w.cols);
+  const Eigen::Map<const RowMajorMatrix> weights(w.values.data() + row_begin * w.cols, row_end - row_begin,
+                                                 w.cols);
   if (batch == 1) {
     const Eigen::Map<const Eigen::VectorXf> xv(x, w.cols);
     Eigen::Map<Eigen::VectorXf> yv(y + row_begin, row_end - row_begin);

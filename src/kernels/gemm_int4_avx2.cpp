@@ -21,8 +21,8 @@ struct Avx2Dot {
 
 }  // namespace
 
-void gemm_int4_avx2(const QuantizedActivations& x, const Int4Weights& w, std::int64_t row_begin, std::int64_t row_end,
-                    float* y) {
+void gemm_int4_avx2(const QuantizedActivations& x, const Int4Weights& w, std::int64_t row_begin,
+                    std::int64_t row_end, float* y) {
   thread_local std::vector<float> sums;
   thread_local AlignedVector<std::uint8_t> codes;
   const Int4Job job{x, w, int4_reorder(x, codes), int4_group_sums8(x, w, sums), y};

@@ -2,10 +2,12 @@
 // dot product (Dot). Included by those files only; everything here has internal linkage.
 //
 // Per output y[b, o] with activation codes x (zero point za, scale sa) and weight nibbles n = code + 8:
-//   Σ_k (x - za) * (n - 8) * s_g  =  Σ_g s_g * Σ_k∈g x*n  -  Σ_g s_g * 8 * Σ_k∈g x  -  za * Σ_g s_g * Σ_k∈g code
+//   Σ_k (x - za) * (n - 8) * s_g  =  Σ_g s_g * Σ_k∈g x*n  -  Σ_g s_g * 8 * Σ_k∈g x  -  za * Σ_g s_g * Σ_k∈g
+//   code
 // The first sum is the hot loop: u8 x times u8 nibbles (valid s8 operands), summed exactly in int32 per
-// group and scaled once per group (two groups of 32 at once, one per 128-bit lane). The second is a short dot product over groups (block sums of the
-// codes, kept with the activations); the third is zero_point_terms[o], computed at packing.
+// group and scaled once per group (two groups of 32 at once, one per 128-bit lane). The second is a short dot
+// product over groups (block sums of the codes, kept with the activations); the third is zero_point_terms[o],
+// computed at packing.
 #pragma once
 
 #include <immintrin.h>
@@ -31,7 +33,8 @@ struct Int4Job {
 
 // Activation codes in the order the unpacked nibbles come in: per 64 columns, a load of 32 bytes gives
 // the low nibbles of columns [0, 16) and [32, 48) and the high nibbles of [16, 32) and [48, 64).
-inline const std::uint8_t* int4_reorder(const QuantizedActivations& x, qk::kernels::AlignedVector<std::uint8_t>& buffer) {
+inline const std::uint8_t* int4_reorder(const QuantizedActivations& x,
+                                        qk::kernels::AlignedVector<std::uint8_t>& buffer) {
   buffer.resize(x.codes.size());
   for (std::size_t k = 0; k < x.codes.size(); k += 64) {
     const std::uint8_t* in = x.codes.data() + k;
@@ -51,8 +54,10 @@ inline float group_correction(const float* scale, const float* sums8, std::int64
   std::int64_t g = 0;
   for (; g + 32 <= groups; g += 32)
     for (int j = 0; j < 4; ++j)
-      acc[j] = _mm256_fmadd_ps(_mm256_loadu_ps(scale + g + 8 * j), _mm256_loadu_ps(sums8 + g + 8 * j), acc[j]);
-  for (; g + 8 <= groups; g += 8) acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(scale + g), _mm256_loadu_ps(sums8 + g), acc[0]);
+      acc[j] =
+          _mm256_fmadd_ps(_mm256_loadu_ps(scale + g + 8 * j), _mm256_loadu_ps(sums8 + g + 8 * j), acc[j]);
+  for (; g + 8 <= groups; g += 8)
+    acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(scale + g), _mm256_loadu_ps(sums8 + g), acc[0]);
   float total = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
   for (; g < groups; ++g) total += scale[g] * sums8[g];
   return total;
@@ -111,10 +116,11 @@ void int4_gemv_row(const Int4Job& job, std::int64_t o) {
   for (std::int64_t k = 0; k < w.stride; k += Step::kColumns, ++step) {
     __m256i nibbles[Step::kPairs], xv[Step::kPairs];
     int4_unpack<G>(wr + k / 2, nibbles);
-    for (int c = 0; c < Step::kPairs; ++c) xv[c] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(job.codes + k + 32 * c));
+    for (int c = 0; c < Step::kPairs; ++c)
+      xv[c] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(job.codes + k + 32 * c));
     const int a = step & 3;
-    acc[a] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Dot::template dot<Step::kPairs>(xv, nibbles)), int4_scales<G>(sr + k / G),
-                             acc[a]);
+    acc[a] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Dot::template dot<Step::kPairs>(xv, nibbles)),
+                             int4_scales<G>(sr + k / G), acc[a]);
   }
   int4_store(job, 0, o, hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]))));
 }
@@ -144,7 +150,8 @@ void int4_tile(const Int4Job& job, std::int64_t b0, std::int64_t o0) {
       for (int c = 0; c < Step::kPairs; ++c)
         xv[c] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp + b * x_stride + k + 32 * c));
       for (int r = 0; r < R; ++r)
-        acc[r][b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Dot::template dot<Step::kPairs>(xv, nibbles[r])), scales[r], acc[r][b]);
+        acc[r][b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Dot::template dot<Step::kPairs>(xv, nibbles[r])),
+                                    scales[r], acc[r][b]);
     }
   }
   for (int b = 0; b < B; ++b)
@@ -172,7 +179,8 @@ void int4_run(const Int4Job& job, std::int64_t row_begin, std::int64_t row_end) 
 }
 
 // 8 * the code sums of each group of each activation row, as floats (exact: < 2^24).
-inline const float* int4_group_sums8(const QuantizedActivations& x, const Int4Weights& w, std::vector<float>& buffer) {
+inline const float* int4_group_sums8(const QuantizedActivations& x, const Int4Weights& w,
+                                     std::vector<float>& buffer) {
   const std::int64_t groups = w.groups_per_row();
   const std::int64_t blocks_per_group = w.group_size / QuantizedActivations::kBlock;
   const std::int64_t blocks = x.stride / QuantizedActivations::kBlock;
@@ -180,7 +188,8 @@ inline const float* int4_group_sums8(const QuantizedActivations& x, const Int4We
   for (std::int64_t b = 0; b < x.rows; ++b) {
     for (std::int64_t g = 0; g < groups; ++g) {
       std::int32_t sum = 0;
-      for (std::int64_t j = 0; j < blocks_per_group; ++j) sum += x.block_sums[static_cast<std::size_t>(b * blocks + g * blocks_per_group + j)];
+      for (std::int64_t j = 0; j < blocks_per_group; ++j)
+        sum += x.block_sums[static_cast<std::size_t>(b * blocks + g * blocks_per_group + j)];
       buffer[static_cast<std::size_t>(b * groups + g)] = 8.0f * static_cast<float>(sum);
     }
   }

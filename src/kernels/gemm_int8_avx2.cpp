@@ -24,7 +24,8 @@ void tile(const QuantizedActivations& x, std::int64_t b0, const Int8Weights& w, 
   const std::uint8_t* xp = x.codes.data() + b0 * x.stride;
   for (std::int64_t k = 0; k < w.stride; k += 32) {
     __m256i wv[R];
-    for (int r = 0; r < R; ++r) wv[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wp + r * w.stride + k));
+    for (int r = 0; r < R; ++r)
+      wv[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wp + r * w.stride + k));
     for (int b = 0; b < B; ++b) {
       const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp + b * x.stride + k));
       for (int r = 0; r < R; ++r)
@@ -60,9 +61,10 @@ void gemv_row(const QuantizedActivations& x, const Int8Weights& w, std::int64_t 
     acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(_mm256_maddubs_epi16(x0, w0), ones));
     acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(_mm256_maddubs_epi16(x1, w1), ones));
   }
-  const auto sum = static_cast<std::int32_t>(static_cast<std::uint32_t>(hsum_epi32(_mm256_add_epi32(acc0, acc1))) -
-                                             static_cast<std::uint32_t>(x.zero_points[0]) *
-                                                 static_cast<std::uint32_t>(w.row_sums[static_cast<std::size_t>(o)]));
+  const auto sum =
+      static_cast<std::int32_t>(static_cast<std::uint32_t>(hsum_epi32(_mm256_add_epi32(acc0, acc1))) -
+                                static_cast<std::uint32_t>(x.zero_points[0]) *
+                                    static_cast<std::uint32_t>(w.row_sums[static_cast<std::size_t>(o)]));
   y[o] = static_cast<float>(sum) * (x.scales[0] * w.scales[static_cast<std::size_t>(o)]);
 }
 
@@ -75,8 +77,8 @@ void rows_tile(const QuantizedActivations& x, const Int8Weights& w, std::int64_t
 
 }  // namespace
 
-void gemm_int8_avx2(const QuantizedActivations& x, const Int8Weights& w, std::int64_t row_begin, std::int64_t row_end,
-                    float* y) {
+void gemm_int8_avx2(const QuantizedActivations& x, const Int8Weights& w, std::int64_t row_begin,
+                    std::int64_t row_end, float* y) {
   if (x.max_code > kMaxExactCode) {
     gemm_int8_ref(x, w, row_begin, row_end, y);
     return;

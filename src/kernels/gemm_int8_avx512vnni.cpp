@@ -55,9 +55,10 @@ void gemv_row(const QuantizedActivations& x, const Int8Weights& w, std::int64_t 
     acc1 = _mm512_dpbusd_epi32(acc1, _mm512_loadu_si512(xr + k + 64), _mm512_loadu_si512(wr + k + 64));
   }
   if (k < w.stride) acc0 = _mm512_dpbusd_epi32(acc0, _mm512_loadu_si512(xr + k), _mm512_loadu_si512(wr + k));
-  const auto sum = static_cast<std::int32_t>(static_cast<std::uint32_t>(hsum_epi32_512(_mm512_add_epi32(acc0, acc1))) -
-                                             static_cast<std::uint32_t>(x.zero_points[0]) *
-                                                 static_cast<std::uint32_t>(w.row_sums[static_cast<std::size_t>(o)]));
+  const auto sum =
+      static_cast<std::int32_t>(static_cast<std::uint32_t>(hsum_epi32_512(_mm512_add_epi32(acc0, acc1))) -
+                                static_cast<std::uint32_t>(x.zero_points[0]) *
+                                    static_cast<std::uint32_t>(w.row_sums[static_cast<std::size_t>(o)]));
   y[o] = static_cast<float>(sum) * (x.scales[0] * w.scales[static_cast<std::size_t>(o)]);
 }
 

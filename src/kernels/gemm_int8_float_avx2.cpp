@@ -15,14 +15,17 @@ namespace {
 float gemv_row(const float* x, const std::int8_t* wr, std::int64_t stride) {
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   for (std::int64_t k = 0; k < stride; k += 32) {
-    for (int j = 0; j < 4; ++j) acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(wr + k + 8 * j)))), _mm256_loadu_ps(x + k + 8 * j), acc[j]);
+    for (int j = 0; j < 4; ++j)
+      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
+                                   _mm_loadl_epi64(reinterpret_cast<const __m128i*>(wr + k + 8 * j)))),
+                               _mm256_loadu_ps(x + k + 8 * j), acc[j]);
   }
   return hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
 }
 
 template <int R, int B>
-void tile(const float* x, std::int64_t x_stride, const std::int8_t* w, std::int64_t w_stride, std::int64_t k_end,
-          const float* scales, float* y, std::int64_t y_stride) {
+void tile(const float* x, std::int64_t x_stride, const std::int8_t* w, std::int64_t w_stride,
+          std::int64_t k_end, const float* scales, float* y, std::int64_t y_stride) {
   __m256 acc[R][B];
   for (int r = 0; r < R; ++r)
     for (int b = 0; b < B; ++b) acc[r][b] = _mm256_setzero_ps();
@@ -48,7 +51,8 @@ void rows_tile(const float* x, std::int64_t batch, const Int8Weights& w, std::in
   std::int64_t b = 0;
   for (; b + 2 <= batch; b += 2)
     tile<R, 2>(x + b * w.stride, w.stride, wr, w.stride, w.stride, s, y + b * w.rows + o, w.rows);
-  if (b < batch) tile<R, 1>(x + b * w.stride, w.stride, wr, w.stride, w.stride, s, y + b * w.rows + o, w.rows);
+  if (b < batch)
+    tile<R, 1>(x + b * w.stride, w.stride, wr, w.stride, w.stride, s, y + b * w.rows + o, w.rows);
 }
 
 }  // namespace

@@ -36,7 +36,8 @@ void gemm_int4_ref(const QuantizedActivations& x, const Int4Weights& w, std::int
           const std::int64_t code = ((k % 32 < 16) ? (byte & 0x0F) : (byte >> 4)) - 8;
           acc += (static_cast<std::int64_t>(xr[k]) - za) * code;
         }
-        sum += static_cast<double>(w.scales[static_cast<std::size_t>(o * groups + g)]) * static_cast<double>(acc);
+        sum += static_cast<double>(w.scales[static_cast<std::size_t>(o * groups + g)]) *
+               static_cast<double>(acc);
       }
       y[b * w.rows + o] = static_cast<float>(sum * x.scales[static_cast<std::size_t>(b)]);
     }

@@ -60,8 +60,8 @@ Fp16Weights pack_fp16(std::span<const float> w, std::int64_t rows, std::int64_t 
   return out;
 }
 
-Int8Weights pack_int8_codes(std::span<const std::int8_t> codes, std::span<const float> scales, std::int64_t rows,
-                            std::int64_t cols) {
+Int8Weights pack_int8_codes(std::span<const std::int8_t> codes, std::span<const float> scales,
+                            std::int64_t rows, std::int64_t cols) {
   check_shape(codes.size(), rows, cols, "int8 weights");
   if (static_cast<std::int64_t>(scales.size()) != rows) throw Error("int8 weights: need one scale per row");
   // Σ_k 255 * 128 must fit the int32 accumulator (|acc| <= cols * 32640).
@@ -94,14 +94,15 @@ Int8Weights pack_int8(std::span<const float> w, std::int64_t rows, std::int64_t 
   spec.axis = 0;
   const TensorView<const float> view(w.data(), {rows, cols});
   std::vector<std::int8_t> codes(w.size());
-  if (rows * cols == 0) return pack_int8_codes(codes, std::vector<float>(static_cast<std::size_t>(rows), 1.0f), rows, cols);
+  if (rows * cols == 0)
+    return pack_int8_codes(codes, std::vector<float>(static_cast<std::size_t>(rows), 1.0f), rows, cols);
   const QuantParams p = choose_qparams<float>(view, spec);
   quantize<float, std::int8_t>(view, p, codes);
   return pack_int8_codes(codes, p.scale, rows, cols);
 }
 
-Int4Weights pack_int4_codes(std::span<const std::int8_t> codes, std::span<const float> scales, std::int64_t rows,
-                            std::int64_t cols, std::int64_t group_size) {
+Int4Weights pack_int4_codes(std::span<const std::int8_t> codes, std::span<const float> scales,
+                            std::int64_t rows, std::int64_t cols, std::int64_t group_size) {
   check_group_size(group_size);
   check_shape(codes.size(), rows, cols, "int4 weights");
   const std::int64_t groups = (cols + group_size - 1) / group_size;
@@ -145,7 +146,8 @@ Int4Weights pack_int4_codes(std::span<const std::int8_t> codes, std::span<const 
   return out;
 }
 
-Int4Weights pack_int4(std::span<const float> w, std::int64_t rows, std::int64_t cols, std::int64_t group_size) {
+Int4Weights pack_int4(std::span<const float> w, std::int64_t rows, std::int64_t cols,
+                      std::int64_t group_size) {
   check_group_size(group_size);
   check_shape(w.size(), rows, cols, "int4 weights");
   check_finite(w, rows, cols, "int4 weights");
@@ -169,7 +171,9 @@ Int4Weights pack_int4(std::span<const float> w, std::int64_t rows, std::int64_t 
         const std::int64_t len = std::min(group_size, cols - g * group_size);
         const TensorView<const float> view(w.data() + begin, {len});
         const QuantParams p = choose_qparams<float>(view, spec);
-        quantize<float, std::int8_t>(view, p, std::span<std::int8_t>(codes).subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(len)));
+        quantize<float, std::int8_t>(view, p,
+                                     std::span<std::int8_t>(codes).subspan(static_cast<std::size_t>(begin),
+                                                                           static_cast<std::size_t>(len)));
         scales[static_cast<std::size_t>(r * groups + g)] = p.scale[0];
       }
     }
@@ -181,7 +185,8 @@ std::vector<float> unpack_to_float(const Fp16Weights& w) {
   std::vector<float> out(static_cast<std::size_t>(w.rows * w.cols));
   for (std::int64_t r = 0; r < w.rows; ++r)
     for (std::int64_t c = 0; c < w.cols; ++c)
-      out[static_cast<std::size_t>(r * w.cols + c)] = half_bits_to_float(w.bits[static_cast<std::size_t>(r * w.stride + c)]);
+      out[static_cast<std::size_t>(r * w.cols + c)] =
+          half_bits_to_float(w.bits[static_cast<std::size_t>(r * w.stride + c)]);
   return out;
 }
 
@@ -222,6 +227,8 @@ std::vector<float> unpack_to_float(const Int4Weights& w) {
 std::int64_t weight_bytes(const Fp32Weights& w) { return w.rows * w.cols * 4; }
 std::int64_t weight_bytes(const Fp16Weights& w) { return w.rows * w.stride * 2; }
 std::int64_t weight_bytes(const Int8Weights& w) { return w.rows * w.stride + w.rows * 4; }
-std::int64_t weight_bytes(const Int4Weights& w) { return w.rows * w.stride / 2 + w.rows * w.groups_per_row() * 4; }
+std::int64_t weight_bytes(const Int4Weights& w) {
+  return w.rows * w.stride / 2 + w.rows * w.groups_per_row() * 4;
+}
 
 }  // namespace qk::kernels

@@ -24,8 +24,8 @@ void check_finite_row(const float* x, std::int64_t n, std::int64_t row) {
   if (!bad) return;
   for (std::int64_t i = 0; i < n; ++i) {
     if (!std::isfinite(x[i])) {
-      throw Error("activations: non-finite value " + std::to_string(x[i]) + " at [" + std::to_string(row) + ", " +
-                  std::to_string(i) + "]");
+      throw Error("activations: non-finite value " + std::to_string(x[i]) + " at [" + std::to_string(row) +
+                  ", " + std::to_string(i) + "]");
     }
   }
 }
@@ -68,9 +68,11 @@ void quantize_activations(const float* x, std::int64_t rows, std::int64_t cols, 
     out.scales[i] = q.scale;
     out.zero_points[i] = q.zero_point;
     const float inv = inverse_scale<float>(q.scale);
-    quantize_f32_u8(x + r * cols, cols, QuantizeRun{inv, q.zero_point, 0, 255}, out.codes.data() + r * stride);
+    quantize_f32_u8(x + r * cols, cols, QuantizeRun{inv, q.zero_point, 0, 255},
+                    out.codes.data() + r * stride);
     // Quantization is monotonic, so the row's largest code is the code of its maximum (zero included).
-    const auto top = static_cast<std::int32_t>(quantize_value<float>(std::max(hi[i], 0.0f), inv, q.zero_point, storage));
+    const auto top =
+        static_cast<std::int32_t>(quantize_value<float>(std::max(hi[i], 0.0f), inv, q.zero_point, storage));
     out.max_code = std::max({out.max_code, top, q.zero_point});
   }
   const std::int64_t blocks = stride / QuantizedActivations::kBlock;
@@ -79,7 +81,8 @@ void quantize_activations(const float* x, std::int64_t rows, std::int64_t cols, 
     const std::uint8_t* row = out.codes.data() + r * stride;
     for (std::int64_t b = 0; b < blocks; ++b) {
       std::int32_t sum = 0;
-      for (std::int64_t k = 0; k < QuantizedActivations::kBlock; ++k) sum += row[b * QuantizedActivations::kBlock + k];
+      for (std::int64_t k = 0; k < QuantizedActivations::kBlock; ++k)
+        sum += row[b * QuantizedActivations::kBlock + k];
       out.block_sums[static_cast<std::size_t>(r * blocks + b)] = sum;
     }
   }

@@ -1,5 +1,7 @@
 // run_gemm_bench: every case timed as the median of `repeat` calls after one warm-up call, with the
 // weights rotated through copies that together exceed the last-level cache three times over.
+#include "quantkit/perf/gemm_bench.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -9,7 +11,6 @@
 #include "quantkit/core/error.hpp"
 #include "quantkit/core/quantize.hpp"
 #include "quantkit/kernels/gemm.hpp"
-#include "quantkit/perf/gemm_bench.hpp"
 #include "quantkit/ptq/quantize_file.hpp"
 
 namespace qk::perf {
@@ -23,7 +24,8 @@ double median_us(int repeat, F&& call) {
   for (int i = 1; i <= repeat; ++i) {
     const auto start = std::chrono::steady_clock::now();
     call(i);
-    times.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
+    times.push_back(
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
   }
   std::nth_element(times.begin(), times.begin() + static_cast<std::ptrdiff_t>(times.size() / 2), times.end());
   return times[times.size() / 2];
@@ -45,7 +47,7 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
 
 struct Inputs {
   std::int64_t size, batch;
-  std::vector<float> x1, xb;  // GEMV and GEMM activations
+  std::vector<float> x1, xb;      // GEMV and GEMM activations
   std::vector<float> ref1, refb;  // FP32 outputs
 };
 
@@ -55,7 +57,9 @@ void bench_format(const char* format, const Weights& packed, Call&& call, Inputs
                   BenchReport& report, const std::function<void(const std::string&)>& progress) {
   const std::int64_t bytes = kernels::weight_bytes(packed);
   const std::vector<Weights> copies(static_cast<std::size_t>(cold_copies(bytes)), packed);
-  const auto pick = [&](int i) -> const Weights& { return copies[static_cast<std::size_t>(i) % copies.size()]; };
+  const auto pick = [&](int i) -> const Weights& {
+    return copies[static_cast<std::size_t>(i) % copies.size()];
+  };
   const double n2 = static_cast<double>(in.size) * static_cast<double>(in.size);
   for (const bool gemv : {true, false}) {
     const std::string name = std::string(gemv ? "gemv/" : "gemm/") + format;
@@ -81,7 +85,8 @@ void bench_format(const char* format, const Weights& packed, Call&& call, Inputs
     for (const BenchResult& base : report.results) {
       if (base.name == (gemv ? "gemv/fp32" : "gemm/fp32")) r.speedup_vs_fp32 = base.median_us / r.median_us;
     }
-    if (gemv && report.read_gbps > 0) r.fraction_of_limit = (static_cast<double>(bytes) / (report.read_gbps * 1e3)) / r.median_us;
+    if (gemv && report.read_gbps > 0)
+      r.fraction_of_limit = (static_cast<double>(bytes) / (report.read_gbps * 1e3)) / r.median_us;
     report.results.push_back(r);
   }
 }
@@ -101,7 +106,12 @@ BenchReport run_gemm_bench(const BenchOptions& o, const std::function<void(const
   const std::int64_t n = o.size;
   const auto count = static_cast<std::size_t>(n * n);
   const std::vector<float> weights = normal(count, 0.02f, 1);
-  Inputs in{n, o.batch, normal(static_cast<std::size_t>(n), 1.0f, 2), normal(static_cast<std::size_t>(o.batch * n), 1.0f, 3), {}, {}};
+  Inputs in{n,
+            o.batch,
+            normal(static_cast<std::size_t>(n), 1.0f, 2),
+            normal(static_cast<std::size_t>(o.batch * n), 1.0f, 3),
+            {},
+            {}};
   const kernels::GemmOptions gemm_options{.threads = o.threads};
 
   {
@@ -116,18 +126,22 @@ BenchReport run_gemm_bench(const BenchOptions& o, const std::function<void(const
     });
     report.read_gbps = static_cast<double>(bytes) / (us * 1e3) + static_cast<double>(sink & 1) * 1e-12;
   }
-  bench_format("fp32", kernels::pack_fp32(weights, n, n),
-               [&](auto& x, std::int64_t b, auto& w, auto& y) { kernels::gemm(x, b, w, y, gemm_options); }, in, o, report,
-               progress);
-  bench_format("fp16", kernels::pack_fp16(weights, n, n),
-               [&](auto& x, std::int64_t b, auto& w, auto& y) { kernels::gemm(x, b, w, y, gemm_options); }, in, o, report,
-               progress);
-  bench_format("int8", kernels::pack_int8(weights, n, n),
-               [&](auto& x, std::int64_t b, auto& w, auto& y) { kernels::gemm(x, b, w, y, gemm_options); }, in, o, report,
-               progress);
-  bench_format("int4", kernels::pack_int4(weights, n, n, 32),
-               [&](auto& x, std::int64_t b, auto& w, auto& y) { kernels::gemm(x, b, w, y, gemm_options); }, in, o, report,
-               progress);
+  bench_format(
+      "fp32", kernels::pack_fp32(weights, n, n),
+      [&](auto& x, std::int64_t b, auto& w, auto& y) { kernels::gemm(x, b, w, y, gemm_options); }, in, o,
+      report, progress);
+  bench_format(
+      "fp16", kernels::pack_fp16(weights, n, n),
+      [&](auto& x, std::int64_t b, auto& w, auto& y) { kernels::gemm(x, b, w, y, gemm_options); }, in, o,
+      report, progress);
+  bench_format(
+      "int8", kernels::pack_int8(weights, n, n),
+      [&](auto& x, std::int64_t b, auto& w, auto& y) { kernels::gemm(x, b, w, y, gemm_options); }, in, o,
+      report, progress);
+  bench_format(
+      "int4", kernels::pack_int4(weights, n, n, 32),
+      [&](auto& x, std::int64_t b, auto& w, auto& y) { kernels::gemm(x, b, w, y, gemm_options); }, in, o,
+      report, progress);
   // Sort GEMVs before GEMMs, formats in the order above.
   std::stable_partition(report.results.begin(), report.results.end(),
                         [](const BenchResult& r) { return r.name.rfind("gemv/", 0) == 0; });
@@ -156,11 +170,13 @@ BenchReport run_gemm_bench(const BenchOptions& o, const std::function<void(const
   });
   if (progress) progress("dequantize/int8");
   const TensorView<const std::int8_t> codes_view(codes.data(), {n, n});
-  const double dequantize_us = median_us(o.repeat, [&](int) { dequantize<std::int8_t, float>(codes_view, params, back); });
+  const double dequantize_us =
+      median_us(o.repeat, [&](int) { dequantize<std::int8_t, float>(codes_view, params, back); });
   add_stream_case("quantize/int8", quantize_us, max_abs_diff(back, weights));
   add_stream_case("dequantize/int8", dequantize_us, std::nullopt);
   if (progress) progress("memcpy");
-  const double memcpy_us = median_us(o.repeat, [&](int) { std::memcpy(back.data(), weights.data(), count * sizeof(float)); });
+  const double memcpy_us =
+      median_us(o.repeat, [&](int) { std::memcpy(back.data(), weights.data(), count * sizeof(float)); });
   add_stream_case("memcpy", memcpy_us, std::nullopt);
   report.results.back().format = "fp32";
   return report;

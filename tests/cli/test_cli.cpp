@@ -910,7 +910,8 @@ TEST(CliDemo, Int8PerChannelKeepsTheBundledWeights) {
 TEST(CliBench, JsonNamesEveryCase) {
   const TempFolder folder;
   const ProcessResult r =
-      run_qtool({"bench", "--size", "256", "--batch", "4", "--repeat", "3", "--threads", "2", "--json"}, folder.path().string());
+      run_qtool({"bench", "--size", "256", "--batch", "4", "--repeat", "3", "--threads", "2", "--json"},
+                folder.path().string());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const json j = json::parse(r.out);
   EXPECT_FALSE(j["machine"]["cpu"].get<std::string>().empty());
@@ -927,13 +928,15 @@ TEST(CliBench, JsonNamesEveryCase) {
       EXPECT_LT(row["max_abs_error"].get<double>(), 2.0) << row;
     }
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"gemv/fp32", "gemv/fp16", "gemv/int8", "gemv/int4", "gemm/fp32", "gemm/fp16",
-                                             "gemm/int8", "gemm/int4", "quantize/int8", "dequantize/int8", "memcpy"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"gemv/fp32", "gemv/fp16", "gemv/int8", "gemv/int4", "gemm/fp32",
+                                             "gemm/fp16", "gemm/int8", "gemm/int4", "quantize/int8",
+                                             "dequantize/int8", "memcpy"}));
 }
 
 TEST(CliBench, TableAndUsageErrors) {
   const TempFolder folder;
-  ProcessResult r = run_qtool({"bench", "--size", "128", "--batch", "2", "--repeat", "1"}, folder.path().string());
+  ProcessResult r =
+      run_qtool({"bench", "--size", "128", "--batch", "2", "--repeat", "1"}, folder.path().string());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("| gemv/int4 |"));
   EXPECT_THAT(r.out, HasSubstr("streaming read"));

@@ -313,7 +313,8 @@ void run_linear_dynamic(const GoldenCase& c) {
       wscale.size() == 1 ? std::vector<float>(static_cast<std::size_t>(n), wscale[0]) : wscale;
   const auto packed = kernels::pack_int8_codes(wq, row_scales, n, k);
   std::vector<float> y(static_cast<std::size_t>(batch * n));
-  kernels::gemm(x, batch, packed, y, {.threads = 1, .activations = kernels::ActivationScaling::kPerTensor}, bias);
+  kernels::gemm(x, batch, packed, y, {.threads = 1, .activations = kernels::ActivationScaling::kPerTensor},
+                bias);
   EXPECT_EQ(y, r.y) << "gemm int8 (" << kernels::to_string(kernels::active_isa()) << ") differs from rule 9";
 }
 

@@ -25,9 +25,9 @@ struct Size {
 };
 
 // 0-ish, 1, odd, around the 8/32/64/128-column steps and the 4/8-row tiles, and a larger one.
-const std::vector<Size> kSizes = {{1, 1, 1},   {1, 3, 7},     {2, 5, 31},    {1, 4, 32},   {3, 9, 33},
-                                  {1, 8, 63},  {5, 17, 64},   {2, 16, 65},   {1, 7, 100},  {4, 12, 127},
-                                  {1, 33, 128}, {6, 20, 129}, {3, 40, 257},  {1, 64, 1000}, {64, 24, 300}};
+const std::vector<Size> kSizes = {{1, 1, 1},    {1, 3, 7},    {2, 5, 31},   {1, 4, 32},    {3, 9, 33},
+                                  {1, 8, 63},   {5, 17, 64},  {2, 16, 65},  {1, 7, 100},   {4, 12, 127},
+                                  {1, 33, 128}, {6, 20, 129}, {3, 40, 257}, {1, 64, 1000}, {64, 24, 300}};
 
 std::uint32_t seed() { return static_cast<std::uint32_t>(::testing::UnitTest::GetInstance()->random_seed()); }
 
@@ -58,15 +58,18 @@ std::vector<double> magnitudes(const std::vector<float>& x, const std::vector<fl
   return m;
 }
 
-std::vector<float> pad_rows(const std::vector<float>& x, std::int64_t batch, std::int64_t cols, std::int64_t stride) {
+std::vector<float> pad_rows(const std::vector<float>& x, std::int64_t batch, std::int64_t cols,
+                            std::int64_t stride) {
   std::vector<float> out(static_cast<std::size_t>(batch * stride), 0.0f);
   for (std::int64_t b = 0; b < batch; ++b)
-    for (std::int64_t k = 0; k < cols; ++k) out[static_cast<std::size_t>(b * stride + k)] = x[static_cast<std::size_t>(b * cols + k)];
+    for (std::int64_t k = 0; k < cols; ++k)
+      out[static_cast<std::size_t>(b * stride + k)] = x[static_cast<std::size_t>(b * cols + k)];
   return out;
 }
 
-#define QK_TRACE_CASE(s) SCOPED_TRACE(::testing::Message() << "batch " << (s).batch << " rows " << (s).rows << " cols " \
-                                                          << (s).cols << " seed " << seed())
+#define QK_TRACE_CASE(s)                                                                                     \
+  SCOPED_TRACE(::testing::Message() << "batch " << (s).batch << " rows " << (s).rows << " cols " << (s).cols \
+                                    << " seed " << seed())
 
 TEST(GemmFp32, EveryVariantMatchesReferenceWithinFloatBound) {
   std::mt19937 rng(seed());
@@ -92,7 +95,8 @@ TEST(GemmFp16, EveryVariantMatchesReferenceWithinFloatBound) {
     for (const Size& s : kSizes) {
       QK_TRACE_CASE(s);
       const auto x = normal(static_cast<std::size_t>(s.batch * s.cols), 1.0f, rng);
-      const Fp16Weights w = pack_fp16(normal(static_cast<std::size_t>(s.rows * s.cols), 0.1f, rng), s.rows, s.cols);
+      const Fp16Weights w =
+          pack_fp16(normal(static_cast<std::size_t>(s.rows * s.cols), 0.1f, rng), s.rows, s.cols);
       const auto xp = pad_rows(x, s.batch, s.cols, w.stride);
       std::vector<float> want(static_cast<std::size_t>(s.batch * s.rows)), got(want.size());
       gemm_fp16_ref(xp.data(), s.batch, w, 0, s.rows, want.data());
@@ -110,7 +114,8 @@ TEST(GemmInt8Float, EveryVariantMatchesReferenceWithinFloatBound) {
     for (const Size& s : kSizes) {
       QK_TRACE_CASE(s);
       const auto x = normal(static_cast<std::size_t>(s.batch * s.cols), 1.0f, rng);
-      const Int8Weights w = pack_int8(normal(static_cast<std::size_t>(s.rows * s.cols), 0.1f, rng), s.rows, s.cols);
+      const Int8Weights w =
+          pack_int8(normal(static_cast<std::size_t>(s.rows * s.cols), 0.1f, rng), s.rows, s.cols);
       const auto xp = pad_rows(x, s.batch, s.cols, w.stride);
       std::vector<float> want(static_cast<std::size_t>(s.batch * s.rows)), got(want.size());
       gemm_int8_float_ref(xp.data(), s.batch, w, 0, s.rows, want.data());
@@ -130,7 +135,8 @@ TEST(GemmInt8, EveryVariantIsExactlyTheReference) {
         QK_TRACE_CASE(s);
         auto x = normal(static_cast<std::size_t>(s.batch * s.cols), 1.0f, rng);
         if (s.cols > 2) x[1] = 40.0f;  // one outlier: per-row and per-tensor scales differ
-        const Int8Weights w = pack_int8(normal(static_cast<std::size_t>(s.rows * s.cols), 0.1f, rng), s.rows, s.cols);
+        const Int8Weights w =
+            pack_int8(normal(static_cast<std::size_t>(s.rows * s.cols), 0.1f, rng), s.rows, s.cols);
         QuantizedActivations xq;
         quantize_activations(x.data(), s.batch, s.cols, w.stride, scaling, xq);
         ASSERT_LE(xq.max_code, 128);
@@ -144,7 +150,8 @@ TEST(GemmInt8, EveryVariantIsExactlyTheReference) {
 }
 
 // Hand-made activations: every code `code`, zero point 0, scale 1.
-QuantizedActivations constant_activations(std::int64_t batch, std::int64_t cols, std::int64_t stride, std::uint8_t code) {
+QuantizedActivations constant_activations(std::int64_t batch, std::int64_t cols, std::int64_t stride,
+                                          std::uint8_t code) {
   QuantizedActivations xq;
   xq.rows = batch;
   xq.cols = cols;
@@ -157,7 +164,8 @@ QuantizedActivations constant_activations(std::int64_t batch, std::int64_t cols,
   const std::int64_t blocks = stride / QuantizedActivations::kBlock;
   xq.block_sums.assign(static_cast<std::size_t>(batch * blocks), 0);
   for (std::int64_t b = 0; b < batch; ++b)
-    for (std::int64_t k = 0; k < cols; ++k) xq.block_sums[static_cast<std::size_t>(b * blocks + k / 32)] += code;
+    for (std::int64_t k = 0; k < cols; ++k)
+      xq.block_sums[static_cast<std::size_t>(b * blocks + k / 32)] += code;
   xq.max_code = code;
   return xq;
 }
@@ -168,7 +176,8 @@ QuantizedActivations constant_activations(std::int64_t batch, std::int64_t cols,
 // having no int16 step (VNNI). Every output here is an exact integer in float.
 TEST(GemmInt8, ExactOnExtremeCodes) {
   for (const auto& v : runnable_variants(gemm_int8_variants())) {
-    for (const std::uint8_t code : {std::uint8_t{127}, std::uint8_t{128}, std::uint8_t{129}, std::uint8_t{255}}) {
+    for (const std::uint8_t code :
+         {std::uint8_t{127}, std::uint8_t{128}, std::uint8_t{129}, std::uint8_t{255}}) {
       for (const std::int8_t weight : {std::int8_t{-128}, std::int8_t{127}}) {
         const std::int64_t rows = 5, cols = 1000, batch = 3;
         const std::vector<std::int8_t> codes(static_cast<std::size_t>(rows * cols), weight);
@@ -177,7 +186,8 @@ TEST(GemmInt8, ExactOnExtremeCodes) {
         std::vector<float> got(static_cast<std::size_t>(batch * rows));
         v.fn(xq, w, 0, rows, got.data());
         const float exact = static_cast<float>(cols * code * weight);
-        for (float y : got) ASSERT_EQ(y, exact) << v.name << " code " << int(code) << " weight " << int(weight);
+        for (float y : got)
+          ASSERT_EQ(y, exact) << v.name << " code " << int(code) << " weight " << int(weight);
       }
     }
   }
@@ -252,8 +262,8 @@ TEST(GemmInt4, ExactOnExtremeCodes) {
         const std::int64_t rows = 5, cols = 1000, batch = 3;
         const std::int64_t groups = (cols + group - 1) / group;
         const std::vector<std::int8_t> codes(static_cast<std::size_t>(rows * cols), weight);
-        const Int4Weights w =
-            pack_int4_codes(codes, std::vector<float>(static_cast<std::size_t>(rows * groups), 1.0f), rows, cols, group);
+        const Int4Weights w = pack_int4_codes(
+            codes, std::vector<float>(static_cast<std::size_t>(rows * groups), 1.0f), rows, cols, group);
         const QuantizedActivations xq = constant_activations(batch, cols, w.stride, 255);
         std::vector<float> got(static_cast<std::size_t>(batch * rows));
         v.fn(xq, w, 0, rows, got.data());
@@ -284,17 +294,21 @@ TEST(Gemm, ResultsDoNotDependOnTheThreadCount) {
     const auto fp16 = pack_fp16(wf, s.rows, s.cols);
     const auto int8 = pack_int8(wf, s.rows, s.cols);
     const auto int4 = pack_int4(wf, s.rows, s.cols, 32);
-    expect_thread_independent(fp16, s.batch, [&](std::vector<float>& y, int t) { gemm(x, s.batch, fp16, y, {.threads = t}); });
-    expect_thread_independent(int8, s.batch, [&](std::vector<float>& y, int t) { gemm(x, s.batch, int8, y, {.threads = t}); });
+    expect_thread_independent(
+        fp16, s.batch, [&](std::vector<float>& y, int t) { gemm(x, s.batch, fp16, y, {.threads = t}); });
+    expect_thread_independent(
+        int8, s.batch, [&](std::vector<float>& y, int t) { gemm(x, s.batch, int8, y, {.threads = t}); });
     expect_thread_independent(int8, s.batch, [&](std::vector<float>& y, int t) {
       gemm_float_activations(x, s.batch, int8, y, {.threads = t});
     });
-    expect_thread_independent(int4, s.batch, [&](std::vector<float>& y, int t) { gemm(x, s.batch, int4, y, {.threads = t}); });
+    expect_thread_independent(
+        int4, s.batch, [&](std::vector<float>& y, int t) { gemm(x, s.batch, int4, y, {.threads = t}); });
   }
 }
 
 // What each format costs in accuracy on Gaussian data, against FP32 (relative RMS error): bounds set at
-// about twice what was measured (fp16 1e-4 .. int4 g32 ~8e-2 on 256x512), to catch a broken kernel, not noise.
+// about twice what was measured (fp16 1e-4 .. int4 g32 ~8e-2 on 256x512), to catch a broken kernel, not
+// noise.
 TEST(Gemm, FormatsStayCloseToFp32) {
   std::mt19937 rng(seed());
   const std::int64_t batch = 4, rows = 256, cols = 512;
@@ -334,17 +348,19 @@ TEST(Gemm, BiasIsAddedOnce) {
 TEST(Gemm, RejectsBadInput) {
   const auto w8 = pack_int8(std::vector<float>(12, 0.5f), 3, 4);
   std::vector<float> y(3);
-  EXPECT_THROW(gemm(std::vector<float>(5, 1.0f), 1, w8, y), Error);        // x too long
+  EXPECT_THROW(gemm(std::vector<float>(5, 1.0f), 1, w8, y), Error);  // x too long
   EXPECT_THROW(gemm(std::vector<float>(4, 1.0f), 1, w8, std::span<float>(y).first(2)), Error);
   EXPECT_THROW(gemm(std::vector<float>(4, 1.0f), 1, w8, y, {}, std::vector<float>(2)), Error);  // bias
   std::vector<float> nan_x(4, 1.0f);
   nan_x[2] = std::nanf("");
   EXPECT_THROW(gemm(nan_x, 1, w8, y), Error);
-  EXPECT_THROW(pack_int4(std::vector<float>(12, 0.5f), 3, 4, 48), Error);                 // group size
-  EXPECT_THROW(pack_int4_codes(std::vector<std::int8_t>(12, 9), std::vector<float>(3, 1.0f), 3, 4, 32), Error);
-  EXPECT_THROW(pack_int8(std::vector<float>(11, 0.5f), 3, 4), Error);                     // shape
-  EXPECT_THROW(pack_fp16(std::vector<float>(4, 1e6f), 2, 2), Error);                      // fp16 overflow
-  EXPECT_THROW(pack_int8_codes(std::vector<std::int8_t>(65537), std::vector<float>(1, 1.0f), 1, 65537), Error);
+  EXPECT_THROW(pack_int4(std::vector<float>(12, 0.5f), 3, 4, 48), Error);  // group size
+  EXPECT_THROW(pack_int4_codes(std::vector<std::int8_t>(12, 9), std::vector<float>(3, 1.0f), 3, 4, 32),
+               Error);
+  EXPECT_THROW(pack_int8(std::vector<float>(11, 0.5f), 3, 4), Error);  // shape
+  EXPECT_THROW(pack_fp16(std::vector<float>(4, 1e6f), 2, 2), Error);   // fp16 overflow
+  EXPECT_THROW(pack_int8_codes(std::vector<std::int8_t>(65537), std::vector<float>(1, 1.0f), 1, 65537),
+               Error);
 }
 
 TEST(PackedWeights, Int4CodesRoundTripAtOddSizes) {
@@ -355,7 +371,8 @@ TEST(PackedWeights, Int4CodesRoundTripAtOddSizes) {
       const std::int64_t rows = 3, groups = (cols + group - 1) / group;
       std::vector<std::int8_t> codes(static_cast<std::size_t>(rows * cols));
       for (auto& c : codes) c = static_cast<std::int8_t>(code(rng));
-      const auto w = pack_int4_codes(codes, std::vector<float>(static_cast<std::size_t>(rows * groups), 0.5f), rows, cols, group);
+      const auto w = pack_int4_codes(codes, std::vector<float>(static_cast<std::size_t>(rows * groups), 0.5f),
+                                     rows, cols, group);
       EXPECT_EQ(unpack_int4_codes(w), codes) << "group " << group << " cols " << cols;
       EXPECT_EQ(w.stride % 64, 0);
       EXPECT_EQ(w.stride % group, 0);
@@ -385,9 +402,10 @@ TEST(Parallel, CoversEveryIndexOnceAndRethrows) {
       for (int h : hits) ASSERT_EQ(h, 1) << threads << " threads, n " << n;
     }
   }
-  EXPECT_THROW(parallel_for(100, 4, 1, [](std::int64_t a, std::int64_t) {
-                 if (a > 0) throw Error("part failed");
-               }),
+  EXPECT_THROW(parallel_for(100, 4, 1,
+                            [](std::int64_t a, std::int64_t) {
+                              if (a > 0) throw Error("part failed");
+                            }),
                Error);
 }
 

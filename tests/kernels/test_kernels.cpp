@@ -2,6 +2,8 @@
 // ties, clamped, NaN/Inf and subnormal values, at awkward sizes. Variants the CPU lacks are skipped.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -9,6 +11,8 @@
 #include <random>
 #include <vector>
 
+#include "quantkit/core/half.hpp"
+#include "quantkit/kernels/convert_kernels.hpp"
 #include "quantkit/kernels/dequantize_kernels.hpp"
 #include "quantkit/kernels/minmax_kernels.hpp"
 #include "quantkit/kernels/quantize_kernels.hpp"
@@ -188,6 +192,68 @@ TEST(DequantizeKernels, Int8VariantsMatchTheReference) {
 TEST(DequantizeKernels, Uint8VariantsMatchTheReference) {
   check_dequantize<std::uint8_t, DequantizeU8Fn>(dequantize_u8_variants(), dequantize_u8_f32_ref);
 }
+
+}  // namespace
+}  // namespace qk::kernels
+
+namespace qk::kernels {
+namespace {
+
+// Every binary16 and bfloat16 pattern (NaNs, Infs, subnormals, zeros) back to float, and the floats
+// they give plus neighbours, ties and out-of-range values to 16 bits: identical bits to the reference.
+std::vector<float> conversion_inputs() {
+  std::vector<float> x;
+  for (std::uint32_t h = 0; h < 65536; ++h) {
+    const float f = half_bits_to_float(static_cast<std::uint16_t>(h));
+    const float b = bfloat16_bits_to_float(static_cast<std::uint16_t>(h));
+    for (float v : {f, b}) {
+      x.push_back(v);
+      x.push_back(std::nextafter(v, std::numeric_limits<float>::infinity()));
+      x.push_back(std::nextafter(v, -std::numeric_limits<float>::infinity()));
+    }
+  }
+  for (float v :
+       {65504.0f, 65519.99f, 65520.0f, 1e30f, -1e30f, 5.960464477539063e-08f, 2.9802322387695312e-08f})
+    x.push_back(v);
+  x.push_back(std::bit_cast<float>(0x7f800001u));  // signalling NaN
+  x.push_back(std::bit_cast<float>(0xffc12345u));  // negative quiet NaN with a payload
+  return x;
+}
+
+template <class Fn>
+void expect_same_bits_to16(std::span<const KernelVariant<Fn>> variants) {
+  const auto x = conversion_inputs();
+  std::vector<std::uint16_t> want(x.size()), got(x.size());
+  variants.front().fn(x.data(), static_cast<std::int64_t>(x.size()), want.data());
+  for (const auto& v : runnable_variants(variants)) {
+    for (std::int64_t n :
+         {std::int64_t{0}, std::int64_t{1}, std::int64_t{15}, static_cast<std::int64_t>(x.size())}) {
+      std::fill(got.begin(), got.end(), 0);
+      v.fn(x.data(), n, got.data());
+      for (std::int64_t i = 0; i < n; ++i)
+        ASSERT_EQ(got[i], want[i]) << v.name << " input " << x[i] << " index " << i;
+    }
+  }
+}
+
+template <class Fn>
+void expect_same_bits_from16(std::span<const KernelVariant<Fn>> variants) {
+  std::vector<std::uint16_t> x(65536 + 3);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<std::uint16_t>(i);
+  std::vector<float> want(x.size()), got(x.size());
+  variants.front().fn(x.data(), static_cast<std::int64_t>(x.size()), want.data());
+  for (const auto& v : runnable_variants(variants)) {
+    v.fn(x.data(), static_cast<std::int64_t>(x.size()), got.data());
+    for (std::size_t i = 0; i < x.size(); ++i)
+      ASSERT_EQ(std::bit_cast<std::uint32_t>(got[i]), std::bit_cast<std::uint32_t>(want[i]))
+          << v.name << " bits " << x[i];
+  }
+}
+
+TEST(ConvertKernels, Float32ToHalfIsBitExact) { expect_same_bits_to16(f32_to_f16_variants()); }
+TEST(ConvertKernels, HalfToFloat32IsBitExact) { expect_same_bits_from16(f16_to_f32_variants()); }
+TEST(ConvertKernels, Float32ToBfloat16IsBitExact) { expect_same_bits_to16(f32_to_bf16_variants()); }
+TEST(ConvertKernels, Bfloat16ToFloat32IsBitExact) { expect_same_bits_from16(bf16_to_f32_variants()); }
 
 }  // namespace
 }  // namespace qk::kernels

@@ -9,7 +9,9 @@ namespace qtool {
 
 namespace {
 
-nlohmann::json optional_number(const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); }
+nlohmann::json optional_number(const std::optional<double>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
 
 std::string optional_text(const std::optional<double>& v, const char* format) {
   return v ? fmt::format(fmt::runtime(format), *v) : std::string("-");
@@ -32,10 +34,9 @@ Handler add_bench(CLI::App& app, Output& out) {
   return [options, &out] {
     const auto progress = make_progress("bench");
     int step = 0;
-    const qk::perf::BenchReport report =
-        qk::perf::run_gemm_bench(*options, [&](const std::string&) {
-          if (progress) progress(++step / 12.0);
-        });
+    const qk::perf::BenchReport report = qk::perf::run_gemm_bench(*options, [&](const std::string&) {
+      if (progress) progress(++step / 12.0);
+    });
     finish_progress();
     const auto& m = report.machine;
     if (out.json) {
@@ -43,7 +44,8 @@ Handler add_bench(CLI::App& app, Output& out) {
       for (const auto& r : report.results) {
         results.push_back({{"name", r.name},
                            {"format", r.format},
-                           {"bits_per_weight", r.bits_per_weight > 0 ? nlohmann::json(r.bits_per_weight) : nlohmann::json(nullptr)},
+                           {"bits_per_weight", r.bits_per_weight > 0 ? nlohmann::json(r.bits_per_weight)
+                                                                     : nlohmann::json(nullptr)},
                            {"bytes", r.bytes},
                            {"median_us", r.median_us},
                            {"gbps", r.gbps},
@@ -68,23 +70,29 @@ Handler add_bench(CLI::App& app, Output& out) {
                   {"results", results}});
       return 0;
     }
-    fmt::print("qtool bench: {} ({} path; CPU supports {}), {} logical CPUs, last-level cache {} MiB\n", m.cpu, m.isa,
-               m.detected_isa, m.logical_cpus, m.last_level_cache_bytes >> 20);
-    fmt::print("weights {}x{}, GEMM batch {}, {} thread(s), median of {} calls; cold weights: {}\n", options->size,
-               options->size, options->batch, options->threads, options->repeat, report.cold);
+    fmt::print("qtool bench: {} ({} path; CPU supports {}), {} logical CPUs, last-level cache {} MiB\n",
+               m.cpu, m.isa, m.detected_isa, m.logical_cpus, m.last_level_cache_bytes >> 20);
+    fmt::print("weights {}x{}, GEMM batch {}, {} thread(s), median of {} calls; cold weights: {}\n",
+               options->size, options->size, options->batch, options->threads, options->repeat, report.cold);
     fmt::print("streaming read: {:.1f} GB/s (the GEMV limit is weight bytes / this)\n\n", report.read_gbps);
-    fmt::print("| case | bits/weight | weight bytes | median us | GB/s | GFLOP/s | vs FP32 | of BW limit | max abs err |\n");
+    fmt::print(
+        "| case | bits/weight | weight bytes | median us | GB/s | GFLOP/s | vs FP32 | of BW limit | max abs "
+        "err |\n");
     fmt::print("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (const auto& r : report.results) {
       fmt::print("| {} | {} | {} | {:.1f} | {:.1f} | {} | {} | {} | {} |\n", r.name,
-                 r.bits_per_weight > 0 ? fmt::format("{:.2f}", r.bits_per_weight) : "-", r.bytes, r.median_us, r.gbps,
-                 r.gflops > 0 ? fmt::format("{:.1f}", r.gflops) : "-", optional_text(r.speedup_vs_fp32, "{:.2f}x"),
-                 optional_text(r.fraction_of_limit, "{:.2f}"), optional_text(r.max_abs_error, "{:.3g}"));
+                 r.bits_per_weight > 0 ? fmt::format("{:.2f}", r.bits_per_weight) : "-", r.bytes, r.median_us,
+                 r.gbps, r.gflops > 0 ? fmt::format("{:.1f}", r.gflops) : "-",
+                 optional_text(r.speedup_vs_fp32, "{:.2f}x"), optional_text(r.fraction_of_limit, "{:.2f}"),
+                 optional_text(r.max_abs_error, "{:.3g}"));
     }
     fmt::print(
-        "\nINT8/INT4 quantize the activations per row to uint8 on each call (PyTorch's dynamic rule, 7-bit) and\n"
-        "accumulate in int32; INT4 uses groups of 32. GB/s counts weight bytes (scales included) for GEMV/GEMM and\n"
-        "float32 bytes for quantize (observe + quantize per channel), dequantize and memcpy. Errors are against\n"
+        "\nINT8/INT4 quantize the activations per row to uint8 on each call (PyTorch's dynamic rule, 7-bit) "
+        "and\n"
+        "accumulate in int32; INT4 uses groups of 32. GB/s counts weight bytes (scales included) for "
+        "GEMV/GEMM and\n"
+        "float32 bytes for quantize (observe + quantize per channel), dequantize and memcpy. Errors are "
+        "against\n"
         "the FP32 output of the same inputs; for quantize/int8, the round-trip error of the weights.\n");
     return 0;
   };

@@ -34,7 +34,8 @@ constexpr float half_bits_to_float(std::uint16_t h) {
   const std::uint32_t exponent = (h >> 10) & 0x1fu;
   const std::uint32_t mantissa = h & 0x3ffu;
   if (exponent == 0x1f) {  // Inf or NaN
-    return std::bit_cast<float>(sign | 0x7f800000u | (mantissa << 13));
+    // Inf, or NaN made quiet with its payload kept (what F16C's vcvtph2ps does too).
+    return std::bit_cast<float>(sign | 0x7f800000u | (mantissa << 13) | (mantissa != 0 ? 0x400000u : 0u));
   }
   if (exponent == 0) {  // zero or subnormal: mantissa * 2^-24, exact in float
     const float magnitude = static_cast<float>(mantissa) * 5.9604644775390625e-08f;

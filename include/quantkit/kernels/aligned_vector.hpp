@@ -17,9 +17,12 @@ struct AlignedAllocator {
   };
   AlignedAllocator() = default;
   template <class U>
-  AlignedAllocator(const AlignedAllocator<U, Alignment>&) noexcept {}  // NOLINT: allocators convert implicitly
-  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{Alignment})); }
-  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p, std::align_val_t{Alignment}); }
+  AlignedAllocator(const AlignedAllocator<U, Alignment>&) noexcept {
+  }  // NOLINT: allocators convert implicitly
+  T* allocate(std::size_t n) {
+    return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{Alignment}));
+  }
+  void deallocate(T* p, std::size_t) noexcept { ::operator delete (p, std::align_val_t{Alignment}); }
   template <class U>
   bool operator==(const AlignedAllocator<U, Alignment>&) const noexcept {
     return true;

@@ -38,7 +38,8 @@ void gemm(std::span<const float> x, std::int64_t batch, const Int8Weights& w, st
 void gemm(std::span<const float> x, std::int64_t batch, const Int4Weights& w, std::span<float> y,
           const GemmOptions& options = {}, std::span<const float> bias = {});
 void gemm_float_activations(std::span<const float> x, std::int64_t batch, const Int8Weights& w,
-                            std::span<float> y, const GemmOptions& options = {}, std::span<const float> bias = {});
+                            std::span<float> y, const GemmOptions& options = {},
+                            std::span<const float> bias = {});
 
 // y = W x for one vector x [cols] -> y [rows].
 template <class Weights>

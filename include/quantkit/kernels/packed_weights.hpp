@@ -23,7 +23,7 @@ struct Fp16Weights {
   static constexpr std::int64_t kStep = 32;
   std::int64_t rows = 0;
   std::int64_t cols = 0;
-  std::int64_t stride = 0;          // padded row length, a multiple of kStep
+  std::int64_t stride = 0;            // padded row length, a multiple of kStep
   AlignedVector<std::uint16_t> bits;  // [rows, stride] binary16 bit patterns (round to nearest even)
 };
 
@@ -33,9 +33,9 @@ struct Int8Weights {
   static constexpr std::int64_t kStep = 64;  // one 512-bit load of codes
   std::int64_t rows = 0;
   std::int64_t cols = 0;
-  std::int64_t stride = 0;           // padded row length, a multiple of kStep
+  std::int64_t stride = 0;             // padded row length, a multiple of kStep
   AlignedVector<std::int8_t> codes;    // [rows, stride], padding is 0
-  std::vector<float> scales;         // [rows]
+  std::vector<float> scales;           // [rows]
   std::vector<std::int32_t> row_sums;  // [rows] sum of each row's codes: removes the activations' zero point
 };
 
@@ -49,10 +49,10 @@ struct Int4Weights {
   static constexpr std::int64_t kChunk = 64;  // columns per 256-bit load
   std::int64_t rows = 0;
   std::int64_t cols = 0;
-  std::int64_t group_size = 32;  // 32, 64 or 128
-  std::int64_t stride = 0;       // padded row length in columns: a multiple of kChunk and of group_size
+  std::int64_t group_size = 32;        // 32, 64 or 128
+  std::int64_t stride = 0;             // padded row length in columns: a multiple of kChunk and of group_size
   AlignedVector<std::uint8_t> packed;  // [rows, stride / 2], padding is the code 0 (nibble 8)
-  std::vector<float> scales;         // [rows, stride / group_size]; a group made only of padding has scale 0
+  std::vector<float> scales;  // [rows, stride / group_size]; a group made only of padding has scale 0
   // [rows] sum over groups of scale * (sum of the group's codes): removes the activations' zero point.
   std::vector<float> zero_point_terms;
 
@@ -65,14 +65,15 @@ struct Int4Weights {
 Fp32Weights pack_fp32(std::span<const float> w, std::int64_t rows, std::int64_t cols);
 Fp16Weights pack_fp16(std::span<const float> w, std::int64_t rows, std::int64_t cols);
 Int8Weights pack_int8(std::span<const float> w, std::int64_t rows, std::int64_t cols);
-Int4Weights pack_int4(std::span<const float> w, std::int64_t rows, std::int64_t cols, std::int64_t group_size);
+Int4Weights pack_int4(std::span<const float> w, std::int64_t rows, std::int64_t cols,
+                      std::int64_t group_size);
 
 // Packing from codes already quantized elsewhere (a quantized .npz, PyTorch): codes [rows, cols]
 // row-major; int8 scales [rows]; int4 codes in [-8, 7] and scales [rows, ceil(cols / group_size)].
-Int8Weights pack_int8_codes(std::span<const std::int8_t> codes, std::span<const float> scales, std::int64_t rows,
-                            std::int64_t cols);
-Int4Weights pack_int4_codes(std::span<const std::int8_t> codes, std::span<const float> scales, std::int64_t rows,
-                            std::int64_t cols, std::int64_t group_size);
+Int8Weights pack_int8_codes(std::span<const std::int8_t> codes, std::span<const float> scales,
+                            std::int64_t rows, std::int64_t cols);
+Int4Weights pack_int4_codes(std::span<const std::int8_t> codes, std::span<const float> scales,
+                            std::int64_t rows, std::int64_t cols, std::int64_t group_size);
 
 // The weights back as float32 [rows, cols] (dequantized), for error measurement and tests.
 std::vector<float> unpack_to_float(const Fp16Weights& w);

@@ -18,7 +18,7 @@
 namespace qk::kernels {
 
 enum class ActivationScaling {
-  kPerRow,     // one scale and zero point per row of X (default: a large row does not cost the others precision)
+  kPerRow,  // one scale and zero point per row of X (default: a large row does not cost the others precision)
   kPerTensor,  // one for the whole X: PyTorch's quantized::linear_dynamic, bit for bit (golden rule 9)
 };
 
@@ -26,12 +26,12 @@ struct QuantizedActivations {
   static constexpr std::int64_t kBlock = 32;  // columns per entry of block_sums
   std::int64_t rows = 0;
   std::int64_t cols = 0;
-  std::int64_t stride = 0;               // padded row length (the weights' stride); padding codes are 0
-  AlignedVector<std::uint8_t> codes;       // [rows, stride]
-  std::vector<float> scales;             // [rows]
+  std::int64_t stride = 0;                // padded row length (the weights' stride); padding codes are 0
+  AlignedVector<std::uint8_t> codes;      // [rows, stride]
+  std::vector<float> scales;              // [rows]
   std::vector<std::int32_t> zero_points;  // [rows]
-  std::vector<std::int32_t> block_sums;  // [rows, stride / kBlock] sum of the codes of each 32-column block
-  std::int32_t max_code = 0;             // the largest code (the AVX2 INT8 kernel's fast path needs <= 128)
+  std::vector<std::int32_t> block_sums;   // [rows, stride / kBlock] sum of the codes of each 32-column block
+  std::int32_t max_code = 0;              // the largest code (the AVX2 INT8 kernel's fast path needs <= 128)
 };
 
 // Quantizes x [rows, cols] (row-major, row pitch `cols`) into out, padding rows to `stride` (a multiple of

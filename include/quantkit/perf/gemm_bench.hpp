@@ -13,8 +13,8 @@
 namespace qk::perf {
 
 struct MachineInfo {
-  std::string cpu;          // model name from /proc/cpuinfo
-  std::string isa;          // the kernel path in use (scalar, avx2, avx512vnni)
+  std::string cpu;           // model name from /proc/cpuinfo
+  std::string isa;           // the kernel path in use (scalar, avx2, avx512vnni)
   std::string detected_isa;  // the best path this CPU supports
   int logical_cpus = 0;
   std::int64_t last_level_cache_bytes = 0;
@@ -31,26 +31,27 @@ struct BenchOptions {
 struct BenchResult {
   std::string name;  // gemv/fp32 ... gemm/int4, quantize/int8, dequantize/int8, memcpy
   std::string format;
-  double bits_per_weight = 0;       // GEMV/GEMM only: weight bytes * 8 / (size * size)
-  std::int64_t bytes = 0;           // weight bytes (GEMV/GEMM) or float bytes (quantize, dequantize, memcpy)
+  double bits_per_weight = 0;  // GEMV/GEMM only: weight bytes * 8 / (size * size)
+  std::int64_t bytes = 0;      // weight bytes (GEMV/GEMM) or float bytes (quantize, dequantize, memcpy)
   double median_us = 0;
-  double gbps = 0;                  // bytes / median time
-  double gflops = 0;                // GEMV/GEMM: 2 * batch * size^2 / median time
-  std::optional<double> speedup_vs_fp32;      // GEMV/GEMM: FP32 time / this time (same batch)
-  std::optional<double> fraction_of_limit;    // GEMV: (bytes / read bandwidth) / this time
-  std::optional<double> max_abs_error;        // GEMV/GEMM: against the FP32 output; quantize: round trip
+  double gbps = 0;                          // bytes / median time
+  double gflops = 0;                        // GEMV/GEMM: 2 * batch * size^2 / median time
+  std::optional<double> speedup_vs_fp32;    // GEMV/GEMM: FP32 time / this time (same batch)
+  std::optional<double> fraction_of_limit;  // GEMV: (bytes / read bandwidth) / this time
+  std::optional<double> max_abs_error;      // GEMV/GEMM: against the FP32 output; quantize: round trip
 };
 
 struct BenchReport {
   MachineInfo machine;
   BenchOptions options;
-  double read_gbps = 0;     // streaming read of the FP32 weights (the GEMV bandwidth limit)
-  std::string cold;         // how weights are kept out of the caches
+  double read_gbps = 0;  // streaming read of the FP32 weights (the GEMV bandwidth limit)
+  std::string cold;      // how weights are kept out of the caches
   std::vector<BenchResult> results;
 };
 
 // Runs every case; `progress` (optional) is told the name of each case as it starts.
-BenchReport run_gemm_bench(const BenchOptions& options, const std::function<void(const std::string&)>& progress = {});
+BenchReport run_gemm_bench(const BenchOptions& options,
+                           const std::function<void(const std::string&)>& progress = {});
 
 // Helpers shared with bench/: the last-level cache size (sysfs; 32 MiB when unknown) and how many
 // copies of `bytes` rotate through at least three times that, so each call finds its weights cold.
