@@ -1,11 +1,14 @@
-// run_gemm_bench: every case timed as the median of `repeat` calls after one warm-up call, with the
-// weights rotated through copies that together exceed the last-level cache three times over.
+// run_gemm_bench: every case timed as the median of `repeat` calls after one warm-up call, the cases
+// interleaved round by round, with the weights rotated through copies that together exceed the
+// last-level cache three times over.
 #include "quantkit/perf/gemm_bench.hpp"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <random>
 
 #include "quantkit/core/error.hpp"
@@ -17,18 +20,33 @@ namespace qk::perf {
 
 namespace {
 
-template <class F>
-double median_us(int repeat, F&& call) {
-  call(0);  // warm-up: first-touch of buffers, thread start-up
-  std::vector<double> times;
-  for (int i = 1; i <= repeat; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    call(i);
-    times.push_back(
-        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
+// A timed case: `call(i)` runs it on the i-th rotation of its inputs; results are filled in afterwards.
+struct Case {
+  BenchResult result;
+  std::function<void(int)> call;
+  std::vector<double> times_us;
+};
+
+double median(std::vector<double> v) {
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+  return v[v.size() / 2];
+}
+
+// Round-robin timing: every round times each case once, so a burst of noise from elsewhere on the
+// machine (they last longer than one case) lands on all cases alike and the ratios survive it.
+void time_cases(std::vector<Case>& cases, int repeat,
+                const std::function<void(const std::string&)>& progress) {
+  for (auto& c : cases) c.call(0);  // warm-up: first touch of buffers, thread start-up
+  for (int round = 1; round <= repeat; ++round) {
+    if (progress) progress("round " + std::to_string(round) + " of " + std::to_string(repeat));
+    for (auto& c : cases) {
+      const auto start = std::chrono::steady_clock::now();
+      c.call(round);
+      c.times_us.push_back(
+          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
+    }
   }
-  std::nth_element(times.begin(), times.begin() + static_cast<std::ptrdiff_t>(times.size() / 2), times.end());
-  return times[times.size() / 2];
+  for (auto& c : cases) c.result.median_us = median(c.times_us);
 }
 
 std::vector<float> normal(std::size_t n, float stddev, std::uint32_t seed) {
@@ -51,43 +69,29 @@ struct Inputs {
   std::vector<float> ref1, refb;  // FP32 outputs
 };
 
-// Times GEMV and GEMM for one format over rotating copies of its weights.
+// GEMV and GEMM cases for one format over rotating copies of its weights; errors are measured here.
 template <class Weights, class Call>
-void bench_format(const char* format, const Weights& packed, Call&& call, Inputs& in, const BenchOptions& o,
-                  BenchReport& report, const std::function<void(const std::string&)>& progress) {
+void add_format(const char* format, const Weights& packed, Call call, Inputs& in, std::vector<Case>& cases) {
   const std::int64_t bytes = kernels::weight_bytes(packed);
-  const std::vector<Weights> copies(static_cast<std::size_t>(cold_copies(bytes)), packed);
-  const auto pick = [&](int i) -> const Weights& {
-    return copies[static_cast<std::size_t>(i) % copies.size()];
-  };
+  const auto copies =
+      std::make_shared<const std::vector<Weights>>(static_cast<std::size_t>(cold_copies(bytes)), packed);
   const double n2 = static_cast<double>(in.size) * static_cast<double>(in.size);
   for (const bool gemv : {true, false}) {
-    const std::string name = std::string(gemv ? "gemv/" : "gemm/") + format;
-    if (progress) progress(name);
     const std::int64_t batch = gemv ? 1 : in.batch;
-    const std::vector<float>& x = gemv ? in.x1 : in.xb;
-    std::vector<float> y(static_cast<std::size_t>(batch * in.size));
-    BenchResult r;
-    r.name = name;
-    r.format = format;
-    r.bytes = bytes;
-    r.bits_per_weight = static_cast<double>(bytes) * 8.0 / n2;
-    r.median_us = median_us(o.repeat, [&](int i) { call(x, batch, pick(i), y); });
-    r.gbps = static_cast<double>(bytes) / (r.median_us * 1e3);
-    r.gflops = 2.0 * static_cast<double>(batch) * n2 / (r.median_us * 1e3);
-    call(x, batch, copies[0], y);
+    const std::vector<float>* x = gemv ? &in.x1 : &in.xb;
+    auto y = std::make_shared<std::vector<float>>(static_cast<std::size_t>(batch * in.size));
+    Case c;
+    c.result.name = std::string(gemv ? "gemv/" : "gemm/") + format;
+    c.result.format = format;
+    c.result.bytes = bytes;
+    c.result.bits_per_weight = static_cast<double>(bytes) * 8.0 / n2;
+    c.result.gflops = 2.0 * static_cast<double>(batch) * n2;  // flops until divided by the time
+    c.call = [=](int i) { call(*x, batch, (*copies)[static_cast<std::size_t>(i) % copies->size()], *y); };
+    call(*x, batch, (*copies)[0], *y);
     std::vector<float>& ref = gemv ? in.ref1 : in.refb;
-    if (std::strcmp(format, "fp32") == 0) {
-      ref = y;
-      r.speedup_vs_fp32 = 1.0;
-    }
-    r.max_abs_error = max_abs_diff(y, ref);
-    for (const BenchResult& base : report.results) {
-      if (base.name == (gemv ? "gemv/fp32" : "gemm/fp32")) r.speedup_vs_fp32 = base.median_us / r.median_us;
-    }
-    if (gemv && report.read_gbps > 0)
-      r.fraction_of_limit = (static_cast<double>(bytes) / (report.read_gbps * 1e3)) / r.median_us;
-    report.results.push_back(r);
+    if (std::strcmp(format, "fp32") == 0) ref = *y;
+    c.result.max_abs_error = max_abs_diff(*y, ref);
+    cases.push_back(std::move(c));
   }
 }
 
@@ -105,7 +109,7 @@ BenchReport run_gemm_bench(const BenchOptions& o, const std::function<void(const
                 std::to_string(report.machine.last_level_cache_bytes >> 20) + " MiB last-level cache";
   const std::int64_t n = o.size;
   const auto count = static_cast<std::size_t>(n * n);
-  const std::vector<float> weights = normal(count, 0.02f, 1);
+  const auto weights = std::make_shared<const std::vector<float>>(normal(count, 0.02f, 1));
   Inputs in{n,
             o.batch,
             normal(static_cast<std::size_t>(n), 1.0f, 2),
@@ -113,72 +117,81 @@ BenchReport run_gemm_bench(const BenchOptions& o, const std::function<void(const
             {},
             {}};
   const kernels::GemmOptions gemm_options{.threads = o.threads};
+  const auto gemm = [gemm_options](const std::vector<float>& x, std::int64_t b, const auto& w,
+                                   std::vector<float>& y) { kernels::gemm(x, b, w, y, gemm_options); };
 
+  if (progress) progress("packing weights");
+  std::vector<Case> cases;
   {
-    // The streaming-read limit, over the same rotating FP32 copies the FP32 GEMV reads.
-    const kernels::Fp32Weights fp32 = kernels::pack_fp32(weights, n, n);
-    const std::int64_t bytes = kernels::weight_bytes(fp32);
-    const std::vector<kernels::Fp32Weights> copies(static_cast<std::size_t>(cold_copies(bytes)), fp32);
-    if (progress) progress("read bandwidth");
-    std::uint64_t sink = 0;
-    const double us = median_us(o.repeat, [&](int i) {
-      sink += stream_read(copies[static_cast<std::size_t>(i) % copies.size()].values.data(), bytes);
-    });
-    report.read_gbps = static_cast<double>(bytes) / (us * 1e3) + static_cast<double>(sink & 1) * 1e-12;
+    // The streaming-read limit, over rotating copies of the FP32 weights' bytes.
+    const auto bytes = static_cast<std::int64_t>(count * sizeof(float));
+    const auto copies = std::make_shared<std::vector<std::vector<float>>>(
+        static_cast<std::size_t>(cold_copies(bytes)), *weights);
+    auto sink = std::make_shared<std::uint64_t>(0);
+    Case c;
+    c.result.name = "read";
+    c.result.bytes = bytes;
+    c.call = [copies, sink, bytes](int i) {
+      *sink += stream_read((*copies)[static_cast<std::size_t>(i) % copies->size()].data(), bytes);
+    };
+    cases.push_back(std::move(c));
   }
-  bench_format(
-      "fp32", kernels::pack_fp32(weights, n, n),
-      [&](auto& x, std::int64_t b, auto& w, auto& y) { kernels::gemm(x, b, w, y, gemm_options); }, in, o,
-      report, progress);
-  bench_format(
-      "fp16", kernels::pack_fp16(weights, n, n),
-      [&](auto& x, std::int64_t b, auto& w, auto& y) { kernels::gemm(x, b, w, y, gemm_options); }, in, o,
-      report, progress);
-  bench_format(
-      "int8", kernels::pack_int8(weights, n, n),
-      [&](auto& x, std::int64_t b, auto& w, auto& y) { kernels::gemm(x, b, w, y, gemm_options); }, in, o,
-      report, progress);
-  bench_format(
-      "int4", kernels::pack_int4(weights, n, n, 32),
-      [&](auto& x, std::int64_t b, auto& w, auto& y) { kernels::gemm(x, b, w, y, gemm_options); }, in, o,
-      report, progress);
-  // Sort GEMVs before GEMMs, formats in the order above.
-  std::stable_partition(report.results.begin(), report.results.end(),
-                        [](const BenchResult& r) { return r.name.rfind("gemv/", 0) == 0; });
+  add_format("fp32", kernels::pack_fp32(*weights, n, n), gemm, in, cases);
+  add_format("fp16", kernels::pack_fp16(*weights, n, n), gemm, in, cases);
+  add_format("int8", kernels::pack_int8(*weights, n, n), gemm, in, cases);
+  add_format("int4", kernels::pack_int4(*weights, n, n, 32), gemm, in, cases);
+  // GEMVs before GEMMs, formats in the order above.
+  std::stable_partition(cases.begin() + 1, cases.end(),
+                        [](const Case& c) { return c.result.name.rfind("gemv/", 0) == 0; });
 
   // Quantize (observe per channel + quantize: what `qtool quantize` does), dequantize, memcpy: n*n floats.
-  const TensorView<const float> view(weights.data(), {n, n});
-  const QuantSpec spec = default_weight_spec(2);
-  std::vector<std::int8_t> codes(count);
-  std::vector<float> back(count);
+  auto codes = std::make_shared<std::vector<std::int8_t>>(count);
+  auto back = std::make_shared<std::vector<float>>(count);
+  auto params = std::make_shared<QuantParams>();
   const auto float_bytes = static_cast<std::int64_t>(count * sizeof(float));
-  auto add_stream_case = [&](const std::string& name, double us, std::optional<double> error) {
-    BenchResult r;
-    r.name = name;
-    r.format = "int8";
-    r.bytes = float_bytes;
-    r.median_us = us;
-    r.gbps = static_cast<double>(float_bytes) / (us * 1e3);
-    r.max_abs_error = error;
-    report.results.push_back(r);
+  auto add_stream_case = [&](const std::string& name, const char* format, std::function<void(int)> call) {
+    Case c;
+    c.result.name = name;
+    c.result.format = format;
+    c.result.bytes = float_bytes;
+    c.call = std::move(call);
+    cases.push_back(std::move(c));
   };
-  if (progress) progress("quantize/int8");
-  QuantParams params;
-  const double quantize_us = median_us(o.repeat, [&](int) {
-    params = choose_qparams<float>(view, spec);
-    quantize<float, std::int8_t>(view, params, codes);
+  add_stream_case("quantize/int8", "int8", [=](int) {
+    const TensorView<const float> view(weights->data(), {n, n});
+    *params = choose_qparams<float>(view, default_weight_spec(2));
+    quantize<float, std::int8_t>(view, *params, *codes);
   });
-  if (progress) progress("dequantize/int8");
-  const TensorView<const std::int8_t> codes_view(codes.data(), {n, n});
-  const double dequantize_us =
-      median_us(o.repeat, [&](int) { dequantize<std::int8_t, float>(codes_view, params, back); });
-  add_stream_case("quantize/int8", quantize_us, max_abs_diff(back, weights));
-  add_stream_case("dequantize/int8", dequantize_us, std::nullopt);
-  if (progress) progress("memcpy");
-  const double memcpy_us =
-      median_us(o.repeat, [&](int) { std::memcpy(back.data(), weights.data(), count * sizeof(float)); });
-  add_stream_case("memcpy", memcpy_us, std::nullopt);
-  report.results.back().format = "fp32";
+  add_stream_case("dequantize/int8", "int8", [=](int) {
+    dequantize<std::int8_t, float>(TensorView<const std::int8_t>(codes->data(), {n, n}), *params, *back);
+  });
+  add_stream_case("memcpy", "fp32",
+                  [=](int) { std::memcpy(back->data(), weights->data(), count * sizeof(float)); });
+
+  time_cases(cases, o.repeat, progress);
+
+  report.read_gbps = static_cast<double>(cases[0].result.bytes) / (cases[0].result.median_us * 1e3);
+  double gemv_fp32_us = 0, gemm_fp32_us = 0;
+  for (const Case& c : cases) {
+    if (c.result.name == "gemv/fp32") gemv_fp32_us = c.result.median_us;
+    if (c.result.name == "gemm/fp32") gemm_fp32_us = c.result.median_us;
+  }
+  for (std::size_t i = 1; i < cases.size(); ++i) {
+    BenchResult r = cases[i].result;
+    r.gbps = static_cast<double>(r.bytes) / (r.median_us * 1e3);
+    const bool gemv = r.name.rfind("gemv/", 0) == 0, gemm_case = r.name.rfind("gemm/", 0) == 0;
+    if (gemv || gemm_case) {
+      r.gflops /= r.median_us * 1e3;
+      r.speedup_vs_fp32 = (gemv ? gemv_fp32_us : gemm_fp32_us) / r.median_us;
+    }
+    if (gemv) r.fraction_of_limit = (static_cast<double>(r.bytes) / (report.read_gbps * 1e3)) / r.median_us;
+    report.results.push_back(r);
+  }
+  // The round trip of quantize/int8: its codes dequantized, against the weights.
+  std::vector<float> round_trip(count);
+  dequantize<std::int8_t, float>(TensorView<const std::int8_t>(codes->data(), {n, n}), *params, round_trip);
+  for (BenchResult& r : report.results)
+    if (r.name == "quantize/int8") r.max_abs_error = max_abs_diff(round_trip, *weights);
   return report;
 }
 

@@ -29,13 +29,14 @@ Handler add_bench(CLI::App& app, Output& out) {
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{4096}));
   cmd->add_option("--threads", options->threads, "Threads that split the weight rows (default 1)")
       ->check(CLI::Range(1, 256));
-  cmd->add_option("--repeat", options->repeat, "Timed calls per case; the median is reported (default 11)")
+  cmd->add_option("--repeat", options->repeat,
+                  "Rounds; each times every case once, and the median per case is reported (default 11)")
       ->check(CLI::Range(1, 10000));
   return [options, &out] {
     const auto progress = make_progress("bench");
     int step = 0;
     const qk::perf::BenchReport report = qk::perf::run_gemm_bench(*options, [&](const std::string&) {
-      if (progress) progress(++step / 12.0);
+      if (progress) progress(++step / (options->repeat + 1.0));
     });
     finish_progress();
     const auto& m = report.machine;
@@ -72,8 +73,9 @@ Handler add_bench(CLI::App& app, Output& out) {
     }
     fmt::print("qtool bench: {} ({} path; CPU supports {}), {} logical CPUs, last-level cache {} MiB\n",
                m.cpu, m.isa, m.detected_isa, m.logical_cpus, m.last_level_cache_bytes >> 20);
-    fmt::print("weights {}x{}, GEMM batch {}, {} thread(s), median of {} calls; cold weights: {}\n",
-               options->size, options->size, options->batch, options->threads, options->repeat, report.cold);
+    fmt::print(
+        "weights {}x{}, GEMM batch {}, {} thread(s), median of {} interleaved rounds; cold weights: {}\n",
+        options->size, options->size, options->batch, options->threads, options->repeat, report.cold);
     fmt::print("streaming read: {:.1f} GB/s (the GEMV limit is weight bytes / this)\n\n", report.read_gbps);
     fmt::print(
         "| case | bits/weight | weight bytes | median us | GB/s | GFLOP/s | vs FP32 | of BW limit | max abs "

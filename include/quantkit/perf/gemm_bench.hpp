@@ -25,7 +25,7 @@ struct BenchOptions {
   std::int64_t size = 4096;  // weights are size x size
   std::int64_t batch = 64;   // GEMM rows of X
   int threads = 1;
-  int repeat = 11;  // timed calls per case; the median is reported
+  int repeat = 11;  // rounds; each round times every case once (interleaved), the median is reported
 };
 
 struct BenchResult {
