@@ -1,6 +1,9 @@
 // Umbrella header: the whole public API of quantkit.
 #pragma once
 
+#include "quantkit/calib/activation_quant.hpp"
+#include "quantkit/calib/calibration.hpp"
+#include "quantkit/calib/presets.hpp"
 #include "quantkit/core/error.hpp"
 #include "quantkit/core/float_traits.hpp"
 #include "quantkit/core/half.hpp"
@@ -18,7 +21,10 @@
 #include "quantkit/io/qfile.hpp"
 #include "quantkit/kernels/gemm.hpp"
 #include "quantkit/kernels/linear_dynamic_ref.hpp"
+#include "quantkit/observe/clip_search.hpp"
+#include "quantkit/observe/histogram.hpp"
 #include "quantkit/observe/minmax.hpp"
+#include "quantkit/observe/observer.hpp"
 #include "quantkit/ptq/evaluate.hpp"
 #include "quantkit/ptq/quantize_file.hpp"
 #include "quantkit/ptq/stats.hpp"

@@ -137,7 +137,8 @@ void gemm(std::span<const float> x, std::int64_t batch, const Int8Weights& w, st
   // A reference, not the thread_local itself: inside the lambda the name would mean each worker's own copy.
   thread_local QuantizedActivations activations;
   QuantizedActivations& xq = activations;
-  quantize_activations(x.data(), batch, w.cols, w.stride, options.activations, xq);
+  quantize_activations(x.data(), batch, w.cols, w.stride,
+                       ActivationQuantOptions{options.activations, true, options.static_activations}, xq);
   if (batch > 0)
     run_rows(w.rows, options.threads, [&](std::int64_t r0, std::int64_t r1) { fn(xq, w, r0, r1, y.data()); });
   add_bias(y, batch, bias);
@@ -162,7 +163,8 @@ void gemm(std::span<const float> x, std::int64_t batch, const Int4Weights& w, st
   // A reference, not the thread_local itself: inside the lambda the name would mean each worker's own copy.
   thread_local QuantizedActivations activations;
   QuantizedActivations& xq = activations;
-  quantize_activations(x.data(), batch, w.cols, w.stride, options.activations, xq);
+  quantize_activations(x.data(), batch, w.cols, w.stride,
+                       ActivationQuantOptions{options.activations, true, options.static_activations}, xq);
   if (batch > 0)
     run_rows(w.rows, options.threads, [&](std::int64_t r0, std::int64_t r1) { fn(xq, w, r0, r1, y.data()); });
   add_bias(y, batch, bias);

@@ -116,7 +116,8 @@ BenchReport run_gemm_bench(const BenchOptions& o, const std::function<void(const
             normal(static_cast<std::size_t>(o.batch * n), 1.0f, 3),
             {},
             {}};
-  const kernels::GemmOptions gemm_options{.threads = o.threads};
+  kernels::GemmOptions gemm_options;
+  gemm_options.threads = o.threads;
   const auto gemm = [gemm_options](const std::vector<float>& x, std::int64_t b, const auto& w,
                                    std::vector<float>& y) { kernels::gemm(x, b, w, y, gemm_options); };
 

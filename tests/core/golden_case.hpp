@@ -34,6 +34,9 @@ class GoldenCase {
   std::vector<T> input(const std::string& name) const {
     return input_array(name).to_vector<T>();
   }
+  io::NpyArray expected_array(const std::string& name) const {
+    return io::read_npy((dir_ / json_.at("expected").at(name).at("file").get<std::string>()).string());
+  }
   bool has_input(const std::string& name) const { return json_.at("inputs").contains(name); }
   bool has_expected(const std::string& name) const { return json_.at("expected").contains(name); }
 

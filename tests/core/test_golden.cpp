@@ -10,6 +10,7 @@
 #include "quantkit/kernels/gemm.hpp"
 #include "quantkit/kernels/linear_dynamic_ref.hpp"
 #include "quantkit/observe/minmax.hpp"
+#include "quantkit/observe/observer.hpp"
 #include "quantkit/qat/learnable_fake_quant.hpp"
 #include "quantkit/quantkit.hpp"
 
@@ -114,6 +115,13 @@ void run_observer_minmax(const GoldenCase& c) {
   c.expect("max_val", std::vector<float>(obs.max_vals().begin(), obs.max_vals().end()));
   c.expect("scale", p.scale);
   c.expect("zero_point", std::vector<std::int64_t>(p.zero_point.begin(), p.zero_point.end()));
+
+  // The calibration observer (observe/observer.hpp) must give the same numbers.
+  Observer general(ObserverConfig{CalibMethod::kMinMax, spec});
+  for (const auto& batch : batches(xa, x, c.params().at("batches").get<int>())) general.observe<float>(batch);
+  const CalibrationResult r = general.result();
+  c.expect("scale", r.params.scale);
+  c.expect("zero_point", std::vector<std::int64_t>(r.params.zero_point.begin(), r.params.zero_point.end()));
 }
 
 void run_observer_moving_average(const GoldenCase& c) {
@@ -134,6 +142,49 @@ void run_observer_moving_average(const GoldenCase& c) {
   c.expect("max_val_per_step", maxs);
   c.expect("scale", p.scale);
   c.expect("zero_point", std::vector<std::int64_t>(p.zero_point.begin(), p.zero_point.end()));
+
+  // The calibration observer's moving-average method, step by step.
+  ObserverConfig config{CalibMethod::kMovingAverage, spec};
+  config.averaging_constant = std::bit_cast<float>(c_bits);
+  Observer general(config);
+  std::vector<float> gmins, gmaxs;
+  for (const auto& batch : batches(xa, x, c.params().at("batches").get<int>())) {
+    general.observe<float>(batch);
+    for (const SlotCalibration& s : general.result().slots) {
+      gmins.push_back(s.min);
+      gmaxs.push_back(s.max);
+    }
+  }
+  c.expect("min_val_per_step", gmins);
+  c.expect("max_val_per_step", gmaxs);
+  const CalibrationResult r = general.result();
+  c.expect("scale", r.params.scale);
+  c.expect("zero_point", std::vector<std::int64_t>(r.params.zero_point.begin(), r.params.zero_point.end()));
+}
+
+// Informational: PyTorch's HistogramObserver (an approximate L2 search). Our mse observer must quantize
+// the same data with no more error than the reference's scale and zero point (2% slack for its
+// different error model).
+void run_observer_histogram(const GoldenCase& c) {
+  const QuantSpec spec = observer_spec(c.params().at("qspec"));
+  const auto xa = c.input_array("x");
+  const auto x = xa.to_vector<float>();
+  const TensorView<const float> view(x.data(), xa.shape());
+  Observer obs(ObserverConfig{CalibMethod::kMse, spec});
+  obs.observe<float>(view);
+  const QuantParams ours = obs.result().params;
+  const auto ref_scale = c.expected_array("scale").to_vector<float>();
+  const auto ref_zp = c.expected_array("zero_point").to_vector<std::int32_t>();
+  const QuantParams ref{spec, ref_scale, ref_zp};
+  auto mse = [&](const QuantParams& p) {
+    std::vector<float> y(x.size());
+    fake_quantize<float>(view, p, y);
+    double s = 0.0;
+    for (std::size_t i = 0; i < x.size(); ++i) s += (double{x[i]} - y[i]) * (double{x[i]} - y[i]);
+    return s / static_cast<double>(x.size());
+  };
+  EXPECT_LE(mse(ours), 1.02 * mse(ref)) << "ours: scale " << ours.scale[0] << " zp " << ours.zero_point[0]
+                                        << ", reference: scale " << ref_scale[0] << " zp " << ref_zp[0];
 }
 
 void run_dynamic_qparams(const GoldenCase& c) {
@@ -328,7 +379,7 @@ TEST_P(Golden, MatchesReference) {
   else if (op == "observer.moving_average_minmax")
     run_observer_moving_average(c);
   else if (op == "observer.histogram")
-    GTEST_SKIP() << "histogram observer cases are informational (calibration issue)";
+    run_observer_histogram(c);
   else if (op == "choose_qparams_dynamic")
     run_dynamic_qparams(c);
   else if (op == "quantize")

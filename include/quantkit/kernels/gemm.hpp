@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 
 #include "quantkit/kernels/packed_weights.hpp"
@@ -27,6 +28,8 @@ namespace qk::kernels {
 struct GemmOptions {
   int threads = 1;  // threads that split the rows of W; 1 runs on the caller's thread only
   ActivationScaling activations = ActivationScaling::kPerRow;  // INT8 / INT4 only
+  // INT8 / INT4 only: static activation quantization with calibrated parameters instead of dynamic.
+  std::optional<StaticActivationParams> static_activations;
 };
 
 void gemm(std::span<const float> x, std::int64_t batch, const Fp32Weights& w, std::span<float> y,

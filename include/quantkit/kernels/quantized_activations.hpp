@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "quantkit/kernels/aligned_vector.hpp"
@@ -20,6 +21,23 @@ namespace qk::kernels {
 enum class ActivationScaling {
   kPerRow,  // one scale and zero point per row of X (default: a large row does not cost the others precision)
   kPerTensor,  // one for the whole X: PyTorch's quantized::linear_dynamic, bit for bit (golden rule 9)
+};
+
+// Static activation quantization: a scale and zero point fixed ahead of time by calibration, applied to
+// every row. Codes are uint8 in [qmin, qmax] (a sub-range of [0, 255]); a calibration made for int8
+// storage is the same grid shifted by 128 (see calib/activation_quant.hpp). Keep qmax - zero_point and
+// zero_point - qmin within 128 (reduce_range, as the x86 preset does) for the AVX2 INT8 fast path.
+struct StaticActivationParams {
+  float scale = 1.0f;
+  std::int32_t zero_point = 0;
+  std::int32_t qmin = 0;
+  std::int32_t qmax = 255;
+};
+
+struct ActivationQuantOptions {
+  ActivationScaling scaling = ActivationScaling::kPerRow;
+  bool reduce_range = true;  // dynamic qparams over [0, 127] (see above); false uses [0, 255]
+  std::optional<StaticActivationParams> fixed;  // static quantization: skips the dynamic qparams
 };
 
 struct QuantizedActivations {
@@ -36,7 +54,16 @@ struct QuantizedActivations {
 
 // Quantizes x [rows, cols] (row-major, row pitch `cols`) into out, padding rows to `stride` (a multiple of
 // kBlock, >= cols). Throws qk::Error if x holds NaN or Inf. Reuses out's buffers.
+//
+// Per-row dynamic and static quantization are fused: each row is checked, measured and quantized while
+// it sits in L1, so the input is read from memory once. Per-tensor dynamic needs the whole tensor's
+// range before the first code, so it sweeps twice (the second sweep from cache for activations up to the
+// L2/L3 size).
 void quantize_activations(const float* x, std::int64_t rows, std::int64_t cols, std::int64_t stride,
-                          ActivationScaling scaling, QuantizedActivations& out);
+                          const ActivationQuantOptions& options, QuantizedActivations& out);
+inline void quantize_activations(const float* x, std::int64_t rows, std::int64_t cols, std::int64_t stride,
+                                 ActivationScaling scaling, QuantizedActivations& out) {
+  quantize_activations(x, rows, cols, stride, ActivationQuantOptions{scaling, true, std::nullopt}, out);
+}
 
 }  // namespace qk::kernels

@@ -35,6 +35,14 @@ void batch_minmax(TensorView<const T> x, const QuantSpec& spec, std::int64_t& sl
 
 }  // namespace detail
 
+// Rule 3's update of a moving-average bound: three float32 operations, d = cur - m; d = c * d; m = m + d,
+// not one fma. quantkit is compiled with -ffp-contract=off (exported to users), so they stay three.
+inline float moving_average_update(float m, float cur, float averaging_constant) {
+  float d = cur - m;
+  d = averaging_constant * d;
+  return m + d;
+}
+
 // Running minimum and maximum over every batch seen (PyTorch MinMaxObserver / PerChannelMinMaxObserver).
 class MinMaxObserver {
  public:
@@ -112,12 +120,7 @@ class MovingAverageMinMaxObserver {
   }
 
  private:
-  float update(float m, float cur) const {
-    // quantkit is compiled with -ffp-contract=off (exported to users), so these stay three roundings.
-    float d = cur - m;
-    d = averaging_constant_ * d;
-    return m + d;
-  }
+  float update(float m, float cur) const { return moving_average_update(m, cur, averaging_constant_); }
 
   QuantSpec spec_;
   float averaging_constant_;

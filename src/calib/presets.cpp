@@ -1,0 +1,78 @@
+// The target preset table (README "Target presets" mirrors it).
+#include "quantkit/calib/presets.hpp"
+
+#include <array>
+
+#include "quantkit/core/error.hpp"
+
+namespace qk {
+
+namespace {
+
+constexpr std::array<TargetPreset, 5> kPresets{{
+    {"generic", "any runtime (PyTorch eager/FX default qconfig)", true, Scheme::kSymmetric, false, Scheme::kAffine,
+     false, false, "int8 symmetric per-channel weights, uint8 affine per-tensor activations, static"},
+    {"ane", "Apple Neural Engine (Core ML)", true, Scheme::kSymmetric, true, Scheme::kSymmetric, false, false,
+     "int8 symmetric per-channel weights, int8 symmetric per-tensor activations, static only"},
+    {"hexagon", "Qualcomm Hexagon DSP/HTP (QNN)", false, Scheme::kAffine, false, Scheme::kAffine, false, false,
+     "asymmetric uint8 weights (per-channel, or --per-tensor), asymmetric uint8 per-tensor activations, static"},
+    {"edgetpu", "Google Edge TPU (TFLite int8)", true, Scheme::kSymmetric, true, Scheme::kAffine, false, false,
+     "int8 only: symmetric per-channel weights, asymmetric int8 per-tensor activations, static"},
+    {"x86", "FBGEMM / oneDNN (PyTorch x86 and fbgemm backends)", true, Scheme::kSymmetric, false, Scheme::kAffine,
+     true, true,
+     "int8 symmetric per-channel weights, dynamic uint8 activations with reduce_range (7-bit, [0, 127])"},
+}};
+
+}  // namespace
+
+std::span<const TargetPreset> target_presets() { return kPresets; }
+
+const TargetPreset& find_preset(const std::string& name) {
+  for (const TargetPreset& p : kPresets)
+    if (name == p.name) return p;
+  std::string names;
+  for (const TargetPreset& p : kPresets) names += std::string(names.empty() ? "" : ", ") + p.name;
+  throw Error("unknown preset '" + name + "' (choose " + names + ")");
+}
+
+QuantSpec preset_weight_spec(const TargetPreset& preset, int rank) {
+  QuantSpec s;
+  s.bits = 8;
+  s.is_signed = preset.weight_signed;
+  s.scheme = preset.weight_scheme;
+  s.granularity = rank >= 2 ? Granularity::kPerChannel : Granularity::kPerTensor;
+  s.axis = 0;
+  return s;
+}
+
+QuantSpec preset_activation_spec(const TargetPreset& preset) {
+  QuantSpec s;
+  s.bits = 8;
+  s.is_signed = preset.activation_signed;
+  s.scheme = preset.activation_scheme;
+  s.reduce_range = preset.activation_reduce_range;
+  s.granularity = Granularity::kPerTensor;
+  return s;
+}
+
+std::string describe_spec(const QuantSpec& spec) {
+  const QRange r = spec.range();
+  std::string out = std::to_string(spec.storage_bits()) + "-bit " + (spec.is_signed ? "signed " : "unsigned ") +
+                    to_string(spec.scheme) + " ";
+  switch (spec.granularity) {
+    case Granularity::kPerTensor:
+      out += "per-tensor";
+      break;
+    case Granularity::kPerChannel:
+      out += "per-channel (axis " + std::to_string(spec.axis) + ")";
+      break;
+    case Granularity::kPerGroup:
+      out += "per-group (" + std::to_string(spec.group_size) + ")";
+      break;
+  }
+  out += ", codes [" + std::to_string(r.min) + ", " + std::to_string(r.max) + "]";
+  if (spec.reduce_range) out += " (reduce_range)";
+  return out;
+}
+
+}  // namespace qk
