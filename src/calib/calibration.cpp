@@ -59,7 +59,7 @@ void for_each_array(const std::vector<std::string>& inputs, const InputProgress&
 
 // Calls f(TensorView<const T>) with the array's data as float16, float32 or float64.
 template <class F>
-void with_float_view(const io::NpyArray& a, const std::string& label, F&& f) {
+void with_float_view(const io::NpyArray& a, F&& f) {
   auto run = [&](auto tag) {
     using T = decltype(tag);
     if (a.is_native_c_order()) {
@@ -80,7 +80,7 @@ void with_float_view(const io::NpyArray& a, const std::string& label, F&& f) {
       run(double{});
       break;
     default:
-      throw Error(label + ": dtype " + io::dtype_name(a.dtype()) +
+      throw Error(std::string("dtype ") + io::dtype_name(a.dtype()) +
                   " is not a float type (calibration reads float16, float32 or float64)");
   }
 }
@@ -316,7 +316,7 @@ ObserverMap calibrate_files(const std::vector<std::string>& inputs, const Observ
   for_each_array(inputs, progress, [&](const std::string& name, const std::string& label, const io::NpyArray& a) {
     with_label(label, [&] {
       Observer& o = observers.try_emplace(name, config).first->second;
-      with_float_view(a, label, [&](auto view) { o.observe(view); });
+      with_float_view(a, [&](auto view) { o.observe(view); });
     });
   });
   return observers;
@@ -425,7 +425,7 @@ ValidationReport validate_calibration(const std::string& calib_path, const std::
     with_label(label, [&] {
       HeldOut& h = held[name];
       if (!h.observer) h.observer.emplace(it->second.config());
-      with_float_view(a, label, [&](auto view) {
+      with_float_view(a, [&](auto view) {
         h.observer->observe(view);  // rejects NaN/Inf and bad shapes first
         accumulate_fake_quant(view, params.at(name), h);
       });

@@ -221,6 +221,10 @@ ClipRange entropy_clip(const Histogram& h, const QuantSpec& spec) {
     mag[static_cast<std::size_t>(m)] += static_cast<double>(counts[j]);
   }
 
+  // As NVIDIA's pytorch-quantization does, the bin at zero takes its neighbour's count: ReLU outputs and
+  // padding put a spike there that would otherwise dominate P and pull the threshold down.
+  if (nbins > 1) mag[0] = mag[1];
+
   const QRange r = spec.range();
   const std::int64_t codes = r.max - r.min + 1;
   const bool one_sided = spec.scheme == Scheme::kAffine && h.min() >= 0.0f;

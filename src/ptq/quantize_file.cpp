@@ -85,7 +85,7 @@ QuantParams observe(const io::NpyArray& array, const FloatInput<T>& in, const Fi
   std::vector<float> maxs(static_cast<std::size_t>(layout.slots), -std::numeric_limits<float>::infinity());
   NonFiniteReport nonfinite;
   const std::int64_t chunk = aligned_chunk(options.chunk_elements);
-  const bool observe_range = !options.fixed_params.has_value();
+  const bool observe_range = !options.fixed_params.has_value() && !options.given_params.has_value();
   for_each_chunk(array, in, chunk, [&](std::span<const T> x, std::int64_t offset) {
     const std::int64_t before = nonfinite.count;
     scan_nonfinite<T>(x, offset, nonfinite);
@@ -118,6 +118,16 @@ QuantParams observe(const io::NpyArray& array, const FloatInput<T>& in, const Fi
                 " non-finite value(s) (NaN or Inf), first at index " +
                 index_string(nonfinite.first_index, array.shape()) +
                 " (use --allow-nonfinite to saturate them)");
+  }
+  if (options.given_params) {
+    QuantParams params = *options.given_params;
+    params.spec = spec;
+    try {
+      check_params(params, layout);
+    } catch (const Error& e) {
+      throw Error(array.name() + ": the given parameters do not fit this tensor: " + e.what());
+    }
+    return params;
   }
   if (!observe_range) {
     if (spec.granularity != Granularity::kPerTensor)

@@ -1,6 +1,8 @@
 // Shared pieces of the qtool subcommands.
 #include "common.hpp"
 
+#include "quantkit/calib/presets.hpp"
+
 #include <fmt/format.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -11,45 +13,74 @@
 
 namespace qtool {
 
-void SpecOptions::add_to(CLI::App& app) {
-  app.add_option("--bits", bits, "Bits per code, 2..8 (default 8)");
-  app.add_flag("--unsigned", is_unsigned, "Unsigned codes (uint8 storage) instead of signed");
-  app.add_flag("--affine", affine, "Affine (asymmetric) instead of symmetric");
+void SpecOptions::add_to(CLI::App& app, Role role) {
+  const bool weights = role == Role::kWeights;
+  std::vector<std::string> names;
+  for (const qk::TargetPreset& p : qk::target_presets()) names.emplace_back(p.name);
+  app.add_option("--preset", preset,
+                 "Target preset: generic, ane, hexagon, edgetpu or x86 (sets the defaults below; flags override)")
+      ->check(CLI::IsMember(names));
+  bits_opt_ = app.add_option("--bits", bits, "Bits per code, 2..8 (default 8)");
+  auto* u = app.add_flag("--unsigned", is_unsigned, "Unsigned codes (uint8 storage) instead of signed");
+  auto* sg = app.add_flag("--signed", is_signed, "Signed codes (int8 storage; the default without a preset)");
+  u->excludes(sg);
+  unsigned_opt_ = u;
+  signed_opt_ = sg;
+  auto* af = app.add_flag("--affine", affine, "Affine (asymmetric) instead of symmetric");
+  auto* sy = app.add_flag("--symmetric", symmetric, "Symmetric (the default without a preset)");
+  af->excludes(sy);
+  affine_opt_ = af;
+  symmetric_opt_ = sy;
   auto* pt = app.add_flag("--per-tensor", per_tensor, "One scale for the whole tensor");
   auto* ax = app.add_option("--axis", axis, "Per-channel along this axis (negative counts from the end)");
-  auto* gs = app.add_option("--group-size", group_size,
-                            "Per-group: groups of G consecutive elements along the last axis");
-  pt->excludes(ax)->excludes(gs);
-  ax->excludes(gs);
+  pt->excludes(ax);
+  per_tensor_opt_ = pt;
+  axis_opt_ = ax;
+  CLI::Option* gs = nullptr;
+  if (weights) {
+    gs = app.add_option("--group-size", group_size, "Per-group: groups of G consecutive elements along the last axis");
+    pt->excludes(gs);
+    ax->excludes(gs);
+    group_opt_ = gs;
+  }
   auto* lo = app.add_option("--qmin", qmin, "Explicit lowest code (with --qmax; overrides --bits)");
   auto* hi = app.add_option("--qmax", qmax, "Explicit highest code (with --qmin)");
   lo->needs(hi);
   hi->needs(lo);
-  app.add_flag("--reduce-range", reduce_range, "Halve the integer range (FBGEMM-style 7-bit activations)");
-  auto* sc =
-      app.add_option("--scale", scale, "Fixed per-tensor scale: skip the observer (with --zero-point)");
-  auto* zp = app.add_option("--zero-point", zero_point, "Fixed per-tensor zero point (with --scale)");
-  sc->needs(zp);
-  zp->needs(sc);
-  sc->excludes(ax)->excludes(gs);
-  app.add_flag("--allow-nonfinite", allow_nonfinite,
-               "Accept NaN/Inf: they are left out of the range, +Inf/-Inf saturate to qmax/qmin, NaN becomes "
-               "the zero point");
+  qmin_opt_ = lo;
+  reduce_opt_ = app.add_flag("--reduce-range", reduce_range, "Halve the integer range (FBGEMM-style 7-bit activations)");
+  if (weights) {
+    auto* sc = app.add_option("--scale", scale, "Fixed per-tensor scale: skip the observer (with --zero-point)");
+    auto* zp = app.add_option("--zero-point", zero_point, "Fixed per-tensor zero point (with --scale)");
+    sc->needs(zp);
+    zp->needs(sc);
+    sc->excludes(ax)->excludes(gs);
+    app.add_flag("--allow-nonfinite", allow_nonfinite,
+                 "Accept NaN/Inf: they are left out of the range, +Inf/-Inf saturate to qmax/qmin, NaN becomes "
+                 "the zero point");
+  }
 }
 
-qk::FileQuantOptions SpecOptions::to_options(int rank) const {
-  qk::FileQuantOptions options;
-  qk::QuantSpec& spec = options.spec;
-  spec = qk::default_weight_spec(rank);
-  spec.bits = bits;
-  spec.is_signed = !is_unsigned;
-  spec.scheme = affine ? qk::Scheme::kAffine : qk::Scheme::kSymmetric;
-  spec.reduce_range = reduce_range;
+bool SpecOptions::any_spec_flag() const {
+  for (const CLI::Option* o : {bits_opt_, unsigned_opt_, signed_opt_, affine_opt_, symmetric_opt_, reduce_opt_,
+                               per_tensor_opt_, axis_opt_, group_opt_, qmin_opt_}) {
+    if (o && o->count() > 0) return true;
+  }
+  return !preset.empty();
+}
+
+void SpecOptions::apply_flags(qk::QuantSpec& spec) const {
+  if (bits_opt_->count()) spec.bits = bits;
+  if (is_unsigned) spec.is_signed = false;
+  if (is_signed) spec.is_signed = true;
+  if (affine) spec.scheme = qk::Scheme::kAffine;
+  if (symmetric) spec.scheme = qk::Scheme::kSymmetric;
+  if (reduce_range) spec.reduce_range = true;
   if (qmin) {
     spec.quant_min = *qmin;
     spec.quant_max = *qmax;
   }
-  if (per_tensor || scale) {
+  if (per_tensor) {
     spec.granularity = qk::Granularity::kPerTensor;
   } else if (axis) {
     spec.granularity = qk::Granularity::kPerChannel;
@@ -58,9 +89,60 @@ qk::FileQuantOptions SpecOptions::to_options(int rank) const {
     spec.granularity = qk::Granularity::kPerGroup;
     spec.group_size = *group_size;
   }
-  if (scale) options.fixed_params = qk::QParams{*scale, *zero_point};
+}
+
+qk::FileQuantOptions SpecOptions::to_options(int rank) const {
+  qk::FileQuantOptions options;
+  qk::QuantSpec& spec = options.spec;
+  spec = preset.empty() ? qk::default_weight_spec(rank) : qk::preset_weight_spec(qk::find_preset(preset), rank);
+  apply_flags(spec);
+  if (scale) {
+    spec.granularity = qk::Granularity::kPerTensor;
+    options.fixed_params = qk::QParams{*scale, *zero_point};
+  }
   options.nonfinite = allow_nonfinite ? qk::NonFinitePolicy::kSaturate : qk::NonFinitePolicy::kReject;
   return options;
+}
+
+qk::QuantSpec SpecOptions::activation_spec() const {
+  qk::QuantSpec spec;
+  if (!preset.empty()) {
+    spec = qk::preset_activation_spec(qk::find_preset(preset));
+  } else {
+    spec.bits = 8;
+    spec.is_signed = true;
+    spec.scheme = qk::Scheme::kSymmetric;
+    spec.granularity = qk::Granularity::kPerTensor;
+  }
+  apply_flags(spec);
+  spec.validate();
+  return spec;
+}
+
+std::vector<std::string> SpecOptions::explain(int rank) const {
+  std::vector<std::string> lines;
+  if (preset.empty()) {
+    lines.push_back("no preset: quantkit's defaults");
+  } else {
+    const qk::TargetPreset& p = qk::find_preset(preset);
+    lines.push_back(fmt::format("preset {}: {}", p.name, p.target));
+    lines.push_back(fmt::format("  {}", p.note));
+    lines.push_back(fmt::format("  preset weights:     {}", qk::describe_spec(qk::preset_weight_spec(p, rank))));
+    lines.push_back(fmt::format("  preset activations: {}, {}", qk::describe_spec(qk::preset_activation_spec(p)),
+                                p.dynamic_activations ? "dynamic (computed per batch at run time)"
+                                                      : "static (from qtool calibrate)"));
+  }
+  std::vector<std::string> given;
+  for (const CLI::Option* o : {bits_opt_, unsigned_opt_, signed_opt_, affine_opt_, symmetric_opt_, reduce_opt_,
+                               per_tensor_opt_, axis_opt_, group_opt_, qmin_opt_}) {
+    if (o && o->count() > 0) given.push_back(o->get_name());
+  }
+  if (!given.empty()) {
+    std::string joined;
+    for (const std::string& g : given) joined += (joined.empty() ? "" : " ") + g;
+    lines.push_back("explicit flags override: " + joined);
+  }
+  return lines;
 }
 
 namespace {

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "quantkit/core/spec.hpp"
 #include "quantkit/ptq/quantize_file.hpp"
@@ -18,10 +19,16 @@ struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The quantization flags shared by quantize, fake-quant and calibrate. A --preset sets the defaults
+// (weights for quantize/fake-quant, activations for calibrate); any flag given explicitly overrides it.
 struct SpecOptions {
+  enum class Role { kWeights, kActivations };
+
   int bits = 8;
   bool is_unsigned = false;
+  bool is_signed = false;
   bool affine = false;
+  bool symmetric = false;
   bool per_tensor = false;
   std::optional<int> axis;
   std::optional<std::int64_t> group_size;
@@ -30,11 +37,30 @@ struct SpecOptions {
   std::optional<float> scale;
   std::optional<std::int32_t> zero_point;
   bool allow_nonfinite = false;
+  std::string preset;
 
-  void add_to(CLI::App& app);
-  // The spec for an input of the given rank; weights defaults: 8-bit signed symmetric, per channel on
-  // axis 0 for rank >= 2, per tensor otherwise.
+  void add_to(CLI::App& app, Role role);
+  // Weights: the preset's weight spec, or 8-bit signed symmetric per channel on axis 0 for rank >= 2
+  // (per tensor otherwise), then the explicit flags.
   qk::FileQuantOptions to_options(int rank) const;
+  // Activations: the preset's activation spec, or 8-bit signed symmetric per tensor, then the flags.
+  qk::QuantSpec activation_spec() const;
+  // Lines saying what the preset chose and which flags overrode it.
+  std::vector<std::string> explain(int rank) const;
+  bool any_spec_flag() const;
+
+ private:
+  void apply_flags(qk::QuantSpec& spec) const;
+  const CLI::Option* bits_opt_ = nullptr;
+  const CLI::Option* unsigned_opt_ = nullptr;
+  const CLI::Option* signed_opt_ = nullptr;
+  const CLI::Option* affine_opt_ = nullptr;
+  const CLI::Option* symmetric_opt_ = nullptr;
+  const CLI::Option* reduce_opt_ = nullptr;
+  const CLI::Option* per_tensor_opt_ = nullptr;
+  const CLI::Option* axis_opt_ = nullptr;
+  const CLI::Option* group_opt_ = nullptr;
+  const CLI::Option* qmin_opt_ = nullptr;
 };
 
 struct Output {
@@ -58,5 +84,6 @@ Handler add_dequantize(CLI::App& app, Output& out);
 Handler add_inspect(CLI::App& app, Output& out);
 Handler add_demo(CLI::App& app, Output& out);
 Handler add_bench(CLI::App& app, Output& out);
+Handler add_calibrate(CLI::App& app, Output& out);
 
 }  // namespace qtool

@@ -4,6 +4,10 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <filesystem>
+
+#include "quantkit/calib/calibration.hpp"
+#include "quantkit/calib/presets.hpp"
 
 #include "quantkit/core/spec.hpp"
 #include "quantkit/io/npy.hpp"
@@ -11,14 +15,38 @@
 namespace qtool {
 
 void add_file_quant_args(CLI::App& cmd, FileQuantArgs& args, const char* output_help) {
-  cmd.add_option("input", args.input, "Input .npy (float16/32/64)")->required();
-  cmd.add_option("-o,--output", args.output, output_help)->required();
-  args.spec.add_to(cmd);
+  cmd.add_option("input", args.input, "Input .npy (float16/32/64)");
+  cmd.add_option("-o,--output", args.output, output_help);
+  args.spec.add_to(cmd, SpecOptions::Role::kWeights);
+  cmd.add_option("--calib", args.calib, "Apply the parameters stored in this calibration file (qtool calibrate)");
+  cmd.add_option("--tensor", args.tensor, "Tensor name in the calibration file (default: the input's file stem)");
+  cmd.add_flag("--explain", args.explain, "Print what the preset and flags choose, then exit without quantizing");
 }
 
 int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake) {
+  if (args.explain) {
+    const int rank = args.input.empty() ? 2 : static_cast<int>(qk::io::read_npy(args.input).header().shape.size());
+    const qk::FileQuantOptions options = args.spec.to_options(rank);
+    for (const std::string& line : args.spec.explain(rank)) fmt::print("{}\n", line);
+    fmt::print("weights ({}): {}\n", args.input.empty() ? "a rank-2 array" : args.input,
+               qk::describe_spec(options.spec));
+    return 0;
+  }
+  if (args.input.empty() || args.output.empty()) throw UsageError("an input .npy and -o OUTPUT are required");
+  if (!args.tensor.empty() && args.calib.empty()) throw UsageError("--tensor needs --calib");
   const int rank = qk::io::read_npy(args.input).header().shape.size();
-  qk::FileQuantOptions options = args.spec.to_options(rank);
+  qk::FileQuantOptions options;
+  if (!args.calib.empty()) {
+    if (args.spec.any_spec_flag() || args.spec.scale)
+      throw UsageError("--calib brings its own quantization settings; drop the other quantization flags");
+    const std::string name = args.tensor.empty() ? std::filesystem::path(args.input).stem().string() : args.tensor;
+    qk::StoredParams stored = qk::read_calibrated_params(args.calib, name);
+    options.spec = stored.params.spec;
+    options.given_params = std::move(stored.params);
+    options.nonfinite = args.spec.allow_nonfinite ? qk::NonFinitePolicy::kSaturate : qk::NonFinitePolicy::kReject;
+  } else {
+    options = args.spec.to_options(rank);
+  }
   options.progress = make_progress(fake ? "fake-quant" : "quantize");
   const auto start = std::chrono::steady_clock::now();
   const qk::FileQuantReport r = fake ? qk::fake_quantize_file(args.input, args.output, options)

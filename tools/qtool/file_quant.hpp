@@ -11,6 +11,9 @@ struct FileQuantArgs {
   std::string input;
   std::string output;
   SpecOptions spec;
+  std::string calib;   // --calib calib.json: apply stored parameters ...
+  std::string tensor;  // ... of this tensor (default: the input's file stem)
+  bool explain = false;
 };
 
 void add_file_quant_args(CLI::App& cmd, FileQuantArgs& args, const char* output_help);

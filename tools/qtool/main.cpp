@@ -16,8 +16,8 @@
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "qtool: quantize, dequantize, fake-quantize and inspect tensors stored as .npy / .npz, and benchmark "
-      "the kernels "
+      "qtool: quantize, dequantize, fake-quantize, inspect and calibrate tensors stored as .npy / .npz, and "
+      "benchmark the kernels "
       "(quantkit " QK_VERSION ")",
       "qtool"};
   app.set_version_flag("--version", "qtool (quantkit) " QK_VERSION);
@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   add(qtool::add_inspect);
   add(qtool::add_demo);
   add(qtool::add_bench);
+  add(qtool::add_calibrate);
   for (auto& [sub, handler] : handlers)
     sub->add_flag("--json", out.json, "Machine-readable JSON output on stdout");
 

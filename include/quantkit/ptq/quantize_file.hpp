@@ -8,6 +8,7 @@
 #include <string>
 
 #include "quantkit/core/qparams.hpp"
+#include "quantkit/core/quantize.hpp"
 #include "quantkit/core/spec.hpp"
 #include "quantkit/io/dtype.hpp"
 #include "quantkit/io/qfile.hpp"
@@ -22,6 +23,8 @@ enum class NonFinitePolicy { kReject, kSaturate };
 struct FileQuantOptions {
   QuantSpec spec;
   std::optional<QParams> fixed_params;  // skip the observer: per-tensor scale and zero point
+  // Skip the observer: stored parameters (e.g. from a calibration file), one per slot of `spec`.
+  std::optional<QuantParams> given_params;
   NonFinitePolicy nonfinite = NonFinitePolicy::kReject;
   std::function<void(double)> progress;                 // called with the fraction done, 0..1
   std::int64_t chunk_elements = std::int64_t{1} << 22;  // elements per streaming chunk
