@@ -45,7 +45,8 @@ void for_each_array(const std::vector<std::string>& inputs, const InputProgress&
         const io::NpyArray a = io::read_npz_member(input, key);
         f(key, input + ":" + key, a);
       }
-    } else if (const auto colon = input.rfind(':'); colon != std::string::npos && ends_with(input.substr(0, colon), ".npz")) {
+    } else if (const auto colon = input.rfind(':');
+               colon != std::string::npos && ends_with(input.substr(0, colon), ".npz")) {
       const std::string path = input.substr(0, colon);
       const std::string key = input.substr(colon + 1);
       const io::NpyArray a = io::read_npz_member(path, key);
@@ -152,7 +153,8 @@ json histogram_to_json(const Histogram& h) {
   const auto counts = h.counts();
   for (std::size_t k = 0; k < counts.size(); ++k)
     if (counts[k] != 0) bins.push_back({k, counts[k]});
-  return {{"min", h.min()}, {"max", h.max()}, {"exponent", h.exponent()}, {"first", h.first()}, {"counts", bins}};
+  return {
+      {"min", h.min()}, {"max", h.max()}, {"exponent", h.exponent()}, {"first", h.first()}, {"counts", bins}};
 }
 
 Histogram histogram_from_json(const json& j, int bins) {
@@ -162,8 +164,9 @@ Histogram histogram_from_json(const json& j, int bins) {
     if (k < 0 || k >= bins) throw Error("histogram bin index out of range");
     counts[static_cast<std::size_t>(k)] = pair.at(1).get<std::uint64_t>();
   }
-  return Histogram::from_state(bins, j.at("min").get<float>(), j.at("max").get<float>(), j.at("exponent").get<int>(),
-                               j.at("first").get<std::int64_t>(), std::move(counts));
+  return Histogram::from_state(bins, j.at("min").get<float>(), j.at("max").get<float>(),
+                               j.at("exponent").get<int>(), j.at("first").get<std::int64_t>(),
+                               std::move(counts));
 }
 
 json tensor_to_json(const Observer& o, bool with_state) {
@@ -253,10 +256,13 @@ json read_json_file(const std::string& path) {
   } catch (const json::exception& e) {
     throw Error(path + ": not valid JSON (" + e.what() + ")");
   }
-  if (!j.is_object() || j.value("format", "") != kFormat) throw Error(path + ": not a quantkit calibration file");
+  if (!j.is_object() || j.value("format", "") != kFormat)
+    throw Error(path + ": not a quantkit calibration file");
   if (j.value("version", 0) != kVersion)
-    throw Error(path + ": calibration format version " + std::to_string(j.value("version", 0)) + " is not supported");
-  if (!j.contains("tensors") || !j.at("tensors").is_object()) throw Error(path + ": calibration file has no tensors");
+    throw Error(path + ": calibration format version " + std::to_string(j.value("version", 0)) +
+                " is not supported");
+  if (!j.contains("tensors") || !j.at("tensors").is_object())
+    throw Error(path + ": calibration file has no tensors");
   return j;
 }
 
@@ -313,12 +319,13 @@ ObserverMap calibrate_files(const std::vector<std::string>& inputs, const Observ
                             const InputProgress& progress) {
   config.validate();
   ObserverMap observers;
-  for_each_array(inputs, progress, [&](const std::string& name, const std::string& label, const io::NpyArray& a) {
-    with_label(label, [&] {
-      Observer& o = observers.try_emplace(name, config).first->second;
-      with_float_view(a, [&](auto view) { o.observe(view); });
-    });
-  });
+  for_each_array(inputs, progress,
+                 [&](const std::string& name, const std::string& label, const io::NpyArray& a) {
+                   with_label(label, [&] {
+                     Observer& o = observers.try_emplace(name, config).first->second;
+                     with_float_view(a, [&](auto view) { o.observe(view); });
+                   });
+                 });
   return observers;
 }
 
@@ -329,7 +336,8 @@ std::string calibration_json(const ObserverMap& tensors, const CalibrationFileIn
   j["preset"] = info.preset.empty() ? json(nullptr) : json(info.preset);
   j["dynamic_activations"] = info.dynamic_activations;
   json ts = json::object();
-  for (const auto& [name, o] : tensors) ts[name] = with_label("tensor '" + name + "'", [&] { return tensor_to_json(o, with_state); });
+  for (const auto& [name, o] : tensors)
+    ts[name] = with_label("tensor '" + name + "'", [&] { return tensor_to_json(o, with_state); });
   j["tensors"] = ts;
   return j.dump(1) + "\n";
 }
@@ -416,21 +424,22 @@ ValidationReport validate_calibration(const std::string& calib_path, const std::
 
   std::map<std::string, HeldOut> held;
   std::set<std::string> unknown;
-  for_each_array(inputs, progress, [&](const std::string& name, const std::string& label, const io::NpyArray& a) {
-    const auto it = calib.find(name);
-    if (it == calib.end()) {
-      unknown.insert(name);
-      return;
-    }
-    with_label(label, [&] {
-      HeldOut& h = held[name];
-      if (!h.observer) h.observer.emplace(it->second.config());
-      with_float_view(a, [&](auto view) {
-        h.observer->observe(view);  // rejects NaN/Inf and bad shapes first
-        accumulate_fake_quant(view, params.at(name), h);
-      });
-    });
-  });
+  for_each_array(inputs, progress,
+                 [&](const std::string& name, const std::string& label, const io::NpyArray& a) {
+                   const auto it = calib.find(name);
+                   if (it == calib.end()) {
+                     unknown.insert(name);
+                     return;
+                   }
+                   with_label(label, [&] {
+                     HeldOut& h = held[name];
+                     if (!h.observer) h.observer.emplace(it->second.config());
+                     with_float_view(a, [&](auto view) {
+                       h.observer->observe(view);  // rejects NaN/Inf and bad shapes first
+                       accumulate_fake_quant(view, params.at(name), h);
+                     });
+                   });
+                 });
 
   ValidationReport report;
   report.max_mismatch = max_mismatch;
@@ -440,14 +449,17 @@ ValidationReport validate_calibration(const std::string& calib_path, const std::
     v.count = h.count;
     const CalibrationResult c = calib.at(name).result();
     const CalibrationResult t = h.observer->result();
-    if (t.slots.size() != c.slots.size()) throw Error(name + ": held-out data and calibration differ in channels");
+    if (t.slots.size() != c.slots.size())
+      throw Error(name + ": held-out data and calibration differ in channels");
     v.range_mismatch = -1.0;
     for (std::size_t s = 0; s < c.slots.size(); ++s) {
       const ClipRange cr = c.slots[s].clip;
       const ClipRange tr = t.slots[s].clip;
       const double width = static_cast<double>(cr.hi) - static_cast<double>(cr.lo);
-      const double diff = std::max(std::fabs(static_cast<double>(tr.lo) - cr.lo), std::fabs(static_cast<double>(tr.hi) - cr.hi));
-      const double m = width > 0.0 ? diff / width : (diff > 0.0 ? std::numeric_limits<double>::infinity() : 0.0);
+      const double diff = std::max(std::fabs(static_cast<double>(tr.lo) - cr.lo),
+                                   std::fabs(static_cast<double>(tr.hi) - cr.hi));
+      const double m =
+          width > 0.0 ? diff / width : (diff > 0.0 ? std::numeric_limits<double>::infinity() : 0.0);
       if (m > v.range_mismatch) {
         v.range_mismatch = m;
         v.worst_slot = static_cast<std::int64_t>(s);
@@ -456,7 +468,8 @@ ValidationReport validate_calibration(const std::string& calib_path, const std::
       }
     }
     v.clipped_fraction = h.count ? static_cast<double>(h.clipped) / static_cast<double>(h.count) : 0.0;
-    v.sqnr_db = h.noise > 0.0 ? 10.0 * std::log10(h.signal / h.noise) : std::numeric_limits<double>::infinity();
+    v.sqnr_db =
+        h.noise > 0.0 ? 10.0 * std::log10(h.signal / h.noise) : std::numeric_limits<double>::infinity();
     v.flagged = v.range_mismatch > max_mismatch;
     report.tensors.push_back(v);
   }

@@ -10,16 +10,19 @@ namespace qk {
 namespace {
 
 constexpr std::array<TargetPreset, 5> kPresets{{
-    {"generic", "any runtime (PyTorch eager/FX default qconfig)", true, Scheme::kSymmetric, false, Scheme::kAffine,
-     false, false, "int8 symmetric per-channel weights, uint8 affine per-tensor activations, static"},
+    {"generic", "any runtime (PyTorch eager/FX default qconfig)", true, Scheme::kSymmetric, false,
+     Scheme::kAffine, false, false,
+     "int8 symmetric per-channel weights, uint8 affine per-tensor activations, static"},
     {"ane", "Apple Neural Engine (Core ML)", true, Scheme::kSymmetric, true, Scheme::kSymmetric, false, false,
      "int8 symmetric per-channel weights, int8 symmetric per-tensor activations, static only"},
-    {"hexagon", "Qualcomm Hexagon DSP/HTP (QNN)", false, Scheme::kAffine, false, Scheme::kAffine, false, false,
-     "asymmetric uint8 weights (per-channel, or --per-tensor), asymmetric uint8 per-tensor activations, static"},
-    {"edgetpu", "Google Edge TPU (TFLite int8)", true, Scheme::kSymmetric, true, Scheme::kAffine, false, false,
-     "int8 only: symmetric per-channel weights, asymmetric int8 per-tensor activations, static"},
-    {"x86", "FBGEMM / oneDNN (PyTorch x86 and fbgemm backends)", true, Scheme::kSymmetric, false, Scheme::kAffine,
-     true, true,
+    {"hexagon", "Qualcomm Hexagon DSP/HTP (QNN)", false, Scheme::kAffine, false, Scheme::kAffine, false,
+     false,
+     "asymmetric uint8 weights (per-channel, or --per-tensor), asymmetric uint8 per-tensor activations, "
+     "static"},
+    {"edgetpu", "Google Edge TPU (TFLite int8)", true, Scheme::kSymmetric, true, Scheme::kAffine, false,
+     false, "int8 only: symmetric per-channel weights, asymmetric int8 per-tensor activations, static"},
+    {"x86", "FBGEMM / oneDNN (PyTorch x86 and fbgemm backends)", true, Scheme::kSymmetric, false,
+     Scheme::kAffine, true, true,
      "int8 symmetric per-channel weights, dynamic uint8 activations with reduce_range (7-bit, [0, 127])"},
 }};
 
@@ -57,8 +60,8 @@ QuantSpec preset_activation_spec(const TargetPreset& preset) {
 
 std::string describe_spec(const QuantSpec& spec) {
   const QRange r = spec.range();
-  std::string out = std::to_string(spec.storage_bits()) + "-bit " + (spec.is_signed ? "signed " : "unsigned ") +
-                    to_string(spec.scheme) + " ";
+  std::string out = std::to_string(spec.storage_bits()) + "-bit " +
+                    (spec.is_signed ? "signed " : "unsigned ") + to_string(spec.scheme) + " ";
   switch (spec.granularity) {
     case Granularity::kPerTensor:
       out += "per-tensor";

@@ -62,13 +62,14 @@ void quantize_activations(const float* x, std::int64_t rows, std::int64_t cols, 
     }
   };
   // Quantizes row r with (scale, zero point) over [qmin, qmax]; hi is the row's maximum.
-  auto emit_row = [&](std::int64_t r, float scale, std::int32_t zero_point, std::int32_t qmin, std::int32_t qmax,
-                      float hi) {
+  auto emit_row = [&](std::int64_t r, float scale, std::int32_t zero_point, std::int32_t qmin,
+                      std::int32_t qmax, float hi) {
     const auto i = static_cast<std::size_t>(r);
     out.scales[i] = scale;
     out.zero_points[i] = zero_point;
     const float inv = inverse_scale<float>(scale);
-    quantize_f32_u8(x + r * cols, cols, QuantizeRun{inv, zero_point, qmin, qmax}, out.codes.data() + r * stride);
+    quantize_f32_u8(x + r * cols, cols, QuantizeRun{inv, zero_point, qmin, qmax},
+                    out.codes.data() + r * stride);
     // Quantization is monotonic, so the row's largest code is the code of its maximum (zero included).
     const auto top = static_cast<std::int32_t>(
         quantize_value<float>(std::max(hi, 0.0f), inv, zero_point, QRange{qmin, qmax}));

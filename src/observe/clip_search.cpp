@@ -186,8 +186,9 @@ ClipRange mse_clip(const Histogram& h, const QuantSpec& spec) {
       }
     }
     if (lo0 < 0.0) {
-      const double t = scan_line(
-          [&](double c) { return expected_error(ms, total, params_for(-c, hi, spec), r); }, -lo0, step, value);
+      const double t =
+          scan_line([&](double c) { return expected_error(ms, total, params_for(-c, hi, spec), r); }, -lo0,
+                    step, value);
       if (value < best) {
         best = value;
         lo = -t;
@@ -233,7 +234,8 @@ ClipRange entropy_clip(const Histogram& h, const QuantSpec& spec) {
 
   std::vector<double> suffix(static_cast<std::size_t>(nbins) + 1, 0.0);
   for (std::int64_t i = nbins - 1; i >= 0; --i)
-    suffix[static_cast<std::size_t>(i)] = suffix[static_cast<std::size_t>(i) + 1] + mag[static_cast<std::size_t>(i)];
+    suffix[static_cast<std::size_t>(i)] =
+        suffix[static_cast<std::size_t>(i) + 1] + mag[static_cast<std::size_t>(i)];
 
   std::vector<double> p, q;
   // KL(P || Q) for the candidate that keeps the first i bins. Both distributions are smoothed as ONNX
@@ -254,7 +256,8 @@ ClipRange entropy_clip(const Histogram& h, const QuantSpec& spec) {
       }
       if (nonzero == 0) continue;
       for (std::int64_t j = b; j < e; ++j)
-        if (mag[static_cast<std::size_t>(j)] > 0.0) q[static_cast<std::size_t>(j)] = sum / static_cast<double>(nonzero);
+        if (mag[static_cast<std::size_t>(j)] > 0.0)
+          q[static_cast<std::size_t>(j)] = sum / static_cast<double>(nonzero);
     }
     auto normalize_and_smooth = [](std::vector<double>& d) {
       double sum = 0.0;

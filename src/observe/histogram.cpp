@@ -119,8 +119,8 @@ void Histogram::add_value(float v, std::uint64_t count) {
 
 void Histogram::merge(const Histogram& other) {
   if (other.bins() != bins()) {
-    throw Error("cannot merge histograms of " + std::to_string(bins()) + " and " + std::to_string(other.bins()) +
-                " bins");
+    throw Error("cannot merge histograms of " + std::to_string(bins()) + " and " +
+                std::to_string(other.bins()) + " bins");
   }
   if (other.empty()) return;
   if (empty()) {
@@ -142,7 +142,8 @@ void Histogram::merge(const Histogram& other) {
 Histogram Histogram::from_state(int bins, float min, float max, int exponent, std::int64_t first,
                                 std::vector<std::uint64_t> counts) {
   Histogram h(bins);
-  if (counts.size() != static_cast<std::size_t>(bins)) throw Error("histogram state has the wrong number of bins");
+  if (counts.size() != static_cast<std::size_t>(bins))
+    throw Error("histogram state has the wrong number of bins");
   std::uint64_t total = 0;
   for (const std::uint64_t c : counts) {
     if (c > std::numeric_limits<std::uint64_t>::max() - total) throw Error("histogram state counts overflow");

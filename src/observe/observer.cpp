@@ -28,7 +28,8 @@ CalibMethod parse_calib_method(const std::string& name) {
                               CalibMethod::kEntropy, CalibMethod::kMse}) {
     if (name == to_string(m)) return m;
   }
-  throw Error("unknown calibration method '" + name + "' (choose minmax, moving-average, percentile, entropy or mse)");
+  throw Error("unknown calibration method '" + name +
+              "' (choose minmax, moving-average, percentile, entropy or mse)");
 }
 
 void ObserverConfig::validate() const {
@@ -45,10 +46,10 @@ namespace {
 bool same_config(const ObserverConfig& a, const ObserverConfig& b) {
   const QuantSpec& s = a.spec;
   const QuantSpec& t = b.spec;
-  return a.method == b.method && a.averaging_constant == b.averaging_constant && a.percentile == b.percentile &&
-         a.bins == b.bins && s.range() == t.range() && s.is_signed == t.is_signed && s.scheme == t.scheme &&
-         s.reduce_range == t.reduce_range && s.granularity == t.granularity &&
-         (s.granularity != Granularity::kPerChannel || s.axis == t.axis) &&
+  return a.method == b.method && a.averaging_constant == b.averaging_constant &&
+         a.percentile == b.percentile && a.bins == b.bins && s.range() == t.range() &&
+         s.is_signed == t.is_signed && s.scheme == t.scheme && s.reduce_range == t.reduce_range &&
+         s.granularity == t.granularity && (s.granularity != Granularity::kPerChannel || s.axis == t.axis) &&
          (s.granularity != Granularity::kPerGroup || s.group_size == t.group_size);
 }
 
@@ -68,8 +69,10 @@ void Observer::check_shape(const Shape& shape) const {
     if (shape[i] != first[i] && (exact || i != 0)) ok = false;
   }
   if (!ok) {
-    throw Error("batch shape " + shape_string(shape) + " does not match the earlier batches' " + shape_string(first) +
-                (exact ? " (per-group calibration needs identical shapes)" : " (only the first dimension may differ)"));
+    throw Error("batch shape " + shape_string(shape) + " does not match the earlier batches' " +
+                shape_string(first) +
+                (exact ? " (per-group calibration needs identical shapes)"
+                       : " (only the first dimension may differ)"));
   }
 }
 
@@ -97,13 +100,15 @@ void Observer::update_range(std::span<const float> mins, std::span<const float> 
 
 void Observer::merge(const Observer& other) {
   if (!same_config(state_.config, other.state_.config)) {
-    throw Error("cannot merge calibrations with different settings (method, bits, scheme, granularity, bins or "
-                "percentile)");
+    throw Error(
+        "cannot merge calibrations with different settings (method, bits, scheme, granularity, bins or "
+        "percentile)");
   }
   if (other.empty()) return;
   if (state_.config.method == CalibMethod::kMovingAverage) {
-    throw Error("moving-average calibrations cannot be merged: the average depends on the order of the batches "
-                "(calibrate in one run, or use minmax or a histogram method)");
+    throw Error(
+        "moving-average calibrations cannot be merged: the average depends on the order of the batches "
+        "(calibrate in one run, or use minmax or a histogram method)");
   }
   if (empty()) {
     state_ = other.state_;
@@ -188,7 +193,8 @@ Observer Observer::from_state(ObserverState state) {
     }
     for (std::size_t i = 0; i < slots; ++i) {
       const Histogram& h = state.histograms[i];
-      if (h.bins() != state.config.bins) throw Error("observer state: histogram bin count differs from the config");
+      if (h.bins() != state.config.bins)
+        throw Error("observer state: histogram bin count differs from the config");
       if (h.empty() || h.min() != state.min[i] || h.max() != state.max[i]) {
         throw Error("observer state: slot " + std::to_string(i) + "'s histogram does not match its min/max");
       }
@@ -198,7 +204,8 @@ Observer Observer::from_state(ObserverState state) {
       }
     }
     if (channel_layout(state.shape, state.config.spec).slots != static_cast<std::int64_t>(slots)) {
-      throw Error("observer state: " + std::to_string(slots) + " slots do not fit shape " + shape_string(state.shape));
+      throw Error("observer state: " + std::to_string(slots) + " slots do not fit shape " +
+                  shape_string(state.shape));
     }
   }
   Observer o(state.config);

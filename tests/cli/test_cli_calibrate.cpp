@@ -18,10 +18,13 @@ using nlohmann::json;
 
 // Activation-like batches: "relu" (rectified Gaussian, [rows, 16]) and "attn" (Laplace, [rows, 32]).
 // shift moves relu's distribution up, scale widens both.
-void write_batch(const std::string& path, std::uint64_t seed, std::int64_t rows, float shift = 0.0f, float scale = 1.0f) {
+void write_batch(const std::string& path, std::uint64_t seed, std::int64_t rows, float shift = 0.0f,
+                 float scale = 1.0f) {
   std::mt19937_64 g(seed);
   auto uniform = [&] { return (static_cast<double>(g() >> 11) + 0.5) * 0x1.0p-53; };
-  auto normal = [&] { return std::sqrt(-2.0 * std::log(uniform())) * std::cos(6.283185307179586 * uniform()); };
+  auto normal = [&] {
+    return std::sqrt(-2.0 * std::log(uniform())) * std::cos(6.283185307179586 * uniform());
+  };
   std::vector<float> relu(static_cast<std::size_t>(rows * 16)), attn(static_cast<std::size_t>(rows * 32));
   for (float& v : relu) v = shift + scale * static_cast<float>(std::max(0.0, normal()));
   for (float& v : attn) {
@@ -39,7 +42,9 @@ json read_json(const std::string& path) { return json::parse(read_file(path)); }
 class CliCalibrate : public testing::Test {
  protected:
   std::string p(const std::string& name) const { return folder_.file(name); }
-  ProcessResult qtool(const std::vector<std::string>& args) const { return run_qtool(args, folder_.path().string()); }
+  ProcessResult qtool(const std::vector<std::string>& args) const {
+    return run_qtool(args, folder_.path().string());
+  }
   void ok(const std::vector<std::string>& args) const {
     const ProcessResult r = qtool(args);
     ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -62,8 +67,8 @@ class CliCalibrate : public testing::Test {
 
 TEST_F(CliCalibrate, WritesEveryFieldPerTensor) {
   write_batches(3);
-  ok({"calibrate", "b0.npz", "b1.npz", "b2.npz", "-o", "calib.json", "--method", "percentile", "--percentile", "99.9",
-      "--affine", "--unsigned"});
+  ok({"calibrate", "b0.npz", "b1.npz", "b2.npz", "-o", "calib.json", "--method", "percentile", "--percentile",
+      "99.9", "--affine", "--unsigned"});
   const json j = read_json(p("calib.json"));
   EXPECT_EQ(j.at("format"), "quantkit-calibration");
   for (const char* name : {"relu", "attn"}) {
@@ -115,7 +120,8 @@ TEST_F(CliCalibrate, MergedShardsEqualOneRun) {
     const json merged = read_json(p("merged.json")).at("tensors");
     for (const char* name : {"relu", "attn"}) {
       SCOPED_TRACE(std::string(m) + " " + name);
-      for (const char* key : {"min", "max", "clip_min", "clip_max", "scale", "zero_point", "count", "batches"})
+      for (const char* key :
+           {"min", "max", "clip_min", "clip_max", "scale", "zero_point", "count", "batches"})
         EXPECT_EQ(all.at(name).at(key), merged.at(name).at(key)) << key;
     }
   }
@@ -129,7 +135,8 @@ TEST_F(CliCalibrate, ValidationFlagsAShiftAndPassesHeldOutData) {
   write_batches(3, 4096);
   write_batch(p("heldout.npz"), 900, 4096);
   write_batch(p("shifted.npz"), 901, 4096, /*shift=*/1.0f, /*scale=*/1.6f);
-  ok({"calibrate", "b0.npz", "b1.npz", "b2.npz", "-o", "calib.json", "--method", "percentile", "--percentile", "99.9"});
+  ok({"calibrate", "b0.npz", "b1.npz", "b2.npz", "-o", "calib.json", "--method", "percentile", "--percentile",
+      "99.9"});
 
   const ProcessResult same = qtool({"calibrate", "--validate", "calib.json", "heldout.npz", "--strict"});
   EXPECT_EQ(same.exit_code, 0) << same.out << same.err;
@@ -138,7 +145,8 @@ TEST_F(CliCalibrate, ValidationFlagsAShiftAndPassesHeldOutData) {
   const ProcessResult shifted = qtool({"calibrate", "--validate", "calib.json", "shifted.npz"});
   EXPECT_EQ(shifted.exit_code, 0) << shifted.err;  // a report, not a failure...
   EXPECT_NE(shifted.out.find("FLAGGED"), std::string::npos) << shifted.out;
-  const ProcessResult strict = qtool({"calibrate", "--validate", "calib.json", "shifted.npz", "--strict", "--json"});
+  const ProcessResult strict =
+      qtool({"calibrate", "--validate", "calib.json", "shifted.npz", "--strict", "--json"});
   EXPECT_EQ(strict.exit_code, 3) << strict.err;  // ...unless --strict
   const json report = json::parse(strict.out);
   EXPECT_TRUE(report.at("flagged").get<bool>());
@@ -149,7 +157,9 @@ TEST_F(CliCalibrate, ValidationFlagsAShiftAndPassesHeldOutData) {
     EXPECT_GT(t.at("sqnr_db").get<double>(), 0.0);
   }
   // A looser threshold passes the shifted data.
-  EXPECT_EQ(qtool({"calibrate", "--validate", "calib.json", "shifted.npz", "--strict", "--max-mismatch", "5"}).exit_code, 0);
+  EXPECT_EQ(qtool({"calibrate", "--validate", "calib.json", "shifted.npz", "--strict", "--max-mismatch", "5"})
+                .exit_code,
+            0);
 }
 
 TEST_F(CliCalibrate, QuantizeAppliesTheStoredParameters) {
@@ -169,7 +179,8 @@ TEST_F(CliCalibrate, QuantizeAppliesTheStoredParameters) {
   EXPECT_EQ(q.back(), 255);  // 40 lies beyond the calibrated range and saturates
 
   fails({"quantize", "act.npy", "-o", "q2.npz", "--calib", "calib.json"}, "no tensor 'act'");
-  const ProcessResult mixed = qtool({"quantize", "act.npy", "-o", "q2.npz", "--calib", "calib.json", "--tensor", "attn", "--bits", "4"});
+  const ProcessResult mixed = qtool(
+      {"quantize", "act.npy", "-o", "q2.npz", "--calib", "calib.json", "--tensor", "attn", "--bits", "4"});
   EXPECT_EQ(mixed.exit_code, 2) << mixed.err;
 }
 
@@ -177,7 +188,8 @@ TEST_F(CliCalibrate, PresetsAndExplain) {
   const ProcessResult x86 = qtool({"quantize", "--preset", "x86", "--explain"});
   ASSERT_EQ(x86.exit_code, 0) << x86.err;
   EXPECT_NE(x86.out.find("codes [0, 127] (reduce_range), dynamic"), std::string::npos) << x86.out;
-  EXPECT_NE(x86.out.find("weights (a rank-2 array): 8-bit signed symmetric per-channel (axis 0)"), std::string::npos);
+  EXPECT_NE(x86.out.find("weights (a rank-2 array): 8-bit signed symmetric per-channel (axis 0)"),
+            std::string::npos);
   const ProcessResult hex = qtool({"quantize", "--preset", "hexagon", "--per-tensor", "--explain"});
   EXPECT_NE(hex.out.find("explicit flags override: --per-tensor"), std::string::npos) << hex.out;
   EXPECT_NE(hex.out.find("8-bit unsigned affine per-tensor"), std::string::npos) << hex.out;
@@ -217,18 +229,20 @@ TEST_F(CliCalibrate, BadInputFailsWithoutWritingAnything) {
   io::NpzWriter nan_relu;
   nan_relu.add<float>("relu", {1, 16}, std::vector<float>(16, NAN));
   nan_relu.write(p("nanrelu.npz"));
-  fails({"calibrate", "--validate", "calib.json", "nanrelu.npz"}, "nanrelu.npz:relu: observer input: 16 non-finite");
-  write_file(p("broken.json"), "{\"format\": \"quantkit-calibration\", \"version\": 1, \"tensors\": {\"x\": {}}}");
+  fails({"calibrate", "--validate", "calib.json", "nanrelu.npz"},
+        "nanrelu.npz:relu: observer input: 16 non-finite");
+  write_file(p("broken.json"),
+             "{\"format\": \"quantkit-calibration\", \"version\": 1, \"tensors\": {\"x\": {}}}");
   fails({"calibrate", "--merge", "broken.json", "calib.json", "-o", "m.json"}, "broken.json: tensor 'x'");
   fails({"calibrate", "b0.npz", "-o", "b0.npz"}, "b0.npz");
 
-  for (const std::vector<std::string>& usage : std::vector<std::vector<std::string>>{
-           {"calibrate", "-o", "c.json"},
-           {"calibrate", "b0.npz"},
-           {"calibrate", "b0.npz", "-o", "c.json", "--method", "kl"},
-           {"calibrate", "b0.npz", "-o", "c.json", "--preset", "tpu9"},
-           {"calibrate", "b0.npz", "--merge", "calib.json", "-o", "c.json"},
-           {"calibrate", "--validate", "calib.json"}}) {
+  for (const std::vector<std::string>& usage :
+       std::vector<std::vector<std::string>>{{"calibrate", "-o", "c.json"},
+                                             {"calibrate", "b0.npz"},
+                                             {"calibrate", "b0.npz", "-o", "c.json", "--method", "kl"},
+                                             {"calibrate", "b0.npz", "-o", "c.json", "--preset", "tpu9"},
+                                             {"calibrate", "b0.npz", "--merge", "calib.json", "-o", "c.json"},
+                                             {"calibrate", "--validate", "calib.json"}}) {
     const ProcessResult r = qtool(usage);
     EXPECT_EQ(r.exit_code, 2) << usage.back() << ": " << r.err;
   }

@@ -126,14 +126,20 @@ TEST(Histogram, BatchingAndMergingGiveIdenticalCounts) {
 }
 
 TEST(Histogram, GridCoversTheRangeWithAtLeastHalfTheBins) {
-  for (const auto& [lo, hi] : std::vector<std::pair<float, float>>{
-           {-1.0f, 1.0f}, {0.0f, 1e-30f}, {1000.0f, 1000.5f}, {-3e38f, 3e38f}, {5.0f, 5.0f}, {0.0f, 0.0f}, {-7.0f, 0.0f}}) {
+  for (const auto& [lo, hi] : std::vector<std::pair<float, float>>{{-1.0f, 1.0f},
+                                                                   {0.0f, 1e-30f},
+                                                                   {1000.0f, 1000.5f},
+                                                                   {-3e38f, 3e38f},
+                                                                   {5.0f, 5.0f},
+                                                                   {0.0f, 0.0f},
+                                                                   {-7.0f, 0.0f}}) {
     const HistogramGrid g = histogram_grid(lo, hi, 2048);
     const double w = std::ldexp(1.0, g.exponent);
     EXPECT_LE(static_cast<double>(g.first) * w, lo);
     EXPECT_GT(static_cast<double>(g.first + 2048) * w, hi);
     if (hi - lo > std::ldexp(std::max(std::fabs(lo), std::fabs(hi)), -20)) {
-      EXPECT_GE((static_cast<double>(hi) - lo) / w, 1023.0) << lo << " " << hi;  // at least (bins - 1) / 2 bins
+      EXPECT_GE((static_cast<double>(hi) - lo) / w, 1023.0)
+          << lo << " " << hi;  // at least (bins - 1) / 2 bins
     }
   }
 }
@@ -264,7 +270,8 @@ TEST(Mse, ExpectedErrorModelMatchesTheMeasuredError) {
   }
 }
 
-// --- streaming, merging, state ------------------------------------------------------------------------------
+// --- streaming, merging, state
+// ------------------------------------------------------------------------------
 
 TEST(Observer, OneBatchOrAHundredGiveTheSameResult) {
   const std::vector<float> x = sample(Dist::kStudentT3, 200000, 17);
@@ -291,7 +298,8 @@ TEST(Observer, MergedShardsEqualOnePlace) {
   spec.axis = 1;  // [rows, 6] activations, per channel on the last axis
   const Shape shape{10000, 6};
   const Shape half_shape{5000, 6};
-  for (const CalibMethod m : {CalibMethod::kMinMax, CalibMethod::kPercentile, CalibMethod::kEntropy, CalibMethod::kMse}) {
+  for (const CalibMethod m :
+       {CalibMethod::kMinMax, CalibMethod::kPercentile, CalibMethod::kEntropy, CalibMethod::kMse}) {
     ObserverConfig c{m, spec};
     Observer all(c), a(c), b(c);
     all.observe(TensorView<const float>(x.data(), shape));
@@ -392,12 +400,15 @@ TEST(ActivationQuant, StaticParamsFromCalibrationFeedTheInt8Gemm) {
   EXPECT_EQ(sp.qmax, 127);
 
   kernels::QuantizedActivations q;
-  kernels::quantize_activations(x.data(), rows, cols, 96, kernels::ActivationQuantOptions{kernels::ActivationScaling::kPerRow, true, sp}, q);
+  kernels::quantize_activations(
+      x.data(), rows, cols, 96,
+      kernels::ActivationQuantOptions{kernels::ActivationScaling::kPerRow, true, sp}, q);
   std::vector<std::uint8_t> expect(static_cast<std::size_t>(rows * cols));
   quantize<float, std::uint8_t>(TensorView<const float>(x.data(), {rows * cols}), calib, expect);
   for (std::int64_t r = 0; r < rows; ++r)
     for (std::int64_t k = 0; k < cols; ++k)
-      ASSERT_EQ(q.codes[static_cast<std::size_t>(r * 96 + k)], expect[static_cast<std::size_t>(r * cols + k)]);
+      ASSERT_EQ(q.codes[static_cast<std::size_t>(r * 96 + k)],
+                expect[static_cast<std::size_t>(r * cols + k)]);
 
   // The GEMM with static activations equals a reference built from the same codes.
   const kernels::Int8Weights wq = kernels::pack_int8(w, out, cols);
@@ -434,8 +445,10 @@ TEST(ActivationQuant, DynamicPerRowAndPerTensorFollowRule4) {
   for (std::int64_t k = 0; k < cols; ++k) x[static_cast<std::size_t>(2 * cols + k)] *= 10.0f;  // one loud row
   for (const bool reduce : {true, false}) {
     kernels::QuantizedActivations per_row, per_tensor;
-    kernels::quantize_activations(x.data(), rows, cols, 64, {kernels::ActivationScaling::kPerRow, reduce, std::nullopt}, per_row);
-    kernels::quantize_activations(x.data(), rows, cols, 64, {kernels::ActivationScaling::kPerTensor, reduce, std::nullopt}, per_tensor);
+    kernels::quantize_activations(x.data(), rows, cols, 64,
+                                  {kernels::ActivationScaling::kPerRow, reduce, std::nullopt}, per_row);
+    kernels::quantize_activations(x.data(), rows, cols, 64,
+                                  {kernels::ActivationScaling::kPerTensor, reduce, std::nullopt}, per_tensor);
     const auto [tlo, thi] = std::minmax_element(x.begin(), x.end());
     const DynamicQParams t = choose_qparams_dynamic(*tlo, *thi, false, reduce);
     for (std::int64_t r = 0; r < rows; ++r) {
@@ -447,14 +460,15 @@ TEST(ActivationQuant, DynamicPerRowAndPerTensorFollowRule4) {
       EXPECT_EQ(per_tensor.scales[static_cast<std::size_t>(r)], t.scale);
       for (std::int64_t k = 0; k < cols; ++k) {
         EXPECT_EQ(per_row.codes[static_cast<std::size_t>(r * 64 + k)],
-                  quantize_value<float>(x[static_cast<std::size_t>(r * cols + k)], inverse_scale<float>(p.scale),
-                                        p.zero_point, QRange{0, 255}));
+                  quantize_value<float>(x[static_cast<std::size_t>(r * cols + k)],
+                                        inverse_scale<float>(p.scale), p.zero_point, QRange{0, 255}));
       }
     }
   }
   x[5] = NAN;
   kernels::QuantizedActivations q;
-  EXPECT_THROW(kernels::quantize_activations(x.data(), rows, cols, 64, kernels::ActivationScaling::kPerRow, q), Error);
+  EXPECT_THROW(
+      kernels::quantize_activations(x.data(), rows, cols, 64, kernels::ActivationScaling::kPerRow, q), Error);
 }
 
 }  // namespace

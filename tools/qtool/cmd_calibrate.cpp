@@ -34,7 +34,8 @@ constexpr int kExitFlagged = 3;
 
 std::string range_string(float lo, float hi) { return fmt::format("[{:.6g}, {:.6g}]", lo, hi); }
 
-void print_calibration(const qk::ObserverMap& tensors, const qk::CalibrationFileInfo& info, const Output& out) {
+void print_calibration(const qk::ObserverMap& tensors, const qk::CalibrationFileInfo& info,
+                       const Output& out) {
   if (out.json) {
     std::fputs(qk::calibration_json(tensors, info, /*with_state=*/false).c_str(), stdout);
     return;
@@ -45,8 +46,9 @@ void print_calibration(const qk::ObserverMap& tensors, const qk::CalibrationFile
                qk::to_string(r.config.method), r.batches, r.count, qk::describe_spec(r.config.spec));
     if (r.slots.size() == 1) {
       const qk::SlotCalibration& s = r.slots[0];
-      fmt::print("  observed {}  clip {}  scale {:.6g}  zero_point {}  clipped {:.4f}%\n", range_string(s.min, s.max),
-                 range_string(s.clip.lo, s.clip.hi), s.scale, s.zero_point, 100.0 * r.clipped_fraction);
+      fmt::print("  observed {}  clip {}  scale {:.6g}  zero_point {}  clipped {:.4f}%\n",
+                 range_string(s.min, s.max), range_string(s.clip.lo, s.clip.hi), s.scale, s.zero_point,
+                 100.0 * r.clipped_fraction);
     } else {
       const auto [lo, hi] = std::minmax_element(r.params.scale.begin(), r.params.scale.end());
       fmt::print("  {} channels/groups, scales [{:.6g}, {:.6g}], clipped {:.4f}%\n", r.slots.size(), *lo, *hi,
@@ -54,9 +56,10 @@ void print_calibration(const qk::ObserverMap& tensors, const qk::CalibrationFile
     }
   }
   if (info.dynamic_activations) {
-    fmt::print("note: preset {} quantizes activations dynamically at run time; this calibration serves "
-               "validation only\n",
-               info.preset);
+    fmt::print(
+        "note: preset {} quantizes activations dynamically at run time; this calibration serves "
+        "validation only\n",
+        info.preset);
   }
 }
 
@@ -66,8 +69,7 @@ int run_validate(const CalibrateArgs& args, const Output& out) {
   if (args.inputs.empty()) throw UsageError("--validate needs held-out INPUTS");
   auto progress = make_progress("validate");
   const qk::ValidationReport report = qk::validate_calibration(
-      args.validate, args.inputs, args.max_mismatch,
-      [&](std::size_t done, std::size_t total) {
+      args.validate, args.inputs, args.max_mismatch, [&](std::size_t done, std::size_t total) {
         if (progress) progress(static_cast<double>(done) / static_cast<double>(total));
       });
   finish_progress();
@@ -103,17 +105,19 @@ int run_validate(const CalibrateArgs& args, const Output& out) {
                "held-out range", "clipped", "SQNR dB", "status");
     for (const qk::TensorValidation& t : report.tensors) {
       if (!t.calibrated) {
-        fmt::print("{:<24} {:>10} {:>24} {:>24} {:>10} {:>9}  not in the calibration\n", t.name, "-", "-", "-", "-",
-                   "-");
+        fmt::print("{:<24} {:>10} {:>24} {:>24} {:>10} {:>9}  not in the calibration\n", t.name, "-", "-",
+                   "-", "-", "-");
         continue;
       }
       fmt::print("{:<24} {:>9.1f}% {:>24} {:>24} {:>9.4f}% {:>9}  {}\n", t.name, 100.0 * t.range_mismatch,
-                 range_string(t.calib_range.lo, t.calib_range.hi), range_string(t.test_range.lo, t.test_range.hi),
-                 100.0 * t.clipped_fraction, db_string(t.sqnr_db), t.flagged ? "FLAGGED" : "ok");
+                 range_string(t.calib_range.lo, t.calib_range.hi),
+                 range_string(t.test_range.lo, t.test_range.hi), 100.0 * t.clipped_fraction,
+                 db_string(t.sqnr_db), t.flagged ? "FLAGGED" : "ok");
     }
     for (const std::string& name : report.not_covered) fmt::print("{:<24} no held-out data\n", name);
-    fmt::print("{}\n", report.any_flagged() ? "some tensors are flagged: recalibrate on data like the held-out set"
-                                            : "all tensors within the threshold");
+    fmt::print("{}\n", report.any_flagged()
+                           ? "some tensors are flagged: recalibrate on data like the held-out set"
+                           : "all tensors within the threshold");
   }
   return report.any_flagged() && args.strict ? kExitFlagged : 0;
 }
@@ -121,25 +125,28 @@ int run_validate(const CalibrateArgs& args, const Output& out) {
 }  // namespace
 
 Handler add_calibrate(CLI::App& app, Output& out) {
-  auto* cmd = app.add_subcommand(
-      "calibrate",
-      "Calibrate activation ranges over .npy/.npz batches into calib.json; merge calibrations; validate one on "
-      "held-out data");
+  auto* cmd = app.add_subcommand("calibrate",
+                                 "Calibrate activation ranges over .npy/.npz batches into calib.json; merge "
+                                 "calibrations; validate one on "
+                                 "held-out data");
   auto args = std::make_shared<CalibrateArgs>();
   cmd->add_option("inputs", args->inputs,
                   "Inputs: X.npy (tensor X), A.npz (one tensor per member) or A.npz:KEY; a repeated name is "
                   "another batch of that tensor");
   cmd->add_option("-o,--output", args->output, "Output calibration file (.json)");
-  cmd->add_option("--method", args->method, "minmax, moving-average, percentile, entropy or mse (default minmax)")
+  cmd->add_option("--method", args->method,
+                  "minmax, moving-average, percentile, entropy or mse (default minmax)")
       ->check(CLI::IsMember({"minmax", "moving-average", "percentile", "entropy", "mse"}));
-  cmd->add_option("--percentile", args->percentile, "Percentile for --method percentile, in (0, 100] (default 99.99)");
+  cmd->add_option("--percentile", args->percentile,
+                  "Percentile for --method percentile, in (0, 100] (default 99.99)");
   cmd->add_option("--bins", args->bins, "Histogram bins (default 2048)");
   cmd->add_option("--averaging-constant", args->averaging_constant, "Moving-average constant (default 0.01)");
   args->spec.add_to(*cmd, SpecOptions::Role::kActivations);
   auto* merge = cmd->add_option("--merge", args->merge, "Merge these calibration files (shards) into -o");
   auto* validate = cmd->add_option("--validate", args->validate, "Validate this calibration file on INPUTS");
   merge->excludes(validate);
-  cmd->add_option("--max-mismatch", args->max_mismatch, "Flag tensors whose range mismatch exceeds this (default 0.2)");
+  cmd->add_option("--max-mismatch", args->max_mismatch,
+                  "Flag tensors whose range mismatch exceeds this (default 0.2)");
   cmd->add_flag("--strict", args->strict, "With --validate: exit 3 when any tensor is flagged");
   return [args, &out] {
     const CalibrateArgs& a = *args;

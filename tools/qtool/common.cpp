@@ -1,8 +1,6 @@
 // Shared pieces of the qtool subcommands.
 #include "common.hpp"
 
-#include "quantkit/calib/presets.hpp"
-
 #include <fmt/format.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -11,14 +9,17 @@
 #include <cstdio>
 #include <iostream>
 
+#include "quantkit/calib/presets.hpp"
+
 namespace qtool {
 
 void SpecOptions::add_to(CLI::App& app, Role role) {
   const bool weights = role == Role::kWeights;
   std::vector<std::string> names;
   for (const qk::TargetPreset& p : qk::target_presets()) names.emplace_back(p.name);
-  app.add_option("--preset", preset,
-                 "Target preset: generic, ane, hexagon, edgetpu or x86 (sets the defaults below; flags override)")
+  app.add_option(
+         "--preset", preset,
+         "Target preset: generic, ane, hexagon, edgetpu or x86 (sets the defaults below; flags override)")
       ->check(CLI::IsMember(names));
   bits_opt_ = app.add_option("--bits", bits, "Bits per code, 2..8 (default 8)");
   auto* u = app.add_flag("--unsigned", is_unsigned, "Unsigned codes (uint8 storage) instead of signed");
@@ -38,7 +39,8 @@ void SpecOptions::add_to(CLI::App& app, Role role) {
   axis_opt_ = ax;
   CLI::Option* gs = nullptr;
   if (weights) {
-    gs = app.add_option("--group-size", group_size, "Per-group: groups of G consecutive elements along the last axis");
+    gs = app.add_option("--group-size", group_size,
+                        "Per-group: groups of G consecutive elements along the last axis");
     pt->excludes(gs);
     ax->excludes(gs);
     group_opt_ = gs;
@@ -48,22 +50,25 @@ void SpecOptions::add_to(CLI::App& app, Role role) {
   lo->needs(hi);
   hi->needs(lo);
   qmin_opt_ = lo;
-  reduce_opt_ = app.add_flag("--reduce-range", reduce_range, "Halve the integer range (FBGEMM-style 7-bit activations)");
+  reduce_opt_ = app.add_flag("--reduce-range", reduce_range,
+                             "Halve the integer range (FBGEMM-style 7-bit activations)");
   if (weights) {
-    auto* sc = app.add_option("--scale", scale, "Fixed per-tensor scale: skip the observer (with --zero-point)");
+    auto* sc =
+        app.add_option("--scale", scale, "Fixed per-tensor scale: skip the observer (with --zero-point)");
     auto* zp = app.add_option("--zero-point", zero_point, "Fixed per-tensor zero point (with --scale)");
     sc->needs(zp);
     zp->needs(sc);
     sc->excludes(ax)->excludes(gs);
-    app.add_flag("--allow-nonfinite", allow_nonfinite,
-                 "Accept NaN/Inf: they are left out of the range, +Inf/-Inf saturate to qmax/qmin, NaN becomes "
-                 "the zero point");
+    app.add_flag(
+        "--allow-nonfinite", allow_nonfinite,
+        "Accept NaN/Inf: they are left out of the range, +Inf/-Inf saturate to qmax/qmin, NaN becomes "
+        "the zero point");
   }
 }
 
 bool SpecOptions::any_spec_flag() const {
-  for (const CLI::Option* o : {bits_opt_, unsigned_opt_, signed_opt_, affine_opt_, symmetric_opt_, reduce_opt_,
-                               per_tensor_opt_, axis_opt_, group_opt_, qmin_opt_}) {
+  for (const CLI::Option* o : {bits_opt_, unsigned_opt_, signed_opt_, affine_opt_, symmetric_opt_,
+                               reduce_opt_, per_tensor_opt_, axis_opt_, group_opt_, qmin_opt_}) {
     if (o && o->count() > 0) return true;
   }
   return !preset.empty();
@@ -94,7 +99,8 @@ void SpecOptions::apply_flags(qk::QuantSpec& spec) const {
 qk::FileQuantOptions SpecOptions::to_options(int rank) const {
   qk::FileQuantOptions options;
   qk::QuantSpec& spec = options.spec;
-  spec = preset.empty() ? qk::default_weight_spec(rank) : qk::preset_weight_spec(qk::find_preset(preset), rank);
+  spec =
+      preset.empty() ? qk::default_weight_spec(rank) : qk::preset_weight_spec(qk::find_preset(preset), rank);
   apply_flags(spec);
   if (scale) {
     spec.granularity = qk::Granularity::kPerTensor;
@@ -127,14 +133,16 @@ std::vector<std::string> SpecOptions::explain(int rank) const {
     const qk::TargetPreset& p = qk::find_preset(preset);
     lines.push_back(fmt::format("preset {}: {}", p.name, p.target));
     lines.push_back(fmt::format("  {}", p.note));
-    lines.push_back(fmt::format("  preset weights:     {}", qk::describe_spec(qk::preset_weight_spec(p, rank))));
-    lines.push_back(fmt::format("  preset activations: {}, {}", qk::describe_spec(qk::preset_activation_spec(p)),
+    lines.push_back(
+        fmt::format("  preset weights:     {}", qk::describe_spec(qk::preset_weight_spec(p, rank))));
+    lines.push_back(fmt::format("  preset activations: {}, {}",
+                                qk::describe_spec(qk::preset_activation_spec(p)),
                                 p.dynamic_activations ? "dynamic (computed per batch at run time)"
                                                       : "static (from qtool calibrate)"));
   }
   std::vector<std::string> given;
-  for (const CLI::Option* o : {bits_opt_, unsigned_opt_, signed_opt_, affine_opt_, symmetric_opt_, reduce_opt_,
-                               per_tensor_opt_, axis_opt_, group_opt_, qmin_opt_}) {
+  for (const CLI::Option* o : {bits_opt_, unsigned_opt_, signed_opt_, affine_opt_, symmetric_opt_,
+                               reduce_opt_, per_tensor_opt_, axis_opt_, group_opt_, qmin_opt_}) {
     if (o && o->count() > 0) given.push_back(o->get_name());
   }
   if (!given.empty()) {

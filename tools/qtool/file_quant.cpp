@@ -8,7 +8,6 @@
 
 #include "quantkit/calib/calibration.hpp"
 #include "quantkit/calib/presets.hpp"
-
 #include "quantkit/core/spec.hpp"
 #include "quantkit/io/npy.hpp"
 
@@ -18,32 +17,39 @@ void add_file_quant_args(CLI::App& cmd, FileQuantArgs& args, const char* output_
   cmd.add_option("input", args.input, "Input .npy (float16/32/64)");
   cmd.add_option("-o,--output", args.output, output_help);
   args.spec.add_to(cmd, SpecOptions::Role::kWeights);
-  cmd.add_option("--calib", args.calib, "Apply the parameters stored in this calibration file (qtool calibrate)");
-  cmd.add_option("--tensor", args.tensor, "Tensor name in the calibration file (default: the input's file stem)");
-  cmd.add_flag("--explain", args.explain, "Print what the preset and flags choose, then exit without quantizing");
+  cmd.add_option("--calib", args.calib,
+                 "Apply the parameters stored in this calibration file (qtool calibrate)");
+  cmd.add_option("--tensor", args.tensor,
+                 "Tensor name in the calibration file (default: the input's file stem)");
+  cmd.add_flag("--explain", args.explain,
+               "Print what the preset and flags choose, then exit without quantizing");
 }
 
 int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake) {
   if (args.explain) {
-    const int rank = args.input.empty() ? 2 : static_cast<int>(qk::io::read_npy(args.input).header().shape.size());
+    const int rank =
+        args.input.empty() ? 2 : static_cast<int>(qk::io::read_npy(args.input).header().shape.size());
     const qk::FileQuantOptions options = args.spec.to_options(rank);
     for (const std::string& line : args.spec.explain(rank)) fmt::print("{}\n", line);
     fmt::print("weights ({}): {}\n", args.input.empty() ? "a rank-2 array" : args.input,
                qk::describe_spec(options.spec));
     return 0;
   }
-  if (args.input.empty() || args.output.empty()) throw UsageError("an input .npy and -o OUTPUT are required");
+  if (args.input.empty()) throw UsageError("the input .npy is required");
+  if (args.output.empty()) throw UsageError("--output is required");
   if (!args.tensor.empty() && args.calib.empty()) throw UsageError("--tensor needs --calib");
   const int rank = qk::io::read_npy(args.input).header().shape.size();
   qk::FileQuantOptions options;
   if (!args.calib.empty()) {
     if (args.spec.any_spec_flag() || args.spec.scale)
       throw UsageError("--calib brings its own quantization settings; drop the other quantization flags");
-    const std::string name = args.tensor.empty() ? std::filesystem::path(args.input).stem().string() : args.tensor;
+    const std::string name =
+        args.tensor.empty() ? std::filesystem::path(args.input).stem().string() : args.tensor;
     qk::StoredParams stored = qk::read_calibrated_params(args.calib, name);
     options.spec = stored.params.spec;
     options.given_params = std::move(stored.params);
-    options.nonfinite = args.spec.allow_nonfinite ? qk::NonFinitePolicy::kSaturate : qk::NonFinitePolicy::kReject;
+    options.nonfinite =
+        args.spec.allow_nonfinite ? qk::NonFinitePolicy::kSaturate : qk::NonFinitePolicy::kReject;
   } else {
     options = args.spec.to_options(rank);
   }

@@ -28,8 +28,8 @@ inline kernels::StaticActivationParams static_activation_params(const QuantParam
   const QRange r = calibrated.spec.range();
   const std::int64_t shift = r.min < 0 ? 128 : 0;
   if (r.min + shift < 0 || r.max + shift > 255) {
-    throw Error("static activations need codes that fit 8 bits, the calibration uses [" + std::to_string(r.min) +
-                ", " + std::to_string(r.max) + "]");
+    throw Error("static activations need codes that fit 8 bits, the calibration uses [" +
+                std::to_string(r.min) + ", " + std::to_string(r.max) + "]");
   }
   check_scale(calibrated.scale[0], "calibrated activation scale");
   return {calibrated.scale[0], static_cast<std::int32_t>(calibrated.zero_point[0] + shift),

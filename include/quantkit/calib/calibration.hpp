@@ -30,13 +30,14 @@ ObserverMap calibrate_files(const std::vector<std::string>& inputs, const Observ
                             const InputProgress& progress = {});
 
 struct CalibrationFileInfo {
-  std::string preset;             // empty when none was used
+  std::string preset;                // empty when none was used
   bool dynamic_activations = false;  // the preset computes activation parameters at run time
 };
 
 // calib.json: per tensor, the method and spec, the observed and clip ranges, the scales and zero points,
 // the counts and fraction clipped, and the observer state (for --merge). Written atomically.
-void write_calibration(const std::string& path, const ObserverMap& tensors, const CalibrationFileInfo& info = {});
+void write_calibration(const std::string& path, const ObserverMap& tensors,
+                       const CalibrationFileInfo& info = {});
 std::string calibration_json(const ObserverMap& tensors, const CalibrationFileInfo& info, bool with_state);
 
 // The observers stored in calibration files (their state), and the files' info.

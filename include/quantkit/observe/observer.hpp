@@ -43,7 +43,7 @@ struct ObserverConfig {
 struct SlotCalibration {
   float min = 0.0f;  // observed (moving-average: the averaged min and max)
   float max = 0.0f;
-  ClipRange clip;    // the range the scale and zero point cover (always contains 0)
+  ClipRange clip;  // the range the scale and zero point cover (always contains 0)
   float scale = 1.0f;
   std::int32_t zero_point = 0;
   std::uint64_t count = 0;
@@ -80,7 +80,9 @@ class Observer {
   std::int64_t batches() const { return state_.batches; }
   const Shape& shape() const { return state_.shape; }
   std::int64_t slots() const { return static_cast<std::int64_t>(state_.min.size()); }
-  const Histogram& histogram(std::int64_t slot) const { return state_.histograms.at(static_cast<std::size_t>(slot)); }
+  const Histogram& histogram(std::int64_t slot) const {
+    return state_.histograms.at(static_cast<std::size_t>(slot));
+  }
 
   // One batch. Batches of one tensor may differ in their first (batch) dimension only; per-group specs
   // need identical shapes. Throws on NaN/Inf (naming the count and first index), on an empty batch and
@@ -134,11 +136,13 @@ void Observer::observe(TensorView<const T> x) {
   std::vector<float> mins, maxs;
   detail::batch_minmax<T>(x, state_.config.spec, slots, mins, maxs);  // also rejects NaN/Inf
   const ChannelLayout layout = channel_layout(x.shape(), state_.config.spec);
-  if (state_.histograms.empty()) state_.histograms.assign(static_cast<std::size_t>(slots), Histogram(state_.config.bins));
+  if (state_.histograms.empty())
+    state_.histograms.assign(static_cast<std::size_t>(slots), Histogram(state_.config.bins));
   const std::span<const T> flat = x.flat();
   for_each_slot_run(layout, 0, x.numel(), [&](std::int64_t slot, std::int64_t begin, std::int64_t len) {
     const auto s = static_cast<std::size_t>(slot);
-    detail::histogram_add<T>(state_.histograms[s], flat.subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(len)),
+    detail::histogram_add<T>(state_.histograms[s],
+                             flat.subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(len)),
                              mins[s], maxs[s]);
   });
   if (state_.batches == 0) state_.shape = x.shape();
