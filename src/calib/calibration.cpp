@@ -336,8 +336,12 @@ std::string calibration_json(const ObserverMap& tensors, const CalibrationFileIn
   j["preset"] = info.preset.empty() ? json(nullptr) : json(info.preset);
   j["dynamic_activations"] = info.dynamic_activations;
   json ts = json::object();
-  for (const auto& [name, o] : tensors)
-    ts[name] = with_label("tensor '" + name + "'", [&] { return tensor_to_json(o, with_state); });
+  // No structured bindings inside the lambdas: clang 14 (the sanitizer build) cannot capture them.
+  for (const auto& entry : tensors) {
+    const Observer& o = entry.second;
+    ts[entry.first] =
+        with_label("tensor '" + entry.first + "'", [&] { return tensor_to_json(o, with_state); });
+  }
   j["tensors"] = ts;
   return j.dump(1) + "\n";
 }
@@ -357,8 +361,9 @@ ObserverMap read_calibration(const std::string& path, CalibrationFileInfo* info)
     info->dynamic_activations = j.value("dynamic_activations", false);
   }
   ObserverMap out;
-  for (const auto& [name, t] : j.at("tensors").items()) {
-    out.emplace(name, parse_tensor(path, name, [&] { return tensor_from_json(t); }));
+  for (const auto& item : j.at("tensors").items()) {
+    const json& t = item.value();
+    out.emplace(item.key(), parse_tensor(path, item.key(), [&] { return tensor_from_json(t); }));
   }
   return out;
 }
@@ -371,7 +376,9 @@ ObserverMap merge_calibrations(const std::vector<std::string>& paths, Calibratio
     ObserverMap part = read_calibration(paths[i], &this_info);
     if (info && i == 0) *info = this_info;
     if (info && (this_info.preset != info->preset)) info->preset.clear();
-    for (auto& [name, o] : part) {
+    for (auto& entry : part) {
+      const std::string& name = entry.first;
+      Observer& o = entry.second;
       auto it = merged.find(name);
       if (it == merged.end()) {
         merged.emplace(name, std::move(o));
