@@ -169,8 +169,7 @@ Histogram histogram_from_json(const json& j, int bins) {
                                std::move(counts));
 }
 
-json tensor_to_json(const Observer& o, bool with_state) {
-  const CalibrationResult r = o.result();
+json tensor_to_json(const Observer& o, const CalibrationResult& r, bool with_state) {
   const ObserverConfig& c = o.config();
   json j;
   j["method"] = to_string(c.method);
@@ -278,6 +277,17 @@ auto parse_tensor(const std::string& path, const std::string& name, F&& f) {
   }
 }
 
+StoredParams stored_params_from_json(const json& t) {
+  StoredParams out;
+  out.method = parse_calib_method(t.at("method").get<std::string>());
+  out.shape = t.at("shape").get<Shape>();
+  out.params.spec = spec_from_json(t.at("spec"));
+  out.params.scale = t.at("scale").get<std::vector<float>>();
+  out.params.zero_point = t.at("zero_point").get<std::vector<std::int32_t>>();
+  check_params(out.params, channel_layout(out.shape, out.params.spec));
+  return out;
+}
+
 // Held-out statistics of one tensor under its calibrated parameters.
 struct HeldOut {
   std::optional<Observer> observer;
@@ -329,33 +339,39 @@ ObserverMap calibrate_files(const std::vector<std::string>& inputs, const Observ
   return observers;
 }
 
-std::string calibration_json(const ObserverMap& tensors, const CalibrationFileInfo& info, bool with_state) {
+ResultMap calibration_results(const ObserverMap& tensors) {
+  ResultMap out;
+  for (const auto& entry : tensors) {
+    const Observer& o = entry.second;
+    out.emplace(entry.first, with_label("tensor '" + entry.first + "'", [&] { return o.result(); }));
+  }
+  return out;
+}
+
+std::string calibration_json(const ObserverMap& tensors, const ResultMap& results,
+                             const CalibrationFileInfo& info, bool with_state) {
   json j;
   j["format"] = kFormat;
   j["version"] = kVersion;
   j["preset"] = info.preset.empty() ? json(nullptr) : json(info.preset);
   j["dynamic_activations"] = info.dynamic_activations;
   json ts = json::object();
-  // No structured bindings inside the lambdas: clang 14 (the sanitizer build) cannot capture them.
-  for (const auto& entry : tensors) {
-    const Observer& o = entry.second;
-    ts[entry.first] =
-        with_label("tensor '" + entry.first + "'", [&] { return tensor_to_json(o, with_state); });
-  }
+  for (const auto& entry : tensors)
+    ts[entry.first] = tensor_to_json(entry.second, results.at(entry.first), with_state);
   j["tensors"] = ts;
   return j.dump(1) + "\n";
 }
 
-void write_calibration(const std::string& path, const ObserverMap& tensors, const CalibrationFileInfo& info) {
+void write_calibration(const std::string& path, const ObserverMap& tensors, const ResultMap& results,
+                       const CalibrationFileInfo& info) {
   if (tensors.empty()) throw Error(path + ": nothing to write (no tensors were calibrated)");
-  const std::string text = calibration_json(tensors, info, /*with_state=*/true);
+  const std::string text = calibration_json(tensors, results, info, /*with_state=*/true);
   io::AtomicFile file(path);
   file.write(std::as_bytes(std::span(text.data(), text.size())));
   file.commit();
 }
 
-ObserverMap read_calibration(const std::string& path, CalibrationFileInfo* info) {
-  const json j = read_json_file(path);
+static ObserverMap observers_from_json(const std::string& path, const json& j, CalibrationFileInfo* info) {
   if (info) {
     info->preset = j.value("preset", json(nullptr)).is_string() ? j.at("preset").get<std::string>() : "";
     info->dynamic_activations = j.value("dynamic_activations", false);
@@ -366,6 +382,10 @@ ObserverMap read_calibration(const std::string& path, CalibrationFileInfo* info)
     out.emplace(item.key(), parse_tensor(path, item.key(), [&] { return tensor_from_json(t); }));
   }
   return out;
+}
+
+ObserverMap read_calibration(const std::string& path, CalibrationFileInfo* info) {
+  return observers_from_json(path, read_json_file(path), info);
 }
 
 ObserverMap merge_calibrations(const std::vector<std::string>& paths, CalibrationFileInfo* info) {
@@ -405,17 +425,8 @@ StoredParams read_calibrated_params(const std::string& path, const std::string& 
     }
     throw Error(path + ": no tensor '" + tensor + "' (it has " + names + ")");
   }
-  return parse_tensor(path, tensor, [&] {
-    const json& t = ts.at(tensor);
-    StoredParams out;
-    out.method = parse_calib_method(t.at("method").get<std::string>());
-    out.shape = t.at("shape").get<Shape>();
-    out.params.spec = spec_from_json(t.at("spec"));
-    out.params.scale = t.at("scale").get<std::vector<float>>();
-    out.params.zero_point = t.at("zero_point").get<std::vector<std::int32_t>>();
-    check_params(out.params, channel_layout(out.shape, out.params.spec));
-    return out;
-  });
+  const json& t = ts.at(tensor);
+  return parse_tensor(path, tensor, [&] { return stored_params_from_json(t); });
 }
 
 bool ValidationReport::any_flagged() const {
@@ -425,9 +436,14 @@ bool ValidationReport::any_flagged() const {
 ValidationReport validate_calibration(const std::string& calib_path, const std::vector<std::string>& inputs,
                                       double max_mismatch, const InputProgress& progress) {
   if (!(max_mismatch >= 0.0)) throw Error("the mismatch threshold must be >= 0");
-  const ObserverMap calib = read_calibration(calib_path);
+  const json file = read_json_file(calib_path);
+  const ObserverMap calib = observers_from_json(calib_path, file, nullptr);
   std::map<std::string, QuantParams> params;
-  for (const auto& [name, _] : calib) params.emplace(name, read_calibrated_params(calib_path, name).params);
+  for (const auto& item : file.at("tensors").items()) {
+    const json& t = item.value();
+    params.emplace(item.key(),
+                   parse_tensor(calib_path, item.key(), [&] { return stored_params_from_json(t).params; }));
+  }
 
   std::map<std::string, HeldOut> held;
   std::set<std::string> unknown;

@@ -130,10 +130,13 @@ void gemm(std::span<const float> x, std::int64_t batch, const Fp16Weights& w, st
   add_bias(y, batch, bias);
 }
 
-void gemm(std::span<const float> x, std::int64_t batch, const Int8Weights& w, std::span<float> y,
-          const GemmOptions& options, std::span<const float> bias) {
-  check_args(x, batch, w, y, bias, "gemm int8");
-  static const GemmInt8Fn fn = select(gemm_int8_variants());
+namespace {
+
+// INT8 and INT4: quantize X (dynamic, or static when the options carry calibrated parameters), then run
+// the selected kernel over the rows of W.
+template <class Weights, class Fn>
+void gemm_quantized(Fn fn, std::span<const float> x, std::int64_t batch, const Weights& w, std::span<float> y,
+                    const GemmOptions& options, std::span<const float> bias) {
   // A reference, not the thread_local itself: inside the lambda the name would mean each worker's own copy.
   thread_local QuantizedActivations activations;
   QuantizedActivations& xq = activations;
@@ -142,6 +145,15 @@ void gemm(std::span<const float> x, std::int64_t batch, const Int8Weights& w, st
   if (batch > 0)
     run_rows(w.rows, options.threads, [&](std::int64_t r0, std::int64_t r1) { fn(xq, w, r0, r1, y.data()); });
   add_bias(y, batch, bias);
+}
+
+}  // namespace
+
+void gemm(std::span<const float> x, std::int64_t batch, const Int8Weights& w, std::span<float> y,
+          const GemmOptions& options, std::span<const float> bias) {
+  check_args(x, batch, w, y, bias, "gemm int8");
+  static const GemmInt8Fn fn = select(gemm_int8_variants());
+  gemm_quantized(fn, x, batch, w, y, options, bias);
 }
 
 void gemm_float_activations(std::span<const float> x, std::int64_t batch, const Int8Weights& w,
@@ -160,14 +172,7 @@ void gemm(std::span<const float> x, std::int64_t batch, const Int4Weights& w, st
           const GemmOptions& options, std::span<const float> bias) {
   check_args(x, batch, w, y, bias, "gemm int4");
   static const GemmInt4Fn fn = select(gemm_int4_variants());
-  // A reference, not the thread_local itself: inside the lambda the name would mean each worker's own copy.
-  thread_local QuantizedActivations activations;
-  QuantizedActivations& xq = activations;
-  quantize_activations(x.data(), batch, w.cols, w.stride,
-                       ActivationQuantOptions{options.activations, true, options.static_activations}, xq);
-  if (batch > 0)
-    run_rows(w.rows, options.threads, [&](std::int64_t r0, std::int64_t r1) { fn(xq, w, r0, r1, y.data()); });
-  add_bias(y, batch, bias);
+  gemm_quantized(fn, x, batch, w, y, options, bias);
 }
 
 }  // namespace qk::kernels

@@ -34,14 +34,13 @@ constexpr int kExitFlagged = 3;
 
 std::string range_string(float lo, float hi) { return fmt::format("[{:.6g}, {:.6g}]", lo, hi); }
 
-void print_calibration(const qk::ObserverMap& tensors, const qk::CalibrationFileInfo& info,
-                       const Output& out) {
+void print_calibration(const qk::ObserverMap& tensors, const qk::ResultMap& results,
+                       const qk::CalibrationFileInfo& info, const Output& out) {
   if (out.json) {
-    std::fputs(qk::calibration_json(tensors, info, /*with_state=*/false).c_str(), stdout);
+    std::fputs(qk::calibration_json(tensors, results, info, /*with_state=*/false).c_str(), stdout);
     return;
   }
-  for (const auto& [name, observer] : tensors) {
-    const qk::CalibrationResult r = observer.result();
+  for (const auto& [name, r] : results) {
     fmt::print("{}: {} {}, {} batch(es), {} values, {}\n", name, qk::shape_string(r.shape),
                qk::to_string(r.config.method), r.batches, r.count, qk::describe_spec(r.config.spec));
     if (r.slots.size() == 1) {
@@ -178,8 +177,9 @@ Handler add_calibrate(CLI::App& app, Output& out) {
       });
       finish_progress();
     }
-    qk::write_calibration(a.output, tensors, info);
-    print_calibration(tensors, info, out);
+    const qk::ResultMap results = qk::calibration_results(tensors);
+    qk::write_calibration(a.output, tensors, results, info);
+    print_calibration(tensors, results, info, out);
     if (!out.json) fmt::print("wrote {}\n", a.output);
     return 0;
   };

@@ -34,11 +34,16 @@ struct CalibrationFileInfo {
   bool dynamic_activations = false;  // the preset computes activation parameters at run time
 };
 
+using ResultMap = std::map<std::string, CalibrationResult>;
+// Every observer's result (entropy and mse search here: compute once, then write and print).
+ResultMap calibration_results(const ObserverMap& tensors);
+
 // calib.json: per tensor, the method and spec, the observed and clip ranges, the scales and zero points,
 // the counts and fraction clipped, and the observer state (for --merge). Written atomically.
-void write_calibration(const std::string& path, const ObserverMap& tensors,
+void write_calibration(const std::string& path, const ObserverMap& tensors, const ResultMap& results,
                        const CalibrationFileInfo& info = {});
-std::string calibration_json(const ObserverMap& tensors, const CalibrationFileInfo& info, bool with_state);
+std::string calibration_json(const ObserverMap& tensors, const ResultMap& results,
+                             const CalibrationFileInfo& info, bool with_state);
 
 // The observers stored in calibration files (their state), and the files' info.
 ObserverMap read_calibration(const std::string& path, CalibrationFileInfo* info = nullptr);
