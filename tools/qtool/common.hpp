@@ -85,5 +85,6 @@ Handler add_inspect(CLI::App& app, Output& out);
 Handler add_demo(CLI::App& app, Output& out);
 Handler add_bench(CLI::App& app, Output& out);
 Handler add_calibrate(CLI::App& app, Output& out);
+Handler add_embed(CLI::App& app, Output& out);
 
 }  // namespace qtool

@@ -27,6 +27,41 @@ struct RowwiseRowParams {
   float bias;
 };
 
+// FBGEMM's FusedNBitRowwiseQuantizedSBHalf row for 8, 4 or 2 bits: codes packed low bits first, then a
+// float16 scale and a float16 bias (ceil(dim * bits / 8) + 4 bytes). The bias is the row minimum rounded
+// to float16 and the scale is computed from it, so the codes use the rounded parameters; a zero range
+// (or a scale that underflows float16) gets scale 1. The 4- and 2-bit rows of golden rule 8 are these.
+inline std::int64_t rowwise_half_sb_row_bytes(std::int64_t dim, int bits) {
+  if (bits != 8 && bits != 4 && bits != 2)
+    throw Error("row-wise embeddings support 8, 4 or 2 bits, got " + std::to_string(bits));
+  return (dim * bits + 7) / 8 + 4;
+}
+
+inline void prepack_row_half_sb(std::span<const float> row, int bits, std::span<std::uint8_t> out) {
+  const std::int64_t dim = static_cast<std::int64_t>(row.size());
+  if (static_cast<std::int64_t>(out.size()) != rowwise_half_sb_row_bytes(dim, bits))
+    throw Error("prepack_row: wrong row size");
+  const float mn = dim ? *std::min_element(row.begin(), row.end()) : 0.0f;
+  const float mx = dim ? *std::max_element(row.begin(), row.end()) : 0.0f;
+  const float levels = static_cast<float>((1 << bits) - 1);
+  const half bias(mn);
+  const float range = mx - static_cast<float>(bias);
+  half scale(range / levels);
+  if (range == 0.0f || static_cast<float>(scale) == 0.0f) scale = half(1.0f);
+  const float inv = 1.0f / static_cast<float>(scale);
+  const std::int64_t code_bytes = (dim * bits + 7) / 8;
+  std::fill(out.begin(), out.begin() + code_bytes, std::uint8_t{0});
+  const int per_byte = 8 / bits;
+  for (std::int64_t d = 0; d < dim; ++d) {
+    const float code = std::clamp(
+        std::nearbyint((row[static_cast<std::size_t>(d)] - static_cast<float>(bias)) * inv), 0.0f, levels);
+    out[static_cast<std::size_t>(d / per_byte)] |=
+        static_cast<std::uint8_t>(static_cast<unsigned>(code) << ((d % per_byte) * bits));
+  }
+  std::memcpy(out.data() + code_bytes, &scale.bits, 2);
+  std::memcpy(out.data() + code_bytes + 2, &bias.bits, 2);
+}
+
 // Quantizes one row of dim floats into row_bytes bytes.
 inline void prepack_row(std::span<const float> row, int bits, std::span<std::uint8_t> out) {
   const std::int64_t dim = static_cast<std::int64_t>(row.size());
@@ -46,23 +81,7 @@ inline void prepack_row(std::span<const float> row, int bits, std::span<std::uin
     std::memcpy(out.data() + dim + 4, &mn, 4);
     return;
   }
-  const float levels = bits == 4 ? 15.0f : 3.0f;
-  const half bias(mn);
-  const float range = mx - static_cast<float>(bias);
-  half scale(range / levels);
-  if (range == 0.0f || static_cast<float>(scale) == 0.0f) scale = half(1.0f);
-  const float inv = 1.0f / static_cast<float>(scale);
-  const std::int64_t code_bytes = (dim * bits + 7) / 8;
-  std::fill(out.begin(), out.begin() + code_bytes, std::uint8_t{0});
-  const int per_byte = 8 / bits;
-  for (std::int64_t d = 0; d < dim; ++d) {
-    const float code = std::clamp(
-        std::nearbyint((row[static_cast<std::size_t>(d)] - static_cast<float>(bias)) * inv), 0.0f, levels);
-    out[static_cast<std::size_t>(d / per_byte)] |=
-        static_cast<std::uint8_t>(static_cast<unsigned>(code) << ((d % per_byte) * bits));
-  }
-  std::memcpy(out.data() + code_bytes, &scale.bits, 2);
-  std::memcpy(out.data() + code_bytes + 2, &bias.bits, 2);
+  prepack_row_half_sb(row, bits, out);
 }
 
 inline RowwiseRowParams rowwise_params(std::span<const std::uint8_t> row, std::int64_t dim, int bits) {

@@ -1,0 +1,88 @@
+// An embedding table (rows x dim) stored as float32, float16, or row-wise quantized INT8 / INT4.
+//
+// Row layouts (bytes per row for dim d):
+//   fp32  d * 4                      the floats
+//   fp16  d * 2                      IEEE binary16, round to nearest even
+//   int8  d + 4                      d uint8 codes, float16 scale, float16 bias
+//   int4  ceil(d / 2) + 4            codes two per byte (low nibble first), float16 scale, float16 bias
+// The quantized rows are FBGEMM's FusedNBitRowwiseQuantizedSBHalf layout (embed/rowwise.hpp): value =
+// code * scale + bias, with bias = the row minimum. float16 scale/bias (4 bytes, not FBGEMM's 8-byte
+// float32 header of its older 8-bit format) is what keeps INT8 under 0.27x of FP32 at dim 64.
+//
+// A float32 (or float16) .npy used as stored is memory-mapped and viewed in place: it is never loaded,
+// the OS pages rows in on demand (the cold tier). Quantizing a .npy streams it in chunks and drops each
+// chunk's pages, so only the quantized table (4-8x smaller) becomes resident. The table is immutable:
+// any number of threads may read it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "quantkit/core/tensor_view.hpp"
+
+namespace qk {
+
+enum class EmbeddingStorage { kF32, kF16, kInt8, kInt4 };
+
+const char* to_string(EmbeddingStorage storage);  // "fp32", "fp16", "int8", "int4"
+// Parses "fp32" / "fp16" / "int8" / "int4" or a bit width "32" / "16" / "8" / "4".
+EmbeddingStorage parse_embedding_storage(const std::string& text);
+int storage_bits(EmbeddingStorage storage);
+std::int64_t embedding_row_bytes(EmbeddingStorage storage, std::int64_t dim);
+
+class EmbeddingTable {
+ public:
+  EmbeddingTable() = default;
+
+  // Quantizes (or converts) a rows x dim float32 table held in memory.
+  static EmbeddingTable from_floats(TensorView<const float> table, EmbeddingStorage storage);
+  // From a 2-D .npy of float32 / float16 (any numeric dtype is accepted and converted). A float32 .npy
+  // stored as fp32 (float16 as fp16) is viewed in place through the memory map.
+  static EmbeddingTable from_npy(const std::string& path, EmbeddingStorage storage,
+                                 const std::function<void(double)>& progress = {});
+  // Opens a table: a .npz written by save(), or a .npy stored as it is (float32 or float16).
+  static EmbeddingTable open(const std::string& path);
+  // Writes the table as an .npz: member "rows" (uint8 [rows, row_bytes]) or "table" (float32/float16
+  // [rows, dim]), and "meta" (JSON: format "quantkit.embedding", storage, rows, dim, row_bytes). Atomic.
+  void save(const std::string& path) const;
+
+  std::int64_t rows() const { return rows_; }
+  std::int64_t dim() const { return dim_; }
+  EmbeddingStorage storage() const { return storage_; }
+  std::int64_t row_bytes() const { return row_bytes_; }
+  std::int64_t bytes() const { return rows_ * row_bytes_; }     // as stored
+  std::int64_t fp32_bytes() const { return rows_ * dim_ * 4; }  // the same table in float32
+  bool memory_mapped() const { return mapped_; }
+  const std::string& name() const { return name_; }
+
+  // The stored bytes of one row (no range check).
+  const std::uint8_t* row_data(std::int64_t id) const { return data_ + id * row_bytes_; }
+  // Dequantizes (or converts) one row into dim floats with the dispatched SIMD kernel; no range check.
+  void dequantize_row(std::int64_t id, float* out) const;
+  // Asks the CPU to start loading a row's cache lines (a hint; lets the loads of several cold rows overlap).
+  void prefetch_row(std::int64_t id) const {
+    const std::uint8_t* row = row_data(id);
+    for (std::int64_t offset = 0; offset < row_bytes_; offset += 64) __builtin_prefetch(row + offset);
+    __builtin_prefetch(row + row_bytes_ - 1);
+  }
+  // The scalar reference of dequantize_row (same bits).
+  void dequantize_row_ref(std::int64_t id, float* out) const;
+
+  // Throws a qk::Error naming `what` and the first id outside [0, rows).
+  void check_ids(std::span<const std::int64_t> ids, const std::string& what) const;
+
+ private:
+  std::shared_ptr<const void> owner_;  // keeps the bytes (a vector or a memory map) alive
+  const std::uint8_t* data_ = nullptr;
+  std::int64_t rows_ = 0;
+  std::int64_t dim_ = 0;
+  std::int64_t row_bytes_ = 0;
+  EmbeddingStorage storage_ = EmbeddingStorage::kF32;
+  bool mapped_ = false;
+  std::string name_;
+};
+
+}  // namespace qk
