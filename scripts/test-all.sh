@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: a release build and ctest (the dispatched SIMD path, then the
 # scalar path with QK_ISA=scalar), a bounded libFuzzer run over the .npy/.npz readers, then the suite
-# again under AddressSanitizer + UndefinedBehaviorSanitizer. Run from anywhere; builds go to build/, build-fuzz/ and build-asan/.
+# again under AddressSanitizer + UndefinedBehaviorSanitizer, and the embedding cache's concurrency tests
+# under ThreadSanitizer. Run from anywhere; builds go to build/, build-fuzz/, build-asan/ and build-tsan/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=${QK_JOBS:-2}
@@ -37,3 +38,10 @@ cmake --build build-asan -j"$jobs"
 step "tests (address,undefined)"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE package -E Large
+
+step "thread sanitizer build (the hot-row cache's concurrent readers and prefetch worker)"
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQK_SANITIZE=thread -DQK_BUILD_TOOLS=OFF \
+  -DQK_BUILD_BENCH=OFF -DQK_BUILD_EXAMPLES=OFF -DQK_INSTALL=OFF >/dev/null
+cmake --build build-tsan -j"$jobs" --target test_embed
+step "tests (thread)"
+TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/embed/test_embed --gtest_filter='HotRowCache.*:Prefetcher.*'
