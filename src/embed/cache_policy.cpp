@@ -90,8 +90,13 @@ CacheReplacement::Choice CacheReplacement::choose_slot(std::int64_t id, bool for
     lru_unlink(tail_);
   } else {
     const std::int32_t victim = heap_.front();
+    std::uint32_t& count = counts_[static_cast<std::size_t>(id)];
     // Not seen more often than the least frequent resident row: keep the resident one.
-    if (!force && counts_[static_cast<std::size_t>(id)] <= key(victim)) return choice;
+    if (!force && count <= key(victim)) return choice;
+    // A prefetched row enters just above the least frequent resident row, so that the rows installed
+    // after it (the rest of its batch, the misses of the batch running now) do not evict it before its
+    // batch runs; unused, it ages out like any other row.
+    if (force) count = std::max(count, key(victim) == UINT32_MAX ? UINT32_MAX : key(victim) + 1);
     choice.slot = victim;
     heap_swap(0, static_cast<std::int64_t>(heap_.size()) - 1);
     heap_.pop_back();

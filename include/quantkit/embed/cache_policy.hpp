@@ -43,7 +43,8 @@ class CacheReplacement {
     std::int64_t evicted_id = -1;  // the id that held slot, or -1 if it was free
   };
   // Where to put a missing id: a free slot, a victim's slot, or none. force skips LFU's admission test
-  // (a prefetch installs rows the next batch is known to use). A returned slot must be filled with
+  // and lifts the row's count just above the evicted row's (a prefetch installs rows the next batch is
+  // known to use). A returned slot must be filled with
   // on_insert before the next choose_slot.
   Choice choose_slot(std::int64_t id, bool force = false);
   // id now occupies slot (after choose_slot, or for the static policy's initial load).
