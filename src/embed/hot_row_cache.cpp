@@ -158,7 +158,12 @@ void HotRowCache::lookup(std::span<const std::int64_t> ids, std::span<float> out
 
 void HotRowCache::embedding_bag(std::span<const std::int64_t> ids, std::span<const std::int64_t> offsets,
                                 const BagOptions& options, std::span<float> out, BatchInfo* info) {
-  check_bag_offsets(offsets, static_cast<std::int64_t>(ids.size()), options.include_last_offset);
+  const std::int64_t bags =
+      check_bag_offsets(offsets, static_cast<std::int64_t>(ids.size()), options.include_last_offset);
+  // Refuse a wrong output before the batch touches the cache or its statistics.
+  if (static_cast<std::int64_t>(out.size()) != bags * dim_)
+    throw Error("hot-row cache bag: the output holds " + std::to_string(out.size()) + " floats, expected " +
+                std::to_string(bags) + " x " + std::to_string(dim_));
   table_->check_ids(ids, "hot-row cache bag");
   thread_local UniqueIds unique;
   thread_local kernels::AlignedVector<float> rows;

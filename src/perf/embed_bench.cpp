@@ -55,9 +55,7 @@ std::unique_ptr<HotRowCache> make_cache(const std::shared_ptr<const EmbeddingTab
   HotRowCacheOptions o;
   o.policy = options.policy;
   o.capacity_rows = rows;
-  o.static_rows = profile;
-  // A zero-row cache is legal (every lookup misses); capacity_rows 0 would mean "use bytes".
-  if (rows == 0) o.capacity_bytes = 0;
+  o.static_rows = profile;  // rows 0 with capacity_bytes 0 is a legal empty cache: every lookup misses
   return std::make_unique<HotRowCache>(table, o);
 }
 
