@@ -1,14 +1,59 @@
 // qtool quantize IN.npy -o OUT.npz [spec options]
+// qtool quantize --plan plan.json --out-dir DIR   (a mixed-precision plan from qtool mixed)
+#include <fmt/format.h>
+
 #include "file_quant.hpp"
+#include "quantkit/mixed/plan.hpp"
 
 namespace qtool {
 
+namespace {
+
+int run_plan(const FileQuantArgs& args, const std::string& plan_path, const std::string& out_dir,
+             const Output& out) {
+  if (!args.input.empty() || !args.output.empty() || args.spec.any_spec_flag() || !args.calib.empty())
+    throw UsageError("--plan brings the input files and formats; give only --out-dir");
+  if (out_dir.empty()) throw UsageError("--plan needs --out-dir DIR");
+  const qk::Plan plan = qk::read_plan(plan_path);
+  const std::uint64_t written = qk::apply_plan(plan, out_dir);
+  if (out.json) {
+    nlohmann::json j;
+    j["plan"] = plan_path;
+    j["out_dir"] = out_dir;
+    j["layers"] = plan.layers.size();
+    j["weights"] = plan.total_weights();
+    j["average_bits"] = plan.average_bits();
+    j["plan_bytes"] = plan.total_bytes();
+    j["written_bytes"] = written;
+    print_json(j);
+    return 0;
+  }
+  fmt::print("applied {} ({} layers, {:.3f} average bits) -> {}\n", plan_path, plan.layers.size(),
+             plan.average_bits(), out_dir);
+  for (const auto& l : plan.layers) fmt::print("  {:<24} {}\n", l.name, qk::to_string(l.format));
+  fmt::print("  {} written (manifest.json lists the files)\n", human_bytes(written));
+  return 0;
+}
+
+}  // namespace
+
 Handler add_quantize(CLI::App& app, Output& out) {
-  auto* cmd = app.add_subcommand("quantize",
-                                 "Quantize a .npy tensor into a quantized .npz (q, scale, zero_point, meta)");
+  auto* cmd =
+      app.add_subcommand("quantize",
+                         "Quantize a .npy tensor into a quantized .npz (q, scale, zero_point, meta), or "
+                         "apply a mixed-precision plan (--plan)");
   auto args = std::make_shared<FileQuantArgs>();
+  auto plan = std::make_shared<std::string>();
+  auto out_dir = std::make_shared<std::string>();
   add_file_quant_args(*cmd, *args, "Output .npz");
-  return [args, &out] { return run_file_quant(*args, out, /*fake=*/false); };
+  cmd->add_option("--plan", *plan, "Apply this plan (qtool mixed -o plan.json): every layer in its format");
+  cmd->add_option("--out-dir", *out_dir,
+                  "With --plan: folder for the quantized layers and their manifest.json");
+  return [args, plan, out_dir, &out] {
+    if (!plan->empty()) return run_plan(*args, *plan, *out_dir, out);
+    if (!out_dir->empty()) throw UsageError("--out-dir is for --plan");
+    return run_file_quant(*args, out, /*fake=*/false);
+  };
 }
 
 }  // namespace qtool

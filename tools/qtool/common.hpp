@@ -86,5 +86,6 @@ Handler add_demo(CLI::App& app, Output& out);
 Handler add_bench(CLI::App& app, Output& out);
 Handler add_calibrate(CLI::App& app, Output& out);
 Handler add_embed(CLI::App& app, Output& out);
+Handler add_mixed(CLI::App& app, Output& out);
 
 }  // namespace qtool

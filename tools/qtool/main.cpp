@@ -16,7 +16,8 @@
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "qtool: quantize, dequantize, fake-quantize, inspect and calibrate tensors stored as .npy / .npz, exercise the embedding cache, and "
+      "qtool: quantize, dequantize, fake-quantize, inspect and calibrate tensors stored as .npy / .npz, "
+      "exercise the embedding cache, plan mixed precision, and "
       "benchmark the kernels "
       "(quantkit " QK_VERSION ")",
       "qtool"};
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
   add(qtool::add_bench);
   add(qtool::add_calibrate);
   add(qtool::add_embed);
+  add(qtool::add_mixed);
   for (auto& [sub, handler] : handlers)
     sub->add_flag("--json", out.json, "Machine-readable JSON output on stdout");
 

@@ -1,0 +1,48 @@
+// The weight formats a mixed-precision plan chooses among, and what one costs on one layer: stored
+// bytes and the error of the quantized weights against float32.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "quantkit/core/spec.hpp"
+#include "quantkit/core/tensor_view.hpp"
+#include "quantkit/ptq/stats.hpp"
+
+namespace qk {
+
+// An integer format is `bits` (2..8) signed symmetric, per output channel (axis 0) or per group of
+// `group_size` consecutive weights along the layer viewed as [out, rest]; the float formats keep the
+// weights as float16 or float32. Text form: "4" (per channel), "4g32" (per group of 32), "fp16" or "16",
+// "fp32" or "32".
+struct CandidateFormat {
+  enum class Kind { kInt, kFP16, kFP32 };
+  Kind kind = Kind::kInt;
+  int bits = 8;                 // nominal bits per weight: 2..8, 16 or 32
+  std::int64_t group_size = 0;  // 0: per channel
+  bool operator==(const CandidateFormat&) const = default;
+};
+
+CandidateFormat parse_candidate(const std::string& text);
+std::vector<CandidateFormat> parse_candidates(const std::string& comma_list);
+std::string to_string(const CandidateFormat& f);
+// "per_channel", "per_group", "per_tensor" (integer formats of rank-0/1 layers) or "none" (float).
+std::string granularity_name(const CandidateFormat& f, const Shape& shape);
+
+// The quantization spec of an integer format on a layer of `shape`, and the shape it is applied to
+// (per group: [out, rest] when the group divides rest, else the flattened layer). Throws for float
+// formats and for a group size that divides neither.
+QuantSpec candidate_spec(const CandidateFormat& f, const Shape& shape, Shape& view_shape);
+
+// One format applied to one layer.
+struct CandidateResult {
+  std::vector<float> approx;  // the weights as the format stores them, back in float32
+  std::uint64_t bytes = 0;    // codes (packed below 8 bits) + float32 scale and int32 zero point per slot
+  ErrorStats error;
+};
+
+CandidateResult apply_candidate(std::span<const float> weights, const Shape& shape, const CandidateFormat& f);
+
+}  // namespace qk

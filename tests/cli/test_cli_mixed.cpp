@@ -1,0 +1,125 @@
+// qtool mixed and qtool quantize --plan run as child processes on the bundled Silero VAD weights: the
+// dry-run table and trade-off curve, plans under each kind of budget, pins, applying a plan, bad input.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "cli/cli_test_util.hpp"
+#include "quantkit/io/qfile.hpp"
+
+namespace qk::cli_test {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+std::string silero() { return std::string(QK_SOURCE_DIR) + "/examples/data/silero_vad_v5_16k"; }
+
+TEST(CliMixed, DryRunPrintsEveryCandidateAndTheTradeoffCurve) {
+  TempFolder dir;
+  const auto r = run_qtool({"mixed", silero(), "--dry-run"}, dir.path().string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* fragment : {"encoder.0", "decoder.lstm.hh", "fp16", "trade-off", "sqnr_db"})
+    EXPECT_NE(r.out.find(fragment), std::string::npos) << fragment << "\n" << r.out;
+  EXPECT_TRUE(snapshot(dir.path()).empty()) << "a dry run wrote something";
+  const auto j =
+      run_qtool({"mixed", silero(), "--dry-run", "--candidates", "2,4,8", "--json"}, dir.path().string());
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  const json out = json::parse(j.out);
+  ASSERT_EQ(out["layers"].size(), 7u);
+  EXPECT_EQ(out["layers"][0]["candidates"].size(), 3u);
+  ASSERT_GE(out["tradeoff"].size(), 2u);
+  EXPECT_DOUBLE_EQ(out["tradeoff"][0]["average_bits"].get<double>(), 2.0);
+  EXPECT_DOUBLE_EQ(out["tradeoff"].back()["average_bits"].get<double>(), 8.0);
+  EXPECT_FALSE(out.contains("plan"));
+}
+
+TEST(CliMixed, ByteBudgetPlanBeatsTheUniformPlansThatFitAndApplies) {
+  TempFolder dir;
+  const auto r = run_qtool(
+      {"mixed", silero(), "--budget-bytes", "150000", "-o", "plan.json", "--out-dir", "q", "--json"},
+      dir.path().string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json out = json::parse(r.out);
+  const double plan_mse = out["plan"]["totals"]["mse"].get<double>();
+  EXPECT_LE(out["plan"]["totals"]["bytes"].get<double>(), 150000);
+  int fitting = 0;
+  for (const auto& u : out["uniform"]) {
+    if (!u["fits_budget"].get<bool>()) continue;
+    ++fitting;
+    EXPECT_LT(plan_mse, u["mse"].get<double>()) << u.dump();
+  }
+  EXPECT_GE(fitting, 2);
+  EXPECT_TRUE(fs::exists(dir.file("plan.json")));
+  EXPECT_TRUE(fs::exists(dir.path() / "q" / "manifest.json"));
+  EXPECT_EQ(io::read_quantized((dir.path() / "q" / "encoder.1.npz").string()).meta.shape,
+            (Shape{64, 128, 3}));
+
+  // quantize --plan applies the same plan elsewhere, byte for byte.
+  const auto a = run_qtool({"quantize", "--plan", "plan.json", "--out-dir", "again"}, dir.path().string());
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  for (const auto& e : fs::directory_iterator(dir.path() / "q"))
+    EXPECT_EQ(read_file(e.path()), read_file(dir.path() / "again" / e.path().filename())) << e.path();
+}
+
+TEST(CliMixed, BitsBudgetErrorThresholdAndPins) {
+  TempFolder dir;
+  const auto r = run_qtool({"mixed", silero(), "--budget-bits", "5", "--pin", "decoder.out=fp16", "--pin",
+                            "encoder.*=8", "-o", "plan.json", "--json"},
+                           dir.path().string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json plan = json::parse(r.out)["plan"];
+  EXPECT_LE(plan["totals"]["average_bits"].get<double>(), 5.0 + 1e-9);
+  for (const auto& l : plan["layers"]) {
+    const std::string name = l["name"];
+    if (name == "decoder.out") EXPECT_EQ(l["format"], "fp16");
+    if (name.rfind("encoder.", 0) == 0) {
+      EXPECT_EQ(l["format"], "8");
+      EXPECT_EQ(l["pinned_by"], "encoder.*");
+    }
+  }
+  const auto e =
+      run_qtool({"mixed", silero(), "--max-error", "1e-3", "-o", "e.json", "--json"}, dir.path().string());
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  EXPECT_LE(json::parse(e.out)["plan"]["totals"]["mse"].get<double>(), 1e-3);
+}
+
+TEST(CliMixed, BadUsageAndBadInputFailCleanly) {
+  TempFolder dir;
+  struct Case {
+    std::vector<std::string> args;
+    int code;
+    std::string fragment;
+  };
+  const std::vector<Case> cases = {
+      {{"mixed", silero(), "-o", "p.json"}, 2, "--budget-bits"},
+      {{"mixed", silero(), "--budget-bits", "4", "--budget-bytes", "9", "-o", "p.json"}, 2, "one of"},
+      {{"mixed", silero(), "--budget-bits", "4"}, 2, "-o plan.json"},
+      {{"mixed", silero(), "--budget-bits", "4", "--candidates", "4,9", "-o", "p.json"}, 2, "bad format '9'"},
+      {{"mixed", silero(), "--budget-bits", "4", "--pin", "encoder", "-o", "p.json"}, 2, "PATTERN=FORMAT"},
+      {{"mixed", silero(), "--dry-run", "-o", "p.json"}, 2, "writes nothing"},
+      {{"mixed", silero(), "--budget-bytes", "100", "-o", "p.json"}, 1, "smallest plan needs"},
+      {{"mixed", "missing.json", "--budget-bits", "4", "-o", "p.json"}, 1, "missing.json"},
+      {{"quantize", "--plan", "absent.json", "--out-dir", "d"}, 1, "absent.json"},
+      {{"quantize", "--plan", "absent.json"}, 2, "--out-dir"},
+  };
+  for (const Case& c : cases) {
+    const auto before = snapshot(dir.path());
+    const auto r = run_qtool(c.args, dir.path().string());
+    EXPECT_EQ(r.exit_code, c.code) << c.args[1] << " " << r.err;
+    EXPECT_NE(r.err.find(c.fragment), std::string::npos) << r.err;
+    EXPECT_EQ(snapshot(dir.path()), before) << "output left behind for " << r.err;
+  }
+  // A bad plan names the plan file and the layer.
+  write_file(dir.path() / "bad.json",
+             R"({"format": "quantkit.mixed-plan/1", "objective": "bytes", "budget": 1,
+                 "layers": [{"name": "x", "file": "nope.npy", "shape": [2], "format": "4"}]})");
+  const auto r = run_qtool({"quantize", "--plan", "bad.json", "--out-dir", "d"}, dir.path().string());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("bad.json: layer x: weight file"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir.path() / "d"));
+}
+
+}  // namespace
+}  // namespace qk::cli_test
