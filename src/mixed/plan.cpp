@@ -85,6 +85,19 @@ std::string stored_path(const std::string& file, const std::string& relative_to)
   return abs.string();
 }
 
+// A layer's output file name: the name with every character outside [A-Za-z0-9._-] replaced by '_' and a
+// leading '.' made '_', so that no name can reach outside the output folder or hide as a dot file.
+std::string file_stem(const std::string& name) {
+  std::string out = name;
+  for (char& c : out) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                    c == '_' || c == '-';
+    if (!ok) c = '_';
+  }
+  if (out.empty() || out.front() == '.') out.insert(out.begin(), '_');
+  return out;
+}
+
 }  // namespace
 
 std::string plan_to_json(const Plan& plan, const std::string& relative_to) {
@@ -129,6 +142,9 @@ std::string plan_to_json(const Plan& plan, const std::string& relative_to) {
 }
 
 void write_plan(const Plan& plan, const std::string& path) {
+  std::vector<std::string> inputs;
+  for (const auto& l : plan.layers) inputs.push_back(l.file);
+  io::check_output_differs(path, inputs);
   const std::string text = plan_to_json(plan, fs::absolute(path).parent_path().string());
   io::AtomicFile out(path);
   out.write(std::as_bytes(std::span(text.data(), text.size())));
@@ -218,7 +234,20 @@ std::vector<io::ManifestLayer> layers_from_inputs(const std::vector<std::string>
   return layers;
 }
 
-std::uint64_t apply_plan(const Plan& plan, const std::string& out_dir) {
+std::uint64_t apply_plan(const Plan& plan, const std::string& out_dir,
+                         const std::vector<std::string>& protect) {
+  // Every output name is known up front: check them all (distinct, none an input) before writing any.
+  std::vector<std::string> inputs = protect;
+  for (const auto& l : plan.layers) inputs.push_back(l.file);
+  std::set<std::string> stems;
+  for (const auto& l : plan.layers) {
+    const std::string stem = file_stem(l.name);
+    if (!stems.insert(stem).second)
+      throw Error("layer " + l.name + ": its output file name " + stem + " is taken by another layer");
+    const std::string ext = l.format.kind == CandidateFormat::Kind::kInt ? ".npz" : ".npy";
+    io::check_output_differs((fs::path(out_dir) / (stem + ext)).string(), inputs);
+  }
+  io::check_output_differs((fs::path(out_dir) / "manifest.json").string(), inputs);
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   if (ec || !fs::is_directory(out_dir)) throw Error(out_dir + ": cannot create the output folder");
@@ -234,7 +263,7 @@ std::uint64_t apply_plan(const Plan& plan, const std::string& out_dir) {
     std::string file;
     Shape stored_shape = l.shape;
     if (l.format.kind == CandidateFormat::Kind::kInt) {
-      file = l.name + ".npz";
+      file = file_stem(l.name) + ".npz";
       Shape view;
       FileQuantOptions options;
       options.spec = candidate_spec(l.format, l.shape, view);
@@ -242,7 +271,7 @@ std::uint64_t apply_plan(const Plan& plan, const std::string& out_dir) {
       std::string temp;
       if (view != l.shape) {
         // Per-group over [out, rest] (or the flattened layer): the stored tensor is that view.
-        temp = (fs::path(out_dir) / ("." + l.name + ".view.npy")).string();
+        temp = (fs::path(out_dir) / ("." + file_stem(l.name) + ".view.npy")).string();
         const std::vector<float> values = array.to_vector<float>();
         io::write_npy<float>(temp, TensorView<const float>(values.data(), view));
         input = temp;
@@ -256,7 +285,7 @@ std::uint64_t apply_plan(const Plan& plan, const std::string& out_dir) {
       }
       if (!temp.empty()) fs::remove(temp, ec);
     } else {
-      file = l.name + ".npy";
+      file = file_stem(l.name) + ".npy";
       const std::vector<float> values = array.to_vector<float>();
       const std::string out = (fs::path(out_dir) / file).string();
       io::check_output_differs(out, {l.file});

@@ -20,12 +20,12 @@ bool glob_match(std::string_view pattern, std::string_view name) {
   // Iterative wildcard matching with one backtrack point (the last '*'): linear in practice.
   std::size_t p = 0, n = 0, star = std::string_view::npos, mark = 0;
   while (n < name.size()) {
-    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == name[n])) {
-      ++p;
-      ++n;
-    } else if (p < pattern.size() && pattern[p] == '*') {
+    if (p < pattern.size() && pattern[p] == '*') {
       star = p++;
       mark = n;
+    } else if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == name[n])) {
+      ++p;
+      ++n;
     } else if (star != std::string_view::npos) {
       p = star + 1;
       n = ++mark;
@@ -79,6 +79,12 @@ std::vector<LayerSensitivity> measure_sensitivity(std::span<const LayerInput> la
     }
     if (s.options.empty()) throw Error("layer " + layer.name + ": no candidate format applies" + why_not);
     out.push_back(std::move(s));
+  }
+  // A pin that matches nothing is almost always a typo in the pattern: say so instead of ignoring it.
+  for (const PinRule& pin : pins) {
+    const bool used = std::any_of(layers.begin(), layers.end(),
+                                  [&](const LayerInput& l) { return glob_match(pin.pattern, l.name); });
+    if (!used) throw Error("pin '" + pin.pattern + "' matches no layer");
   }
   return out;
 }
@@ -146,13 +152,20 @@ Frontier build_frontier(const std::vector<LayerSensitivity>& layers, bool nomina
     for (const Node& n : next) {
       if (kept.empty() || n.error < kept.back().error) kept.push_back(n);
     }
-    if (kept.size() > options.max_frontier) {
+    // Thinning: drop a point when the last kept (cheaper) one errs at most `ratio` times as much. Should
+    // one pass not bring the frontier under the cap, the ratio's excess over 1 doubles and it runs again. The least-error
+    // point always stays, so every error threshold reachable before thinning stays reachable.
+    double ratio = step;
+    while (kept.size() > std::max<std::size_t>(options.max_frontier, 2)) {
       std::vector<Node> thinned;
-      for (const Node& n : kept) {
-        if (thinned.empty() || n.error * step < thinned.back().error) thinned.push_back(n);
+      for (std::size_t i = 0; i < kept.size(); ++i) {
+        const Node& n = kept[i];
+        if (thinned.empty() || n.error * ratio < thinned.back().error || i + 1 == kept.size())
+          thinned.push_back(n);
       }
       kept.swap(thinned);
-      bound *= step;
+      bound *= ratio;
+      ratio = 1 + 2 * (ratio - 1);
     }
     f.levels.push_back(std::move(kept));
   }

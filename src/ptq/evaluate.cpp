@@ -7,6 +7,7 @@
 #include "quantkit/core/half.hpp"
 #include "quantkit/core/pack.hpp"
 #include "quantkit/core/quantize.hpp"
+#include "quantkit/mixed/candidate.hpp"
 
 namespace qk {
 
@@ -25,31 +26,17 @@ const char* to_string(WeightFormat f) {
 }
 
 QuantSpec format_spec(WeightFormat format, const Shape& shape, std::int64_t group_size, Shape& view_shape) {
+  // The integer formats are the mixed-precision candidates "8" (per channel) and "4gG" (per group).
+  if (format == WeightFormat::kInt8PerChannel)
+    return candidate_spec({CandidateFormat::Kind::kInt, 8, 0}, shape, view_shape);
+  if (format == WeightFormat::kInt4PerGroup) {
+    if (group_size <= 0) throw Error("group size must be positive, got " + std::to_string(group_size));
+    return candidate_spec({CandidateFormat::Kind::kInt, 4, group_size}, shape, view_shape);
+  }
+  view_shape = shape;
   QuantSpec spec;
   spec.scheme = Scheme::kSymmetric;
   spec.is_signed = true;
-  view_shape = shape;
-  if (format == WeightFormat::kInt8PerChannel) {
-    spec.bits = 8;
-    spec.granularity = shape.size() >= 2 ? Granularity::kPerChannel : Granularity::kPerTensor;
-    spec.axis = 0;
-  } else if (format == WeightFormat::kInt4PerGroup) {
-    if (group_size <= 0) throw Error("group size must be positive, got " + std::to_string(group_size));
-    spec.bits = 4;
-    spec.granularity = Granularity::kPerGroup;
-    spec.group_size = group_size;
-    const std::int64_t numel = shape_numel(shape);
-    const std::int64_t out = shape.empty() ? 1 : shape[0];
-    const std::int64_t rest = out > 0 ? numel / out : 0;
-    if (shape.size() >= 2 && rest % group_size == 0) {
-      view_shape = {out, rest};
-    } else if (numel % group_size == 0) {
-      view_shape = {numel};
-    } else {
-      throw Error("group size " + std::to_string(group_size) +
-                  " divides neither the rows nor the element count (" + std::to_string(numel) + ")");
-    }
-  }
   return spec;
 }
 

@@ -103,6 +103,14 @@ TEST(CliMixed, BadUsageAndBadInputFailCleanly) {
       {{"mixed", "missing.json", "--budget-bits", "4", "-o", "p.json"}, 1, "missing.json"},
       {{"quantize", "--plan", "absent.json", "--out-dir", "d"}, 1, "absent.json"},
       {{"quantize", "--plan", "absent.json"}, 2, "--out-dir"},
+      {{"mixed", silero(), "--budget-bits", "-1", "-o", "p.json"}, 2, "finite number >= 0"},
+      {{"mixed", silero(), "--max-error", "nan", "-o", "p.json"}, 2, "finite number >= 0"},
+      {{"mixed", silero(), "--max-error", "1e-12", "-o", "p.json"}, 1, "least reachable is"},
+      {{"mixed", silero(), "--budget-bits", "4", "--pin", "nothing*=8", "-o", "p.json"},
+       1,
+       "matches no layer"},
+      {{"mixed", silero(), "--budget-bits", "4", "-o", silero() + "/manifest.json"}, 1, "manifest.json"},
+      {{"mixed", silero(), "--budget-bits", "4", "-o", "p.json", "--out-dir", silero()}, 1, "manifest.json"},
   };
   for (const Case& c : cases) {
     const auto before = snapshot(dir.path());
@@ -111,6 +119,13 @@ TEST(CliMixed, BadUsageAndBadInputFailCleanly) {
     EXPECT_NE(r.err.find(c.fragment), std::string::npos) << r.err;
     EXPECT_EQ(snapshot(dir.path()), before) << "output left behind for " << r.err;
   }
+  // An --out-dir that cannot be made fails before the plan is written.
+  write_file(dir.path() / "taken", "a file, not a folder");
+  const auto before = snapshot(dir.path());
+  const auto t = run_qtool({"mixed", silero(), "--budget-bits", "4", "-o", "p.json", "--out-dir", "taken"},
+                           dir.path().string());
+  EXPECT_EQ(t.exit_code, 1) << t.err;
+  EXPECT_EQ(snapshot(dir.path()), before);
   // A bad plan names the plan file and the layer.
   write_file(dir.path() / "bad.json",
              R"({"format": "quantkit.mixed-plan/1", "objective": "bytes", "budget": 1,

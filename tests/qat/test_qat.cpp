@@ -115,6 +115,26 @@ TEST(FakeQuantizeModule, DisabledFakeQuantIsTheIdentityAndAFrozenEmptyObserverIs
   EXPECT_THROW(nan_input.backward(std::vector<float>(5), dx), Error);
 }
 
+TEST(FakeQuantizeModule, AFailedForwardLeavesTheModuleAsItWas) {
+  FakeQuantizeConfig c;
+  c.observer = QatObserver::kMinMax;
+  FakeQuantize fq(c);
+  std::vector<float> x = {-1.0f, 0.5f, 1.0f}, y(3), dx(3);
+  fq.forward(TensorView<const float>(x.data(), {3}), y);
+  const std::vector<std::uint8_t> mask(fq.mask().begin(), fq.mask().end());
+  const float scale = fq.params().scale[0];
+  std::vector<float> bad = {1.0f, NAN, 0.0f, 2.0f};
+  std::vector<float> y4(4);
+  EXPECT_THROW(fq.forward(TensorView<const float>(bad.data(), {4}), y4), Error);
+  EXPECT_EQ(fq.steps(), 1);
+  EXPECT_EQ(fq.params().scale[0], scale);
+  EXPECT_EQ(std::vector<std::uint8_t>(fq.mask().begin(), fq.mask().end()), mask);
+  std::vector<float> dx4(4);
+  EXPECT_THROW(fq.backward(std::vector<float>(4, 1.0f), dx4), Error);  // still the 3 elements of the last call
+  fq.backward(std::vector<float>(3, 1.0f), dx);
+  EXPECT_EQ(dx, (std::vector<float>{1.0f, 1.0f, 1.0f}));
+}
+
 // The loss whose derivative LSQ's scale gradient is: sum(dy * y(s)) with rint treated as the identity
 // around the current point (straight-through), i.e. each inside element's rounding offset frozen at s0.
 double ste_surrogate_loss(const std::vector<float>& x, const std::vector<float>& dy, double s, double s0,

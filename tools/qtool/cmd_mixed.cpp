@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <filesystem>
 
 #include "common.hpp"
+#include "quantkit/io/atomic_file.hpp"
 #include "quantkit/io/npy.hpp"
 #include "quantkit/mixed/plan.hpp"
 #include "quantkit/mixed/selection.hpp"
@@ -41,6 +43,12 @@ int run_mixed(const MixedArgs& args, const Output& out) {
   if (!args.dry_run && args.output.empty()) throw UsageError("-o plan.json is required (or --dry-run)");
   if (args.dry_run && (!args.output.empty() || !args.out_dir.empty()))
     throw UsageError("--dry-run writes nothing; drop -o and --out-dir");
+  for (const auto& [flag, value] :
+       {std::pair{"--budget-bits", args.budget_bits}, std::pair{"--budget-bytes", args.budget_bytes},
+        std::pair{"--max-error", args.max_error}}) {
+    if (value && !(std::isfinite(*value) && *value >= 0))
+      throw UsageError(std::string(flag) + " must be a finite number >= 0");
+  }
   std::vector<qk::CandidateFormat> candidates;
   std::vector<qk::PinRule> pins;
   try {
@@ -51,6 +59,12 @@ int run_mixed(const MixedArgs& args, const Output& out) {
   }
 
   const std::vector<qk::io::ManifestLayer> files = qk::layers_from_inputs(args.inputs);
+  // Neither the plan nor the output folder's manifest may replace an input (a weight file or the manifest).
+  std::vector<std::string> protect = args.inputs;
+  if (args.inputs.size() == 1 && std::filesystem::is_directory(args.inputs[0]))
+    protect.push_back((std::filesystem::path(args.inputs[0]) / "manifest.json").string());
+  for (const auto& f : files) protect.push_back(f.file);
+  if (!args.output.empty()) qk::io::check_output_differs(args.output, protect);
   std::vector<std::vector<float>> values;
   std::vector<qk::LayerInput> layers;
   std::vector<std::string> paths;
@@ -67,7 +81,9 @@ int run_mixed(const MixedArgs& args, const Output& out) {
   }
   for (std::size_t i = 0; i < files.size(); ++i) layers.push_back({files[i].name, files[i].shape, values[i]});
   const auto sens = qk::measure_sensitivity(layers, candidates, pins);
-  const auto curve = qk::tradeoff_curve(sens, args.curve_points);
+  const bool show_curve = args.dry_run || out.json;
+  const auto curve =
+      show_curve ? qk::tradeoff_curve(sens, args.curve_points) : std::vector<qk::TradeoffPoint>{};
   const double n = static_cast<double>(std::max<std::uint64_t>(1, total_weights));
 
   std::optional<qk::Budget> budget;
@@ -75,6 +91,19 @@ int run_mixed(const MixedArgs& args, const Output& out) {
   if (args.budget_bytes) budget = qk::Budget{qk::BudgetKind::kBytes, *args.budget_bytes};
   if (args.max_error) budget = qk::Budget{qk::BudgetKind::kMaxError, *args.max_error * n};  // MSE -> SSE
   std::optional<qk::Plan> plan;
+  if (args.max_error) {
+    // Say an unreachable threshold in the user's unit (MSE), not the solver's summed squared error.
+    double least = 0;
+    for (const auto& l : sens) {
+      double best = l.options.front().error;
+      for (const auto& o : l.options) best = std::min(best, o.error);
+      least += best;
+    }
+    if (least > budget->value)
+      throw qk::Error(
+          fmt::format("no plan keeps the total weight MSE within {:g}: the least reachable is {:g}",
+                      *args.max_error, least / n));
+  }
   if (budget) {
     const qk::Selection sel = qk::select_formats(sens, *budget);
     plan = qk::make_plan(sens, paths, sel, *budget, "weight-sse");
@@ -86,8 +115,9 @@ int run_mixed(const MixedArgs& args, const Output& out) {
     if (auto s = qk::uniform_selection(sens, c)) uniform.emplace_back(qk::to_string(c), *s);
 
   if (!args.dry_run) {
+    // The quantized layers first, the plan last: a failure leaves no plan that claims otherwise.
+    if (!args.out_dir.empty()) qk::apply_plan(*plan, args.out_dir, protect);
     qk::write_plan(*plan, args.output);
-    if (!args.out_dir.empty()) qk::apply_plan(*plan, args.out_dir);
   }
 
   if (out.json) {
@@ -185,7 +215,9 @@ Handler add_mixed(CLI::App& app, Output& out) {
                   "Formats to choose from: bits 2..8 (per channel), BITSgGROUP (per group, e.g. 4g32), "
                   "16/fp16, 32/fp32")
       ->capture_default_str();
-  cmd->add_option("--pin", args->pins, "PATTERN=FORMAT: layers matching the glob keep FORMAT (repeatable)");
+  cmd->add_option("--pin", args->pins,
+                  "PATTERN=FORMAT: layers matching the glob keep FORMAT (repeatable; the first match wins; a "
+                  "pin matching no layer is an error)");
   cmd->add_option("-o,--output", args->output, "Plan file to write (JSON)");
   cmd->add_option("--out-dir", args->out_dir, "Also write the quantized layers and a manifest.json here");
   cmd->add_flag(

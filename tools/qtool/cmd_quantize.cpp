@@ -15,7 +15,7 @@ int run_plan(const FileQuantArgs& args, const std::string& plan_path, const std:
     throw UsageError("--plan brings the input files and formats; give only --out-dir");
   if (out_dir.empty()) throw UsageError("--plan needs --out-dir DIR");
   const qk::Plan plan = qk::read_plan(plan_path);
-  const std::uint64_t written = qk::apply_plan(plan, out_dir);
+  const std::uint64_t written = qk::apply_plan(plan, out_dir, {plan_path});
   if (out.json) {
     nlohmann::json j;
     j["plan"] = plan_path;

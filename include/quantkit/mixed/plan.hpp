@@ -65,8 +65,11 @@ std::vector<io::ManifestLayer> layers_from_inputs(const std::vector<std::string>
 
 // Quantizes every layer of a plan into out_dir: integer formats as quantized .npz files
 // (io/qfile.hpp, `<name>.npz`), fp16 as float16 `<name>.npy`, fp32 as a float32 copy, plus a
-// manifest.json listing name, file, shape and format. Each file is written atomically; the manifest
-// last. Returns the bytes written.
-std::uint64_t apply_plan(const Plan& plan, const std::string& out_dir);
+// manifest.json listing name, file, shape and format. File names are the layer names with characters
+// outside [A-Za-z0-9._-] replaced by '_'. Each file is written atomically; the manifest last. No output
+// may be one of the layer files or of `protect` (e.g. the input manifest): checked before anything is
+// written. Returns the bytes written.
+std::uint64_t apply_plan(const Plan& plan, const std::string& out_dir,
+                         const std::vector<std::string>& protect = {});
 
 }  // namespace qk

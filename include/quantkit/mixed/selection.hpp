@@ -5,8 +5,10 @@
 // of (cost, error) pairs, layer by layer: every partial assignment that is not dominated (no other one
 // costs no more and errs no more) is kept, so the result is the exact optimum. Should a frontier ever
 // exceed `SelectionOptions::max_frontier` points it is thinned: a point is dropped only when a kept one
-// costs no more and errs at most (1 + epsilon / layers) times as much, so the plan returned errs at most
-// (1 + epsilon) times the optimum (reported as `suboptimality_bound`; 0 means exact).
+// costs no more and errs at most (1 + epsilon / layers) times as much (the excess doubles on a further
+// pass when one is not enough), so the plan returned errs at most (1 + suboptimality_bound) times the
+// optimum; 0 means exact. Under kMaxError the bound reads: the plan costs no more than the optimum for
+// the threshold E / (1 + suboptimality_bound).
 #pragma once
 
 #include <cstdint>
@@ -22,6 +24,7 @@
 namespace qk {
 
 // --pin PATTERN=FORMAT: layers whose name matches the glob (`*`, `?`) keep FORMAT whatever the budget.
+// The first pin that matches a layer wins; a pin that matches no layer is an error (a typo, usually).
 struct PinRule {
   std::string pattern;
   CandidateFormat format;

@@ -44,20 +44,20 @@ class FakeQuantize {
   // straight-through mask for backward.
   void forward(TensorView<const float> x, std::span<float> y) {
     if (static_cast<std::int64_t>(y.size()) != x.numel()) throw Error("fake-quant: y and x differ in size");
-    if (observer_enabled()) {
-      observe(x);
-      params_ = config_.observer == QatObserver::kMinMax ? minmax_->qparams() : moving_->qparams();
-    }
-    ++steps_;
-    mask_.resize(y.size());
+    // Everything that can throw happens before the step count and the mask change, so a failed call
+    // leaves the module as it was (backward still refers to the last successful forward).
+    std::vector<std::uint8_t> mask(y.size(), std::uint8_t{1});
     if (!config_.fake_quant_enabled) {
       reject_nonfinite<float>(x.flat(), x.shape(), "fake-quant input");
+      if (observer_enabled()) update_params(x);
       std::copy(x.flat().begin(), x.flat().end(), y.begin());
-      std::fill(mask_.begin(), mask_.end(), std::uint8_t{1});
-      return;
+    } else {
+      if (observer_enabled()) update_params(x);
+      if (!params_) throw Error("fake-quant: the observer is frozen before it saw any data");
+      fake_quantize<float>(x, *params_, y, mask);
     }
-    if (!params_) throw Error("fake-quant: the observer is frozen before it saw any data");
-    fake_quantize<float>(x, *params_, y, mask_);
+    ++steps_;
+    mask_ = std::move(mask);
   }
 
   // dx = dy where the last forward's rounded code lay inside [qmin, qmax], 0 elsewhere (rule 6).
@@ -80,13 +80,17 @@ class FakeQuantize {
   std::span<const std::uint8_t> mask() const { return mask_; }
 
  private:
-  void observe(TensorView<const float> x) {
+  // Observes x and recomputes the parameters; on a throw (NaN, a shape that does not match) the observer
+  // state is unchanged, as the observers validate before they update.
+  void update_params(TensorView<const float> x) {
     if (config_.observer == QatObserver::kMinMax) {
       if (!minmax_) minmax_.emplace(config_.spec);
       minmax_->observe<float>(x);
+      params_ = minmax_->qparams();
     } else {
       if (!moving_) moving_.emplace(config_.spec, config_.averaging_constant);
       moving_->observe<float>(x);
+      params_ = moving_->qparams();
     }
   }
 
