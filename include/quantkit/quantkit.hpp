@@ -6,6 +6,7 @@
 #include "quantkit/calib/presets.hpp"
 #include "quantkit/core/error.hpp"
 #include "quantkit/core/float_traits.hpp"
+#include "quantkit/core/fp8.hpp"
 #include "quantkit/core/half.hpp"
 #include "quantkit/core/pack.hpp"
 #include "quantkit/core/qparams.hpp"

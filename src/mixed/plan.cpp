@@ -271,7 +271,11 @@ std::uint64_t apply_plan(const Plan& plan, const std::string& out_dir,
       std::string temp;
       if (view != l.shape) {
         // Per-group over [out, rest] (or the flattened layer): the stored tensor is that view.
-        temp = (fs::path(out_dir) / ("." + file_stem(l.name) + ".view.npy")).string();
+        // Built by append: GCC 12 warns (-Wrestrict, a false positive) on "." + std::string here.
+        std::string temp_name = ".";
+        temp_name += file_stem(l.name);
+        temp_name += ".view.npy";
+        temp = (fs::path(out_dir) / temp_name).string();
         const std::vector<float> values = array.to_vector<float>();
         io::write_npy<float>(temp, TensorView<const float>(values.data(), view));
         input = temp;
