@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "example_args.hpp"  // examples/common
 #include "mlp.hpp"
 
 #ifndef DIGITS_DATA_DIR
@@ -327,34 +328,17 @@ Deployed deploy(const std::string& name, const Net& net, const std::vector<Weigh
 
 Options parse_args(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw qk::Error("missing value after " + a);
-      return argv[++i];
-    };
-    auto count = [&](int at_least) {
-      const std::string v = value();
-      std::size_t used = 0;
-      long long parsed = -1;
-      try {
-        parsed = std::stoll(v, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      if (used != v.size() || parsed < at_least || parsed > 100000)
-        throw qk::Error(a + " needs an integer from " + std::to_string(at_least) + " to 100000, got '" + v +
-                        "'");
-      return static_cast<int>(parsed);
-    };
+  digits::ArgReader args(argc, argv);
+  std::string a;
+  while (args.next(a)) {
     if (a == "--data") {
-      o.data = value();
+      o.data = args.value();
     } else if (a == "--epochs") {
-      o.epochs = count(1);
+      o.epochs = args.count(1);
     } else if (a == "--qat-epochs") {
-      o.qat_epochs = count(1);
+      o.qat_epochs = args.count(1);
     } else if (a == "--seed") {
-      o.seed = static_cast<std::uint64_t>(count(0));
+      o.seed = static_cast<std::uint64_t>(args.count(0));
     } else if (a == "--quick") {
       o.epochs = 20;
       o.qat_epochs = 5;

@@ -34,6 +34,8 @@
 #include "quantkit/mixed/plan.hpp"
 #include "quantkit/mixed/selection.hpp"
 #include "quantkit/observe/clip_search.hpp"
+#include "quantkit/outlier/activation_stats.hpp"
+#include "quantkit/outlier/weight_methods.hpp"
 #include "quantkit/observe/histogram.hpp"
 #include "quantkit/observe/minmax.hpp"
 #include "quantkit/observe/observer.hpp"

@@ -1,0 +1,38 @@
+// Internals shared by the weight methods: RTN of a linear layer slot by slot (with an optional
+// importance-weighted clip search) and GPTQ. Public so that tests can reach them; not a stable API.
+#pragma once
+
+#include <Eigen/Dense>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "quantkit/core/spec.hpp"
+#include "quantkit/outlier/weight_methods.hpp"
+
+namespace qk::detail {
+
+// Importance-weighted clip search: for each slot, clip factors 1, ..., min_clip (grid steps) scale the
+// min/max range; the one with the least sum_j importance[j] (w_j - q_j)^2 wins (ties: the wider range).
+struct ClipSearch {
+  std::vector<double> importance;  // per input channel; empty: plain min/max (no search)
+  int grid = 20;
+  double min_clip = 0.5;
+};
+
+// The scale and zero point of one slot's values under spec (rule 2 on the clipped min/max).
+struct SlotGrid {
+  float scale = 1;
+  std::int32_t zero_point = 0;
+};
+SlotGrid slot_grid(std::span<const float> values, const QuantSpec& spec, double clip = 1.0);
+std::int8_t quantize_to_grid(float w, const SlotGrid& g, QRange r);
+
+QuantizedLinear rtn_linear(std::span<const float> w, std::int64_t out, std::int64_t in, const QuantSpec& spec,
+                           const ClipSearch& search);
+
+QuantizedLinear gptq_linear(std::span<const float> w, std::int64_t out, std::int64_t in,
+                            Eigen::MatrixXd hessian, const QuantSpec& spec,
+                            const WeightQuantOptions& options);
+
+}  // namespace qk::detail

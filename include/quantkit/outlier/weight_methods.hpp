@@ -1,0 +1,72 @@
+// Outlier-aware weight quantization of a linear layer W (out x in, row-major) with calibration statistics
+// of its input (outlier/activation_stats.hpp). Each method returns codes and parameters in the
+// foundation's format (per output channel, or per group of `group_size` consecutive inputs), the
+// dequantized weights, and, for AWQ and SmoothQuant, the per-input-channel factor s that the codes were
+// made for: the codes quantize W diag(s), so the layer computes (Q diag(1/s)) x, or Q (x / s).
+//
+// - rtn: round to nearest with min/max scales (the baseline; golden rules 2 and 5).
+// - importance: RTN whose per-channel / per-group scale is searched (a grid of clip factors) to minimise
+//   sum_j imp_j (w_j - q_j)^2 with imp_j = mean x_j^2 (llama.cpp's imatrix idea).
+// - awq: s = mean|x|^alpha (normalised to geometric mean 1) with alpha on a grid in [0, 1], chosen to
+//   minimise the output error ||X W^T - X What^T||^2 = (n/2) sum_rows d H d^T; the smallest alpha wins ties.
+// - gptq: column by column with error compensation through the Cholesky factor of the dampened inverse
+//   Hessian (Frantar et al. 2022), lazy batches of `block_size` columns, optional act-order (static
+//   groups: group parameters come from the weights before any update when act-order is on).
+// - smoothquant: s = max|x|^alpha / max|w|^(1-alpha) per input channel, folded into the weights (W8A8).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "quantkit/core/quantize.hpp"
+#include "quantkit/core/spec.hpp"
+#include "quantkit/outlier/activation_stats.hpp"
+
+namespace qk {
+
+enum class WeightMethod { kRtn, kImportance, kAwq, kGptq, kSmoothQuant };
+const char* to_string(WeightMethod m);
+WeightMethod parse_weight_method(const std::string& name);  // rtn|importance|awq|gptq|smoothquant
+
+struct WeightQuantOptions {
+  int bits = 4;                 // 2..8, signed symmetric codes
+  std::int64_t group_size = 0;  // 0: per output channel; else groups of consecutive inputs (divides in)
+  // gptq
+  double damp = 0.01;  // dampening: this fraction of the mean Hessian diagonal is added to the diagonal
+  std::int64_t block_size = 128;
+  bool act_order = false;
+  // awq / smoothquant
+  int alpha_grid = 20;        // awq: alpha in {0, 1/grid, ..., 1}
+  double smooth_alpha = 0.5;  // smoothquant's migration strength
+  // importance: clip factors searched, from 1 down to min_clip
+  int clip_grid = 20;
+  double min_clip = 0.5;
+};
+
+struct QuantizedLinear {
+  std::int64_t out = 0, in = 0;
+  QuantParams params;              // spec: per channel (axis 0) or per group along the input axis
+  std::vector<std::int8_t> codes;  // [out, in], codes of W diag(s)
+  std::vector<float> dequantized;  // [out, in], what the layer's weights become (divided by s)
+  std::vector<float> input_scale;  // s per input channel (awq, smoothquant); empty otherwise
+  double alpha = 0;                // awq / smoothquant: the exponent used
+  double output_error = 0;         // sum over rows of d H d^T, d = W - dequantized (0 without a Hessian)
+};
+
+// The spec of a layer quantized with these options (per channel or per group, signed symmetric).
+QuantSpec weight_method_spec(const WeightQuantOptions& options, std::int64_t in);
+
+// W: [out, in] row-major. stats must match `in`; rtn ignores it, importance and smoothquant need no
+// Hessian, awq and gptq do. Throws naming the layer size and the problem (mismatched widths, NaN weights,
+// a Hessian that stays singular after dampening).
+QuantizedLinear quantize_linear(std::span<const float> w, std::int64_t out, std::int64_t in,
+                                const ActivationStats* stats, WeightMethod method,
+                                const WeightQuantOptions& options = {});
+
+// The output error sum over rows of d H d^T for approximate weights (d = w - approx).
+double output_error(std::span<const float> w, std::span<const float> approx, std::int64_t out,
+                    std::int64_t in, const Eigen::MatrixXd& hessian);
+
+}  // namespace qk

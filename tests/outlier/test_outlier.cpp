@@ -1,0 +1,319 @@
+// Outlier-aware weight methods: activation statistics and the Hessian, GPTQ against a straightforward
+// (unbatched, double precision, explicit inverse) implementation written here, AWQ's search, the
+// importance-weighted scale search, SmoothQuant's W8A8 error on outlier channels, and bad input.
+#include <gtest/gtest.h>
+
+#include <Eigen/Dense>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "quantkit/core/quantize.hpp"
+#include "quantkit/outlier/activation_stats.hpp"
+#include "quantkit/outlier/weight_grid.hpp"
+#include "quantkit/outlier/weight_methods.hpp"
+
+namespace qk {
+namespace {
+
+unsigned seed() { return static_cast<unsigned>(::testing::UnitTest::GetInstance()->random_seed()); }
+
+std::vector<float> gaussian(std::size_t n, float sd, std::mt19937& gen) {
+  std::normal_distribution<float> d(0, sd);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(gen);
+  return v;
+}
+
+// Activations with correlated channels and a few large ones, as real layer inputs have.
+std::vector<float> activations(std::int64_t rows, std::int64_t in, std::mt19937& gen, float outlier = 1.0f) {
+  std::vector<float> base = gaussian(static_cast<std::size_t>(rows * 4), 1.0f, gen);
+  std::vector<float> noise = gaussian(static_cast<std::size_t>(rows * in), 0.5f, gen);
+  std::vector<float> x(static_cast<std::size_t>(rows * in));
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t c = 0; c < in; ++c) {
+      const auto k = static_cast<std::size_t>(r * in + c);
+      x[k] = base[static_cast<std::size_t>(r * 4 + c % 4)] + noise[k];
+      if (c % 16 == 3) x[k] *= outlier;
+    }
+  return x;
+}
+
+TEST(ActivationStats, OneBatchAndFiftyBatchesAgree) {
+  std::mt19937 gen(seed());
+  const std::int64_t rows = 500, in = 24;
+  const auto x = activations(rows, in, gen, 10.0f);
+  ActivationStats one(in), many(in);
+  one.add(x, rows);
+  for (std::int64_t b = 0; b < 50; ++b)
+    many.add(std::span<const float>(x).subspan(static_cast<std::size_t>(b * 10 * in),
+                                               static_cast<std::size_t>(10 * in)),
+             10);
+  EXPECT_EQ(one.rows(), many.rows());
+  const Eigen::MatrixXd h1 = one.hessian(), h50 = many.hessian();
+  EXPECT_LE((h1 - h50).cwiseAbs().maxCoeff(), 1e-12 * h1.cwiseAbs().maxCoeff());  // double sums, reordered
+  // H = 2 X^T X / n, checked on one entry by hand.
+  double h03 = 0;
+  for (std::int64_t r = 0; r < rows; ++r) h03 += double(x[r * in]) * x[r * in + 3];
+  EXPECT_NEAR(h1(0, 3), 2 * h03 / rows, 1e-12 * std::fabs(h03));
+  EXPECT_EQ(one.max_abs(), many.max_abs());
+  for (std::size_t c = 0; c < 24; ++c) EXPECT_NEAR(one.mean_abs()[c], many.mean_abs()[c], 1e-12);
+  ActivationStats merged(in);
+  merged.merge(many);
+  EXPECT_LE((merged.hessian() - h1).cwiseAbs().maxCoeff(), 1e-12 * h1.cwiseAbs().maxCoeff());
+}
+
+TEST(ActivationStats, BadBatchesAreRejectedAndChangeNothing) {
+  ActivationStats s(3);
+  std::vector<float> x = {1, 2, 3, 4, 5, 6};
+  s.add(x, 2);
+  x[4] = NAN;
+  try {
+    s.add(x, 2);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("row 3, column 1"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(s.add(std::vector<float>(5, 1.0f), 2), Error);  // width mismatch
+  EXPECT_EQ(s.rows(), 2);
+  EXPECT_EQ(s.max_abs()[1], 5.0);
+  EXPECT_THROW(ActivationStats(2).hessian(), Error);  // no rows
+}
+
+// GPTQ as the paper states it: explicit inverse of the dampened Hessian, its upper Cholesky factor, every
+// column's error applied to every later column at once, all in double.
+QuantizedLinear straightforward_gptq(const std::vector<float>& w, std::int64_t out, std::int64_t in,
+                                     Eigen::MatrixXd h, const QuantSpec& spec, double damp, bool act_order) {
+  const std::int64_t group = spec.granularity == Granularity::kPerGroup ? spec.group_size : 0;
+  Eigen::MatrixXd wm(out, in);
+  for (std::int64_t r = 0; r < out; ++r)
+    for (std::int64_t c = 0; c < in; ++c) wm(r, c) = w[r * in + c];
+  std::vector<std::int64_t> perm(in);
+  for (std::int64_t i = 0; i < in; ++i) perm[i] = i;
+  if (act_order)
+    std::stable_sort(perm.begin(), perm.end(), [&](auto a, auto b) { return h(a, a) > h(b, b); });
+  const std::int64_t ng = group ? in / group : 1;
+  std::vector<detail::SlotGrid> grids(out * ng);
+  auto fill = [&](std::int64_t r, std::int64_t g) {
+    const std::int64_t width = group ? group : in;
+    std::vector<float> slot(width);
+    for (std::int64_t j = 0; j < width; ++j) slot[j] = static_cast<float>(wm(r, g * width + j));
+    grids[r * ng + g] = detail::slot_grid(slot, spec);
+  };
+  if (!group || act_order)
+    for (std::int64_t r = 0; r < out; ++r)
+      for (std::int64_t g = 0; g < ng; ++g) fill(r, g);
+  Eigen::MatrixXd hp(in, in);
+  for (std::int64_t i = 0; i < in; ++i)
+    for (std::int64_t j = 0; j < in; ++j) hp(i, j) = h(perm[i], perm[j]);
+  hp.diagonal().array() += damp * hp.diagonal().mean();
+  const Eigen::MatrixXd hinv = hp.inverse();
+  const Eigen::MatrixXd u = Eigen::MatrixXd(hinv.llt().matrixU());
+  QuantizedLinear q;
+  q.codes.assign(out * in, 0);
+  q.dequantized.assign(out * in, 0);
+  const QRange range = spec.range();
+  for (std::int64_t col = 0; col < in; ++col) {
+    const std::int64_t orig = perm[col];
+    if (group && !act_order && orig % group == 0)
+      for (std::int64_t r = 0; r < out; ++r) fill(r, orig / group);
+    for (std::int64_t r = 0; r < out; ++r) {
+      const auto& g = grids[r * ng + (group ? orig / group : 0)];
+      const std::int8_t code = detail::quantize_to_grid(static_cast<float>(wm(r, orig)), g, range);
+      const double back = dequantize_value<float>(code, g.scale, g.zero_point);
+      q.codes[r * in + orig] = code;
+      q.dequantized[r * in + orig] = static_cast<float>(back);
+      const double err = (wm(r, orig) - back) / u(col, col);
+      for (std::int64_t later = col + 1; later < in; ++later) wm(r, perm[later]) -= err * u(col, later);
+    }
+  }
+  return q;
+}
+
+TEST(Gptq, MatchesTheStraightforwardAlgorithm) {
+  std::mt19937 gen(seed());
+  SCOPED_TRACE("seed " + std::to_string(seed()));
+  const std::int64_t out = 24, in = 64, rows = 400;
+  const auto w = gaussian(out * in, 0.2f, gen);
+  ActivationStats stats(in);
+  stats.add(activations(rows, in, gen, 4.0f), rows);
+  for (const std::int64_t group : {0, 16}) {
+    for (const bool act_order : {false, true}) {
+      WeightQuantOptions o;
+      o.bits = 3;
+      o.group_size = group;
+      o.act_order = act_order;
+      o.block_size = 8;  // several lazy blocks, and a group (16) wider than a block
+      const QuantizedLinear fast = quantize_linear(w, out, in, &stats, WeightMethod::kGptq, o);
+      const QuantizedLinear slow =
+          straightforward_gptq(w, out, in, stats.hessian(), weight_method_spec(o, in), o.damp, act_order);
+      // Float32 versus double and a different summation order may flip a code at a rounding tie and
+      // its consequences; nearly all codes agree and the output errors agree closely.
+      std::int64_t same = 0;
+      for (std::size_t k = 0; k < w.size(); ++k) same += fast.codes[k] == slow.codes[k];
+      EXPECT_GE(same, static_cast<std::int64_t>(w.size() * 0.98))
+          << "group " << group << " act_order " << act_order;
+      const double e_slow = output_error(w, slow.dequantized, out, in, stats.hessian());
+      EXPECT_NEAR(fast.output_error, e_slow, 0.02 * e_slow)
+          << "group " << group << " act_order " << act_order;
+      // And GPTQ's purpose: less output error than RTN.
+      const QuantizedLinear rtn = quantize_linear(w, out, in, &stats, WeightMethod::kRtn, o);
+      EXPECT_LT(fast.output_error, rtn.output_error);
+    }
+  }
+}
+
+TEST(Gptq, SingularHessianWithoutDampeningIsAClearError) {
+  const std::int64_t in = 8, rows = 20;
+  std::vector<float> x(rows * in);
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t c = 0; c < in; ++c)
+      x[r * in + c] = static_cast<float>(r % 3 + 1);  // rank one, no zero column
+  ActivationStats stats(in);
+  stats.add(x, rows);
+  const std::vector<float> w(4 * in, 0.5f);
+  WeightQuantOptions o;
+  o.damp = 0;
+  try {
+    quantize_linear(w, 4, in, &stats, WeightMethod::kGptq, o);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not positive definite"), std::string::npos) << e.what();
+  }
+  o.damp = 0.01;  // the default dampening makes it definite
+  EXPECT_NO_THROW(quantize_linear(w, 4, in, &stats, WeightMethod::kGptq, o));
+}
+
+TEST(Awq, UniformActivationsChooseAlphaZeroAndOutlierChannelsDoNot) {
+  std::mt19937 gen(seed());
+  const std::int64_t out = 16, in = 32, rows = 256;
+  const auto w = gaussian(out * in, 0.3f, gen);
+  // Every channel with the same mean |x|: the scales are 1 for every alpha, so alpha = 0 (ties to the
+  // smallest).
+  std::vector<float> x(rows * in);
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t c = 0; c < in; ++c) x[r * in + c] = ((r + c) % 2 ? 1.0f : -1.0f);
+  ActivationStats uniform(in);
+  uniform.add(x, rows);
+  WeightQuantOptions o;
+  o.bits = 3;
+  const QuantizedLinear a = quantize_linear(w, out, in, &uniform, WeightMethod::kAwq, o);
+  EXPECT_EQ(a.alpha, 0.0);
+  for (const float s : a.input_scale) EXPECT_FLOAT_EQ(s, 1.0f);
+  // Salient channels (20x activations) whose weights sit on a grid stretched by a few large weights
+  // elsewhere in the row: AWQ never does worse than RTN (alpha = 0 is RTN) and here does better.
+  auto wide = w;
+  for (std::int64_t r = 0; r < out; ++r) wide[r * in + (r * 5 + 1) % in] = (r % 2 ? 2.5f : -2.5f);
+  ActivationStats skewed(in);
+  skewed.add(activations(rows, in, gen, 20.0f), rows);
+  const QuantizedLinear awq = quantize_linear(wide, out, in, &skewed, WeightMethod::kAwq, o);
+  const QuantizedLinear rtn = quantize_linear(wide, out, in, &skewed, WeightMethod::kRtn, o);
+  EXPECT_GT(awq.alpha, 0.0);
+  EXPECT_LT(awq.output_error, rtn.output_error);
+  // The codes are W diag(s) quantized: dequantizing and dividing by s gives the weights reported.
+  for (std::int64_t r = 0; r < out; ++r)
+    for (std::int64_t c = 0; c < in; ++c) {
+      const float back =
+          dequantize_value<float>(awq.codes[r * in + c], awq.params.scale[r], 0) / awq.input_scale[c];
+      EXPECT_FLOAT_EQ(back, awq.dequantized[r * in + c]);
+    }
+}
+
+TEST(Importance, WeightedScaleSearchLowersTheWeightedError) {
+  std::mt19937 gen(seed());
+  const std::int64_t out = 16, in = 64, rows = 300;
+  auto w = gaussian(out * in, 0.3f, gen);
+  for (std::size_t k = 0; k < w.size(); k += 29) w[k] *= 8;  // a few large weights stretch the min/max grid
+  ActivationStats stats(in, /*with_hessian=*/false);
+  stats.add(activations(rows, in, gen, 10.0f), rows);
+  WeightQuantOptions o;
+  o.bits = 3;
+  o.group_size = 32;
+  const QuantizedLinear imp = quantize_linear(w, out, in, &stats, WeightMethod::kImportance, o);
+  const QuantizedLinear rtn = quantize_linear(w, out, in, nullptr, WeightMethod::kRtn, o);
+  const auto ms = stats.mean_square();
+  auto weighted = [&](const QuantizedLinear& q) {
+    double e = 0;
+    for (std::int64_t r = 0; r < out; ++r)
+      for (std::int64_t c = 0; c < in; ++c) {
+        const double d = w[r * in + c] - q.dequantized[r * in + c];
+        e += ms[c] * d * d;
+      }
+    return e;
+  };
+  EXPECT_LT(weighted(imp), weighted(rtn));
+  EXPECT_EQ(imp.params.scale.size(), static_cast<std::size_t>(out * 2));
+}
+
+TEST(SmoothQuant, W8A8ErrorOnOutlierChannelsDropsAtLeastFourfold) {
+  std::mt19937 gen(seed());
+  const std::int64_t out = 64, in = 128, rows = 512;
+  const auto w = gaussian(out * in, 0.1f, gen);
+  auto x = gaussian(rows * in, 1.0f, gen);
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (const std::int64_t c : {5, 40, 77, 100}) x[r * in + c] *= 100.0f;  // outlier channels, 100x
+  ActivationStats stats(in, false);
+  stats.add(x, rows);
+  WeightQuantOptions o;
+  o.bits = 8;
+  const QuantizedLinear plain = quantize_linear(w, out, in, &stats, WeightMethod::kRtn, o);
+  const QuantizedLinear smooth = quantize_linear(w, out, in, &stats, WeightMethod::kSmoothQuant, o);
+  ASSERT_EQ(smooth.input_scale.size(), static_cast<std::size_t>(in));
+  // A8: activations fake-quantized per tensor, int8 symmetric (min/max), before / after smoothing.
+  auto a8 = [&](std::vector<float> a) {
+    QuantSpec spec;
+    const TensorView<const float> v(a.data(), {rows, in});
+    std::vector<float> y(a.size());
+    fake_quantize<float>(v, choose_qparams<float>(v, spec), y);
+    return y;
+  };
+  std::vector<float> xs(x.size());
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t c = 0; c < in; ++c) xs[r * in + c] = x[r * in + c] / smooth.input_scale[c];
+  const auto xq = a8(x), xsq = a8(xs);
+  // y = x W^T in double: reference, plain W8A8, smoothed W8A8 (weights: the codes of W diag(s)).
+  double err_plain = 0, err_smooth = 0;
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t n = 0; n < out; ++n) {
+      double ref = 0, yp = 0, ys = 0;
+      for (std::int64_t c = 0; c < in; ++c) {
+        ref += double(x[r * in + c]) * w[n * in + c];
+        yp += double(xq[r * in + c]) * plain.dequantized[n * in + c];
+        ys += double(xsq[r * in + c]) * (smooth.dequantized[n * in + c] * smooth.input_scale[c]);
+      }
+      err_plain += (ref - yp) * (ref - yp);
+      err_smooth += (ref - ys) * (ref - ys);
+    }
+  EXPECT_GE(err_plain / err_smooth, 4.0) << err_plain << " vs " << err_smooth;
+}
+
+TEST(WeightMethods, BadInputIsRejected) {
+  ActivationStats stats(8);
+  stats.add(std::vector<float>(16, 1.0f), 2);
+  const std::vector<float> w(4 * 8, 0.1f);
+  EXPECT_THROW(quantize_linear(w, 4, 16, &stats, WeightMethod::kAwq), Error);  // 32 values, 4 x 16 claimed
+  const std::vector<float> w16(4 * 16, 0.1f);
+  try {
+    quantize_linear(w16, 4, 16, &stats, WeightMethod::kAwq);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("activations have 8 columns, the weight has 16 inputs"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(quantize_linear(w, 4, 8, nullptr, WeightMethod::kGptq), Error);
+  std::vector<float> nan_w = w;
+  nan_w[3] = NAN;
+  EXPECT_THROW(quantize_linear(nan_w, 4, 8, &stats, WeightMethod::kRtn), Error);
+  WeightQuantOptions o;
+  o.group_size = 3;
+  EXPECT_THROW(quantize_linear(w, 4, 8, &stats, WeightMethod::kRtn, o), Error);
+  ActivationStats no_h(8, false);
+  no_h.add(std::vector<float>(16, 1.0f), 2);
+  EXPECT_THROW(quantize_linear(w, 4, 8, &no_h, WeightMethod::kGptq), Error);
+  EXPECT_THROW(parse_weight_method("gptq2"), Error);
+  EXPECT_EQ(parse_weight_method("awq"), WeightMethod::kAwq);
+}
+
+}  // namespace
+}  // namespace qk
