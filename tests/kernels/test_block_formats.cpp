@@ -1,0 +1,218 @@
+// NF4 and double-quantized INT4: the NF4 levels against QLoRA's construction, nearest-level encoding,
+// the double-quantized scales, every dequantize and GEMV variant against the scalar reference on awkward
+// sizes and value edges, bad input, and the targets on the Silero VAD LSTM matrices.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/variants.hpp"
+#include "quantkit/core/block_formats.hpp"
+#include "quantkit/core/quantize.hpp"
+#include "quantkit/io/manifest.hpp"
+#include "quantkit/kernels/block_kernels.hpp"
+#include "quantkit/ptq/stats.hpp"
+
+namespace qk {
+namespace {
+
+using kernels::test::runnable_variants;
+
+// The standard normal quantile by bisection on erfc (independent of the library).
+double normal_quantile(double p) {
+  double lo = -10, hi = 10;
+  for (int i = 0; i < 200; ++i) {
+    const double mid = (lo + hi) / 2;
+    (0.5 * std::erfc(-mid / std::sqrt(2.0)) < p ? lo : hi) = mid;
+  }
+  return (lo + hi) / 2;
+}
+
+TEST(Nf4, LevelsAreQloraNormalQuantiles) {
+  // create_normal_map(offset=0.9677083): 8 quantiles on linspace(offset, 0.5, 9)[:-1], 7 negated on
+  // linspace(offset, 0.5, 8)[:-1], and 0; sorted and divided by the largest.
+  const double offset = 0.9677083;
+  std::vector<double> v = {0.0};
+  for (int i = 0; i < 8; ++i) v.push_back(normal_quantile(offset + (0.5 - offset) * i / 8));
+  for (int i = 0; i < 7; ++i) v.push_back(-normal_quantile(offset + (0.5 - offset) * i / 7));
+  std::sort(v.begin(), v.end());
+  for (int k = 0; k < 16; ++k) EXPECT_NEAR(kNf4Levels[k], v[k] / v.back(), 2e-6) << k;  // float32 linspace
+}
+
+TEST(Nf4, EncodesToTheNearestLevelAndRoundTripsEveryLevel) {
+  std::mt19937 gen(static_cast<unsigned>(::testing::UnitTest::GetInstance()->random_seed()));
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (int i = 0; i < 100000; ++i) {
+    const float v = u(gen);
+    int best = 0;
+    for (int k = 1; k < 16; ++k)
+      if (std::fabs(kNf4Levels[k] - v) < std::fabs(kNf4Levels[best] - v)) best = k;
+    EXPECT_EQ(nf4_code(v), best) << v;
+  }
+  std::vector<float> x(64);
+  for (int j = 0; j < 64; ++j) x[j] = kNf4Levels[j % 16] * 3.5f;
+  const auto blocks = quantize_nf4(x);
+  ASSERT_EQ(blocks.size(), 1u);
+  EXPECT_EQ(blocks[0].absmax, 3.5f);
+  std::vector<float> back(64);
+  dequantize_nf4_ref(blocks.data(), 64, back.data());
+  EXPECT_EQ(back, x);
+  EXPECT_DOUBLE_EQ(bits_per_weight_nf4(), 4.5);
+}
+
+TEST(Q4dq, ScalesAreStoredInEightBitsAndErrorsStayWithinHalfAStep) {
+  std::mt19937 gen(3);
+  std::normal_distribution<float> d(0, 1);
+  std::vector<float> x(256 * 3);
+  for (auto& v : x) v = d(gen);
+  for (int j = 0; j < 32; ++j) x[256 + j] = 0.0f;  // an all-zero group
+  const auto blocks = quantize_q4dq(x);
+  ASSERT_EQ(blocks.size(), 3u);
+  std::vector<float> back(x.size());
+  dequantize_q4dq_ref(blocks.data(), static_cast<std::int64_t>(x.size()), back.data());
+  for (std::size_t b = 0; b < blocks.size(); ++b) {
+    for (int g = 0; g < 8; ++g) {
+      const float scale = blocks[b].scales[g] * blocks[b].super_scale;
+      float amax = 0;
+      for (int j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(x[b * 256 + g * 32 + j]));
+      if (amax == 0) {
+        EXPECT_EQ(blocks[b].scales[g], 0);
+        continue;
+      }
+      EXPECT_NEAR(scale, amax / 7.5f, blocks[b].super_scale / 2 * 1.0001f);  // the 8-bit scale's rounding
+      for (int j = 0; j < 32; ++j) {
+        const std::size_t k = b * 256 + g * 32 + j;
+        // Inside the grid [-8, 7] * scale the error is at most half a step; beyond it, the clamp.
+        const float clamped = std::fmin(std::fmax(x[k], -8 * scale), 7 * scale);
+        EXPECT_LE(std::fabs(back[k] - clamped), scale / 2 * 1.0001f) << k;
+      }
+    }
+  }
+  EXPECT_EQ(blocks[1].scales[0], 0);
+  EXPECT_LE(bits_per_weight_q4dq(), 4.6);
+}
+
+TEST(BlockFormats, BadInputIsRejected) {
+  EXPECT_THROW(quantize_nf4(std::vector<float>(63, 1.0f)), Error);
+  EXPECT_THROW(quantize_q4dq(std::vector<float>(300, 1.0f)), Error);
+  std::vector<float> nan(64, 1.0f);
+  nan[5] = NAN;
+  EXPECT_THROW(quantize_nf4(nan), Error);
+  const auto blocks = quantize_nf4(std::vector<float>(128, 1.0f));
+  std::vector<float> x(64), y(3);
+  EXPECT_THROW(kernels::gemv(std::span<const BlockNf4>(blocks), 3, 64, x, y), Error);  // 3 rows need 3 blocks
+  std::vector<float> x128(128), y1(1);
+  EXPECT_NO_THROW(kernels::gemv(std::span<const BlockNf4>(blocks), 1, 128, x128, y1));
+  EXPECT_THROW(kernels::gemv(std::span<const BlockNf4>(blocks), 1, 100, x128, y1), Error);
+}
+
+// Weights with the edges: zeros, a constant block, +-large, subnormals, and random values.
+std::vector<float> edge_weights(std::int64_t n, unsigned seed) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> d(0, 1);
+  std::vector<float> w(static_cast<std::size_t>(n));
+  for (auto& v : w) v = d(gen);
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (i % 512 < 64) w[i] = 0.0f;
+    if (i % 512 >= 64 && i % 512 < 128) w[i] = 2.5f;
+    if (i % 97 == 5) w[i] = (i % 2 ? 1e30f : -1e30f);
+    if (i % 89 == 7) w[i] = 1e-40f;
+  }
+  return w;
+}
+
+TEST(BlockKernels, DequantizeVariantsEqualTheReferenceBitForBit) {
+  for (const std::int64_t blocks : {0, 1, 2, 3, 7, 33}) {
+    const auto w = edge_weights(blocks * 256, 11);
+    const auto nf4 = quantize_nf4(w);
+    const auto q4 = quantize_q4dq(w);
+    std::vector<float> want(w.size()), got(w.size());
+    dequantize_nf4_ref(nf4.data(), static_cast<std::int64_t>(w.size()), want.data());
+    for (const auto& v : runnable_variants(kernels::dequantize_nf4_variants())) {
+      std::fill(got.begin(), got.end(), -1.0f);
+      v.fn(nf4.data(), static_cast<std::int64_t>(w.size()), got.data());
+      EXPECT_EQ(got, want) << v.name << " nf4, blocks of 256: " << blocks;
+    }
+    dequantize_q4dq_ref(q4.data(), static_cast<std::int64_t>(w.size()), want.data());
+    for (const auto& v : runnable_variants(kernels::dequantize_q4dq_variants())) {
+      std::fill(got.begin(), got.end(), -1.0f);
+      v.fn(q4.data(), static_cast<std::int64_t>(w.size()), got.data());
+      EXPECT_EQ(got, want) << v.name << " q4dq, blocks: " << blocks;
+    }
+  }
+}
+
+TEST(BlockKernels, GemvVariantsAgreeWithTheReferenceWithinRounding) {
+  std::mt19937 gen(static_cast<unsigned>(::testing::UnitTest::GetInstance()->random_seed()));
+  std::normal_distribution<float> d(0, 1);
+  for (const auto& [rows, cols] : std::vector<std::pair<std::int64_t, std::int64_t>>{
+           {1, 256}, {3, 512}, {17, 768}, {64, 2048}, {0, 256}}) {
+    std::vector<float> w(static_cast<std::size_t>(rows * cols)), x(static_cast<std::size_t>(cols));
+    for (auto& v : w) v = d(gen);
+    for (auto& v : x) v = d(gen);
+    const auto nf4 = quantize_nf4(w);
+    const auto q4 = quantize_q4dq(w);
+    const std::vector<float> wn = kernels::dequantize(std::span<const BlockNf4>(nf4));
+    const std::vector<float> wq = kernels::dequantize(std::span<const BlockQ4DQ>(q4));
+    std::vector<float> y(static_cast<std::size_t>(rows));
+    for (const auto& v : runnable_variants(kernels::gemv_nf4_variants())) {
+      v.fn(nf4.data(), rows, cols, x.data(), y.data());
+      for (std::int64_t r = 0; r < rows; ++r) {
+        double exact = 0, mag = 0;
+        for (std::int64_t c = 0; c < cols; ++c) {
+          exact += double(wn[r * cols + c]) * x[c];
+          mag += std::fabs(double(wn[r * cols + c]) * x[c]);
+        }
+        // float32 sums of `cols` products: |error| <= cols * 2^-24 * sum |w x| (a loose, standard bound).
+        EXPECT_NEAR(y[r], exact, cols * 0x1p-24 * mag) << v.name << " nf4 row " << r;
+      }
+    }
+    for (const auto& v : runnable_variants(kernels::gemv_q4dq_variants())) {
+      v.fn(q4.data(), rows, cols, x.data(), y.data());
+      for (std::int64_t r = 0; r < rows; ++r) {
+        double exact = 0, mag = 0;
+        for (std::int64_t c = 0; c < cols; ++c) {
+          exact += double(wq[r * cols + c]) * x[c];
+          mag += std::fabs(double(wq[r * cols + c]) * x[c]);
+        }
+        EXPECT_NEAR(y[r], exact, cols * 0x1p-24 * mag) << v.name << " q4dq row " << r;
+      }
+    }
+  }
+}
+
+// The targets on real weights: on the near-Gaussian LSTM matrices, NF4 (blocks of 64) has less
+// weight MSE than INT4 RTN with groups of 64; double-quantized INT4 (g32) costs at most 4.6 bits/weight.
+TEST(BlockFormats, SileroLstmNf4BeatsInt4RtnAtTheSameGroupSize) {
+  const auto layers =
+      io::load_manifest_layers(std::string(QK_SOURCE_DIR) + "/examples/data/silero_vad_v5_16k");
+  int checked = 0;
+  for (const auto& l : layers) {
+    if (l.name.find("lstm") == std::string::npos) continue;
+    ++checked;
+    const auto nf4 = quantize_nf4(l.values);
+    const std::vector<float> back_nf4 = kernels::dequantize(std::span<const BlockNf4>(nf4));
+    QuantSpec spec;
+    spec.bits = 4;
+    spec.granularity = Granularity::kPerGroup;
+    spec.group_size = 64;
+    const TensorView<const float> v(l.values.data(), {static_cast<std::int64_t>(l.values.size())});
+    std::vector<float> back_int4(l.values.size());
+    fake_quantize<float>(v, choose_qparams<float>(v, spec), back_int4);
+    const double mse_nf4 = compare(l.values, back_nf4).mse;
+    const double mse_int4 = compare(l.values, back_int4).mse;
+    EXPECT_LT(mse_nf4, mse_int4) << l.name;
+    const auto q4 = quantize_q4dq(l.values);
+    EXPECT_LT(compare(l.values, kernels::dequantize(std::span<const BlockQ4DQ>(q4))).mse, mse_int4 * 1.5)
+        << l.name;
+    std::printf("%s: MSE nf4 %.4e, int4 g64 %.4e, q4dq %.4e\n", l.name.c_str(), mse_nf4, mse_int4,
+                compare(l.values, kernels::dequantize(std::span<const BlockQ4DQ>(q4))).mse);
+  }
+  EXPECT_EQ(checked, 2);
+}
+
+}  // namespace
+}  // namespace qk
