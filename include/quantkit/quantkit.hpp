@@ -37,6 +37,7 @@
 #include "quantkit/mixed/selection.hpp"
 #include "quantkit/observe/clip_search.hpp"
 #include "quantkit/outlier/activation_stats.hpp"
+#include "quantkit/outlier/method_file.hpp"
 #include "quantkit/outlier/weight_methods.hpp"
 #include "quantkit/observe/histogram.hpp"
 #include "quantkit/observe/minmax.hpp"

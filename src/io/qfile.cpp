@@ -1,6 +1,8 @@
 // Quantized-tensor files: metadata JSON, parameter members, validation on read.
 #include "quantkit/io/qfile.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
 
@@ -173,6 +175,15 @@ QuantizedFile read_quantized(const std::string& path) {
     check_params(file.params, channel_layout(file.meta.shape, file.meta.spec));
   } catch (const Error& e) {
     throw Error(path + ": " + e.what());
+  }
+  if (std::find(names.begin(), names.end(), "input_scale") != names.end()) {
+    const NpyArray s = read_npz_member(path, "input_scale");
+    if (s.dtype() != DType::kF4 || file.meta.shape.empty() || s.shape() != Shape{file.meta.shape.back()})
+      throw Error(path + ": input_scale must be float32 with one value per input channel (the last axis)");
+    file.input_scale = s.to_vector<float>();
+    for (const float v : file.input_scale)
+      if (!(std::isfinite(v) && v > 0))
+        throw Error(path + ": input_scale holds a value that is not finite and positive");
   }
   return file;
 }

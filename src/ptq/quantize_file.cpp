@@ -173,6 +173,15 @@ void fill_report_header(const io::NpyArray& array, FileQuantReport& report) {
   report.input_bytes = array.header().data_bytes;
 }
 
+// AWQ / SmoothQuant files: the codes quantize W * input_scale along the last axis; undo it.
+template <class T>
+void divide_by_input_scale(const io::QuantizedFile& file, std::span<T> out) {
+  if (file.input_scale.empty()) return;
+  const std::size_t in = file.input_scale.size();
+  for (std::size_t i = 0; i < out.size(); ++i)
+    out[i] = static_cast<T>(static_cast<float>(out[i]) / file.input_scale[i % in]);
+}
+
 }  // namespace
 
 std::vector<float> dequantize_to_float(const io::QuantizedFile& file) {
@@ -180,6 +189,7 @@ std::vector<float> dequantize_to_float(const io::QuantizedFile& file) {
   const std::vector<std::int32_t> codes = io::unpack_codes(file);
   std::vector<float> out(codes.size());
   dequantize_chunk<std::int32_t, float>(codes, layout, 0, file.params, out);
+  divide_by_input_scale(file, std::span<float>(out));
   return out;
 }
 
@@ -318,6 +328,11 @@ FileQuantReport dequantize_file(const std::string& input, const std::string& out
   npy.resize(data_at + static_cast<std::size_t>(report.numel) * io::dtype_size(out_dtype));
   auto write_as = [&]<class T>(T*) {
     std::span<T> out(reinterpret_cast<T*>(npy.data() + data_at), static_cast<std::size_t>(report.numel));
+    if (!file.input_scale.empty()) {  // AWQ / SmoothQuant: in float32, then one conversion
+      const std::vector<float> values = dequantize_to_float(file);
+      for (std::size_t i = 0; i < values.size(); ++i) out[i] = static_cast<T>(values[i]);
+      return;
+    }
     if (file.meta.code_bits == 8 && file.q.is_native_c_order()) {
       if (file.meta.spec.is_signed) {
         dequantize_chunk<std::int8_t, T>(file.q.view<std::int8_t>().flat(), layout, 0, file.params, out);

@@ -1,9 +1,12 @@
 // qtool quantize IN.npy -o OUT.npz [spec options]
 // qtool quantize --plan plan.json --out-dir DIR   (a mixed-precision plan from qtool mixed)
+// qtool quantize W.npy -o OUT.npz --method rtn|importance|awq|gptq|smoothquant --acts X.npy... [--bits B]
+//                [--group-size G] [--damp D] [--act-order] [--alpha A]
 #include <fmt/format.h>
 
 #include "file_quant.hpp"
 #include "quantkit/mixed/plan.hpp"
+#include "quantkit/outlier/method_file.hpp"
 
 namespace qtool {
 
@@ -35,6 +38,69 @@ int run_plan(const FileQuantArgs& args, const std::string& plan_path, const std:
   return 0;
 }
 
+struct MethodArgs {
+  std::string method;
+  std::vector<std::string> acts;
+  double damp = 0.01;
+  bool act_order = false;
+  double alpha = 0.5;
+};
+
+int run_method(const FileQuantArgs& args, const MethodArgs& m, const Output& out) {
+  const SpecOptions& spec = args.spec;
+  if (spec.is_unsigned || spec.affine || spec.per_tensor || spec.axis || spec.qmin || spec.qmax ||
+      spec.reduce_range || spec.scale || spec.zero_point || !spec.preset.empty() || !args.calib.empty())
+    throw UsageError("--method takes only --bits and --group-size (codes are signed symmetric)");
+  if (args.input.empty() || args.output.empty())
+    throw UsageError("--method needs the weight .npy and -o OUT.npz");
+  qk::WeightMethod method;
+  try {
+    method = qk::parse_weight_method(m.method);
+  } catch (const qk::Error& e) {
+    throw UsageError(e.what());
+  }
+  if (method != qk::WeightMethod::kRtn && m.acts.empty())
+    throw UsageError("--method " + m.method + " needs --acts X.npy");
+  if (!(m.damp >= 0 && m.damp < 1e6)) throw UsageError("--damp must be >= 0");
+  if (!(m.alpha >= 0 && m.alpha <= 1)) throw UsageError("--alpha must lie in [0, 1]");
+  qk::WeightQuantOptions o;
+  o.bits = spec.bits;
+  o.group_size = spec.group_size.value_or(0);
+  o.damp = m.damp;
+  o.act_order = m.act_order;
+  o.smooth_alpha = m.alpha;
+  const qk::MethodFileReport r =
+      qk::quantize_file_with_method(args.input, m.acts, args.output, method, o, make_progress("calibrate"));
+  finish_progress();
+  if (out.json) {
+    nlohmann::json j;
+    j["input"] = args.input;
+    j["output"] = args.output;
+    j["method"] = m.method;
+    j["bits"] = o.bits;
+    j["group_size"] = o.group_size;
+    j["shape"] = {r.out, r.in};
+    j["calibration_rows"] = r.calibration_rows;
+    j["weight_mse"] = r.weight_mse;
+    j["output_error"] = r.result.output_error;
+    j["rtn_output_error"] = r.rtn_output_error;
+    j["alpha"] = r.result.alpha;
+    j["input_scale"] = !r.result.input_scale.empty();
+    j["output_bytes"] = r.output_bytes;
+    print_json(j);
+    return 0;
+  }
+  fmt::print("{} {} -> {} ({}-bit, {}, {} calibration rows)\n", m.method, args.input, args.output, o.bits,
+             o.group_size ? fmt::format("groups of {}", o.group_size) : std::string("per channel"),
+             r.calibration_rows);
+  fmt::print("  weight MSE {:.4e}", r.weight_mse);
+  if (r.result.output_error > 0) fmt::print(", output error {:.4e}", r.result.output_error);
+  if (r.rtn_output_error > 0) fmt::print(" (rtn: {:.4e})", r.rtn_output_error);
+  if (!r.result.input_scale.empty()) fmt::print(", alpha {:.2f}, input_scale stored", r.result.alpha);
+  fmt::print("\n  {} written\n", human_bytes(r.output_bytes));
+  return 0;
+}
+
 }  // namespace
 
 Handler add_quantize(CLI::App& app, Output& out) {
@@ -49,8 +115,22 @@ Handler add_quantize(CLI::App& app, Output& out) {
   cmd->add_option("--plan", *plan, "Apply this plan (qtool mixed -o plan.json): every layer in its format");
   cmd->add_option("--out-dir", *out_dir,
                   "With --plan: folder for the quantized layers and their manifest.json");
-  return [args, plan, out_dir, &out] {
+  auto method = std::make_shared<MethodArgs>();
+  cmd->add_option(
+      "--method", method->method,
+      "Outlier-aware method for a linear layer's weight [out, in]: rtn, importance, awq, gptq, smoothquant");
+  cmd->add_option("--acts", method->acts,
+                  "Calibration activations of the layer's input, .npy [..., in] (repeatable)");
+  cmd->add_option("--damp", method->damp, "gptq: dampening, a fraction of the mean Hessian diagonal")
+      ->capture_default_str();
+  cmd->add_flag("--act-order", method->act_order,
+                "gptq: quantize columns in order of decreasing Hessian diagonal");
+  cmd->add_option("--alpha", method->alpha, "smoothquant: migration strength in [0, 1]")
+      ->capture_default_str();
+  return [args, plan, out_dir, method, &out] {
     if (!plan->empty()) return run_plan(*args, *plan, *out_dir, out);
+    if (!method->method.empty()) return run_method(*args, *method, out);
+    if (!method->acts.empty()) throw UsageError("--acts is for --method");
     if (!out_dir->empty()) throw UsageError("--out-dir is for --plan");
     return run_file_quant(*args, out, /*fake=*/false);
   };

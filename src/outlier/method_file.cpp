@@ -1,0 +1,119 @@
+// Outlier-aware quantization of weight files with streamed calibration activations.
+#include "quantkit/outlier/method_file.hpp"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "quantkit/core/error.hpp"
+#include "quantkit/core/pack.hpp"
+#include "quantkit/io/atomic_file.hpp"
+#include "quantkit/io/npy.hpp"
+#include "quantkit/io/npz.hpp"
+#include "quantkit/io/qfile.hpp"
+#include "quantkit/ptq/stats.hpp"
+
+namespace qk {
+
+namespace {
+
+constexpr std::int64_t kRowsPerBatch = 4096;
+
+// Rows of an activation file: every leading axis flattened, the last axis must be the layer's input.
+std::int64_t activation_rows(const io::NpyArray& a, std::int64_t in, const std::string& path) {
+  if (a.shape().empty() || a.shape().back() != in)
+    throw Error(path + ": activations of shape " + shape_string(a.shape()) + " do not end in the weight's " +
+                std::to_string(in) + " inputs");
+  return in > 0 ? a.numel() / in : 0;
+}
+
+}  // namespace
+
+MethodFileReport quantize_file_with_method(const std::string& weights,
+                                           const std::vector<std::string>& activations,
+                                           const std::string& output, WeightMethod method,
+                                           const WeightQuantOptions& options,
+                                           const std::function<void(double)>& progress) {
+  std::vector<std::string> inputs = activations;
+  inputs.push_back(weights);
+  io::check_output_differs(output, inputs);
+  { io::AtomicFile probe(output); }  // an unwritable folder fails before the work
+  const io::NpyArray wa = io::read_npy(weights);
+  if (wa.shape().size() != 2)
+    throw Error(weights + ": expected a linear layer's weight [out, in], got shape " +
+                shape_string(wa.shape()));
+  MethodFileReport report;
+  report.out = wa.shape()[0];
+  report.in = wa.shape()[1];
+  const std::vector<float> w = wa.to_vector<float>();
+  if (method != WeightMethod::kRtn && activations.empty())
+    throw Error(std::string(to_string(method)) + " needs calibration activations (--acts)");
+
+  const bool hessian = method == WeightMethod::kAwq || method == WeightMethod::kGptq;
+  ActivationStats stats(std::max<std::int64_t>(report.in, 1), hessian);
+  std::vector<io::NpyArray> files;
+  std::int64_t total_rows = 0;
+  for (const std::string& path : activations) {
+    files.push_back(io::read_npy(path));
+    total_rows += activation_rows(files.back(), report.in, path);
+  }
+  std::int64_t done = 0;
+  for (std::size_t f = 0; f < files.size(); ++f) {
+    const io::NpyArray& a = files[f];
+    const std::int64_t rows = activation_rows(a, report.in, activations[f]);
+    // float32 C-order data is used in place; anything else is converted once.
+    std::vector<float> converted;
+    std::span<const float> values;
+    if (a.dtype() == io::DType::kF4 && a.is_native_c_order()) {
+      values = a.view<float>().flat();
+    } else {
+      converted = a.to_vector<float>();
+      values = converted;
+    }
+    for (std::int64_t r = 0; r < rows; r += kRowsPerBatch) {
+      const std::int64_t n = std::min(kRowsPerBatch, rows - r);
+      try {
+        stats.add(
+            values.subspan(static_cast<std::size_t>(r * report.in), static_cast<std::size_t>(n * report.in)),
+            n);
+      } catch (const Error& e) {
+        throw Error(activations[f] + ": " + e.what());
+      }
+      done += n;
+      if (progress && total_rows > 0) progress(static_cast<double>(done) / static_cast<double>(total_rows));
+    }
+  }
+  report.calibration_rows = stats.rows();
+  try {
+    report.result =
+        quantize_linear(w, report.out, report.in, activations.empty() ? nullptr : &stats, method, options);
+    if (hessian)
+      report.rtn_output_error =
+          quantize_linear(w, report.out, report.in, &stats, WeightMethod::kRtn, options).output_error;
+  } catch (const Error& e) {
+    throw Error(weights + ": " + e.what());
+  }
+  report.weight_mse = compare(w, report.result.dequantized).mse;
+
+  const QuantizedLinear& q = report.result;
+  io::QuantizedFileMeta meta{q.params.spec, q.params.spec.range(), q.params.spec.bits, wa.shape(),
+                             wa.dtype()};
+  io::NpzWriter writer;
+  if (meta.code_bits == 8) {
+    writer.add<std::int8_t>("q", wa.shape(), std::span<const std::int8_t>(q.codes));
+  } else {
+    std::vector<std::uint8_t> packed(
+        static_cast<std::size_t>(packed_bytes(static_cast<std::int64_t>(q.codes.size()), meta.code_bits)));
+    pack_bits<std::int8_t>(q.codes, meta.code_bits, packed);
+    writer.add<std::uint8_t>("q", {static_cast<std::int64_t>(packed.size())},
+                             std::span<const std::uint8_t>(packed));
+  }
+  io::add_quantized_params(writer, meta, q.params);
+  if (!q.input_scale.empty())
+    writer.add<float>("input_scale", {report.in}, std::span<const float>(q.input_scale));
+  writer.write(output);
+  std::error_code ec;
+  report.output_bytes = static_cast<std::uint64_t>(std::filesystem::file_size(output, ec));
+  return report;
+}
+
+}  // namespace qk
