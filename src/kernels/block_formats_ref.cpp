@@ -1,6 +1,7 @@
 // NF4 and double-quantized INT4: quantization, the scalar dequantize and GEMV references, the registries.
 #include <array>
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "quantkit/core/block_formats.hpp"
@@ -45,9 +46,10 @@ std::vector<BlockNf4> quantize_nf4(std::span<const float> x) {
     for (std::int64_t j = 0; j < BlockNf4::kWeights; ++j) absmax = std::fmax(absmax, std::fabs(w[j]));
     BlockNf4& blk = blocks[b];
     blk.absmax = absmax;
-    const float inv = absmax > 0 ? 1.0f / absmax : 0.0f;
+    // Division, not a reciprocal: 1/absmax overflows for a subnormal absmax.
+    const auto norm = [&](float v) { return absmax > 0 ? v / absmax : 0.0f; };
     for (std::int64_t j = 0; j < BlockNf4::kWeights; j += 2) {
-      blk.codes[j / 2] = static_cast<std::uint8_t>(nf4_code(w[j] * inv) | (nf4_code(w[j + 1] * inv) << 4));
+      blk.codes[j / 2] = static_cast<std::uint8_t>(nf4_code(norm(w[j])) | (nf4_code(norm(w[j + 1])) << 4));
     }
   }
   return blocks;
@@ -69,19 +71,24 @@ std::vector<BlockQ4DQ> quantize_q4dq(std::span<const float> x) {
       largest = std::fmax(largest, group_scale[g]);
     }
     BlockQ4DQ& blk = blocks[b];
-    blk.super_scale = largest / 255.0f;
-    const float inv_super = largest > 0 ? 1.0f / blk.super_scale : 0.0f;
+    // The unit: 255 of them cover the largest group scale, and it never underflows to 0 (a block of
+    // subnormal weights still gets codes).
+    blk.super_scale = 0.0f;
+    if (largest > 0) {
+      blk.super_scale = std::fmax(largest / 255.0f, std::numeric_limits<float>::denorm_min());
+      if (255.0f * blk.super_scale < largest) blk.super_scale = std::nextafter(blk.super_scale, 1.0f);
+    }
     for (std::int64_t g = 0; g < kGroups; ++g) {
-      // A group with any non-zero weight keeps a non-zero scale (at least one unit).
-      float q = std::nearbyint(group_scale[g] * inv_super);
-      if (group_scale[g] > 0) q = std::fmax(q, 1.0f);
+      // Rounded up, so the stored scale is never below amax / 7.5: every weight stays within half a step
+      // of its dequantized value (the +amax end included, rule 2's half-step clip).
+      const float q = blk.super_scale > 0 ? std::ceil(group_scale[g] / blk.super_scale) : 0.0f;
       blk.scales[g] = static_cast<std::uint8_t>(std::fmin(q, 255.0f));
       const float scale = static_cast<float>(blk.scales[g]) * blk.super_scale;
-      const float inv = scale > 0 ? 1.0f / scale : 0.0f;
       for (std::int64_t j = 0; j < BlockQ4DQ::kGroup; j += 2) {
         const std::int64_t k = g * BlockQ4DQ::kGroup + j;
         const auto code = [&](float v) {
-          return static_cast<unsigned>(std::fmin(std::fmax(std::nearbyint(v * inv), -8.0f), 7.0f) + 8.0f);
+          const float r = scale > 0 ? std::nearbyint(v / scale) : 0.0f;  // division: no reciprocal overflow
+          return static_cast<unsigned>(std::fmin(std::fmax(r, -8.0f), 7.0f) + 8.0f);
         };
         blk.codes[k / 2] = static_cast<std::uint8_t>(code(w[k]) | (code(w[k + 1]) << 4));
       }

@@ -25,10 +25,12 @@ Eigen::MatrixXf inverse_cholesky_upper(const Eigen::MatrixXd& h) {
         "gptq: the Hessian is not positive definite even after dampening (raise the dampening, or "
         "calibrate with more, more varied activations)");
   const Eigen::MatrixXd r = Eigen::MatrixXd(llt.matrixL()).reverse();  // J L J: upper triangular
-  Eigen::MatrixXf u = Eigen::MatrixXf::Identity(n, n);
-  r.cast<float>().triangularView<Eigen::Upper>().solveInPlace(u);
-  if (!u.allFinite()) throw Error("gptq: the Hessian is too ill-conditioned to invert in float32");
-  return u;
+  // The inverse in double (H is accumulated in double to keep its small eigenvalues); the column loop
+  // then runs in float32, as the reference does.
+  Eigen::MatrixXd u = Eigen::MatrixXd::Identity(n, n);
+  r.triangularView<Eigen::Upper>().solveInPlace(u);
+  if (!u.allFinite()) throw Error("gptq: the Hessian is too ill-conditioned to invert");
+  return u.cast<float>();
 }
 
 }  // namespace
@@ -49,12 +51,11 @@ QuantizedLinear gptq_linear(std::span<const float> w, std::int64_t out, std::int
   Eigen::MatrixXf wm(out, in);
   for (std::int64_t r = 0; r < out; ++r)
     for (std::int64_t c = 0; c < in; ++c) wm(r, c) = w[static_cast<std::size_t>(r * in + c)];
-  // A column no calibration input ever touched: its weights do not matter; zero them (as the reference).
+  // An input channel the calibration data never activated: H(c, c) = 1 keeps the Cholesky defined and
+  // decouples the column. The reference zeroes such weights; here they are kept and quantized as RTN
+  // would, since inputs the calibration set missed may still occur.
   for (std::int64_t c = 0; c < in; ++c) {
-    if (hessian(c, c) == 0) {
-      hessian(c, c) = 1;
-      wm.col(c).setZero();
-    }
+    if (hessian(c, c) == 0) hessian(c, c) = 1;
   }
   std::vector<std::int64_t> perm(static_cast<std::size_t>(in));
   std::iota(perm.begin(), perm.end(), 0);

@@ -2,6 +2,7 @@
 #include "quantkit/outlier/method_file.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "quantkit/core/error.hpp"
@@ -45,6 +46,13 @@ MethodFileReport quantize_file_with_method(const std::string& weights,
   report.out = wa.shape()[0];
   report.in = wa.shape()[1];
   const std::vector<float> w = wa.to_vector<float>();
+  const std::int64_t width = std::max<std::int64_t>(report.in, 1);
+  for (std::size_t i = 0; i < w.size(); ++i) {  // before streaming any activations
+    if (!std::isfinite(w[i]))
+      throw Error(weights + ": non-finite weight at row " +
+                  std::to_string(static_cast<std::int64_t>(i) / width) + ", column " +
+                  std::to_string(static_cast<std::int64_t>(i) % width));
+  }
   if (method != WeightMethod::kRtn && activations.empty())
     throw Error(std::string(to_string(method)) + " needs calibration activations (--acts)");
 
@@ -71,13 +79,17 @@ MethodFileReport quantize_file_with_method(const std::string& weights,
     }
     for (std::int64_t r = 0; r < rows; r += kRowsPerBatch) {
       const std::int64_t n = std::min(kRowsPerBatch, rows - r);
-      try {
-        stats.add(
-            values.subspan(static_cast<std::size_t>(r * report.in), static_cast<std::size_t>(n * report.in)),
-            n);
-      } catch (const Error& e) {
-        throw Error(activations[f] + ": " + e.what());
+      const auto batch =
+          values.subspan(static_cast<std::size_t>(r * report.in), static_cast<std::size_t>(n * report.in));
+      // Checked here so that the message gives the row within this file.
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        if (!std::isfinite(batch[i])) {
+          throw Error(activations[f] + ": non-finite activation at row " +
+                      std::to_string(r + static_cast<std::int64_t>(i) / report.in) + ", column " +
+                      std::to_string(static_cast<std::int64_t>(i) % report.in));
+        }
       }
+      stats.add(batch, n);
       done += n;
       if (progress && total_rows > 0) progress(static_cast<double>(done) / static_cast<double>(total_rows));
     }

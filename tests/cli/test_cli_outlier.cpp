@@ -24,7 +24,8 @@ void write_layer(const TempFolder& dir) {
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = d(gen) * (i % 64 == 7 ? 30.0f : 1.0f);
   io::write_npy<float>(dir.file("w.npy"), TensorView<const float>(w.data(), {32, 64}));
   io::write_npy<float>(dir.file("x.npy"), TensorView<const float>(x.data(), {500, 64}));
-  io::write_npy<float>(dir.file("x3.npy"), TensorView<const float>(x.data(), {5, 10, 64}));  // rank 3 works too
+  io::write_npy<float>(dir.file("x3.npy"),
+                       TensorView<const float>(x.data(), {5, 10, 64}));  // rank 3 works too
 }
 
 TEST(CliOutlier, EveryMethodWritesAFileThatDequantizes) {
@@ -43,7 +44,8 @@ TEST(CliOutlier, EveryMethodWritesAFileThatDequantizes) {
     const bool scaled = std::string(method) == "awq" || std::string(method) == "smoothquant";
     EXPECT_EQ(q.input_scale.empty(), !scaled) << method;
     // dequantize undoes input_scale: the weights come back close to the originals.
-    const auto d = run_qtool({"dequantize", out, "-o", std::string(method) + "_back.npy"}, dir.path().string());
+    const auto d =
+        run_qtool({"dequantize", out, "-o", std::string(method) + "_back.npy"}, dir.path().string());
     ASSERT_EQ(d.exit_code, 0) << d.err;
     const auto back = io::read_npy(dir.file(std::string(method) + "_back.npy")).to_vector<float>();
     const auto w = io::read_npy(dir.file("w.npy")).to_vector<float>();
@@ -59,7 +61,7 @@ TEST(CliOutlier, BadCalibrationInputFailsAndWritesNothing) {
   TempFolder dir;
   write_layer(dir);
   std::vector<float> narrow(10 * 48, 1.0f), nan(10 * 64, 1.0f);
-  nan[5 * 64 + 9] = NAN;
+  nan[5 * 64 + 9] = NAN;  // row 5 of its own file, whatever was read before it
   io::write_npy<float>(dir.file("narrow.npy"), TensorView<const float>(narrow.data(), {10, 48}));
   io::write_npy<float>(dir.file("nan.npy"), TensorView<const float>(nan.data(), {10, 64}));
   std::vector<float> conv(4 * 4 * 3, 1.0f);
@@ -71,12 +73,17 @@ TEST(CliOutlier, BadCalibrationInputFailsAndWritesNothing) {
   };
   const std::vector<Case> cases = {
       {{"--method", "awq", "--acts", "narrow.npy"}, 1, "do not end in the weight's 64 inputs"},
-      {{"--method", "gptq", "--acts", "nan.npy"}, 1, "non-finite value at row 5, column 9"},
+      {{"--method", "gptq", "--acts", "x.npy", "--acts", "nan.npy"},
+       1,
+       "nan.npy: non-finite activation at row 5, column 9"},
       {{"--method", "gptq"}, 2, "needs --acts"},
       {{"--method", "magic", "--acts", "x.npy"}, 2, "unknown method"},
       {{"--method", "gptq", "--acts", "x.npy", "--affine"}, 2, "only --bits and --group-size"},
       {{"--method", "gptq", "--acts", "x.npy", "--group-size", "48"}, 1, "does not divide"},
-      {{"--acts", "x.npy"}, 2, "--acts is for --method"},
+      {{"--acts", "x.npy"}, 2, "are for --method"},
+      {{"--damp", "0.1"}, 2, "are for --method"},
+      {{"--method", "rtn", "--act-order"}, 2, "gptq options"},
+      {{"--method", "awq", "--acts", "x.npy", "--alpha", "0.3"}, 2, "smoothquant option"},
   };
   for (const Case& c : cases) {
     std::vector<std::string> args = {"quantize", "w.npy", "-o", "out.npz"};

@@ -151,6 +151,12 @@ TEST(Fp8, ScaledPerChannelQuantization) {
       EXPECT_LE(std::fabs(back[i] - x[i]), bound * std::fabs(x[i]) * 1.0001);
     EXPECT_EQ(back[7], 0.0f);
   }
+  const std::vector<float> subnormal = {1e-44f, 0.0f, -3e-45f, 0.0f};
+  for (const Fp8Format f : {Fp8Format::kE4M3, Fp8Format::kE5M2}) {
+    const Fp8Quantized q = quantize_fp8(subnormal, ChannelLayout{1, 4, 4}, f);
+    EXPECT_GT(q.scale[0], 0.0f);
+    for (const float v : dequantize_fp8(q, ChannelLayout{1, 4, 4})) EXPECT_TRUE(std::isfinite(v));
+  }
   const std::vector<float> zeros(4, 0.0f);
   EXPECT_EQ(quantize_fp8(zeros, ChannelLayout{1, 4, 4}, Fp8Format::kE4M3).scale[0], 1.0f);
   std::vector<float> bad = {1.0f, NAN};

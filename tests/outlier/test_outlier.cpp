@@ -144,7 +144,7 @@ TEST(Gptq, MatchesTheStraightforwardAlgorithm) {
       o.bits = 3;
       o.group_size = group;
       o.act_order = act_order;
-      o.block_size = 8;  // several lazy blocks, and a group (16) wider than a block
+      o.block_size = 8;  // several lazy blocks; with groups of 16 the block widens to 16 (whole groups)
       const QuantizedLinear fast = quantize_linear(w, out, in, &stats, WeightMethod::kGptq, o);
       const QuantizedLinear slow =
           straightforward_gptq(w, out, in, stats.hessian(), weight_method_spec(o, in), o.damp, act_order);
@@ -161,6 +161,23 @@ TEST(Gptq, MatchesTheStraightforwardAlgorithm) {
       const QuantizedLinear rtn = quantize_linear(w, out, in, &stats, WeightMethod::kRtn, o);
       EXPECT_LT(fast.output_error, rtn.output_error);
     }
+  }
+}
+
+TEST(Gptq, InputChannelsNeverActivatedKeepTheirWeights) {
+  std::mt19937 gen(seed());
+  const std::int64_t out = 8, in = 32, rows = 200;
+  auto x = activations(rows, in, gen);
+  for (std::int64_t r = 0; r < rows; ++r) x[r * in + 5] = 0.0f;  // channel 5 never active
+  ActivationStats stats(in);
+  stats.add(x, rows);
+  const auto w = gaussian(out * in, 0.3f, gen);
+  WeightQuantOptions o;
+  o.bits = 4;
+  const QuantizedLinear q = quantize_linear(w, out, in, &stats, WeightMethod::kGptq, o);
+  for (std::int64_t r = 0; r < out; ++r) {
+    const float step = q.params.scale[r];
+    EXPECT_LE(std::fabs(q.dequantized[r * in + 5] - w[r * in + 5]), step / 2 * 1.0001f) << "row " << r;
   }
 }
 

@@ -4,6 +4,8 @@
 //                [--group-size G] [--damp D] [--act-order] [--alpha A]
 #include <fmt/format.h>
 
+#include <optional>
+
 #include "file_quant.hpp"
 #include "quantkit/mixed/plan.hpp"
 #include "quantkit/outlier/method_file.hpp"
@@ -41,9 +43,10 @@ int run_plan(const FileQuantArgs& args, const std::string& plan_path, const std:
 struct MethodArgs {
   std::string method;
   std::vector<std::string> acts;
-  double damp = 0.01;
-  bool act_order = false;
-  double alpha = 0.5;
+  std::optional<double> damp;   // gptq
+  bool act_order = false;       // gptq
+  std::optional<double> alpha;  // smoothquant
+  bool any_option() const { return damp || act_order || alpha; }
 };
 
 int run_method(const FileQuantArgs& args, const MethodArgs& m, const Output& out) {
@@ -61,14 +64,18 @@ int run_method(const FileQuantArgs& args, const MethodArgs& m, const Output& out
   }
   if (method != qk::WeightMethod::kRtn && m.acts.empty())
     throw UsageError("--method " + m.method + " needs --acts X.npy");
-  if (!(m.damp >= 0 && m.damp < 1e6)) throw UsageError("--damp must be >= 0");
-  if (!(m.alpha >= 0 && m.alpha <= 1)) throw UsageError("--alpha must lie in [0, 1]");
+  if ((m.damp || m.act_order) && method != qk::WeightMethod::kGptq)
+    throw UsageError("--damp and --act-order are gptq options");
+  if (m.alpha && method != qk::WeightMethod::kSmoothQuant)
+    throw UsageError("--alpha is a smoothquant option");
+  if (m.damp && !(*m.damp >= 0 && *m.damp < 1e6)) throw UsageError("--damp must be >= 0");
+  if (m.alpha && !(*m.alpha >= 0 && *m.alpha <= 1)) throw UsageError("--alpha must lie in [0, 1]");
   qk::WeightQuantOptions o;
   o.bits = spec.bits;
   o.group_size = spec.group_size.value_or(0);
-  o.damp = m.damp;
+  o.damp = m.damp.value_or(o.damp);
   o.act_order = m.act_order;
-  o.smooth_alpha = m.alpha;
+  o.smooth_alpha = m.alpha.value_or(o.smooth_alpha);
   const qk::MethodFileReport r =
       qk::quantize_file_with_method(args.input, m.acts, args.output, method, o, make_progress("calibrate"));
   finish_progress();
@@ -130,7 +137,8 @@ Handler add_quantize(CLI::App& app, Output& out) {
   return [args, plan, out_dir, method, &out] {
     if (!plan->empty()) return run_plan(*args, *plan, *out_dir, out);
     if (!method->method.empty()) return run_method(*args, *method, out);
-    if (!method->acts.empty()) throw UsageError("--acts is for --method");
+    if (!method->acts.empty() || method->any_option())
+      throw UsageError("--acts, --damp, --act-order and --alpha are for --method");
     if (!out_dir->empty()) throw UsageError("--out-dir is for --plan");
     return run_file_quant(*args, out, /*fake=*/false);
   };

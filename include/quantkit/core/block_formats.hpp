@@ -5,8 +5,9 @@
 //   Dequantized: level[code] * absmax. 4.5 bits per weight.
 // - Q4DQ, double-quantized INT4 (the K-quant idea): a super-block of 256 weights holds 8 groups of 32.
 //   Each group's scale amax/7.5 (golden rule 2, symmetric) is itself stored in 8 bits against the
-//   super-block's float32 unit (scale_g = scales[g] * super_scale), and the codes are made with that
-//   stored scale: code = clamp(rint(w / scale_g), -8, 7). 4.375 bits per weight.
+//   super-block's float32 unit (scale_g = scales[g] * super_scale, rounded up so that it never
+//   shrinks), and the codes are made with that stored scale: code = clamp(rint(w / scale_g), -8, 7).
+//   Every weight then lies within half a step of its dequantized value. 4.375 bits per weight.
 //
 // Codes are packed two per byte, element 2k in the low nibble of byte k; INT4 codes are stored + 8.
 #pragma once

@@ -107,7 +107,9 @@ inline Fp8Quantized quantize_fp8(std::span<const float> x, const ChannelLayout& 
     s = std::fmax(s, std::fabs(x[i]));
   }
   const float max_finite = fp8_traits(format).max_finite;
-  for (float& s : q.scale) s = s > 0.0f ? s / max_finite : 1.0f;
+  // A subnormal amax would give a scale that underflows to 0: keep it at least the smallest float.
+  for (float& s : q.scale)
+    s = s > 0.0f ? std::fmax(s / max_finite, std::numeric_limits<float>::denorm_min()) : 1.0f;
   q.codes.resize(x.size());
   for (std::size_t i = 0; i < x.size(); ++i) {
     const float s = q.scale[static_cast<std::size_t>(layout.slot_of(static_cast<std::int64_t>(i)))];

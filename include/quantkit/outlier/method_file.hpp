@@ -1,7 +1,8 @@
 // A linear layer's weight file quantized by an outlier-aware method (outlier/weight_methods.hpp) with
 // calibration activations read from .npy files: WEIGHT.npy [out, in] + ACTS.npy... [..., in] -> the
-// quantized-tensor .npz (io/qfile.hpp), plus `input_scale` for awq and smoothquant. Activation files are
-// memory-mapped and fed in batches of rows, so their size is not bounded by memory.
+// quantized-tensor .npz (io/qfile.hpp), plus `input_scale` for awq and smoothquant. float32 C-order
+// activation files are memory-mapped and fed in batches of rows, so their size is not bounded by memory;
+// other dtypes and orders are converted to float32 in memory first.
 #pragma once
 
 #include <functional>

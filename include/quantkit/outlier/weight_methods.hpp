@@ -11,7 +11,9 @@
 //   minimise the output error ||X W^T - X What^T||^2 = (n/2) sum_rows d H d^T; the smallest alpha wins ties.
 // - gptq: column by column with error compensation through the Cholesky factor of the dampened inverse
 //   Hessian (Frantar et al. 2022), lazy batches of `block_size` columns, optional act-order (static
-//   groups: group parameters come from the weights before any update when act-order is on).
+//   groups: group parameters come from the weights before any update when act-order is on). Input
+//   channels the calibration data never activated keep their weights (quantized as RTN would; the
+//   reference implementation zeroes them).
 // - smoothquant: s = max|x|^alpha / max|w|^(1-alpha) per input channel, folded into the weights (W8A8).
 #pragma once
 
