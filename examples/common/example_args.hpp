@@ -1,6 +1,7 @@
 // The examples' command lines: flags read in order, values checked, errors that name the flag.
 #pragma once
 
+#include <cstdint>
 #include <quantkit/core/error.hpp>
 #include <string>
 
@@ -20,6 +21,24 @@ class ArgReader {
     if (i_ + 1 >= argc_) throw qk::Error("missing value after " + flag_);
     return argv_[++i_];
   }
+  // The flags every example takes (--data DIR, --seed S, --json, --check), for an options struct with
+  // those members; false when `flag` is another one.
+  template <class Options>
+  bool read_common(const std::string& flag, Options& o) {
+    if (flag == "--data") {
+      o.data = value();
+    } else if (flag == "--seed") {
+      o.seed = static_cast<std::uint64_t>(count(0));
+    } else if (flag == "--json") {
+      o.json = true;
+    } else if (flag == "--check") {
+      o.check = true;
+    } else {
+      return false;
+    }
+    return true;
+  }
+
   // An integer value in [at_least, 100000].
   int count(int at_least) {
     const std::string v = value();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <Eigen/Dense>
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -117,6 +118,44 @@ inline double accuracy(const Mat& logits, std::span<const int> labels) {
     right += best == labels[r];
   }
   return logits.rows() ? static_cast<double>(right) / static_cast<double>(logits.rows()) : 0;
+}
+
+// d(sum of cross-entropies)/dlogits = softmax - onehot (divide by the batch for the mean).
+inline Mat cross_entropy_grad(const Mat& logits, std::span<const int> labels) {
+  Mat dz = softmax(logits);
+  for (Eigen::Index r = 0; r < dz.rows(); ++r) dz(r, labels[static_cast<std::size_t>(r)]) -= 1.0f;
+  return dz;
+}
+
+// Cosine learning-rate decay: lr at progress 0, 0 at progress 1.
+inline float cosine_lr(float lr, double progress) {
+  return static_cast<float>(lr * 0.5 * (1 + std::cos(3.14159265358979 * progress)));
+}
+
+// Minibatch training loop: every epoch reshuffles the rows, then fn(x_batch, y_batch, progress) runs on
+// consecutive batches of that order; progress runs from 0 (first batch) towards 1 over all epochs.
+template <class F>
+void for_each_minibatch(const Mat& x, const std::vector<int>& y, int epochs, Eigen::Index batch, Rng& rng,
+                        F&& fn) {
+  const Eigen::Index n = x.rows();
+  std::vector<std::size_t> order(static_cast<std::size_t>(n));
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  const std::int64_t total = epochs * ((n + batch - 1) / batch);
+  std::int64_t step = 0;
+  for (int e = 0; e < epochs; ++e) {
+    rng.shuffle(order);
+    for (Eigen::Index start = 0; start < n; start += batch) {
+      const Eigen::Index b = std::min(batch, n - start);
+      Mat xb(b, x.cols());
+      std::vector<int> yb(static_cast<std::size_t>(b));
+      for (Eigen::Index i = 0; i < b; ++i) {
+        const auto src = static_cast<Eigen::Index>(order[static_cast<std::size_t>(start + i)]);
+        xb.row(i) = x.row(src);
+        yb[static_cast<std::size_t>(i)] = y[static_cast<std::size_t>(src)];
+      }
+      fn(xb, yb, static_cast<double>(step++) / static_cast<double>(total));
+    }
+  }
 }
 
 // Gradients of the loss with respect to the weights used in the forward and the biases, given dlogits.

@@ -194,63 +194,46 @@ constexpr float kScaleLearningRate = 0.01f;
 
 void train(Net& net, const Split& data, int epochs, float lr, digits::Rng& rng, QatHooks* hooks = nullptr,
            const Distill* distill = nullptr) {
-  const Eigen::Index n = data.x_train.rows();
-  const Eigen::Index batch = 32;
   digits::Adam adam(net, lr);
-  std::vector<std::size_t> order(static_cast<std::size_t>(n));
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  const std::int64_t steps_per_epoch = (n + batch - 1) / batch;
-  std::int64_t step = 0;
-  for (int e = 0; e < epochs; ++e) {
-    rng.shuffle(order);
-    for (Eigen::Index start = 0; start < n; start += batch) {
-      // Cosine learning-rate decay over the run.
-      const double progress = static_cast<double>(step++) / static_cast<double>(epochs * steps_per_epoch);
-      adam.set_lr(static_cast<float>(lr * 0.5 * (1 + std::cos(3.14159265358979 * progress))));
-      const Eigen::Index b = std::min(batch, n - start);
-      Mat x(b, data.x_train.cols());
-      std::vector<int> y(static_cast<std::size_t>(b));
-      for (Eigen::Index i = 0; i < b; ++i) {
-        const auto src = static_cast<Eigen::Index>(order[static_cast<std::size_t>(start + i)]);
-        x.row(i) = data.x_train.row(src);
-        y[static_cast<std::size_t>(i)] = data.y_train[static_cast<std::size_t>(src)];
-      }
-      std::vector<Mat> qw;
-      const bool qat = hooks && !hooks->empty();
-      if (qat) qw = hooked_weights(net, *hooks, /*training=*/true);
-      const std::vector<const Mat*> ws = qat ? pointers(qw) : digits::float_weights(net);
-      std::vector<Mat> acts;
-      const Mat logits = digits::forward(net, ws, x, &acts);
-      // d(mean cross-entropy)/dlogits = (softmax - onehot) / b; distillation adds
-      // weight * T^2 * d KL(teacher_T || student_T) = weight * T * (student_T - teacher_T) / b.
-      Mat dz = digits::softmax(logits);
-      for (Eigen::Index i = 0; i < b; ++i) dz(i, y[static_cast<std::size_t>(i)]) -= 1.0f;
-      if (distill) {
-        const Mat t =
-            digits::softmax(digits::forward(*distill->teacher, digits::float_weights(*distill->teacher), x),
-                            distill->temperature);
-        const Mat s = digits::softmax(logits, distill->temperature);
-        dz = (1 - distill->weight) * dz + distill->weight * distill->temperature * (s - t);
-      }
-      dz /= static_cast<float>(b);
-      digits::Grads g = digits::backward(net, ws, acts, dz);
-      if (qat) {
-        for (std::size_t l = 0; l < net.layers.size(); ++l) {
-          Mat dw(g.weight[l].rows(), g.weight[l].cols());
-          const std::span<const float> dy(g.weight[l].data(), static_cast<std::size_t>(g.weight[l].size()));
-          const std::span<float> dx(dw.data(), static_cast<std::size_t>(dw.size()));
-          if (!hooks->ste.empty()) {
-            hooks->ste[l].backward(dy, dx);
-          } else {
-            hooks->lsq[l].backward(dy, dx);
-            hooks->lsq[l].sgd_step(kScaleLearningRate);
-          }
-          g.weight[l] = std::move(dw);
+  digits::for_each_minibatch(
+      data.x_train, data.y_train, epochs, 32, rng,
+      [&](const Mat& x, const std::vector<int>& y, double progress) {
+        adam.set_lr(digits::cosine_lr(lr, progress));
+        const Eigen::Index b = x.rows();
+        std::vector<Mat> qw;
+        const bool qat = hooks && !hooks->empty();
+        if (qat) qw = hooked_weights(net, *hooks, /*training=*/true);
+        const std::vector<const Mat*> ws = qat ? pointers(qw) : digits::float_weights(net);
+        std::vector<Mat> acts;
+        const Mat logits = digits::forward(net, ws, x, &acts);
+        // d(mean cross-entropy)/dlogits = (softmax - onehot) / b; distillation adds
+        // weight * T^2 * d KL(teacher_T || student_T) = weight * T * (student_T - teacher_T) / b.
+        Mat dz = digits::cross_entropy_grad(logits, y);
+        if (distill) {
+          const Mat t =
+              digits::softmax(digits::forward(*distill->teacher, digits::float_weights(*distill->teacher), x),
+                              distill->temperature);
+          const Mat s = digits::softmax(logits, distill->temperature);
+          dz = (1 - distill->weight) * dz + distill->weight * distill->temperature * (s - t);
         }
-      }
-      adam.step(net, g);
-    }
-  }
+        dz /= static_cast<float>(b);
+        digits::Grads g = digits::backward(net, ws, acts, dz);
+        if (qat) {
+          for (std::size_t l = 0; l < net.layers.size(); ++l) {
+            Mat dw(g.weight[l].rows(), g.weight[l].cols());
+            const std::span<const float> dy(g.weight[l].data(), static_cast<std::size_t>(g.weight[l].size()));
+            const std::span<float> dx(dw.data(), static_cast<std::size_t>(dw.size()));
+            if (!hooks->ste.empty()) {
+              hooks->ste[l].backward(dy, dx);
+            } else {
+              hooks->lsq[l].backward(dy, dx);
+              hooks->lsq[l].sgd_step(kScaleLearningRate);
+            }
+            g.weight[l] = std::move(dw);
+          }
+        }
+        adam.step(net, g);
+      });
 }
 
 double evaluate(const Net& net, const std::vector<Mat>& weights, const Split& data) {
@@ -331,22 +314,15 @@ Options parse_args(int argc, char** argv) {
   digits::ArgReader args(argc, argv);
   std::string a;
   while (args.next(a)) {
-    if (a == "--data") {
-      o.data = args.value();
-    } else if (a == "--epochs") {
+    if (args.read_common(a, o)) continue;
+    if (a == "--epochs") {
       o.epochs = args.count(1);
     } else if (a == "--qat-epochs") {
       o.qat_epochs = args.count(1);
-    } else if (a == "--seed") {
-      o.seed = static_cast<std::uint64_t>(args.count(0));
     } else if (a == "--quick") {
       o.epochs = 20;
       o.qat_epochs = 5;
       o.quick = true;
-    } else if (a == "--json") {
-      o.json = true;
-    } else if (a == "--check") {
-      o.check = true;
     } else {
       throw qk::Error("unknown option " + a +
                       " (options: --data DIR --epochs N --qat-epochs N --seed S --quick --json --check)");

@@ -73,35 +73,17 @@ Split load_mnist(const std::string& dir, std::uint64_t seed) {
 }
 
 void train(Net& net, const Split& data, int epochs, digits::Rng& rng) {
-  const Eigen::Index n = data.x_train.rows(), batch = 64;
   const float lr = 2e-3f;
   digits::Adam adam(net, lr);
-  const std::int64_t steps = epochs * ((n + batch - 1) / batch);
-  std::int64_t step = 0;
-  std::vector<std::size_t> order(static_cast<std::size_t>(n));
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  for (int e = 0; e < epochs; ++e) {
-    rng.shuffle(order);
-    for (Eigen::Index start = 0; start < n; start += batch) {
-      // Cosine learning-rate decay over the run.
-      adam.set_lr(static_cast<float>(lr * 0.5 *
-                                     (1 + std::cos(3.14159265358979 * static_cast<double>(step++) / steps))));
-      const Eigen::Index b = std::min(batch, n - start);
-      Mat x(b, data.x_train.cols());
-      std::vector<int> y(static_cast<std::size_t>(b));
-      for (Eigen::Index i = 0; i < b; ++i) {
-        const auto src = static_cast<Eigen::Index>(order[static_cast<std::size_t>(start + i)]);
-        x.row(i) = data.x_train.row(src);
-        y[static_cast<std::size_t>(i)] = data.y_train[static_cast<std::size_t>(src)];
-      }
-      const auto ws = digits::float_weights(net);
-      std::vector<Mat> acts;
-      Mat dz = digits::softmax(digits::forward(net, ws, x, &acts));
-      for (Eigen::Index i = 0; i < b; ++i) dz(i, y[static_cast<std::size_t>(i)]) -= 1.0f;
-      dz /= static_cast<float>(b);
-      adam.step(net, digits::backward(net, ws, acts, dz));
-    }
-  }
+  digits::for_each_minibatch(data.x_train, data.y_train, epochs, 64, rng,
+                             [&](const Mat& x, const std::vector<int>& y, double progress) {
+                               adam.set_lr(digits::cosine_lr(lr, progress));
+                               const auto ws = digits::float_weights(net);
+                               std::vector<Mat> acts;
+                               Mat dz = digits::cross_entropy_grad(digits::forward(net, ws, x, &acts), y);
+                               dz /= static_cast<float>(x.rows());
+                               adam.step(net, digits::backward(net, ws, acts, dz));
+                             });
 }
 
 struct Row {
@@ -120,19 +102,12 @@ Options parse_args(int argc, char** argv) {
   digits::ArgReader args(argc, argv);
   std::string a;
   while (args.next(a)) {
-    if (a == "--data") {
-      o.data = args.value();
-    } else if (a == "--epochs") {
+    if (args.read_common(a, o)) continue;
+    if (a == "--epochs") {
       o.epochs = args.count(1);
-    } else if (a == "--seed") {
-      o.seed = static_cast<std::uint64_t>(args.count(0));
     } else if (a == "--quick") {
       o.epochs = 2;
       o.quick = true;
-    } else if (a == "--json") {
-      o.json = true;
-    } else if (a == "--check") {
-      o.check = true;
     } else {
       throw qk::Error("unknown option " + a +
                       " (options: --data DIR --epochs N --seed S --quick --json --check)");

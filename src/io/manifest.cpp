@@ -35,8 +35,12 @@ std::vector<ManifestLayer> read_manifest(const std::string& path) {
 }
 
 std::vector<LoadedLayer> load_manifest_layers(const std::string& path) {
+  return load_layers(read_manifest(path));
+}
+
+std::vector<LoadedLayer> load_layers(const std::vector<ManifestLayer>& layers) {
   std::vector<LoadedLayer> out;
-  for (const ManifestLayer& layer : read_manifest(path)) {
+  for (const ManifestLayer& layer : layers) {
     const NpyArray array = read_npy(layer.file);
     if (array.shape() != layer.shape) {
       throw Error(layer.file + ": shape " + shape_string(array.shape()) + " differs from the manifest's " +

@@ -102,8 +102,7 @@ QuantizedLinear scaled_rtn(std::span<const float> w, std::int64_t out, std::int6
 }
 
 QuantizedLinear awq(std::span<const float> w, std::int64_t out, std::int64_t in, const ActivationStats& stats,
-                    const QuantSpec& spec, const WeightQuantOptions& options) {
-  const Eigen::MatrixXd h = stats.hessian();
+                    const Eigen::MatrixXd& h, const QuantSpec& spec, const WeightQuantOptions& options) {
   const std::vector<double> mean_abs = stats.mean_abs();
   const int grid = std::max(1, options.alpha_grid);
   QuantizedLinear best;
@@ -149,7 +148,6 @@ QuantizedLinear smoothquant(std::span<const float> w, std::int64_t out, std::int
   }
   QuantizedLinear q = scaled_rtn(w, out, in, s, spec);
   q.alpha = options.smooth_alpha;
-  if (stats.has_hessian()) q.output_error = output_error(w, q.dequantized, out, in, stats.hessian());
   return q;
 }
 
@@ -160,6 +158,9 @@ QuantizedLinear quantize_linear(std::span<const float> w, std::int64_t out, std:
                                 const WeightQuantOptions& options) {
   check_layer(w, out, in, stats, method);
   const QuantSpec spec = weight_method_spec(options, in);
+  // The Hessian is materialised once (in x in doubles): AWQ's search, GPTQ and the output error share it.
+  const bool with_hessian = stats && stats->has_hessian();
+  const Eigen::MatrixXd h = with_hessian ? stats->hessian() : Eigen::MatrixXd();
   QuantizedLinear q;
   switch (method) {
     case WeightMethod::kRtn:
@@ -177,17 +178,17 @@ QuantizedLinear quantize_linear(std::span<const float> w, std::int64_t out, std:
       break;
     }
     case WeightMethod::kAwq:
-      q = awq(w, out, in, *stats, spec, options);
+      q = awq(w, out, in, *stats, h, spec, options);  // its result carries the output error
       break;
     case WeightMethod::kGptq:
-      q = detail::gptq_linear(w, out, in, stats->hessian(), spec, options);
+      q = detail::gptq_linear(w, out, in, h, spec, options);
       break;
     case WeightMethod::kSmoothQuant:
       q = smoothquant(w, out, in, *stats, spec, options);
       break;
   }
-  if (stats && stats->has_hessian() && method != WeightMethod::kAwq)
-    q.output_error = output_error(w, q.dequantized, out, in, stats->hessian());
+  if (with_hessian && method != WeightMethod::kAwq)
+    q.output_error = output_error(w, q.dequantized, out, in, h);
   return q;
 }
 

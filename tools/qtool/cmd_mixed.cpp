@@ -65,21 +65,16 @@ int run_mixed(const MixedArgs& args, const Output& out) {
     protect.push_back((std::filesystem::path(args.inputs[0]) / "manifest.json").string());
   for (const auto& f : files) protect.push_back(f.file);
   if (!args.output.empty()) qk::io::check_output_differs(args.output, protect);
-  std::vector<std::vector<float>> values;
+  const std::vector<qk::io::LoadedLayer> loaded = qk::io::load_layers(files);
   std::vector<qk::LayerInput> layers;
   std::vector<std::string> paths;
   std::uint64_t total_weights = 0;
-  for (const auto& f : files) {
-    const qk::io::NpyArray array = qk::io::read_npy(f.file);
-    if (array.shape() != f.shape)
-      throw qk::Error(f.file + ": shape " + qk::shape_string(array.shape()) +
-                      " differs from the manifest's " + qk::shape_string(f.shape));
-    values.push_back(array.to_vector<float>());
-    qk::reject_nonfinite<float>(values.back(), f.shape, f.file);
-    total_weights += values.back().size();
-    paths.push_back(f.file);
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    qk::reject_nonfinite<float>(loaded[i].values, loaded[i].shape, files[i].file);
+    layers.push_back({loaded[i].name, loaded[i].shape, loaded[i].values});
+    total_weights += loaded[i].values.size();
+    paths.push_back(files[i].file);
   }
-  for (std::size_t i = 0; i < files.size(); ++i) layers.push_back({files[i].name, files[i].shape, values[i]});
   const auto sens = qk::measure_sensitivity(layers, candidates, pins);
   const bool show_curve = args.dry_run || out.json;
   const auto curve =

@@ -26,5 +26,7 @@ struct LoadedLayer {
 
 // Loads every layer as float32, checking the shape against the manifest.
 std::vector<LoadedLayer> load_manifest_layers(const std::string& path);
+// The same for layers already listed (a manifest read earlier, or .npy files named on a command line).
+std::vector<LoadedLayer> load_layers(const std::vector<ManifestLayer>& layers);
 
 }  // namespace qk::io
