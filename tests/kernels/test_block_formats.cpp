@@ -43,14 +43,22 @@ TEST(Nf4, LevelsAreQloraNormalQuantiles) {
 }
 
 TEST(Nf4, EncodesToTheNearestLevelAndRoundTripsEveryLevel) {
-  std::mt19937 gen(static_cast<unsigned>(::testing::UnitTest::GetInstance()->random_seed()));
+  const unsigned seed = static_cast<unsigned>(::testing::UnitTest::GetInstance()->random_seed());
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 gen(seed);
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
   for (int i = 0; i < 100000; ++i) {
     const float v = u(gen);
+    // Distances in double; the code is the nearest level. Within float32 rounding of a midpoint (where
+    // the library's float midpoint decides, ties to the lower level) either neighbour is the nearest.
     int best = 0;
     for (int k = 1; k < 16; ++k)
-      if (std::fabs(kNf4Levels[k] - v) < std::fabs(kNf4Levels[best] - v)) best = k;
-    EXPECT_EQ(nf4_code(v), best) << v;
+      if (std::fabs(double(kNf4Levels[k]) - v) < std::fabs(double(kNf4Levels[best]) - v)) best = k;
+    const int got = nf4_code(v);
+    const double margin =
+        std::fabs(std::fabs(double(kNf4Levels[got]) - v) - std::fabs(double(kNf4Levels[best]) - v));
+    if (got != best)
+      EXPECT_LE(margin, 4 * 0x1p-24) << "value " << v << ": code " << got << ", nearest " << best;
   }
   std::vector<float> x(64);
   for (int j = 0; j < 64; ++j) x[j] = kNf4Levels[j % 16] * 3.5f;
