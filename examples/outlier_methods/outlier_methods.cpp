@@ -1,10 +1,11 @@
 // outlier_methods: "when RTN is not enough". An MLP trained on MNIST, then every linear layer quantized
 // with calibration activations from the training split by rtn, importance (imatrix), awq and gptq, at 4 and
 // 3 bits in groups of 64 inputs (and 2-bit groups, 3-bit per channel); test accuracy, bits per weight and
-// bytes for each. Markdown table, or
-// JSON rows with --json.
+// bytes for each. With --networks N, N networks (seeds S, S+1, ...) are trained and every figure is the
+// mean over them: at 3 bits one network's 2,000 test images resolve the methods only to an image or two.
+// Markdown table, or JSON rows with --json.
 //
-//   outlier_methods [--data DIR] [--quick] [--json] [--check] [--epochs N] [--seed S]
+//   outlier_methods [--data DIR] [--quick] [--json] [--check] [--epochs N] [--seed S] [--networks N]
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -31,6 +32,7 @@ struct Options {
   std::string data = MNIST_DATA_DIR;
   int epochs = 8;
   std::uint64_t seed = 2026;
+  int networks = 1;
   bool json = false, check = false, quick = false;
 };
 
@@ -105,20 +107,23 @@ Options parse_args(int argc, char** argv) {
     if (args.read_common(a, o)) continue;
     if (a == "--epochs") {
       o.epochs = args.count(1);
+    } else if (a == "--networks") {
+      o.networks = args.count(1);
     } else if (a == "--quick") {
       o.epochs = 2;
       o.quick = true;
     } else {
       throw qk::Error("unknown option " + a +
-                      " (options: --data DIR --epochs N --seed S --quick --json --check)");
+                      " (options: --data DIR --epochs N --seed S --networks N --quick --json --check)");
     }
   }
   return o;
 }
 
-int run(const Options& opt) {
-  const Split data = load_mnist(opt.data, opt.seed);
-  digits::Rng rng(opt.seed + 1);
+// One network: trained from `seed`, then every method and setting; the rows in a fixed order.
+std::vector<Row> evaluate_network(const Options& opt, std::uint64_t seed, std::int64_t* weight_count) {
+  const Split data = load_mnist(opt.data, seed);
+  digits::Rng rng(seed + 1);
   Net net = digits::make_net({576, 256, 256, 10}, rng);
   train(net, data, opt.epochs, rng);
   const Mat fp32_logits = digits::forward(net, digits::float_weights(net), data.x_test);
@@ -136,8 +141,8 @@ int run(const Options& opt) {
     stats.back().add({acts[l].data(), static_cast<std::size_t>(acts[l].size())}, acts[l].rows());
   }
 
+  *weight_count = n_weights;
   std::vector<Row> rows = {{"fp32", 32, 0, 32.0, static_cast<std::uint64_t>(n_weights) * 4, fp32, 0, 0}};
-  std::map<std::string, double> acc, kl;
   // The settings (4 and 3 bits, groups of 64), then where RTN visibly breaks on this network:
   // 2 bits in groups of 64, and 3 bits with one scale per output channel.
   const std::vector<std::pair<int, std::int64_t>> settings = {{4, 64}, {3, 64}, {2, 64}, {3, 0}};
@@ -168,20 +173,49 @@ int run(const Options& opt) {
       const Mat logits = digits::forward(net, ptrs, data.x_test);
       const double a = digits::accuracy(logits, data.y_test);
       const double kl_value = digits::kl_divergence(fp32_prob, digits::softmax(logits));
-      if (group == 64) {
-        acc[fmt::format("{}{}", qk::to_string(m), bits)] = a;
-        kl[fmt::format("{}{}", qk::to_string(m), bits)] = kl_value;
-      }
       rows.push_back({qk::to_string(m), bits, group,
                       8.0 * static_cast<double>(bytes) / static_cast<double>(n_weights), bytes, a, kl_value,
                       seconds});
     }
   }
+  return rows;
+}
 
-  // The accuracy targets, and the finer check --check enforces. At 3 bits in groups of 64 RTN
-  // loses about one test image on this network, so "above RTN" is decided by one or two images either
-  // way: reported, not enforced. What --check holds is what the measurement can resolve: 4-bit accuracy
-  // within a point of FP32, and GPTQ moving the predictions (KL to FP32) at most half as far as RTN.
+int run(const Options& opt) {
+  std::int64_t n_weights = 0;
+  std::vector<Row> rows;
+  for (int k = 0; k < opt.networks; ++k) {
+    const std::vector<Row> one = evaluate_network(opt, opt.seed + static_cast<std::uint64_t>(k), &n_weights);
+    if (rows.empty()) {
+      rows = one;
+      continue;
+    }
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      rows[i].accuracy += one[i].accuracy;
+      rows[i].kl += one[i].kl;
+      rows[i].seconds += one[i].seconds;
+    }
+  }
+  for (Row& r : rows) {
+    r.accuracy /= opt.networks;
+    r.kl /= opt.networks;
+    r.seconds /= opt.networks;
+  }
+  const double fp32 = rows.front().accuracy;
+  std::map<std::string, double> acc, kl;
+  for (const Row& r : rows) {
+    if (r.group_size != 64) continue;
+    acc[fmt::format("{}{}", r.method, r.bits)] = r.accuracy;
+    kl[fmt::format("{}{}", r.method, r.bits)] = r.kl;
+  }
+
+  // The accuracy targets, and the finer checks --check enforces. At 3 bits in groups of 64 RTN
+  // loses only an image or two of one network's 2,000, so "above RTN" is enforced only on the mean of at
+  // least kResolvingNetworks networks (10,000 test predictions); with fewer it is reported. Always
+  // enforced: 4-bit accuracy within a point of FP32, and the predictions' KL divergence from FP32, which
+  // resolves what accuracy cannot: GPTQ at most half of RTN's at 4, 3 and 2 bits, AWQ below RTN's at 3
+  // and 2 bits.
+  constexpr int kResolvingNetworks = 5;
   struct Target {
     std::string what;
     bool ok;
@@ -191,7 +225,7 @@ int run(const Options& opt) {
   for (const char* m : {"gptq", "awq"}) {
     targets.push_back(
         {fmt::format("{} 3-bit {:.4f} > rtn 3-bit {:.4f}", m, acc[fmt::format("{}3", m)], acc["rtn3"]),
-         acc[fmt::format("{}3", m)] > acc["rtn3"], false});
+         acc[fmt::format("{}3", m)] > acc["rtn3"], opt.networks >= kResolvingNetworks});
     targets.push_back(
         {fmt::format("{} 4-bit {:.4f} within 0.01 of FP32 {:.4f}", m, acc[fmt::format("{}4", m)], fp32),
          fp32 - acc[fmt::format("{}4", m)] <= 0.01, true});
@@ -200,6 +234,10 @@ int run(const Options& opt) {
     const double g = kl[fmt::format("gptq{}", b)], r = kl[fmt::format("rtn{}", b)];
     targets.push_back(
         {fmt::format("gptq {}-bit KL to FP32 {:.2e} <= half of rtn's {:.2e}", b, g, r), g <= 0.5 * r, true});
+  }
+  for (const int b : {3, 2}) {
+    const double a = kl[fmt::format("awq{}", b)], r = kl[fmt::format("rtn{}", b)];
+    targets.push_back({fmt::format("awq {}-bit KL to FP32 {:.2e} < rtn's {:.2e}", b, a, r), a < r, true});
   }
   const bool all_ok =
       std::all_of(targets.begin(), targets.end(), [](const Target& t) { return t.ok || !t.enforced; });
@@ -218,9 +256,12 @@ int run(const Options& opt) {
     fmt::print("{}\n", out.dump(2));
   } else {
     fmt::print(
-        "MNIST MLP 576-256-256-10, {} train / {} test images, {} weights, {} epochs; calibration: 1024 "
-        "training images\n\n",
-        data.x_train.rows(), data.x_test.rows(), n_weights, opt.epochs);
+        "MNIST MLP 576-256-256-10, 8000 train / 2000 test images, {} weights, {} epochs; calibration: 1024 "
+        "training images; {}\n\n",
+        n_weights, opt.epochs,
+        opt.networks == 1 ? fmt::format("one network (seed {})", opt.seed)
+                          : fmt::format("mean of {} networks (seeds {}..{})", opt.networks, opt.seed,
+                                        opt.seed + static_cast<std::uint64_t>(opt.networks) - 1));
     fmt::print(
         "| method | bits | group | bits/weight | weight bytes | accuracy | KL to FP32 | quantize s |\n");
     fmt::print("|---|---:|---:|---:|---:|---:|---:|---:|\n");

@@ -84,7 +84,8 @@ void check_layer(std::span<const float> w, std::int64_t out, std::int64_t in, co
 
 // W diag(s), quantized by RTN, back to the layer's weights by diag(1/s).
 QuantizedLinear scaled_rtn(std::span<const float> w, std::int64_t out, std::int64_t in,
-                           std::span<const double> s, const QuantSpec& spec) {
+                           std::span<const double> s, const QuantSpec& spec,
+                           const detail::ClipSearch& search = {}) {
   std::vector<float> scaled(w.size());
   std::vector<float> sf(s.size());
   for (std::size_t c = 0; c < s.size(); ++c) sf[c] = static_cast<float>(s[c]);
@@ -93,7 +94,7 @@ QuantizedLinear scaled_rtn(std::span<const float> w, std::int64_t out, std::int6
       const auto k = static_cast<std::size_t>(r * in + c);
       scaled[k] = w[k] * sf[static_cast<std::size_t>(c)];
     }
-  QuantizedLinear q = detail::rtn_linear(scaled, out, in, spec, {});
+  QuantizedLinear q = detail::rtn_linear(scaled, out, in, spec, search);
   for (std::int64_t r = 0; r < out; ++r)
     for (std::int64_t c = 0; c < in; ++c)
       q.dequantized[static_cast<std::size_t>(r * in + c)] /= sf[static_cast<std::size_t>(c)];
@@ -129,7 +130,33 @@ QuantizedLinear awq(std::span<const float> w, std::int64_t out, std::int64_t in,
     q.output_error = output_error(w, q.dequantized, out, in, h);
     if (q.output_error < best.output_error) best = std::move(q);  // strict: the smallest alpha wins ties
   }
-  return best;
+  if (!options.awq_clip) return best;
+  // Auto-clip, AWQ's second step: with s fixed, each slot's range is shrunk (factors 1 .. min_clip) to
+  // minimise that slot's own output error. The codes quantize W diag(s), whose input is X diag(1/s), so
+  // the search uses H' = diag(1/s) H diag(1/s). A slot wider than kMaxBlock inputs (per channel on a wide
+  // layer) would cost width^2 per trial: it uses H's diagonal instead (the importance of each input).
+  constexpr std::int64_t kMaxBlock = 1024;
+  const Eigen::VectorXd inv_s =
+      Eigen::Map<const Eigen::VectorXf>(best.input_scale.data(), in).cast<double>().cwiseInverse();
+  detail::ClipSearch search;
+  search.grid = options.clip_grid;
+  search.min_clip = options.min_clip;
+  const std::int64_t width = spec.granularity == Granularity::kPerGroup ? spec.group_size : in;
+  Eigen::MatrixXd h_scaled;
+  if (width <= kMaxBlock) {
+    h_scaled = inv_s.asDiagonal() * h * inv_s.asDiagonal();
+    search.hessian = &h_scaled;
+  } else {
+    search.importance.resize(static_cast<std::size_t>(in));
+    for (std::int64_t c = 0; c < in; ++c)
+      search.importance[static_cast<std::size_t>(c)] = h(c, c) * inv_s(c) * inv_s(c) + 1e-30;
+  }
+  std::vector<double> s(best.input_scale.begin(), best.input_scale.end());
+  QuantizedLinear clipped = scaled_rtn(w, out, in, s, spec, search);
+  clipped.alpha = best.alpha;
+  clipped.output_error = output_error(w, clipped.dequantized, out, in, h);
+  // Per-slot minima add up to a lower total only if slots do not interact through H; keep the better.
+  return clipped.output_error < best.output_error ? clipped : best;
 }
 
 QuantizedLinear smoothquant(std::span<const float> w, std::int64_t out, std::int64_t in,
@@ -173,7 +200,7 @@ QuantizedLinear quantize_linear(std::span<const float> w, std::int64_t out, std:
       for (const double v : imp) mean += v;
       mean /= static_cast<double>(imp.size());
       for (double& v : imp) v += 1e-6 * mean + 1e-30;
-      detail::ClipSearch search{imp, options.clip_grid, options.min_clip};
+      detail::ClipSearch search{imp, nullptr, options.clip_grid, options.min_clip};
       q = detail::rtn_linear(w, out, in, spec, search);
       break;
     }

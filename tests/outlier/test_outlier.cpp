@@ -237,6 +237,39 @@ TEST(Awq, UniformActivationsChooseAlphaZeroAndOutlierChannelsDoNot) {
     }
 }
 
+TEST(Awq, AutoClipNeverRaisesTheOutputErrorAndUsesTheSlotsHessianBlock) {
+  std::mt19937 gen(seed());
+  SCOPED_TRACE("seed " + std::to_string(seed()));
+  const std::int64_t out = 24, in = 64, rows = 400;
+  auto w = gaussian(out * in, 0.3f, gen);
+  for (std::size_t k = 0; k < w.size(); k += 37) w[k] *= 6;  // stretched grids leave room to clip
+  ActivationStats stats(in);
+  stats.add(activations(rows, in, gen, 10.0f), rows);
+  for (const std::int64_t group : {std::int64_t{0}, std::int64_t{16}}) {
+    WeightQuantOptions o;
+    o.bits = 3;
+    o.group_size = group;
+    const QuantizedLinear clipped = quantize_linear(w, out, in, &stats, WeightMethod::kAwq, o);
+    o.awq_clip = false;
+    const QuantizedLinear plain = quantize_linear(w, out, in, &stats, WeightMethod::kAwq, o);
+    EXPECT_EQ(clipped.alpha, plain.alpha) << "the clip step comes after the scale search";
+    EXPECT_LE(clipped.output_error, plain.output_error) << "group " << group;
+  }
+  // With a diagonal Hessian the slot's block error is the importance-weighted error: both searches agree.
+  std::vector<double> imp(static_cast<std::size_t>(in));
+  std::uniform_real_distribution<double> u(0.1, 10.0);
+  for (double& v : imp) v = u(gen);
+  const Eigen::MatrixXd diag = Eigen::Map<const Eigen::VectorXd>(imp.data(), in).asDiagonal();
+  QuantSpec spec = weight_method_spec(WeightQuantOptions{.bits = 3, .group_size = 16}, in);
+  const QuantizedLinear by_importance = detail::rtn_linear(w, out, in, spec, {imp, nullptr, 20, 0.5});
+  const QuantizedLinear by_block = detail::rtn_linear(w, out, in, spec, {{}, &diag, 20, 0.5});
+  EXPECT_EQ(by_importance.params.scale, by_block.params.scale);
+  EXPECT_EQ(by_importance.codes, by_block.codes);
+  // A Hessian of the wrong size is refused.
+  const Eigen::MatrixXd small = Eigen::MatrixXd::Identity(in / 2, in / 2);
+  EXPECT_THROW(detail::rtn_linear(w, out, in, spec, {{}, &small, 20, 0.5}), Error);
+}
+
 TEST(Importance, WeightedScaleSearchLowersTheWeightedError) {
   std::mt19937 gen(seed());
   const std::int64_t out = 16, in = 64, rows = 300;

@@ -12,12 +12,16 @@
 
 namespace qk::detail {
 
-// Importance-weighted clip search: for each slot, clip factors 1, ..., min_clip (grid steps) scale the
-// min/max range; the one with the least sum_j importance[j] (w_j - q_j)^2 wins (ties: the wider range).
+// Clip search: for each slot, clip factors 1, ..., min_clip (grid steps) scale the min/max range; the one
+// with the least error wins (ties: the wider range). The error is sum_j importance[j] (w_j - q_j)^2, or,
+// with a Hessian of the values' own input, the slot's output error d H_ss d^T over the slot's diagonal
+// block of H (AWQ's auto-clip, Lin et al. 2023). Neither set: plain min/max, no search.
 struct ClipSearch {
-  std::vector<double> importance;  // per input channel; empty: plain min/max (no search)
+  std::vector<double> importance;            // per input channel
+  const Eigen::MatrixXd* hessian = nullptr;  // in x in; takes precedence over importance
   int grid = 20;
   double min_clip = 0.5;
+  bool active() const { return hessian || !importance.empty(); }
 };
 
 // The scale and zero point of one slot's values under spec (rule 2 on the clipped min/max).

@@ -9,6 +9,8 @@
 //   sum_j imp_j (w_j - q_j)^2 with imp_j = mean x_j^2 (llama.cpp's imatrix idea).
 // - awq: s = mean|x|^alpha (normalised to geometric mean 1) with alpha on a grid in [0, 1], chosen to
 //   minimise the output error ||X W^T - X What^T||^2 = (n/2) sum_rows d H d^T; the smallest alpha wins ties.
+//   Then, as the AWQ reference does (auto_clip), each slot's clip factor is searched on the slot's
+//   block of the Hessian (awq_clip; kept only if the layer's output error drops).
 // - gptq: column by column with error compensation through the Cholesky factor of the dampened inverse
 //   Hessian (Frantar et al. 2022), lazy batches of `block_size` columns, optional act-order (static
 //   groups: group parameters come from the weights before any update when act-order is on). Input
@@ -41,8 +43,9 @@ struct WeightQuantOptions {
   bool act_order = false;
   // awq / smoothquant
   int alpha_grid = 20;        // awq: alpha in {0, 1/grid, ..., 1}
+  bool awq_clip = true;       // awq: then search each slot's clip factor (clip_grid, min_clip) on H
   double smooth_alpha = 0.5;  // smoothquant's migration strength
-  // importance: clip factors searched, from 1 down to min_clip
+  // importance and awq's clip: clip factors searched, from 1 down to min_clip
   int clip_grid = 20;
   double min_clip = 0.5;
 };
