@@ -61,18 +61,8 @@ QuantSpec preset_activation_spec(const TargetPreset& preset) {
 std::string describe_spec(const QuantSpec& spec) {
   const QRange r = spec.range();
   std::string out = std::to_string(spec.storage_bits()) + "-bit " +
-                    (spec.is_signed ? "signed " : "unsigned ") + to_string(spec.scheme) + " ";
-  switch (spec.granularity) {
-    case Granularity::kPerTensor:
-      out += "per-tensor";
-      break;
-    case Granularity::kPerChannel:
-      out += "per-channel (axis " + std::to_string(spec.axis) + ")";
-      break;
-    case Granularity::kPerGroup:
-      out += "per-group (" + std::to_string(spec.group_size) + ")";
-      break;
-  }
+                    (spec.is_signed ? "signed " : "unsigned ") + to_string(spec.scheme) + " " +
+                    describe_granularity(spec);
   out += ", codes [" + std::to_string(r.min) + ", " + std::to_string(r.max) + "]";
   if (spec.reduce_range) out += " (reduce_range)";
   return out;

@@ -41,6 +41,7 @@ std::string encode_meta(const QuantizedFileMeta& meta) {
   const QuantSpec& s = meta.spec;
   json j;
   j["format"] = kQuantizedFormat;
+  j["element"] = to_string(meta.element);
   j["bits"] = meta.code_bits;
   j["signed"] = s.is_signed;
   j["scheme"] = to_string(s.scheme);
@@ -53,6 +54,14 @@ std::string encode_meta(const QuantizedFileMeta& meta) {
   j["packing"] = meta.code_bits == 8 ? "none" : "lsb_bitstream";
   j["shape"] = meta.shape;
   j["dtype"] = dtype_name(meta.dtype);
+  if (meta.method) {
+    const MethodRecord& m = *meta.method;
+    j["method"] = {{"name", m.name},
+                   {"calibration_rows", m.calibration_rows},
+                   {"alpha", m.alpha},
+                   {"output_error", m.output_error},
+                   {"rtn_output_error", m.rtn_output_error}};
+  }
   return j.dump();
 }
 
@@ -98,6 +107,25 @@ QuantizedFileMeta decode_meta(const std::string& text, const std::string& name) 
     if (s.granularity == Granularity::kPerChannel)
       normalize_axis(s.axis, static_cast<int>(meta.shape.size()));
     if (s.storage_bits() > meta.code_bits) throw Error(name + ": range in meta does not fit its bits");
+    if (j.contains("method")) {
+      const json& m = j.at("method");
+      MethodRecord r;
+      r.name = m.at("name").get<std::string>();
+      r.calibration_rows = integer_field<std::int64_t>(m, "calibration_rows", name);
+      for (const char* key : {"alpha", "output_error", "rtn_output_error"})
+        if (!m.at(key).is_number()) throw Error(name + ": meta method field '" + key + "' must be a number");
+      r.alpha = m.at("alpha").get<double>();
+      r.output_error = m.at("output_error").get<double>();
+      r.rtn_output_error = m.at("rtn_output_error").get<double>();
+      meta.method = r;
+    }
+    if (j.contains("element")) meta.element = parse_element_format(j.at("element").get<std::string>());
+    if (is_codebook(meta.element)) {
+      const int bits = codebook_bits(meta.element);
+      if (meta.code_bits != bits || s.is_signed || meta.range.min != 0 || meta.range.max != (1 << bits) - 1)
+        throw Error(name + ": a " + to_string(meta.element) + " file has unsigned " + std::to_string(bits) +
+                    "-bit codes 0.." + std::to_string((1 << bits) - 1));
+    }
   } catch (const json::exception& e) {
     throw Error(name + ": malformed meta JSON: " + e.what());
   } catch (const Error& e) {
@@ -130,10 +158,38 @@ Shape param_shape(const Shape& shape, const QuantSpec& spec) {
   return {};
 }
 
+QuantizedFileMeta codebook_meta(ElementFormat element, const QuantSpec& layout_spec, const Shape& shape,
+                                DType dtype) {
+  if (!is_codebook(element)) throw Error("codebook_meta: integer codes have no codebook");
+  const int bits = codebook_bits(element);
+  QuantSpec spec;
+  spec.bits = bits;
+  spec.is_signed = false;
+  spec.scheme = Scheme::kSymmetric;
+  spec.granularity = layout_spec.granularity;
+  spec.axis = layout_spec.axis;
+  spec.group_size = layout_spec.group_size;
+  spec.quant_min = 0;
+  spec.quant_max = (1 << bits) - 1;
+  spec.validate();
+  QuantizedFileMeta meta;
+  meta.spec = spec;
+  meta.range = spec.range();
+  meta.code_bits = bits;
+  meta.shape = shape;
+  meta.dtype = dtype;
+  meta.element = element;
+  return meta;
+}
+
 void add_quantized_params(NpzWriter& writer, const QuantizedFileMeta& meta, const QuantParams& params) {
   const Shape pshape = param_shape(meta.shape, meta.spec);
   writer.add<float>("scale", pshape, std::span<const float>(params.scale));
   writer.add<std::int32_t>("zero_point", pshape, std::span<const std::int32_t>(params.zero_point));
+  if (is_codebook(meta.element)) {
+    const std::vector<float> book = codebook(meta.element);
+    writer.add<float>("codebook", {static_cast<std::int64_t>(book.size())}, std::span<const float>(book));
+  }
   writer.add_encoded("meta", encode_npy_string(encode_meta(meta)));
 }
 
@@ -175,6 +231,25 @@ QuantizedFile read_quantized(const std::string& path) {
     check_params(file.params, channel_layout(file.meta.shape, file.meta.spec));
   } catch (const Error& e) {
     throw Error(path + ": " + e.what());
+  }
+  if (is_codebook(file.meta.element)) {
+    for (const std::int32_t z : file.params.zero_point)
+      if (z != 0)
+        throw Error(path + ": a " + std::string(to_string(file.meta.element)) +
+                    " file has no zero point (all 0)");
+    if (std::find(names.begin(), names.end(), "codebook") == names.end())
+      throw Error(path + ": member 'codebook' is missing");
+    const NpyArray book = read_npz_member(path, "codebook");
+    const std::vector<float> want = codebook(file.meta.element);
+    if (book.dtype() != DType::kF4 || book.shape() != Shape{static_cast<std::int64_t>(want.size())})
+      throw Error(path + ": codebook must be float32 [" + std::to_string(want.size()) + "]");
+    const std::vector<float> got = book.to_vector<float>();
+    for (std::size_t c = 0; c < want.size(); ++c) {
+      const bool same = std::isnan(want[c]) ? std::isnan(got[c]) : got[c] == want[c];
+      if (!same)
+        throw Error(path + ": codebook value " + std::to_string(c) + " is not " +
+                    to_string(file.meta.element) + "'s");
+    }
   }
   if (std::find(names.begin(), names.end(), "input_scale") != names.end()) {
     const NpyArray s = read_npz_member(path, "input_scale");

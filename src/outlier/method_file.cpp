@@ -11,6 +11,7 @@
 #include "quantkit/io/npy.hpp"
 #include "quantkit/io/npz.hpp"
 #include "quantkit/io/qfile.hpp"
+#include "quantkit/ptq/quantize_file.hpp"
 #include "quantkit/ptq/stats.hpp"
 
 namespace qk {
@@ -28,6 +29,90 @@ std::int64_t activation_rows(const io::NpyArray& a, std::int64_t in, const std::
 }
 
 }  // namespace
+
+ActivationStats stream_activation_stats(const std::vector<std::string>& activations, std::int64_t in,
+                                        bool with_hessian, const std::function<void(double)>& progress) {
+  ActivationStats stats(std::max<std::int64_t>(in, 1), with_hessian);
+  std::vector<io::NpyArray> files;
+  std::int64_t total_rows = 0;
+  for (const std::string& path : activations) {
+    files.push_back(io::read_npy(path));
+    total_rows += activation_rows(files.back(), in, path);
+  }
+  std::int64_t done = 0;
+  for (std::size_t f = 0; f < files.size(); ++f) {
+    const io::NpyArray& a = files[f];
+    const std::int64_t rows = activation_rows(a, in, activations[f]);
+    // float32 C-order data is used in place; anything else is converted once.
+    std::vector<float> converted;
+    std::span<const float> values;
+    if (a.dtype() == io::DType::kF4 && a.is_native_c_order()) {
+      values = a.view<float>().flat();
+    } else {
+      converted = a.to_vector<float>();
+      values = converted;
+    }
+    for (std::int64_t r = 0; r < rows; r += kRowsPerBatch) {
+      const std::int64_t n = std::min(kRowsPerBatch, rows - r);
+      const auto batch = values.subspan(static_cast<std::size_t>(r * in), static_cast<std::size_t>(n * in));
+      // Checked here so that the message gives the row within this file.
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        if (!std::isfinite(batch[i])) {
+          throw Error(activations[f] + ": non-finite activation at row " +
+                      std::to_string(r + static_cast<std::int64_t>(i) / in) + ", column " +
+                      std::to_string(static_cast<std::int64_t>(i) % in));
+        }
+      }
+      stats.add(batch, n);
+      done += n;
+      if (progress && total_rows > 0) progress(static_cast<double>(done) / static_cast<double>(total_rows));
+    }
+  }
+  return stats;
+}
+
+std::vector<LayerFileError> compare_layer_files(const std::vector<std::string>& quantized,
+                                                const std::string& reference,
+                                                const std::vector<std::string>& activations,
+                                                const std::function<void(double)>& progress) {
+  const io::NpyArray ra = io::read_npy(reference);
+  if (ra.shape().size() != 2)
+    throw Error(reference + ": expected a linear layer's weight [out, in], got shape " +
+                shape_string(ra.shape()));
+  const std::int64_t out = ra.shape()[0], in = ra.shape()[1];
+  const std::vector<float> w = ra.to_vector<float>();
+  std::vector<io::QuantizedFile> files;  // all read and checked before any activation is streamed
+  for (const std::string& path : quantized) {
+    files.push_back(io::read_quantized(path));
+    if (files.back().meta.shape != ra.shape())
+      throw Error(path + ": shape " + shape_string(files.back().meta.shape) + " differs from the reference " +
+                  reference + " " + shape_string(ra.shape()));
+  }
+  Eigen::MatrixXd h;
+  if (!activations.empty()) {
+    const ActivationStats stats = stream_activation_stats(activations, in, true, progress);
+    if (stats.rows() == 0) throw Error("the activation files hold no rows");
+    h = stats.hessian();
+  }
+  std::vector<LayerFileError> result;
+  for (std::size_t f = 0; f < files.size(); ++f) {
+    LayerFileError e;
+    e.file = quantized[f];
+    e.meta = files[f].meta;
+    std::error_code ec;
+    e.file_bytes = static_cast<std::uint64_t>(std::filesystem::file_size(quantized[f], ec));
+    e.bits_per_weight =
+        w.empty() ? 0.0 : 8.0 * static_cast<double>(e.file_bytes) / static_cast<double>(w.size());
+    const std::vector<float> approx = dequantize_to_float(files[f]);
+    e.weight = compare(w, approx);
+    if (!activations.empty()) {
+      e.has_output = true;
+      e.output = compare_outputs(w, approx, out, in, h);
+    }
+    result.push_back(std::move(e));
+  }
+  return result;
+}
 
 MethodFileReport quantize_file_with_method(const std::string& weights,
                                            const std::vector<std::string>& activations,
@@ -57,43 +142,7 @@ MethodFileReport quantize_file_with_method(const std::string& weights,
     throw Error(std::string(to_string(method)) + " needs calibration activations (--acts)");
 
   const bool hessian = method == WeightMethod::kAwq || method == WeightMethod::kGptq;
-  ActivationStats stats(std::max<std::int64_t>(report.in, 1), hessian);
-  std::vector<io::NpyArray> files;
-  std::int64_t total_rows = 0;
-  for (const std::string& path : activations) {
-    files.push_back(io::read_npy(path));
-    total_rows += activation_rows(files.back(), report.in, path);
-  }
-  std::int64_t done = 0;
-  for (std::size_t f = 0; f < files.size(); ++f) {
-    const io::NpyArray& a = files[f];
-    const std::int64_t rows = activation_rows(a, report.in, activations[f]);
-    // float32 C-order data is used in place; anything else is converted once.
-    std::vector<float> converted;
-    std::span<const float> values;
-    if (a.dtype() == io::DType::kF4 && a.is_native_c_order()) {
-      values = a.view<float>().flat();
-    } else {
-      converted = a.to_vector<float>();
-      values = converted;
-    }
-    for (std::int64_t r = 0; r < rows; r += kRowsPerBatch) {
-      const std::int64_t n = std::min(kRowsPerBatch, rows - r);
-      const auto batch =
-          values.subspan(static_cast<std::size_t>(r * report.in), static_cast<std::size_t>(n * report.in));
-      // Checked here so that the message gives the row within this file.
-      for (std::size_t i = 0; i < batch.size(); ++i) {
-        if (!std::isfinite(batch[i])) {
-          throw Error(activations[f] + ": non-finite activation at row " +
-                      std::to_string(r + static_cast<std::int64_t>(i) / report.in) + ", column " +
-                      std::to_string(static_cast<std::int64_t>(i) % report.in));
-        }
-      }
-      stats.add(batch, n);
-      done += n;
-      if (progress && total_rows > 0) progress(static_cast<double>(done) / static_cast<double>(total_rows));
-    }
-  }
+  const ActivationStats stats = stream_activation_stats(activations, report.in, hessian, progress);
   report.calibration_rows = stats.rows();
   try {
     report.result =
@@ -107,8 +156,14 @@ MethodFileReport quantize_file_with_method(const std::string& weights,
   report.weight_mse = compare(w, report.result.dequantized).mse;
 
   const QuantizedLinear& q = report.result;
-  io::QuantizedFileMeta meta{q.params.spec, q.params.spec.range(), q.params.spec.bits, wa.shape(),
-                             wa.dtype()};
+  io::QuantizedFileMeta meta;
+  meta.spec = q.params.spec;
+  meta.range = q.params.spec.range();
+  meta.code_bits = q.params.spec.bits;
+  meta.shape = wa.shape();
+  meta.dtype = wa.dtype();
+  meta.method = io::MethodRecord{to_string(method), report.calibration_rows, q.alpha, q.output_error,
+                                 report.rtn_output_error};
   io::NpzWriter writer;
   if (meta.code_bits == 8) {
     writer.add<std::int8_t>("q", wa.shape(), std::span<const std::int8_t>(q.codes));

@@ -63,6 +63,22 @@ double output_error(std::span<const float> w, std::span<const float> approx, std
   return ((d * hessian).cwiseProduct(d)).sum();
 }
 
+OutputError compare_outputs(std::span<const float> w, std::span<const float> approx, std::int64_t out,
+                            std::int64_t in, const Eigen::MatrixXd& hessian) {
+  if (static_cast<std::int64_t>(w.size()) != out * in || approx.size() != w.size() || hessian.rows() != in ||
+      hessian.cols() != in)
+    throw Error("compare_outputs: weights, approximation and Hessian do not fit a " + std::to_string(out) +
+                " x " + std::to_string(in) + " layer");
+  const std::vector<float> zero(w.size(), 0.0f);
+  const double err = std::max(0.0, output_error(w, approx, out, in, hessian));   // (2/n) ||X D^T||^2
+  const double signal = std::max(0.0, output_error(w, zero, out, in, hessian));  // (2/n) ||X W^T||^2
+  OutputError e;
+  e.mse = out > 0 ? err / (2.0 * static_cast<double>(out)) : 0.0;
+  e.relative = signal > 0 ? err / signal : 0.0;
+  e.sqnr_db = err > 0 && signal > 0 ? -10.0 * std::log10(e.relative) : INFINITY;
+  return e;
+}
+
 namespace {
 
 void check_layer(std::span<const float> w, std::int64_t out, std::int64_t in, const ActivationStats* stats,

@@ -9,6 +9,7 @@
 #include <variant>
 #include <vector>
 
+#include "file_streaming.hpp"
 #include "quantkit/core/pack.hpp"
 #include "quantkit/core/quantize.hpp"
 #include "quantkit/io/atomic_file.hpp"
@@ -20,105 +21,26 @@ namespace qk {
 
 namespace {
 
-// A float input, viewed in place when its layout allows, else converted once (big-endian, Fortran order).
-template <class T>
-struct FloatInput {
-  TensorView<const T> view;
-  std::vector<T> converted;
-  bool in_place = false;
-};
-
-template <class F>
-auto with_float_input(const io::NpyArray& array, F&& f) {
-  auto run = [&]<class T>(T*) {
-    FloatInput<T> in;
-    if (array.is_native_c_order()) {
-      in.view = array.view<T>();
-      in.in_place = true;
-    } else {
-      in.converted = array.to_vector<T>();
-      in.view = TensorView<const T>(in.converted.data(), array.shape());
-    }
-    return f(in);
-  };
-  switch (array.dtype()) {
-    case io::DType::kF4:
-      return run(static_cast<float*>(nullptr));
-    case io::DType::kF8:
-      return run(static_cast<double*>(nullptr));
-    case io::DType::kF2:
-      return run(static_cast<half*>(nullptr));
-    default:
-      throw Error(array.name() + ": dtype " + io::dtype_name(array.dtype()) +
-                  " cannot be quantized (expected float16, float32 or float64)");
-  }
-}
-
-// Calls f(chunk, offset) over the input in chunks, then releases the chunk's pages of a mapped file.
-template <class T, class F>
-void for_each_chunk(const io::NpyArray& array, const FloatInput<T>& in, std::int64_t chunk, F&& f) {
-  const std::span<const T> all = in.view.flat();
-  const auto n = static_cast<std::int64_t>(all.size());
-  for (std::int64_t offset = 0; offset < n; offset += chunk) {
-    const std::int64_t len = std::min(chunk, n - offset);
-    f(all.subspan(static_cast<std::size_t>(offset), static_cast<std::size_t>(len)), offset);
-    if (in.in_place)
-      array.release(static_cast<std::size_t>(offset) * sizeof(T), static_cast<std::size_t>(len) * sizeof(T));
-  }
-}
-
-std::int64_t aligned_chunk(std::int64_t chunk) {
-  // A multiple of 8 elements keeps every chunk of packed codes on a byte boundary.
-  return std::max<std::int64_t>(8, chunk / 8 * 8);
-}
-
-void report_progress(const FileQuantOptions& options, double fraction) {
-  if (options.progress) options.progress(fraction);
-}
+using detail::aligned_chunk;
+using detail::file_size_or_zero;
+using detail::fill_report_header;
+using detail::FloatInput;
+using detail::for_each_chunk;
+using detail::input_layout;
+using detail::ObservedRange;
+using detail::report_progress;
+using detail::scan_file;
+using detail::with_float_input;
 
 // Pass 1: non-finite scan and (unless parameters are fixed) the min/max observer.
 template <class T>
 QuantParams observe(const io::NpyArray& array, const FloatInput<T>& in, const FileQuantOptions& options,
                     const ChannelLayout& layout, FileQuantReport& report, double progress_share) {
   const QuantSpec& spec = options.spec;
-  std::vector<float> mins(static_cast<std::size_t>(layout.slots), std::numeric_limits<float>::infinity());
-  std::vector<float> maxs(static_cast<std::size_t>(layout.slots), -std::numeric_limits<float>::infinity());
-  NonFiniteReport nonfinite;
-  const std::int64_t chunk = aligned_chunk(options.chunk_elements);
   const bool observe_range = !options.fixed_params.has_value() && !options.given_params.has_value();
-  for_each_chunk(array, in, chunk, [&](std::span<const T> x, std::int64_t offset) {
-    const std::int64_t before = nonfinite.count;
-    scan_nonfinite<T>(x, offset, nonfinite);
-    if (nonfinite.count > 0 && options.nonfinite == NonFinitePolicy::kReject) {
-      // Finish counting before reporting, so the message gives the full count.
-      return;
-    }
-    if (!observe_range) return;
-    if (nonfinite.count == before) {
-      observe_minmax<T>(x, layout, offset, mins, maxs);
-    } else {  // saturate policy: leave NaN and Inf out of the range
-      for_each_slot_run(
-          layout, offset, static_cast<std::int64_t>(x.size()),
-          [&](std::int64_t slot, std::int64_t b, std::int64_t len) {
-            for (std::int64_t i = b; i < b + len; ++i) {
-              const float v = static_cast<float>(to_compute(x[static_cast<std::size_t>(i)]));
-              if (!std::isfinite(v)) continue;
-              mins[static_cast<std::size_t>(slot)] = std::min(mins[static_cast<std::size_t>(slot)], v);
-              maxs[static_cast<std::size_t>(slot)] = std::max(maxs[static_cast<std::size_t>(slot)], v);
-            }
-          });
-    }
-    report_progress(options, progress_share *
-                                 static_cast<double>(offset + static_cast<std::int64_t>(x.size())) /
-                                 static_cast<double>(std::max<std::int64_t>(1, report.numel)));
-  });
-  report.nonfinite = nonfinite.count;
-  if (nonfinite.count > 0 && options.nonfinite == NonFinitePolicy::kReject) {
-    throw Error(array.name() + ": " + std::to_string(nonfinite.count) +
-                " non-finite value(s) (NaN or Inf), first at index " +
-                index_string(nonfinite.first_index, array.shape()) +
-                " (use --allow-nonfinite to saturate them)");
-  }
+  const ObservedRange seen = scan_file(array, in, options, layout, report, progress_share, observe_range);
+  const std::vector<float>& mins = seen.mins;
+  const std::vector<float>& maxs = seen.maxs;
   if (options.given_params) {
     QuantParams params = *options.given_params;
     params.spec = spec;
@@ -151,28 +73,6 @@ void check_spec_for_file(const QuantSpec& spec) {
                 std::to_string(spec.storage_bits()));
 }
 
-std::uint64_t file_size_or_zero(const std::string& path) {
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  return ec ? 0 : static_cast<std::uint64_t>(size);
-}
-
-// The layout of the input under the spec; an axis or group size that does not fit names the file.
-ChannelLayout input_layout(const io::NpyArray& array, const QuantSpec& spec) {
-  try {
-    return channel_layout(array.shape(), spec);
-  } catch (const Error& e) {
-    throw Error(array.name() + ": " + e.what());
-  }
-}
-
-void fill_report_header(const io::NpyArray& array, FileQuantReport& report) {
-  report.shape = array.shape();
-  report.dtype = array.dtype();
-  report.numel = array.numel();
-  report.input_bytes = array.header().data_bytes;
-}
-
 // AWQ / SmoothQuant files: the codes quantize W * input_scale along the last axis; undo it.
 template <class T>
 void divide_by_input_scale(const io::QuantizedFile& file, std::span<T> out) {
@@ -185,6 +85,11 @@ void divide_by_input_scale(const io::QuantizedFile& file, std::span<T> out) {
 }  // namespace
 
 std::vector<float> dequantize_to_float(const io::QuantizedFile& file) {
+  if (is_codebook(file.meta.element)) {
+    std::vector<float> out = detail::dequantize_codebook_file(file);
+    divide_by_input_scale(file, std::span<float>(out));
+    return out;
+  }
   const ChannelLayout layout = channel_layout(file.meta.shape, file.meta.spec);
   const std::vector<std::int32_t> codes = io::unpack_codes(file);
   std::vector<float> out(codes.size());
@@ -205,6 +110,7 @@ QuantSpec default_weight_spec(int rank) {
 
 FileQuantReport quantize_file(const std::string& input, const std::string& output,
                               const FileQuantOptions& options) {
+  if (is_codebook(options.element)) return detail::quantize_codebook_file(input, output, options);
   io::check_output_differs(output, {input});
   check_spec_for_file(options.spec);
   { io::AtomicFile probe(output); }  // fail on an unwritable folder before the work, not after
@@ -255,11 +161,13 @@ FileQuantReport quantize_file(const std::string& input, const std::string& outpu
     else
       run(static_cast<std::uint8_t*>(nullptr));
 
-    io::QuantizedFileMeta meta{options.spec, report.range, bits, array.shape(), array.dtype()};
-    io::NpzWriter writer;
-    writer.add_encoded("q", std::move(npy));
-    io::add_quantized_params(writer, meta, params);
-    writer.write(output);
+    io::QuantizedFileMeta meta;
+    meta.spec = options.spec;
+    meta.range = report.range;
+    meta.code_bits = bits;
+    meta.shape = array.shape();
+    meta.dtype = array.dtype();
+    detail::write_quantized_npz(output, std::move(npy), meta, params);
     return 0;
   });
   report.output_bytes = file_size_or_zero(output);
@@ -268,6 +176,8 @@ FileQuantReport quantize_file(const std::string& input, const std::string& outpu
 
 FileQuantReport fake_quantize_file(const std::string& input, const std::string& output,
                                    const FileQuantOptions& options) {
+  if (is_codebook(options.element))
+    throw Error(std::string("fake quantization takes integer codes, not ") + to_string(options.element));
   io::check_output_differs(output, {input});
   options.spec.validate();
   { io::AtomicFile probe(output); }
@@ -328,7 +238,8 @@ FileQuantReport dequantize_file(const std::string& input, const std::string& out
   npy.resize(data_at + static_cast<std::size_t>(report.numel) * io::dtype_size(out_dtype));
   auto write_as = [&]<class T>(T*) {
     std::span<T> out(reinterpret_cast<T*>(npy.data() + data_at), static_cast<std::size_t>(report.numel));
-    if (!file.input_scale.empty()) {  // AWQ / SmoothQuant: in float32, then one conversion
+    // AWQ / SmoothQuant and codebook files: in float32, then one conversion.
+    if (!file.input_scale.empty() || is_codebook(file.meta.element)) {
       const std::vector<float> values = dequantize_to_float(file);
       for (std::size_t i = 0; i < values.size(); ++i) out[i] = static_cast<T>(values[i]);
       return;

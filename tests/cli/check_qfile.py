@@ -4,8 +4,9 @@
 Reads a quantized .npz that qtool wrote with np.load(allow_pickle=False), decodes the codes from the
 meta JSON alone (packed codes: one little-endian bit stream, code i at bits [i*b, i*b + b), so at 4 bits
 element 0 is the low nibble of byte 0; signed codes are two's complement in b bits), dequantizes them as
-((q - zero_point) * scale).astype(np.float32) and requires the result to equal, bit for bit, the .npy
-that `qtool dequantize` wrote.
+((q - zero_point) * scale).astype(np.float32), or for a codebook element (fp8-e4m3, fp8-e5m2, nf4) as
+codebook[q] * scale in float32 after checking the codebook member against an FP8 decode written here,
+and requires the result to equal, bit for bit, the .npy that `qtool dequantize` wrote.
 
 usage: check_qfile.py QUANTIZED.npz DEQUANTIZED.npy      exit 0: equal, 1: not, 2: usage
 """
@@ -47,7 +48,40 @@ def decode_codes(q, meta):
     return raw.reshape(shape)
 
 
-def dequantize(codes, scale, zero_point, meta):
+def fp8_value(code, exponent_bits, mantissa_bits, bias, e4m3):
+    """The OCP FP8 value of a code, from the bit fields (independent of the library)."""
+    sign = -1.0 if code & 0x80 else 1.0
+    exponent = (code >> mantissa_bits) & ((1 << exponent_bits) - 1)
+    mantissa = code & ((1 << mantissa_bits) - 1)
+    top = (1 << exponent_bits) - 1
+    if e4m3 and exponent == top and mantissa == (1 << mantissa_bits) - 1:
+        return float("nan")
+    if not e4m3 and exponent == top:
+        return sign * float("inf") if mantissa == 0 else float("nan")
+    if exponent == 0:
+        return sign * mantissa * 2.0 ** (1 - bias - mantissa_bits)
+    return sign * (1 + mantissa / (1 << mantissa_bits)) * 2.0 ** (exponent - bias)
+
+
+def check_codebook(book, element):
+    if element == "nf4":
+        require(book.shape == (16,) and book[0] == -1 and book[7] == 0 and book[15] == 1
+                and np.all(np.diff(book) > 0), f"nf4 codebook {book}")
+        return
+    e4m3 = element == "fp8-e4m3"
+    want = np.array([fp8_value(c, 4 if e4m3 else 5, 3 if e4m3 else 2, 7 if e4m3 else 15, e4m3) for c in range(256)],
+                    dtype=np.float32)
+    require(book.shape == (256,) and np.array_equal(book, want, equal_nan=True), f"{element} codebook differs")
+
+
+def dequantize(codes, scale, zero_point, meta, book=None):
+    if book is not None:  # codebook element: value = codebook[code] * scale, float32 throughout
+        values = book[codes]
+        if meta["granularity"] == "per_group":
+            group = meta["group_size"]
+            grouped = values.reshape(values.shape[:-1] + (values.shape[-1] // group, group))
+            return (grouped * scale[..., None]).reshape(values.shape)
+        return values * scale
     # int32 - int32 times float32 computes in float64 in numpy; the product of a small integer and a
     # float32 is exact in float64, so rounding it to float32 once gives the float32 product qtool computes.
     if meta["granularity"] == "per_group":
@@ -61,9 +95,15 @@ def dequantize(codes, scale, zero_point, meta):
 
 def check(quantized_path, dequantized_path):
     with np.load(quantized_path, allow_pickle=False) as archive:
-        require(sorted(archive.files) == ["meta", "q", "scale", "zero_point"], f"members {archive.files}")
         meta = json.loads(str(archive["meta"][()]))
+        element = meta.get("element", "int")
+        members = ["meta", "q", "scale", "zero_point"] + ([] if element == "int" else ["codebook"])
+        require(sorted(archive.files) == sorted(members), f"members {archive.files}")
         q, scale, zero_point = archive["q"], archive["scale"], archive["zero_point"]
+        book = None if element == "int" else archive["codebook"]
+    if book is not None:
+        check_codebook(book, element)
+        require(np.all(zero_point == 0), "a codebook file has zero points")
     require(meta["format"] == "quantkit.qtensor/1", f"format {meta['format']!r}")
     require(scale.dtype == np.float32, f"scale dtype {scale.dtype}")
     require(zero_point.dtype == np.int32, f"zero_point dtype {zero_point.dtype}")
@@ -71,7 +111,7 @@ def check(quantized_path, dequantized_path):
     codes = decode_codes(q, meta)
     lo, hi = meta["quant_min"], meta["quant_max"]
     require(codes.min() >= lo and codes.max() <= hi, f"codes in [{codes.min()}, {codes.max()}], outside [{lo}, {hi}]")
-    expected = dequantize(codes, scale, zero_point, meta)
+    expected = dequantize(codes, scale, zero_point, meta, book)
 
     actual = np.load(dequantized_path, allow_pickle=False)
     require(actual.dtype == np.float32 and actual.shape == expected.shape,

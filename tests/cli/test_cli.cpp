@@ -985,7 +985,11 @@ INSTANTIATE_TEST_SUITE_P(
                                 {3, 5},
                                 {"--bits", "4", "--unsigned", "--affine", "--per-tensor"}},
                     InteropCase{"Int3PerChannel", {5, 7}, {"--bits", "3"}},
-                    InteropCase{"Int2PerGroup", {2, 12}, {"--bits", "2", "--group-size", "4"}}),
+                    InteropCase{"Int2PerGroup", {2, 12}, {"--bits", "2", "--group-size", "4"}},
+                    InteropCase{"Fp8E4m3PerChannel", {4, 64}, {"--format", "fp8-e4m3"}},
+                    InteropCase{"Fp8E5m2PerTensor", {3, 5}, {"--format", "fp8-e5m2", "--per-tensor"}},
+                    InteropCase{"Nf4Groups", {4, 128}, {"--format", "nf4"}},
+                    InteropCase{"Nf4PerChannelOddCount", {3, 5}, {"--format", "nf4", "--axis", "0"}}),
     [](const testing::TestParamInfo<InteropCase>& info) { return std::string(info.param.name); });
 
 }  // namespace

@@ -1,8 +1,11 @@
-// qtool quantize --method as a child process: every method writes a quantized file that qtool dequantize
-// reads back (input_scale undone for awq and smoothquant), and bad calibration input fails cleanly.
+// qtool quantize --method and --format as a child process: every method writes a quantized file that qtool
+// dequantize reads back (input_scale undone for awq and smoothquant), FP8/NF4 files likewise, qtool inspect
+// reports the method and compares the files of one layer (weight and output error), and bad calibration
+// input or misused flags fail cleanly, writing nothing.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -84,6 +87,13 @@ TEST(CliOutlier, BadCalibrationInputFailsAndWritesNothing) {
       {{"--damp", "0.1"}, 2, "are for --method"},
       {{"--method", "rtn", "--act-order"}, 2, "gptq options"},
       {{"--method", "awq", "--acts", "x.npy", "--alpha", "0.3"}, 2, "smoothquant option"},
+      {{"--format", "nf4", "--bits", "4"}, 2, "--format nf4 fixes the codes"},
+      {{"--format", "fp8-e4m3", "--affine"}, 2, "fixes the codes"},
+      {{"--format", "fp8-e4m3", "--method", "gptq", "--acts", "x.npy"},
+       2,
+       "--plan and --method make integer"},
+      {{"--format", "fp7"}, 2, "unknown element format 'fp7'"},
+      {{"--format", "nf4", "--group-size", "48"}, 1, "does not divide"},
   };
   for (const Case& c : cases) {
     std::vector<std::string> args = {"quantize", "w.npy", "-o", "out.npz"};
@@ -97,6 +107,95 @@ TEST(CliOutlier, BadCalibrationInputFailsAndWritesNothing) {
   const auto r = run_qtool({"quantize", "conv.npy", "-o", "out.npz", "--method", "rtn"}, dir.path().string());
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("expected a linear layer's weight [out, in]"), std::string::npos) << r.err;
+}
+
+TEST(CliOutlier, FormatsBeyondIntegersRoundTripThroughQtool) {
+  TempFolder dir;
+  write_layer(dir);
+  const auto w = io::read_npy(dir.file("w.npy")).to_vector<float>();
+  std::map<std::string, double> mse;
+  for (const char* format : {"int", "fp8-e4m3", "fp8-e5m2", "nf4"}) {
+    const std::string out = std::string(format) + ".npz";
+    std::vector<std::string> args = {"quantize", "w.npy", "-o", out, "--format", format, "--json"};
+    if (std::string(format) == "int") args.insert(args.end(), {"--bits", "4", "--group-size", "64"});
+    const auto r = run_qtool(args, dir.path().string());
+    ASSERT_EQ(r.exit_code, 0) << format << ": " << r.err;
+    EXPECT_EQ(json::parse(r.out)["format"], format);
+    const io::QuantizedFile q = io::read_quantized(dir.file(out));
+    EXPECT_EQ(std::string(to_string(q.meta.element)), format);
+    // 32 scales: groups of 64 (int here, nf4 by default) or one per output channel (fp8 by default).
+    EXPECT_EQ(q.params.scale.size(), 32u) << format;
+    ASSERT_EQ(run_qtool({"dequantize", out, "-o", "back.npy"}, dir.path().string()).exit_code, 0);
+    const auto back = io::read_npy(dir.file("back.npy")).to_vector<float>();
+    EXPECT_EQ(back, dequantize_to_float(q)) << format;
+    double e = 0;
+    for (std::size_t i = 0; i < w.size(); ++i) e += (back[i] - w[i]) * (back[i] - w[i]);
+    mse[format] = e / static_cast<double>(w.size());
+  }
+  // What the formats are for: E4M3's 3 mantissa bits beat E5M2's 2, and NF4 beats INT4 on Gaussian weights
+  // with one scale per 64 values.
+  EXPECT_LT(mse["fp8-e4m3"], mse["fp8-e5m2"]);
+  EXPECT_LT(mse["nf4"], mse["int"]);
+  EXPECT_LT(mse["fp8-e5m2"], mse["nf4"]);
+}
+
+TEST(CliOutlier, InspectReportsTheMethodAndComparesTheFilesOfALayer) {
+  TempFolder dir;
+  write_layer(dir);
+  for (const char* method : {"rtn", "gptq"}) {
+    const auto r = run_qtool({"quantize", "w.npy", "-o", std::string(method) + ".npz", "--method", method,
+                              "--acts", "x.npy", "--bits", "3", "--group-size", "32"},
+                             dir.path().string());
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  ASSERT_EQ(run_qtool({"quantize", "w.npy", "-o", "nf4.npz", "--format", "nf4", "--group-size", "32"},
+                      dir.path().string())
+                .exit_code,
+            0);
+  const auto one = run_qtool({"inspect", "gptq.npz"}, dir.path().string());
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_NE(one.out.find("method gptq: 500 calibration rows"), std::string::npos) << one.out;
+  EXPECT_NE(one.out.find("x of rtn)"), std::string::npos) << one.out;
+  const auto nf4 = run_qtool({"inspect", "nf4.npz", "--json"}, dir.path().string());
+  EXPECT_EQ(json::parse(nf4.out)["meta"]["element"], "nf4");
+
+  const auto table = run_qtool(
+      {"inspect", "rtn.npz", "gptq.npz", "nf4.npz", "--reference", "w.npy", "--acts", "x.npy", "--json"},
+      dir.path().string());
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  const json rows = json::parse(table.out);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0]["method"], "rtn");
+  EXPECT_EQ(rows[1]["method"], "gptq");
+  EXPECT_TRUE(rows[2]["method"].is_null());
+  EXPECT_EQ(rows[2]["format"], "nf4 g32");
+  // GPTQ trades weight error for output error: its outputs on the calibration data are closer.
+  EXPECT_LT(rows[1]["output_error"]["mse"].get<double>(), rows[0]["output_error"]["mse"].get<double>());
+  EXPECT_GT(rows[1]["output_error"]["sqnr_db"].get<double>(),
+            rows[0]["output_error"]["sqnr_db"].get<double>());
+  // The output MSE is the plain mean over rows and outputs of (x W^T - x What^T)^2.
+  const auto x = io::read_npy(dir.file("x.npy")).to_vector<float>();
+  const auto w = io::read_npy(dir.file("w.npy")).to_vector<float>();
+  const auto q = dequantize_to_float(io::read_quantized(dir.file("rtn.npz")));
+  double sum = 0;
+  for (int r = 0; r < 500; ++r)
+    for (int o = 0; o < 32; ++o) {
+      double d = 0;
+      for (int c = 0; c < 64; ++c) d += static_cast<double>(x[r * 64 + c]) * (w[o * 64 + c] - q[o * 64 + c]);
+      sum += d * d;
+    }
+  EXPECT_NEAR(rows[0]["output_error"]["mse"].get<double>(), sum / (500.0 * 32), 1e-6 * sum / (500.0 * 32));
+
+  const auto text =
+      run_qtool({"inspect", "rtn.npz", "gptq.npz", "--reference", "w.npy"}, dir.path().string());
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("| gptq.npz | gptq | int3 g32 |"), std::string::npos) << text.out;
+  // Misuse: no reference, a reference of another shape.
+  EXPECT_EQ(run_qtool({"inspect", "rtn.npz", "gptq.npz"}, dir.path().string()).exit_code, 2);
+  const auto other =
+      run_qtool({"inspect", "rtn.npz", "--reference", "x.npy", "--acts", "x.npy"}, dir.path().string());
+  EXPECT_EQ(other.exit_code, 1);
+  EXPECT_NE(other.err.find("differs from the reference"), std::string::npos) << other.err;
 }
 
 }  // namespace

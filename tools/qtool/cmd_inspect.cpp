@@ -1,5 +1,8 @@
-// qtool inspect FILE [--reference ORIG.npy]: statistics of a .npy, the spec and size of a quantized .npz,
-// the members of any other .npz, and with --reference the error against the original.
+// qtool inspect FILE [--reference ORIG.npy]: statistics of a .npy, the spec and size of a quantized .npz
+// (its element format, and the method that made it), the members of any other .npz, and with --reference
+// the error against the original.
+// qtool inspect Q1.npz Q2.npz ... --reference W.npy [--acts X.npy ...]: quantized files of one linear layer
+// side by side (method, format, bits per weight, weight error, and with --acts the layer's output error).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -10,6 +13,7 @@
 #include "quantkit/io/npy.hpp"
 #include "quantkit/io/npz.hpp"
 #include "quantkit/io/qfile.hpp"
+#include "quantkit/outlier/method_file.hpp"
 #include "quantkit/ptq/quantize_file.hpp"
 #include "quantkit/ptq/stats.hpp"
 
@@ -53,6 +57,19 @@ void print_stats(const qk::TensorStats& s) {
                           : 0;
     fmt::print("  {:>11.4g} |{:<50}| {}\n", s.min + width * static_cast<double>(b), std::string(bar, '#'),
                s.histogram[b]);
+  }
+}
+
+// What the file says about the method that made it (measured on its calibration set when written).
+void print_method(const qk::io::MethodRecord& r, bool has_input_scale) {
+  fmt::print("  method {}: {} calibration rows", r.name, r.calibration_rows);
+  if (has_input_scale) fmt::print(", alpha {:.2f}, input_scale stored", r.alpha);
+  fmt::print("\n");
+  if (r.output_error > 0) {
+    fmt::print("  calibration output error (sum d H d^T) {:.4e}", r.output_error);
+    if (r.rtn_output_error > 0)
+      fmt::print(", rtn {:.4e} ({:.2f}x of rtn)", r.rtn_output_error, r.output_error / r.rtn_output_error);
+    fmt::print("\n");
   }
 }
 
@@ -140,16 +157,77 @@ int inspect_quantized(const std::string& path, const std::string& reference, con
     return 0;
   }
   fmt::print("{}: quantized {} (from {})\n", path, qk::shape_string(m.shape), qk::io::dtype_name(m.dtype));
-  fmt::print("  {}-bit {} {} {}", m.code_bits, m.spec.is_signed ? "signed" : "unsigned",
-             qk::to_string(m.spec.scheme), qk::to_string(m.spec.granularity));
-  if (m.spec.granularity == qk::Granularity::kPerChannel) fmt::print(" (axis {})", m.spec.axis);
-  if (m.spec.granularity == qk::Granularity::kPerGroup) fmt::print(" (group size {})", m.spec.group_size);
-  fmt::print(", codes [{}, {}]{}\n", m.range.min, m.range.max, m.code_bits < 8 ? ", packed" : "");
-  fmt::print("  {} scale(s) in [{:.6g}, {:.6g}], zero points in [{}, {}]\n", file.params.scale.size(), smin,
-             smax, zmin, zmax);
+  if (qk::is_codebook(m.element)) {
+    fmt::print("  {} ({}-bit codes{}) {}\n", qk::to_string(m.element), m.code_bits,
+               m.code_bits < 8 ? ", packed" : "", qk::describe_granularity(m.spec));
+    fmt::print("  {} scale(s) in [{:.6g}, {:.6g}]\n", file.params.scale.size(), smin, smax);
+  } else {
+    fmt::print("  {}-bit {} {} {}", m.code_bits, m.spec.is_signed ? "signed" : "unsigned",
+               qk::to_string(m.spec.scheme), qk::to_string(m.spec.granularity));
+    if (m.spec.granularity == qk::Granularity::kPerChannel) fmt::print(" (axis {})", m.spec.axis);
+    if (m.spec.granularity == qk::Granularity::kPerGroup) fmt::print(" (group size {})", m.spec.group_size);
+    fmt::print(", codes [{}, {}]{}\n", m.range.min, m.range.max, m.code_bits < 8 ? ", packed" : "");
+    fmt::print("  {} scale(s) in [{:.6g}, {:.6g}], zero points in [{}, {}]\n", file.params.scale.size(), smin,
+               smax, zmin, zmax);
+  }
+  if (m.method) print_method(*m.method, !file.input_scale.empty());
   fmt::print("  {} on disk, {} as {}: {:.2f}x smaller\n", human_bytes(file_bytes),
              human_bytes(original_bytes), qk::io::dtype_name(m.dtype), ratio);
   if (!reference.empty()) print_error(err);
+  return 0;
+}
+
+std::string describe_format(const qk::io::QuantizedFileMeta& m) {
+  std::string g = m.spec.granularity == qk::Granularity::kPerGroup     ? fmt::format("g{}", m.spec.group_size)
+                  : m.spec.granularity == qk::Granularity::kPerChannel ? std::string("per-channel")
+                                                                       : std::string("per-tensor");
+  if (qk::is_codebook(m.element)) return fmt::format("{} {}", qk::to_string(m.element), g);
+  return fmt::format("int{}{} {}", m.code_bits, m.spec.is_signed ? "" : "u", g);
+}
+
+double json_db(double db) { return std::isinf(db) ? 999.0 : db; }
+
+int compare_files(const std::vector<std::string>& files, const std::string& reference,
+                  const std::vector<std::string>& acts, const Output& out) {
+  if (reference.empty()) throw UsageError("comparing quantized files needs --reference W.npy");
+  for (const std::string& f : files)
+    if (!has_suffix(f, ".npz")) throw UsageError(f + ": --acts and several files take quantized .npz files");
+  const std::vector<qk::LayerFileError> rows =
+      qk::compare_layer_files(files, reference, acts, make_progress("activations"));
+  finish_progress();
+  if (out.json) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const qk::LayerFileError& r : rows) {
+      nlohmann::json row{
+          {"file", r.file},
+          {"format", describe_format(r.meta)},
+          {"element", qk::to_string(r.meta.element)},
+          {"method", r.meta.method ? nlohmann::json(r.meta.method->name) : nlohmann::json(nullptr)},
+          {"bytes", r.file_bytes},
+          {"bits_per_weight", r.bits_per_weight},
+          {"error", error_json(r.weight)}};
+      if (r.has_output)
+        row["output_error"] = {{"mse", r.output.mse},
+                               {"relative", r.output.relative},
+                               {"sqnr_db", std::isinf(r.output.sqnr_db) ? nlohmann::json(nullptr)
+                                                                        : nlohmann::json(r.output.sqnr_db)}};
+      j.push_back(row);
+    }
+    print_json(j);
+    return 0;
+  }
+  fmt::print("against {}{}\n\n", reference,
+             acts.empty() ? std::string() : fmt::format(", outputs on {} activation file(s)", acts.size()));
+  fmt::print("| file | method | format | bits/weight | weight MSE | weight SQNR dB |{}\n",
+             acts.empty() ? "" : " output MSE | output SQNR dB |");
+  fmt::print("|---|---|---|---:|---:|---:|{}\n", acts.empty() ? "" : "---:|---:|");
+  for (const qk::LayerFileError& r : rows) {
+    fmt::print("| {} | {} | {} | {:.3f} | {:.4e} | {:.2f} |", r.file,
+               r.meta.method ? r.meta.method->name : "-", describe_format(r.meta), r.bits_per_weight,
+               r.weight.mse, json_db(r.weight.sqnr_db));
+    if (r.has_output) fmt::print(" {:.4e} | {:.2f} |", r.output.mse, json_db(r.output.sqnr_db));
+    fmt::print("\n");
+  }
   return 0;
 }
 
@@ -175,23 +253,31 @@ int inspect_npz(const std::string& path, const Output& out) {
 
 Handler add_inspect(CLI::App& app, Output& out) {
   struct Args {
-    std::string file, reference;
+    std::vector<std::string> files, acts;
+    std::string reference;
   };
   auto args = std::make_shared<Args>();
   auto* cmd =
       app.add_subcommand("inspect", "Statistics of a .npy, or spec, size and error of a quantized .npz");
-  cmd->add_option("file", args->file, ".npy or .npz file")->required();
+  cmd->add_option("file", args->files, ".npy or .npz file; several quantized .npz of one layer to compare")
+      ->required();
   cmd->add_option("--reference", args->reference,
                   "Original .npy: report MSE, max abs error and SQNR against it");
+  cmd->add_option("--acts", args->acts,
+                  "Calibration activations of the layer's input, .npy [..., in] (repeatable): also report "
+                  "each file's output error on them");
   return [args, &out] {
-    if (has_suffix(args->file, ".npz")) {
-      const auto names = qk::io::npz_names(args->file);
+    if (args->files.size() > 1 || !args->acts.empty())
+      return compare_files(args->files, args->reference, args->acts, out);
+    const std::string& file = args->files.front();
+    if (has_suffix(file, ".npz")) {
+      const auto names = qk::io::npz_names(file);
       if (std::find(names.begin(), names.end(), "meta") != names.end())
-        return inspect_quantized(args->file, args->reference, out);
+        return inspect_quantized(file, args->reference, out);
       if (!args->reference.empty()) throw UsageError("--reference needs a .npy or a quantized .npz");
-      return inspect_npz(args->file, out);
+      return inspect_npz(file, out);
     }
-    return inspect_npy(args->file, args->reference, out);
+    return inspect_npy(file, args->reference, out);
   };
 }
 

@@ -1,4 +1,4 @@
-// qtool quantize IN.npy -o OUT.npz [spec options]
+// qtool quantize IN.npy -o OUT.npz [spec options] [--format int|fp8-e4m3|fp8-e5m2|nf4]
 // qtool quantize --plan plan.json --out-dir DIR   (a mixed-precision plan from qtool mixed)
 // qtool quantize W.npy -o OUT.npz --method rtn|importance|awq|gptq|smoothquant --acts X.npy... [--bits B]
 //                [--group-size G] [--damp D] [--act-order] [--alpha A]
@@ -119,6 +119,10 @@ Handler add_quantize(CLI::App& app, Output& out) {
   auto plan = std::make_shared<std::string>();
   auto out_dir = std::make_shared<std::string>();
   add_file_quant_args(*cmd, *args, "Output .npz");
+  cmd->add_option("--format", args->format,
+                  "Element format: int (codes per the flags above), fp8-e4m3, fp8-e5m2 (scale = amax / "
+                  "max finite; per channel by default) or nf4 (scale = absmax; groups of 64 by default)")
+      ->capture_default_str();
   cmd->add_option("--plan", *plan, "Apply this plan (qtool mixed -o plan.json): every layer in its format");
   cmd->add_option("--out-dir", *out_dir,
                   "With --plan: folder for the quantized layers and their manifest.json");
@@ -135,6 +139,8 @@ Handler add_quantize(CLI::App& app, Output& out) {
   cmd->add_option("--alpha", method->alpha, "smoothquant: migration strength in [0, 1]")
       ->capture_default_str();
   return [args, plan, out_dir, method, &out] {
+    if (args->format != "int" && (!plan->empty() || !method->method.empty()))
+      throw UsageError("--format is for a plain quantize; --plan and --method make integer codes");
     if (!plan->empty()) return run_plan(*args, *plan, *out_dir, out);
     if (!method->method.empty()) return run_method(*args, *method, out);
     if (!method->acts.empty() || method->any_option())

@@ -74,6 +74,16 @@ bool SpecOptions::any_spec_flag() const {
   return !preset.empty();
 }
 
+bool SpecOptions::any_integer_flag() const {
+  for (const CLI::Option* o :
+       {bits_opt_, unsigned_opt_, signed_opt_, affine_opt_, symmetric_opt_, reduce_opt_, qmin_opt_}) {
+    if (o && o->count() > 0) return true;
+  }
+  return !preset.empty() || scale.has_value();
+}
+
+bool SpecOptions::any_granularity_flag() const { return per_tensor || axis || group_size; }
+
 void SpecOptions::apply_flags(qk::QuantSpec& spec) const {
   if (bits_opt_->count()) spec.bits = bits;
   if (is_unsigned) spec.is_signed = false;

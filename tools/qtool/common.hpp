@@ -48,6 +48,10 @@ struct SpecOptions {
   // Lines saying what the preset chose and which flags overrode it.
   std::vector<std::string> explain(int rank) const;
   bool any_spec_flag() const;
+  // Flags about integer codes (bits, signedness, scheme, range, preset, a fixed scale), as opposed to the
+  // granularity flags (--per-tensor, --axis, --group-size), which codebook formats also take.
+  bool any_integer_flag() const;
+  bool any_granularity_flag() const;
 
  private:
   void apply_flags(qk::QuantSpec& spec) const;

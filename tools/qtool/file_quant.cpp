@@ -40,7 +40,26 @@ int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake) {
   if (!args.tensor.empty() && args.calib.empty()) throw UsageError("--tensor needs --calib");
   const int rank = qk::io::read_npy(args.input).header().shape.size();
   qk::FileQuantOptions options;
-  if (!args.calib.empty()) {
+  qk::ElementFormat element = qk::ElementFormat::kInt;
+  try {
+    element = qk::parse_element_format(args.format);
+  } catch (const qk::Error& e) {
+    throw UsageError(e.what());
+  }
+  if (qk::is_codebook(element)) {
+    if (fake) throw UsageError("fake-quant takes integer codes only");
+    if (args.spec.any_integer_flag() || !args.calib.empty())
+      throw UsageError(std::string("--format ") + args.format +
+                       " fixes the codes: give only --per-tensor, --axis or --group-size");
+    options = args.spec.to_options(rank);
+    // NF4 is made for groups (QLoRA: 64 weights per absmax); FP8 keeps the integer default (per output
+    // channel for rank >= 2, per tensor otherwise), as per-row scaled FP8 matmuls expect.
+    if (element == qk::ElementFormat::kNf4 && !args.spec.any_granularity_flag()) {
+      options.spec.granularity = qk::Granularity::kPerGroup;
+      options.spec.group_size = 64;
+    }
+    options.element = element;
+  } else if (!args.calib.empty()) {
     if (args.spec.any_spec_flag() || args.spec.scale)
       throw UsageError("--calib brings its own quantization settings; drop the other quantization flags");
     const std::string name =
@@ -68,6 +87,7 @@ int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake) {
     j["output"] = args.output;
     j["shape"] = r.shape;
     j["dtype"] = qk::io::dtype_name(r.dtype);
+    j["format"] = qk::to_string(options.element);
     j["bits"] = r.code_bits;
     j["signed"] = spec.is_signed;
     j["scheme"] = qk::to_string(spec.scheme);
@@ -85,9 +105,16 @@ int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake) {
     return 0;
   }
   fmt::print("{} {} -> {}\n", fake ? "fake-quantized" : "quantized", args.input, args.output);
-  fmt::print("  shape {} {}, {}-bit {} {} {}, codes [{}, {}], {} scale(s)\n", qk::shape_string(r.shape),
-             qk::io::dtype_name(r.dtype), r.code_bits, spec.is_signed ? "signed" : "unsigned",
-             qk::to_string(spec.scheme), qk::to_string(spec.granularity), r.range.min, r.range.max, r.slots);
+  if (qk::is_codebook(options.element)) {
+    fmt::print("  shape {} {}, {} ({}-bit codes) {}, {} scale(s)\n", qk::shape_string(r.shape),
+               qk::io::dtype_name(r.dtype), qk::to_string(options.element), r.code_bits,
+               qk::describe_granularity(spec), r.slots);
+  } else {
+    fmt::print("  shape {} {}, {}-bit {} {} {}, codes [{}, {}], {} scale(s)\n", qk::shape_string(r.shape),
+               qk::io::dtype_name(r.dtype), r.code_bits, spec.is_signed ? "signed" : "unsigned",
+               qk::to_string(spec.scheme), qk::to_string(spec.granularity), r.range.min, r.range.max,
+               r.slots);
+  }
   if (!fake)
     fmt::print("  {} -> {} ({:.2f}x smaller)\n", human_bytes(r.input_bytes), human_bytes(r.output_bytes),
                ratio);

@@ -14,6 +14,7 @@ struct FileQuantArgs {
   std::string calib;   // --calib calib.json: apply stored parameters ...
   std::string tensor;  // ... of this tensor (default: the input's file stem)
   bool explain = false;
+  std::string format = "int";  // quantize --format: int, fp8-e4m3, fp8-e5m2, nf4
 };
 
 void add_file_quant_args(CLI::App& cmd, FileQuantArgs& args, const char* output_help);

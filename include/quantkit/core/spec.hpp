@@ -101,6 +101,19 @@ struct QuantSpec {
   static std::int64_t floor_half(std::int64_t v) { return v >= 0 ? v / 2 : -((-v + 1) / 2); }
 };
 
+// "per-tensor", "per-channel (axis A)" or "per-group (G)".
+inline std::string describe_granularity(const QuantSpec& spec) {
+  switch (spec.granularity) {
+    case Granularity::kPerTensor:
+      return "per-tensor";
+    case Granularity::kPerChannel:
+      return "per-channel (axis " + std::to_string(spec.axis) + ")";
+    case Granularity::kPerGroup:
+      return "per-group (" + std::to_string(spec.group_size) + ")";
+  }
+  return "?";
+}
+
 // How the elements of a C-contiguous tensor map to parameter slots. Element e belongs to slot
 // (e / inner) % slots. Per-tensor is one slot; per-channel on axis a has inner = prod(shape[a+1:]);
 // per-group views the tensor as [numel / G, G] and uses one slot per row of that view.

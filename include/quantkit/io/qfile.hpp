@@ -7,13 +7,22 @@
 //   input_scale (optional) float32 [shape[-1]]: written by AWQ and SmoothQuant (outlier/method_file.hpp).
 //               The codes then quantize W * input_scale (per input channel, the last axis); the
 //               tensor is (q - zero_point) * scale / input_scale, which dequantize_file applies.
-//   meta        0-d unicode string holding JSON (format, bits, signed, scheme, granularity, axis,
+//   meta        0-d unicode string holding JSON (format, element, bits, signed, scheme, granularity, axis,
 //               group_size, quant_min, quant_max, reduce_range, packing, shape, dtype)
+//
+// element is "int" (the default when absent: files written before it existed) or a codebook format
+// (core/element_format.hpp): "fp8-e4m3", "fp8-e5m2" (q: uint8 bit patterns with the input's shape) or
+// "nf4" (q: packed 4-bit level indices). A codebook file has bits 8 or 4, signed false, quant_min 0,
+// quant_max 2^bits - 1, a zero_point of zeros, and one more member:
+//   codebook    float32 [2^bits], the value of every code; the tensor is codebook[q] * scale
+//               (numpy: codebook[q] * scale, after unpacking nf4's nibbles, element 2k in the low nibble).
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
+#include "quantkit/core/element_format.hpp"
 #include "quantkit/core/quantize.hpp"
 #include "quantkit/core/spec.hpp"
 #include "quantkit/io/dtype.hpp"
@@ -24,12 +33,24 @@ namespace qk::io {
 
 inline constexpr const char* kQuantizedFormat = "quantkit.qtensor/1";
 
+// How an outlier-aware method made the file (qtool quantize --method; meta field "method", optional):
+// what `qtool inspect` reports next to the errors it measures.
+struct MethodRecord {
+  std::string name;  // rtn, importance, awq, gptq, smoothquant
+  std::int64_t calibration_rows = 0;
+  double alpha = 0;             // awq / smoothquant
+  double output_error = 0;      // sum over rows of d H d^T on the calibration set (0: no Hessian)
+  double rtn_output_error = 0;  // the same for RTN with the same bits and groups (awq, gptq)
+};
+
 struct QuantizedFileMeta {
   QuantSpec spec;            // bits, signedness, scheme, range, granularity, axis, group size
   QRange range;              // effective integer range of the codes
   int code_bits = 8;         // bits per stored code: 8 means one byte per code, unpacked
   Shape shape;               // shape of the original tensor
   DType dtype = DType::kF4;  // dtype of the original tensor
+  ElementFormat element = ElementFormat::kInt;
+  std::optional<MethodRecord> method;
 };
 
 // The JSON text stored in `meta`, and its parser (which validates every field).
@@ -53,7 +74,13 @@ QuantizedFile read_quantized(const std::string& path);
 // Decodes the codes of a quantized file as int32 (unpacking sub-8-bit codes).
 std::vector<std::int32_t> unpack_codes(const QuantizedFile& file);
 
-// Adds scale, zero_point and meta members for a tensor to an archive being written; q is added by the caller.
+// The meta of a codebook file: the codebook's bits, unsigned codes 0 .. 2^bits - 1, and the granularity
+// (per tensor, per channel, per group) of `layout_spec`.
+QuantizedFileMeta codebook_meta(ElementFormat element, const QuantSpec& layout_spec, const Shape& shape,
+                                DType dtype);
+
+// Adds scale, zero_point and meta members (and a codebook file's codebook) for a tensor to an archive being
+// written; q is added by the caller.
 void add_quantized_params(NpzWriter& writer, const QuantizedFileMeta& meta, const QuantParams& params);
 
 }  // namespace qk::io

@@ -9,7 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "quantkit/io/qfile.hpp"
 #include "quantkit/outlier/weight_methods.hpp"
+#include "quantkit/ptq/stats.hpp"
 
 namespace qk {
 
@@ -21,6 +23,29 @@ struct MethodFileReport {
   double weight_mse = 0;
   double rtn_output_error = 0;  // RTN's output error on the same statistics (0 without a Hessian)
 };
+
+// Statistics of a layer's input streamed from .npy files [..., in] in batches of 4,096 rows (float32
+// C-order files memory-mapped, others converted first). Errors name the file, and the row and column of a
+// NaN/Inf. progress (optional) receives the fraction of rows read.
+ActivationStats stream_activation_stats(const std::vector<std::string>& activations, std::int64_t in,
+                                        bool with_hessian, const std::function<void(double)>& progress = {});
+
+// Quantized files of one linear layer (any method, element format or granularity; io/qfile.hpp) side by
+// side: each file's dequantized weight against the FP32 reference [out, in], and, with calibration
+// activations, the layer's output error on them (the Hessian is accumulated once for all files).
+struct LayerFileError {
+  std::string file;
+  io::QuantizedFileMeta meta;
+  std::uint64_t file_bytes = 0;
+  double bits_per_weight = 0;  // file bytes * 8 / weights: codes, scales and every header included
+  ErrorStats weight;
+  bool has_output = false;
+  OutputError output;
+};
+std::vector<LayerFileError> compare_layer_files(const std::vector<std::string>& quantized,
+                                                const std::string& reference,
+                                                const std::vector<std::string>& activations,
+                                                const std::function<void(double)>& progress = {});
 
 // progress (optional) receives the fraction of activation rows read, 0..1. Writes atomically; nothing is
 // written when anything fails (mismatched widths, NaN in activations, a singular Hessian, ...).

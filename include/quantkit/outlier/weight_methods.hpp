@@ -74,4 +74,15 @@ QuantizedLinear quantize_linear(std::span<const float> w, std::int64_t out, std:
 double output_error(std::span<const float> w, std::span<const float> approx, std::int64_t out,
                     std::int64_t in, const Eigen::MatrixXd& hessian);
 
+// The layer's output error on the calibration set X (n rows) behind H = 2 X^T X / n, in plain terms:
+// mse = ||X W^T - X What^T||^2 / (n out), relative = that over ||X W^T||^2, sqnr_db = -10 log10(relative)
+// (infinite for identical weights; relative is 0 when W's outputs are all zero and so is the error).
+struct OutputError {
+  double mse = 0;
+  double relative = 0;
+  double sqnr_db = 0;
+};
+OutputError compare_outputs(std::span<const float> w, std::span<const float> approx, std::int64_t out,
+                            std::int64_t in, const Eigen::MatrixXd& hessian);
+
 }  // namespace qk

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "quantkit/core/element_format.hpp"
 #include "quantkit/core/qparams.hpp"
 #include "quantkit/core/quantize.hpp"
 #include "quantkit/core/spec.hpp"
@@ -21,8 +22,11 @@ namespace qk {
 enum class NonFinitePolicy { kReject, kSaturate };
 
 struct FileQuantOptions {
+  // For integer codes, everything about them; for a codebook element only the granularity (per tensor,
+  // per channel and its axis, per group and its size): the codebook fixes the bits, no zero point.
   QuantSpec spec;
-  std::optional<QParams> fixed_params;  // skip the observer: per-tensor scale and zero point
+  ElementFormat element = ElementFormat::kInt;  // fp8-e4m3, fp8-e5m2, nf4: ptq/codebook_quant.hpp
+  std::optional<QParams> fixed_params;          // skip the observer: per-tensor scale and zero point
   // Skip the observer: stored parameters (e.g. from a calibration file), one per slot of `spec`.
   std::optional<QuantParams> given_params;
   NonFinitePolicy nonfinite = NonFinitePolicy::kReject;
@@ -43,7 +47,8 @@ struct FileQuantReport {
 };
 
 // IN.npy -> OUT.npz in the quantized-file format (io/qfile.hpp). Writes atomically; nothing is created
-// when anything fails.
+// when anything fails. A codebook element takes no fixed or given parameters; under kSaturate, ±Inf
+// encode as ±the largest value and NaN as 0.
 FileQuantReport quantize_file(const std::string& input, const std::string& output,
                               const FileQuantOptions& options);
 

@@ -1,0 +1,226 @@
+// Codebook element formats in quantized files (FP8 E4M3/E5M2, NF4): the streamed file quantizer against
+// the in-memory rules (core/fp8.hpp's quantize_fp8, the NF4 blocks of core/block_formats.hpp) at every
+// granularity and chunk size, float16/float64 inputs, the saturate policy, all-zero and subnormal slots,
+// the meta and method record round trip, and read_quantized refusing a tampered codebook file.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <random>
+
+#include "io_test_util.hpp"
+#include "quantkit/quantkit.hpp"
+
+namespace qk::io {
+namespace {
+
+using test::ScratchDir;
+
+std::vector<float> random_values(std::size_t n, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 2.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+unsigned seed() { return static_cast<unsigned>(::testing::UnitTest::GetInstance()->random_seed()); }
+
+FileQuantOptions codebook_options(ElementFormat element, Granularity g, std::int64_t group = 0,
+                                  int axis = 0) {
+  FileQuantOptions o;
+  o.element = element;
+  o.spec.granularity = g;
+  o.spec.group_size = group;
+  o.spec.axis = axis;
+  return o;
+}
+
+TEST(CodebookFile, Fp8MatchesQuantizeFp8AtEveryGranularityAndChunk) {
+  SCOPED_TRACE("seed " + std::to_string(seed()));
+  const ScratchDir dir;
+  const Shape shape{6, 40};
+  std::vector<float> x = random_values(240, seed());
+  x[17] = 1e-42f;                                      // a subnormal value
+  x[100] = 900.0f;                                     // an outlier: its row's scale is set by it
+  for (std::size_t i = 80; i < 120; ++i) x[i] = 0.0f;  // row 2 all zero (its scale is 1)
+  write_npy<float>(dir.file("x.npy"), TensorView<const float>(x.data(), shape));
+  for (const ElementFormat element : {ElementFormat::kFp8E4M3, ElementFormat::kFp8E5M2}) {
+    for (const auto& [g, axis] :
+         {std::pair{Granularity::kPerTensor, 0}, std::pair{Granularity::kPerChannel, 0},
+          std::pair{Granularity::kPerChannel, 1}, std::pair{Granularity::kPerGroup, 0}}) {
+      for (const std::int64_t chunk : {8, 24, 1 << 20}) {
+        SCOPED_TRACE(std::string(to_string(element)) + " " + to_string(g) + " axis " + std::to_string(axis) +
+                     " chunk " + std::to_string(chunk));
+        FileQuantOptions o = codebook_options(element, g, 8, axis);
+        o.chunk_elements = chunk;
+        const FileQuantReport r = quantize_file(dir.file("x.npy"), dir.file("q.npz"), o);
+        EXPECT_EQ(r.code_bits, 8);
+        QuantSpec layout_spec = o.spec;
+        const ChannelLayout layout = channel_layout(shape, layout_spec);
+        const Fp8Quantized want = quantize_fp8(x, layout, fp8_format(element));
+        const QuantizedFile file = read_quantized(dir.file("q.npz"));
+        EXPECT_EQ(file.meta.element, element);
+        EXPECT_EQ(file.params.scale, want.scale);
+        EXPECT_EQ(file.q.to_vector<std::uint8_t>(), want.codes);
+        EXPECT_EQ(dequantize_to_float(file), dequantize_fp8(want, layout));
+      }
+    }
+  }
+}
+
+TEST(CodebookFile, Nf4GroupsOf64AreTheNf4Blocks) {
+  SCOPED_TRACE("seed " + std::to_string(seed()));
+  const ScratchDir dir;
+  const Shape shape{5, 128};
+  std::vector<float> x = random_values(640, seed() + 1);
+  for (std::size_t i = 64; i < 128; ++i) x[i] = 0.0f;  // an all-zero block
+  write_npy<float>(dir.file("x.npy"), TensorView<const float>(x.data(), shape));
+  for (const std::int64_t chunk : {8, 72, 1 << 20}) {
+    FileQuantOptions o = codebook_options(ElementFormat::kNf4, Granularity::kPerGroup, 64);
+    o.chunk_elements = chunk;
+    quantize_file(dir.file("x.npy"), dir.file("q.npz"), o);
+    const QuantizedFile file = read_quantized(dir.file("q.npz"));
+    EXPECT_EQ(file.meta.code_bits, 4);
+    const std::vector<BlockNf4> blocks = quantize_nf4(x);
+    const std::vector<std::int32_t> codes = unpack_codes(file);
+    ASSERT_EQ(file.params.scale.size(), blocks.size());
+    for (std::size_t b = 0; b < blocks.size(); ++b) {
+      EXPECT_EQ(file.params.scale[b], blocks[b].absmax > 0 ? blocks[b].absmax : 1.0f) << "block " << b;
+      for (std::size_t j = 0; j < 64; ++j) {
+        const int nib = (blocks[b].codes[j / 2] >> (4 * (j % 2))) & 0xF;
+        EXPECT_EQ(codes[b * 64 + j], nib) << "block " << b << " weight " << j;
+      }
+    }
+    EXPECT_EQ(dequantize_to_float(file), kernels::dequantize(std::span<const BlockNf4>(blocks)))
+        << "chunk " << chunk;
+  }
+}
+
+TEST(CodebookFile, HalfAndDoubleInputsAndTheInMemoryApiAgree) {
+  const ScratchDir dir;
+  const Shape shape{4, 64};
+  const std::vector<float> x = random_values(256, seed() + 2);
+  std::vector<double> xd(x.begin(), x.end());
+  std::vector<half> xh;
+  for (const float v : x) xh.push_back(half(v));
+  write_npy<double>(dir.file("d.npy"), TensorView<const double>(xd.data(), shape));
+  write_npy<half>(dir.file("h.npy"), TensorView<const half>(xh.data(), shape));
+  write_npy<float>(dir.file("f.npy"), TensorView<const float>(x.data(), shape));
+  for (const ElementFormat element : {ElementFormat::kFp8E4M3, ElementFormat::kNf4}) {
+    const FileQuantOptions o = codebook_options(element, Granularity::kPerGroup, 32);
+    const ChannelLayout layout = channel_layout(shape, o.spec);
+    const CodebookTensor want = quantize_codebook(x, layout, element);
+    quantize_file(dir.file("d.npy"), dir.file("d.npz"), o);
+    quantize_file(dir.file("f.npy"), dir.file("f.npz"), o);
+    const QuantizedFile fd = read_quantized(dir.file("d.npz")), ff = read_quantized(dir.file("f.npz"));
+    EXPECT_EQ(fd.params.scale, want.scale);
+    EXPECT_EQ(ff.params.scale, want.scale);
+    std::vector<float> back(x.size());
+    dequantize_codebook(want.codes, want.scale, layout, 0, element, back);
+    EXPECT_EQ(dequantize_to_float(ff), back);
+    EXPECT_EQ(dequantize_to_float(fd), back);
+    // float16 input: the values are rounded to half first, so only the meta and a loose match are checked.
+    quantize_file(dir.file("h.npy"), dir.file("h.npz"), o);
+    const QuantizedFile fh = read_quantized(dir.file("h.npz"));
+    EXPECT_EQ(fh.meta.dtype, DType::kF2);
+    const std::vector<float> hb = dequantize_to_float(fh);
+    for (std::size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(hb[i], back[i], 0.15 * std::fabs(x[i]) + 0.3);
+    // dequantize_file writes the same values.
+    dequantize_file(dir.file("f.npz"), dir.file("back.npy"));
+    EXPECT_EQ(read_npy(dir.file("back.npy")).to_vector<float>(), back);
+  }
+  // The in-memory API refuses NaN and mismatched sizes.
+  std::vector<float> bad = x;
+  bad[5] = NAN;
+  const ChannelLayout layout =
+      channel_layout(shape, codebook_options(ElementFormat::kNf4, Granularity::kPerTensor).spec);
+  EXPECT_THROW(quantize_codebook(bad, layout, ElementFormat::kNf4), Error);
+  EXPECT_THROW(quantize_codebook(std::span<const float>(x).first(10), layout, ElementFormat::kNf4), Error);
+  EXPECT_THROW(quantize_codebook(x, layout, ElementFormat::kInt), Error);
+}
+
+TEST(CodebookFile, NonFiniteInputIsRejectedOrSaturated) {
+  const ScratchDir dir;
+  std::vector<float> x = {1.0f, -2.0f, INFINITY, -INFINITY, NAN, 0.5f, 3.0f, -3.0f};
+  write_npy<float>(dir.file("x.npy"), TensorView<const float>(x.data(), Shape{8}));
+  for (const ElementFormat element :
+       {ElementFormat::kFp8E4M3, ElementFormat::kFp8E5M2, ElementFormat::kNf4}) {
+    std::filesystem::remove(dir.file("q.npz"));
+    FileQuantOptions o = codebook_options(element, Granularity::kPerTensor);
+    EXPECT_THROW(quantize_file(dir.file("x.npy"), dir.file("q.npz"), o), Error);
+    EXPECT_FALSE(std::filesystem::exists(dir.file("q.npz"))) << "nothing written on failure";
+    o.nonfinite = NonFinitePolicy::kSaturate;
+    const FileQuantReport r = quantize_file(dir.file("x.npy"), dir.file("q.npz"), o);
+    EXPECT_EQ(r.nonfinite, 3);
+    const std::vector<float> back = dequantize_to_float(read_quantized(dir.file("q.npz")));
+    EXPECT_FLOAT_EQ(back[2], 3.0f) << to_string(element) << ": +Inf -> the largest value (amax 3)";
+    EXPECT_FLOAT_EQ(back[3], -3.0f);
+    EXPECT_EQ(back[4], 0.0f) << "NaN -> 0";
+    EXPECT_FLOAT_EQ(back[6], 3.0f);
+  }
+}
+
+TEST(CodebookFile, MetaAndMethodRecordRoundTrip) {
+  QuantizedFileMeta m = codebook_meta(ElementFormat::kNf4,
+                                      codebook_options(ElementFormat::kNf4, Granularity::kPerGroup, 64).spec,
+                                      Shape{2, 128}, DType::kF4);
+  m.method = MethodRecord{"gptq", 4096, 0.25, 1.5, 3.0};
+  const QuantizedFileMeta back = decode_meta(encode_meta(m), "x.npz");
+  EXPECT_EQ(back.element, ElementFormat::kNf4);
+  EXPECT_EQ(back.code_bits, 4);
+  EXPECT_FALSE(back.spec.is_signed);
+  EXPECT_EQ(back.range.max, 15);
+  EXPECT_EQ(back.spec.group_size, 64);
+  ASSERT_TRUE(back.method.has_value());
+  EXPECT_EQ(back.method->name, "gptq");
+  EXPECT_EQ(back.method->calibration_rows, 4096);
+  EXPECT_EQ(back.method->output_error, 1.5);
+  EXPECT_EQ(back.method->rtn_output_error, 3.0);
+  // An integer file written before "element" existed still reads, as int.
+  std::string old = encode_meta(codebook_meta(ElementFormat::kFp8E4M3, QuantSpec{}, Shape{4}, DType::kF4));
+  const QuantizedFileMeta fp8 = decode_meta(old, "x.npz");
+  EXPECT_EQ(fp8.element, ElementFormat::kFp8E4M3);
+  EXPECT_THROW(decode_meta(old.replace(old.find("fp8-e4m3"), 8, "fp9-e4m3"), "x.npz"), Error);
+  std::string wrong_bits = encode_meta(codebook_meta(ElementFormat::kNf4, QuantSpec{}, Shape{4}, DType::kF4));
+  wrong_bits.replace(wrong_bits.find("\"quant_max\":15"), 14, "\"quant_max\":14");
+  EXPECT_THROW(decode_meta(wrong_bits, "x.npz"), Error);
+}
+
+TEST(CodebookFile, TamperedFilesAreRefused) {
+  const ScratchDir dir;
+  const std::vector<float> x = random_values(64, seed() + 3);
+  write_npy<float>(dir.file("x.npy"), TensorView<const float>(x.data(), Shape{64}));
+  quantize_file(dir.file("x.npy"), dir.file("q.npz"),
+                codebook_options(ElementFormat::kFp8E4M3, Granularity::kPerTensor));
+  const QuantizedFile good = read_quantized(dir.file("q.npz"));
+  auto rewrite = [&](const std::string& path, bool with_book, std::vector<float> book, std::int32_t zp) {
+    NpzWriter w;
+    w.add<std::uint8_t>("q", Shape{64}, std::span<const std::uint8_t>(good.q.to_vector<std::uint8_t>()));
+    w.add<float>("scale", Shape{}, std::span<const float>(good.params.scale));
+    const std::vector<std::int32_t> z{zp};
+    w.add<std::int32_t>("zero_point", Shape{}, std::span<const std::int32_t>(z));
+    if (with_book)
+      w.add<float>("codebook", Shape{static_cast<std::int64_t>(book.size())}, std::span<const float>(book));
+    w.add_encoded("meta", encode_npy_string(encode_meta(good.meta)));
+    w.write(path);
+  };
+  std::vector<float> book = codebook(ElementFormat::kFp8E4M3);
+  rewrite(dir.file("ok.npz"), true, book, 0);
+  EXPECT_NO_THROW(read_quantized(dir.file("ok.npz")));
+  rewrite(dir.file("nobook.npz"), false, book, 0);
+  EXPECT_THROW(read_quantized(dir.file("nobook.npz")), Error);
+  rewrite(dir.file("zp.npz"), true, book, 3);
+  EXPECT_THROW(read_quantized(dir.file("zp.npz")), Error);
+  book[9] *= 2;
+  rewrite(dir.file("book.npz"), true, book, 0);
+  try {
+    (void)read_quantized(dir.file("book.npz"));
+    ADD_FAILURE() << "a wrong codebook was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("book.npz: codebook value 9"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace qk::io
