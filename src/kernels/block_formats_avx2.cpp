@@ -22,9 +22,14 @@ inline __m256i nibbles8(const std::uint8_t* codes, std::int64_t first) {
   return _mm256_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi));
 }
 
-inline __m256 nf4_levels8(__m256i idx) {
-  static const __m256 lo = _mm256_loadu_ps(&kNf4Levels[0]);
-  static const __m256 hi = _mm256_loadu_ps(&kNf4Levels[8]);
+// The 16 levels in two registers, loaded once per kernel call (not per lookup).
+struct Nf4Table {
+  __m256 lo = _mm256_loadu_ps(&kNf4Levels[0]);
+  __m256 hi = _mm256_loadu_ps(&kNf4Levels[8]);
+};
+
+inline __m256 nf4_levels8(__m256i idx, const Nf4Table& t) {
+  const __m256 lo = t.lo, hi = t.hi;
   const __m256 from_lo = _mm256_permutevar8x32_ps(lo, idx);  // uses the low 3 bits
   const __m256 from_hi = _mm256_permutevar8x32_ps(hi, idx);
   const __m256 upper = _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28));  // bit 3 -> sign bit, blend mask
@@ -44,11 +49,12 @@ inline float hsum(__m256 v) {
 }  // namespace
 
 void dequantize_nf4_avx2(const BlockNf4* blocks, std::int64_t n, float* out) {
+  const Nf4Table table;
   for (std::int64_t b = 0; b < n / BlockNf4::kWeights; ++b) {
     const __m256 absmax = _mm256_set1_ps(blocks[b].absmax);
     for (std::int64_t j = 0; j < BlockNf4::kWeights; j += 8)
       _mm256_storeu_ps(out + b * BlockNf4::kWeights + j,
-                       _mm256_mul_ps(nf4_levels8(nibbles8(blocks[b].codes, j)), absmax));
+                       _mm256_mul_ps(nf4_levels8(nibbles8(blocks[b].codes, j), table), absmax));
   }
 }
 
@@ -63,16 +69,21 @@ void dequantize_q4dq_avx2(const BlockQ4DQ* blocks, std::int64_t n, float* out) {
   }
 }
 
+// Four independent partial sums per block (or group), so that the FMAs are not one serial chain.
 void gemv_nf4_avx2(const BlockNf4* w, std::int64_t rows, std::int64_t cols, const float* x, float* y) {
+  const Nf4Table table;
   const std::int64_t per_row = cols / BlockNf4::kWeights;
   for (std::int64_t r = 0; r < rows; ++r) {
     __m256 acc = _mm256_setzero_ps();
     for (std::int64_t b = 0; b < per_row; ++b) {
       const BlockNf4& blk = w[r * per_row + b];
       const float* xb = x + b * BlockNf4::kWeights;
-      __m256 sum = _mm256_setzero_ps();
-      for (std::int64_t j = 0; j < BlockNf4::kWeights; j += 8)
-        sum = _mm256_fmadd_ps(nf4_levels8(nibbles8(blk.codes, j)), _mm256_loadu_ps(xb + j), sum);
+      __m256 s[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+      for (std::int64_t j = 0; j < BlockNf4::kWeights; j += 32)
+        for (int k = 0; k < 4; ++k)
+          s[k] = _mm256_fmadd_ps(nf4_levels8(nibbles8(blk.codes, j + 8 * k), table),
+                                 _mm256_loadu_ps(xb + j + 8 * k), s[k]);
+      const __m256 sum = _mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3]));
       acc = _mm256_fmadd_ps(sum, _mm256_set1_ps(blk.absmax), acc);
     }
     y[r] = hsum(acc);
@@ -87,11 +98,12 @@ void gemv_q4dq_avx2(const BlockQ4DQ* w, std::int64_t rows, std::int64_t cols, co
       const BlockQ4DQ& blk = w[r * per_row + b];
       const float* xb = x + b * BlockQ4DQ::kWeights;
       for (std::int64_t g = 0; g < BlockQ4DQ::kWeights / BlockQ4DQ::kGroup; ++g) {
-        __m256 sum = _mm256_setzero_ps();
-        for (std::int64_t j = 0; j < BlockQ4DQ::kGroup; j += 8) {
-          const std::int64_t k = g * BlockQ4DQ::kGroup + j;
-          sum = _mm256_fmadd_ps(int4_values8(nibbles8(blk.codes, k)), _mm256_loadu_ps(xb + k), sum);
+        __m256 s[4];
+        for (int k = 0; k < 4; ++k) {  // a group of 32 is four runs of 8
+          const std::int64_t at = g * BlockQ4DQ::kGroup + 8 * k;
+          s[k] = _mm256_mul_ps(int4_values8(nibbles8(blk.codes, at)), _mm256_loadu_ps(xb + at));
         }
+        const __m256 sum = _mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3]));
         acc = _mm256_fmadd_ps(sum, _mm256_set1_ps(static_cast<float>(blk.scales[g]) * blk.super_scale), acc);
       }
     }

@@ -11,8 +11,12 @@
 #include <memory>
 #include <random>
 
+#include "quantkit/core/block_formats.hpp"
 #include "quantkit/core/error.hpp"
+#include "quantkit/core/fp8.hpp"
 #include "quantkit/core/quantize.hpp"
+#include "quantkit/kernels/block_kernels.hpp"
+#include "quantkit/kernels/fp8_kernels.hpp"
 #include "quantkit/kernels/gemm.hpp"
 #include "quantkit/ptq/quantize_file.hpp"
 
@@ -95,6 +99,31 @@ void add_format(const char* format, const Weights& packed, Call call, Inputs& in
   }
 }
 
+// A GEMV case for a block format (NF4, Q4DQ: GEMV kernels only), over rotating copies of its blocks.
+template <class Block>
+void add_block_gemv(const char* format, std::vector<Block> blocks, Inputs& in, std::vector<Case>& cases) {
+  const auto bytes = static_cast<std::int64_t>(blocks.size() * sizeof(Block));
+  const auto copies = std::make_shared<const std::vector<std::vector<Block>>>(
+      static_cast<std::size_t>(cold_copies(bytes)), std::move(blocks));
+  const double n2 = static_cast<double>(in.size) * static_cast<double>(in.size);
+  auto y = std::make_shared<std::vector<float>>(static_cast<std::size_t>(in.size));
+  const std::int64_t n = in.size;
+  const std::vector<float>* x = &in.x1;
+  Case c;
+  c.result.name = std::string("gemv/") + format;
+  c.result.format = format;
+  c.result.bytes = bytes;
+  c.result.bits_per_weight = static_cast<double>(bytes) * 8.0 / n2;
+  c.result.gflops = 2.0 * n2;
+  c.call = [=](int i) {
+    kernels::gemv(std::span<const Block>((*copies)[static_cast<std::size_t>(i) % copies->size()]), n, n, *x,
+                  *y);
+  };
+  c.call(0);
+  c.result.max_abs_error = max_abs_diff(*y, in.ref1);
+  cases.push_back(std::move(c));
+}
+
 }  // namespace
 
 BenchReport run_gemm_bench(const BenchOptions& o, const std::function<void(const std::string&)>& progress) {
@@ -141,6 +170,9 @@ BenchReport run_gemm_bench(const BenchOptions& o, const std::function<void(const
   add_format("fp16", kernels::pack_fp16(*weights, n, n), gemm, in, cases);
   add_format("int8", kernels::pack_int8(*weights, n, n), gemm, in, cases);
   add_format("int4", kernels::pack_int4(*weights, n, n, 32), gemm, in, cases);
+  // The block formats need whole blocks along each row (NF4: 64 weights, Q4DQ: 256).
+  if (n % BlockNf4::kWeights == 0) add_block_gemv("nf4", quantize_nf4(*weights), in, cases);
+  if (n % BlockQ4DQ::kWeights == 0) add_block_gemv("q4dq", quantize_q4dq(*weights), in, cases);
   // GEMVs before GEMMs, formats in the order above.
   std::stable_partition(cases.begin() + 1, cases.end(),
                         [](const Case& c) { return c.result.name.rfind("gemv/", 0) == 0; });
@@ -166,6 +198,11 @@ BenchReport run_gemm_bench(const BenchOptions& o, const std::function<void(const
   add_stream_case("dequantize/int8", "int8", [=](int) {
     dequantize<std::int8_t, float>(TensorView<const std::int8_t>(codes->data(), {n, n}), *params, *back);
   });
+  // FP8 E4M3 codes of the weights (one scale per tensor), decoded by the dispatched SIMD kernel.
+  const ChannelLayout whole{1, n * n, static_cast<std::int64_t>(count)};
+  const auto fp8 = std::make_shared<const Fp8Quantized>(quantize_fp8(*weights, whole, Fp8Format::kE4M3));
+  add_stream_case("dequantize/fp8-e4m3", "fp8-e4m3",
+                  [=](int) { kernels::dequantize_fp8(fp8->codes, Fp8Format::kE4M3, fp8->scale[0], *back); });
   add_stream_case("memcpy", "fp32",
                   [=](int) { std::memcpy(back->data(), weights->data(), count * sizeof(float)); });
 
