@@ -928,9 +928,19 @@ TEST(CliBench, JsonNamesEveryCase) {
       EXPECT_LT(row["max_abs_error"].get<double>(), 2.0) << row;
     }
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"gemv/fp32", "gemv/fp16", "gemv/int8", "gemv/int4", "gemm/fp32",
-                                             "gemm/fp16", "gemm/int8", "gemm/int4", "quantize/int8",
-                                             "dequantize/int8", "memcpy"}));
+  // 256 holds whole NF4 (64) and Q4DQ (256) blocks per row, so both block formats are benchmarked.
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"gemv/fp32", "gemv/fp16", "gemv/int8", "gemv/int4", "gemv/nf4",
+                                      "gemv/q4dq", "gemm/fp32", "gemm/fp16", "gemm/int8", "gemm/int4",
+                                      "quantize/int8", "dequantize/int8", "dequantize/fp8-e4m3", "memcpy"}));
+  // A size without whole blocks leaves that format out rather than failing: 192 = 3 NF4 blocks, no Q4DQ.
+  const ProcessResult odd = run_qtool({"bench", "--size", "192", "--batch", "2", "--repeat", "1", "--json"},
+                                      folder.path().string());
+  ASSERT_EQ(odd.exit_code, 0) << odd.err;
+  std::vector<std::string> odd_names;
+  for (const auto& row : json::parse(odd.out)["results"]) odd_names.push_back(row["name"]);
+  EXPECT_NE(std::find(odd_names.begin(), odd_names.end(), "gemv/nf4"), odd_names.end());
+  EXPECT_EQ(std::find(odd_names.begin(), odd_names.end(), "gemv/q4dq"), odd_names.end());
 }
 
 TEST(CliBench, TableAndUsageErrors) {
