@@ -938,7 +938,8 @@ TEST(CliBench, JsonNamesEveryCase) {
                                       folder.path().string());
   ASSERT_EQ(odd.exit_code, 0) << odd.err;
   std::vector<std::string> odd_names;
-  for (const auto& row : json::parse(odd.out)["results"]) odd_names.push_back(row["name"]);
+  const json odd_json = json::parse(odd.out);  // kept alive: the loop ranges over a member of it
+  for (const auto& row : odd_json["results"]) odd_names.push_back(row["name"]);
   EXPECT_NE(std::find(odd_names.begin(), odd_names.end(), "gemv/nf4"), odd_names.end());
   EXPECT_EQ(std::find(odd_names.begin(), odd_names.end(), "gemv/q4dq"), odd_names.end());
 }
