@@ -28,6 +28,14 @@ struct Nf4Table {
   __m256 hi = _mm256_loadu_ps(&kNf4Levels[8]);
 };
 
+// Eight code bytes widened to int32 (each holds two nibbles).
+inline __m256i bytes8(const std::uint8_t* p) {
+  long long eight;
+  std::memcpy(&eight, p, sizeof eight);
+  return _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(eight));
+}
+
+// The level of each lane's low nibble (higher bits ignored: the permutes read bits 0-2, the blend bit 3).
 inline __m256 nf4_levels8(__m256i idx, const Nf4Table& t) {
   const __m256 lo = t.lo, hi = t.hi;
   const __m256 from_lo = _mm256_permutevar8x32_ps(lo, idx);  // uses the low 3 bits
@@ -69,20 +77,29 @@ void dequantize_q4dq_avx2(const BlockQ4DQ* blocks, std::int64_t n, float* out) {
   }
 }
 
-// Four independent partial sums per block (or group), so that the FMAs are not one serial chain.
+// GEMV: x is split once per call into its even and odd elements (block_kernels.hpp, deinterleave), so
+// that a byte's low nibbles meet the even x and its high nibbles the odd x with no shuffle of the codes:
+// eight bytes give sixteen weights, two lookups, two FMAs into independent partial sums.
 void gemv_nf4_avx2(const BlockNf4* w, std::int64_t rows, std::int64_t cols, const float* x, float* y) {
   const Nf4Table table;
+  const DeinterleavedX xs(x, cols);
   const std::int64_t per_row = cols / BlockNf4::kWeights;
+  constexpr std::int64_t kHalf = BlockNf4::kWeights / 2;
   for (std::int64_t r = 0; r < rows; ++r) {
     __m256 acc = _mm256_setzero_ps();
     for (std::int64_t b = 0; b < per_row; ++b) {
       const BlockNf4& blk = w[r * per_row + b];
-      const float* xb = x + b * BlockNf4::kWeights;
+      const float* even = xs.even() + b * kHalf;
+      const float* odd = xs.odd() + b * kHalf;
       __m256 s[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-      for (std::int64_t j = 0; j < BlockNf4::kWeights; j += 32)
-        for (int k = 0; k < 4; ++k)
-          s[k] = _mm256_fmadd_ps(nf4_levels8(nibbles8(blk.codes, j + 8 * k), table),
-                                 _mm256_loadu_ps(xb + j + 8 * k), s[k]);
+      for (std::int64_t j = 0; j < kHalf; j += 16) {
+        for (int k = 0; k < 2; ++k) {
+          const __m256i bytes = bytes8(blk.codes + j + 8 * k);
+          s[2 * k] = _mm256_fmadd_ps(nf4_levels8(bytes, table), _mm256_loadu_ps(even + j + 8 * k), s[2 * k]);
+          s[2 * k + 1] = _mm256_fmadd_ps(nf4_levels8(_mm256_srli_epi32(bytes, 4), table),
+                                         _mm256_loadu_ps(odd + j + 8 * k), s[2 * k + 1]);
+        }
+      }
       const __m256 sum = _mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3]));
       acc = _mm256_fmadd_ps(sum, _mm256_set1_ps(blk.absmax), acc);
     }
@@ -91,17 +108,23 @@ void gemv_nf4_avx2(const BlockNf4* w, std::int64_t rows, std::int64_t cols, cons
 }
 
 void gemv_q4dq_avx2(const BlockQ4DQ* w, std::int64_t rows, std::int64_t cols, const float* x, float* y) {
+  const DeinterleavedX xs(x, cols);
   const std::int64_t per_row = cols / BlockQ4DQ::kWeights;
+  constexpr std::int64_t kHalf = BlockQ4DQ::kWeights / 2, kGroupBytes = BlockQ4DQ::kGroup / 2;
   for (std::int64_t r = 0; r < rows; ++r) {
     __m256 acc = _mm256_setzero_ps();
     for (std::int64_t b = 0; b < per_row; ++b) {
       const BlockQ4DQ& blk = w[r * per_row + b];
-      const float* xb = x + b * BlockQ4DQ::kWeights;
+      const float* even = xs.even() + b * kHalf;
+      const float* odd = xs.odd() + b * kHalf;
       for (std::int64_t g = 0; g < BlockQ4DQ::kWeights / BlockQ4DQ::kGroup; ++g) {
         __m256 s[4];
-        for (int k = 0; k < 4; ++k) {  // a group of 32 is four runs of 8
-          const std::int64_t at = g * BlockQ4DQ::kGroup + 8 * k;
-          s[k] = _mm256_mul_ps(int4_values8(nibbles8(blk.codes, at)), _mm256_loadu_ps(xb + at));
+        for (int k = 0; k < 2; ++k) {  // a group of 32 weights is 16 bytes: two runs of 8
+          const std::int64_t at = g * kGroupBytes + 8 * k;
+          const __m256i bytes = bytes8(blk.codes + at);
+          s[2 * k] = _mm256_mul_ps(int4_values8(_mm256_and_si256(bytes, _mm256_set1_epi32(0xF))),
+                                   _mm256_loadu_ps(even + at));
+          s[2 * k + 1] = _mm256_mul_ps(int4_values8(_mm256_srli_epi32(bytes, 4)), _mm256_loadu_ps(odd + at));
         }
         const __m256 sum = _mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3]));
         acc = _mm256_fmadd_ps(sum, _mm256_set1_ps(static_cast<float>(blk.scales[g]) * blk.super_scale), acc);

@@ -167,12 +167,14 @@ constexpr std::array kGemvNf4 = {
     KernelVariant<GemvNf4Fn>{Isa::kScalar, "scalar", gemv_nf4_ref},
 #if defined(__x86_64__) || defined(_M_X64)
     KernelVariant<GemvNf4Fn>{Isa::kAvx2, "avx2", gemv_nf4_avx2},
+    KernelVariant<GemvNf4Fn>{Isa::kAvx512Vnni, "avx512", gemv_nf4_avx512},
 #endif
 };
 constexpr std::array kGemvQ4dq = {
     KernelVariant<GemvQ4dqFn>{Isa::kScalar, "scalar", gemv_q4dq_ref},
 #if defined(__x86_64__) || defined(_M_X64)
     KernelVariant<GemvQ4dqFn>{Isa::kAvx2, "avx2", gemv_q4dq_avx2},
+    KernelVariant<GemvQ4dqFn>{Isa::kAvx512Vnni, "avx512", gemv_q4dq_avx512},
 #endif
 };
 
