@@ -40,7 +40,7 @@ Granularity granularity_from_string(const std::string& s, const std::string& nam
 std::string encode_meta(const QuantizedFileMeta& meta) {
   const QuantSpec& s = meta.spec;
   json j;
-  j["format"] = kQuantizedFormat;
+  j["format"] = is_codebook(meta.element) ? kQuantizedFormatV2 : kQuantizedFormat;
   j["element"] = to_string(meta.element);
   j["bits"] = meta.code_bits;
   j["signed"] = s.is_signed;
@@ -69,9 +69,10 @@ QuantizedFileMeta decode_meta(const std::string& text, const std::string& name) 
   QuantizedFileMeta meta;
   try {
     const json j = json::parse(text);
-    if (j.at("format").get<std::string>() != kQuantizedFormat) {
-      throw Error(name + ": meta format is '" + j.at("format").get<std::string>() + "', expected " +
-                  kQuantizedFormat);
+    const std::string format = j.at("format").get<std::string>();
+    if (format != kQuantizedFormat && format != kQuantizedFormatV2) {
+      throw Error(name + ": meta format is '" + format + "', expected " + kQuantizedFormat + " or " +
+                  kQuantizedFormatV2);
     }
     meta.code_bits = integer_field<int>(j, "bits", name);
     meta.range = {integer_field<std::int32_t>(j, "quant_min", name),
@@ -120,6 +121,8 @@ QuantizedFileMeta decode_meta(const std::string& text, const std::string& name) 
       meta.method = r;
     }
     if (j.contains("element")) meta.element = parse_element_format(j.at("element").get<std::string>());
+    if (is_codebook(meta.element) && format != kQuantizedFormatV2)
+      throw Error(name + ": a " + to_string(meta.element) + " file must say format " + kQuantizedFormatV2);
     if (is_codebook(meta.element)) {
       const int bits = codebook_bits(meta.element);
       if (meta.code_bits != bits || s.is_signed || meta.range.min != 0 || meta.range.max != (1 << bits) - 1)
@@ -205,7 +208,12 @@ QuantizedFile read_quantized(const std::string& path) {
   const NpyArray scale = read_npz_member(path, "scale");
   const NpyArray zero_point = read_npz_member(path, "zero_point");
   file.q = read_npz_member(path, "q");
-  const Shape pshape = param_shape(file.meta.shape, file.meta.spec);
+  Shape pshape;
+  try {
+    pshape = param_shape(file.meta.shape, file.meta.spec);
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
+  }
   if (scale.dtype() != DType::kF4 || zero_point.dtype() != DType::kI4) {
     throw Error(path + ": scale must be float32 and zero_point int32");
   }
@@ -228,7 +236,16 @@ QuantizedFile read_quantized(const std::string& path) {
                 std::to_string(packed_bytes(numel, file.meta.code_bits)) + " bytes");
   }
   try {
-    check_params(file.params, channel_layout(file.meta.shape, file.meta.spec));
+    if (is_codebook(file.meta.element)) {
+      // Decoding only multiplies by the scale, and the writer floors it at the smallest float (whose
+      // inverse overflows): finite and positive is all a codebook scale must be.
+      for (std::size_t i = 0; i < file.params.scale.size(); ++i)
+        if (!(std::isfinite(file.params.scale[i]) && file.params.scale[i] > 0))
+          throw Error("scale[" + std::to_string(i) + "] " + std::to_string(file.params.scale[i]) +
+                      " is not finite and positive");
+    } else {
+      check_params(file.params, channel_layout(file.meta.shape, file.meta.spec));
+    }
   } catch (const Error& e) {
     throw Error(path + ": " + e.what());
   }

@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "deinterleave.hpp"
 #include "quantkit/kernels/block_kernels.hpp"
 
 namespace qk::kernels {

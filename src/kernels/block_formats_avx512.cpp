@@ -4,6 +4,7 @@
 // bits 0-3 only) and one on the byte shifted right by 4; INT4 converts nibble - 8 exactly.
 #include <immintrin.h>
 
+#include "deinterleave.hpp"
 #include "quantkit/kernels/block_kernels.hpp"
 
 namespace qk::kernels {

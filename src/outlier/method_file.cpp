@@ -81,6 +81,11 @@ std::vector<LayerFileError> compare_layer_files(const std::vector<std::string>& 
                 shape_string(ra.shape()));
   const std::int64_t out = ra.shape()[0], in = ra.shape()[1];
   const std::vector<float> w = ra.to_vector<float>();
+  for (std::size_t i = 0; i < w.size(); ++i)
+    if (!std::isfinite(w[i]))
+      throw Error(reference + ": non-finite weight at row " +
+                  std::to_string(static_cast<std::int64_t>(i) / in) + ", column " +
+                  std::to_string(static_cast<std::int64_t>(i) % in));
   std::vector<io::QuantizedFile> files;  // all read and checked before any activation is streamed
   for (const std::string& path : quantized) {
     files.push_back(io::read_quantized(path));
@@ -89,25 +94,26 @@ std::vector<LayerFileError> compare_layer_files(const std::vector<std::string>& 
                   reference + " " + shape_string(ra.shape()));
   }
   Eigen::MatrixXd h;
+  double signal = 0;  // ||X W^T||^2 in output_error's units, once for every file
   if (!activations.empty()) {
     const ActivationStats stats = stream_activation_stats(activations, in, true, progress);
-    if (stats.rows() == 0) throw Error("the activation files hold no rows");
+    if (stats.rows() == 0) throw Error(activations.front() + ": the activation files hold no rows");
     h = stats.hessian();
+    signal = output_error(w, std::vector<float>(w.size(), 0.0f), out, in, h);
   }
   std::vector<LayerFileError> result;
   for (std::size_t f = 0; f < files.size(); ++f) {
     LayerFileError e;
     e.file = quantized[f];
     e.meta = files[f].meta;
-    std::error_code ec;
-    e.file_bytes = static_cast<std::uint64_t>(std::filesystem::file_size(quantized[f], ec));
+    e.file_bytes = static_cast<std::uint64_t>(std::filesystem::file_size(quantized[f]));  // read just now
     e.bits_per_weight =
         w.empty() ? 0.0 : 8.0 * static_cast<double>(e.file_bytes) / static_cast<double>(w.size());
     const std::vector<float> approx = dequantize_to_float(files[f]);
     e.weight = compare(w, approx);
     if (!activations.empty()) {
       e.has_output = true;
-      e.output = compare_outputs(w, approx, out, in, h);
+      e.output = compare_outputs(w, approx, out, in, h, signal);
     }
     result.push_back(std::move(e));
   }

@@ -52,30 +52,48 @@ QuantSpec weight_method_spec(const WeightQuantOptions& options, std::int64_t in)
   return spec;
 }
 
-double output_error(std::span<const float> w, std::span<const float> approx, std::int64_t out,
-                    std::int64_t in, const Eigen::MatrixXd& hessian) {
+namespace {
+
+// d_r H d_r^T for every row r of d = w - approx (one matrix product).
+Eigen::VectorXd row_output_errors(std::span<const float> w, std::span<const float> approx, std::int64_t out,
+                                  std::int64_t in, const Eigen::MatrixXd& hessian) {
   Eigen::MatrixXd d(out, in);
   for (std::int64_t r = 0; r < out; ++r)
     for (std::int64_t c = 0; c < in; ++c) {
       const auto k = static_cast<std::size_t>(r * in + c);
       d(r, c) = static_cast<double>(w[k]) - static_cast<double>(approx[k]);
     }
-  return ((d * hessian).cwiseProduct(d)).sum();
+  return (d * hessian).cwiseProduct(d).rowwise().sum();
+}
+
+}  // namespace
+
+double output_error(std::span<const float> w, std::span<const float> approx, std::int64_t out,
+                    std::int64_t in, const Eigen::MatrixXd& hessian) {
+  return row_output_errors(w, approx, out, in, hessian).sum();
 }
 
 OutputError compare_outputs(std::span<const float> w, std::span<const float> approx, std::int64_t out,
-                            std::int64_t in, const Eigen::MatrixXd& hessian) {
+                            std::int64_t in, const Eigen::MatrixXd& hessian, double signal) {
   if (static_cast<std::int64_t>(w.size()) != out * in || approx.size() != w.size() || hessian.rows() != in ||
       hessian.cols() != in)
     throw Error("compare_outputs: weights, approximation and Hessian do not fit a " + std::to_string(out) +
                 " x " + std::to_string(in) + " layer");
-  const std::vector<float> zero(w.size(), 0.0f);
-  const double err = std::max(0.0, output_error(w, approx, out, in, hessian));   // (2/n) ||X D^T||^2
-  const double signal = std::max(0.0, output_error(w, zero, out, in, hessian));  // (2/n) ||X W^T||^2
+  if (signal < 0) signal = output_error(w, std::vector<float>(w.size(), 0.0f), out, in, hessian);
+  signal = std::max(0.0, signal);                                               // (2/n) ||X W^T||^2
+  const double err = std::max(0.0, output_error(w, approx, out, in, hessian));  // (2/n) ||X D^T||^2
   OutputError e;
   e.mse = out > 0 ? err / (2.0 * static_cast<double>(out)) : 0.0;
-  e.relative = signal > 0 ? err / signal : 0.0;
-  e.sqnr_db = err > 0 && signal > 0 ? -10.0 * std::log10(e.relative) : INFINITY;
+  if (err == 0) {
+    e.relative = 0;
+    e.sqnr_db = INFINITY;
+  } else if (signal == 0) {
+    e.relative = INFINITY;
+    e.sqnr_db = -INFINITY;
+  } else {
+    e.relative = err / signal;
+    e.sqnr_db = -10.0 * std::log10(e.relative);
+  }
   return e;
 }
 
@@ -146,6 +164,8 @@ QuantizedLinear awq(std::span<const float> w, std::int64_t out, std::int64_t in,
     q.output_error = output_error(w, q.dequantized, out, in, h);
     if (q.output_error < best.output_error) best = std::move(q);  // strict: the smallest alpha wins ties
   }
+  if (!std::isfinite(best.output_error))
+    throw Error("awq: no alpha gave a finite output error (is the Hessian finite?)");
   if (!options.awq_clip) return best;
   // Auto-clip, AWQ's second step: with s fixed, each slot's range is shrunk (factors 1 .. min_clip) to
   // minimise that slot's own output error. The codes quantize W diag(s), whose input is X diag(1/s), so
@@ -169,10 +189,27 @@ QuantizedLinear awq(std::span<const float> w, std::int64_t out, std::int64_t in,
   }
   std::vector<double> s(best.input_scale.begin(), best.input_scale.end());
   QuantizedLinear clipped = scaled_rtn(w, out, in, s, spec, search);
-  clipped.alpha = best.alpha;
-  clipped.output_error = output_error(w, clipped.dequantized, out, in, h);
-  // Per-slot minima add up to a lower total only if slots do not interact through H; keep the better.
-  return clipped.output_error < best.output_error ? clipped : best;
+  // Each slot's clip minimised the slot's own error; the groups of a row still interact through H's
+  // off-diagonal blocks, so the clipped row can come out worse as a whole. Rows do not interact (the
+  // output error is a sum over rows): keep, row by row, whichever of the clipped and unclipped is better.
+  const std::int64_t slots_per_row = static_cast<std::int64_t>(best.params.scale.size()) / out;
+  const Eigen::VectorXd clipped_rows = row_output_errors(w, clipped.dequantized, out, in, h);
+  const Eigen::VectorXd plain_rows = row_output_errors(w, best.dequantized, out, in, h);
+  for (std::int64_t r = 0; r < out; ++r) {
+    if (!(clipped_rows(r) < plain_rows(r))) continue;
+    const auto row = static_cast<std::ptrdiff_t>(r * in), n = static_cast<std::ptrdiff_t>(in);
+    std::copy(clipped.codes.begin() + row, clipped.codes.begin() + row + n, best.codes.begin() + row);
+    std::copy(clipped.dequantized.begin() + row, clipped.dequantized.begin() + row + n,
+              best.dequantized.begin() + row);
+    const auto first = static_cast<std::ptrdiff_t>(r * slots_per_row);
+    std::copy(clipped.params.scale.begin() + first, clipped.params.scale.begin() + first + slots_per_row,
+              best.params.scale.begin() + first);
+    std::copy(clipped.params.zero_point.begin() + first,
+              clipped.params.zero_point.begin() + first + slots_per_row,
+              best.params.zero_point.begin() + first);
+  }
+  best.output_error = output_error(w, best.dequantized, out, in, h);
+  return best;
 }
 
 QuantizedLinear smoothquant(std::span<const float> w, std::int64_t out, std::int64_t in,

@@ -104,7 +104,9 @@ def check(quantized_path, dequantized_path):
     if book is not None:
         check_codebook(book, element)
         require(np.all(zero_point == 0), "a codebook file has zero points")
-    require(meta["format"] == "quantkit.qtensor/1", f"format {meta['format']!r}")
+    # Integer files are version 1; codebook files version 2 (so that a version-1 reader refuses them).
+    want_format = "quantkit.qtensor/1" if meta.get("element", "int") == "int" else "quantkit.qtensor/2"
+    require(meta["format"] == want_format, f"format {meta['format']!r}, expected {want_format!r}")
     require(scale.dtype == np.float32, f"scale dtype {scale.dtype}")
     require(zero_point.dtype == np.int32, f"zero_point dtype {zero_point.dtype}")
     require(scale.shape == zero_point.shape, f"scale {scale.shape} vs zero_point {zero_point.shape}")

@@ -93,6 +93,7 @@ TEST(CliOutlier, BadCalibrationInputFailsAndWritesNothing) {
        2,
        "--plan and --method make integer"},
       {{"--format", "fp7"}, 2, "unknown element format 'fp7'"},
+      {{"--format", "nf4", "--explain"}, 2, "has no preset"},
       {{"--format", "nf4", "--group-size", "48"}, 1, "does not divide"},
   };
   for (const Case& c : cases) {
@@ -120,7 +121,10 @@ TEST(CliOutlier, FormatsBeyondIntegersRoundTripThroughQtool) {
     if (std::string(format) == "int") args.insert(args.end(), {"--bits", "4", "--group-size", "64"});
     const auto r = run_qtool(args, dir.path().string());
     ASSERT_EQ(r.exit_code, 0) << format << ": " << r.err;
-    EXPECT_EQ(json::parse(r.out)["format"], format);
+    const json report = json::parse(r.out);
+    EXPECT_EQ(report["format"], format);
+    // What the file holds: unsigned codes for the codebook formats, signed INT4 here.
+    EXPECT_EQ(report["signed"], std::string(format) == "int") << format;
     const io::QuantizedFile q = io::read_quantized(dir.file(out));
     EXPECT_EQ(std::string(to_string(q.meta.element)), format);
     // 32 scales: groups of 64 (int here, nf4 by default) or one per output channel (fp8 by default).

@@ -98,6 +98,7 @@ TEST(CodebookFile, Nf4GroupsOf64AreTheNf4Blocks) {
 }
 
 TEST(CodebookFile, HalfAndDoubleInputsAndTheInMemoryApiAgree) {
+  SCOPED_TRACE("seed " + std::to_string(seed()));
   const ScratchDir dir;
   const Shape shape{4, 64};
   const std::vector<float> x = random_values(256, seed() + 2);
@@ -120,12 +121,17 @@ TEST(CodebookFile, HalfAndDoubleInputsAndTheInMemoryApiAgree) {
     dequantize_codebook(want.codes, want.scale, layout, 0, element, back);
     EXPECT_EQ(dequantize_to_float(ff), back);
     EXPECT_EQ(dequantize_to_float(fd), back);
-    // float16 input: the values are rounded to half first, so only the meta and a loose match are checked.
+    // float16 input: exactly the float rule applied to the half values (widening a half is exact).
     quantize_file(dir.file("h.npy"), dir.file("h.npz"), o);
     const QuantizedFile fh = read_quantized(dir.file("h.npz"));
     EXPECT_EQ(fh.meta.dtype, DType::kF2);
-    const std::vector<float> hb = dequantize_to_float(fh);
-    for (std::size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(hb[i], back[i], 0.15 * std::fabs(x[i]) + 0.3);
+    std::vector<float> widened;
+    for (const half v : xh) widened.push_back(static_cast<float>(v));
+    const CodebookTensor want_h = quantize_codebook(widened, layout, element);
+    std::vector<float> back_h(x.size());
+    dequantize_codebook(want_h.codes, want_h.scale, layout, 0, element, back_h);
+    EXPECT_EQ(fh.params.scale, want_h.scale);
+    EXPECT_EQ(dequantize_to_float(fh), back_h);
     // dequantize_file writes the same values.
     dequantize_file(dir.file("f.npz"), dir.file("back.npy"));
     EXPECT_EQ(read_npy(dir.file("back.npy")).to_vector<float>(), back);
@@ -138,6 +144,29 @@ TEST(CodebookFile, HalfAndDoubleInputsAndTheInMemoryApiAgree) {
   EXPECT_THROW(quantize_codebook(bad, layout, ElementFormat::kNf4), Error);
   EXPECT_THROW(quantize_codebook(std::span<const float>(x).first(10), layout, ElementFormat::kNf4), Error);
   EXPECT_THROW(quantize_codebook(x, layout, ElementFormat::kInt), Error);
+}
+
+// A slot whose amax is so small that its scale's inverse overflows float32 (FP8 scale = amax / 448, NF4
+// scale = amax): the file is written and read back, and decodes to the values.
+TEST(CodebookFile, SlotsWithTinyAmaxWriteAndReadBack) {
+  const ScratchDir dir;
+  std::vector<float> x(128, 0.0f);
+  // amax 2.4e-39 (subnormal): 1 / scale overflows for every format, NF4's scale = amax included.
+  for (std::size_t i = 0; i < 64; ++i) x[i] = (i % 2 ? 1.0f : -1.0f) * 4e-40f * static_cast<float>(i % 7);
+  for (std::size_t i = 64; i < 128; ++i) x[i] = 0.5f;
+  x[70] = 4e-45f;  // denormal in a slot of normal values
+  write_npy<float>(dir.file("x.npy"), TensorView<const float>(x.data(), Shape{2, 64}));
+  for (const ElementFormat element :
+       {ElementFormat::kFp8E4M3, ElementFormat::kFp8E5M2, ElementFormat::kNf4}) {
+    SCOPED_TRACE(to_string(element));
+    quantize_file(dir.file("x.npy"), dir.file("q.npz"), codebook_options(element, Granularity::kPerChannel));
+    const QuantizedFile file = read_quantized(dir.file("q.npz"));
+    EXPECT_FALSE(std::isfinite(1.0f / file.params.scale[0])) << "the case this test is for";
+    const std::vector<float> back = dequantize_to_float(file);
+    for (std::size_t i = 0; i < 64; ++i) EXPECT_NEAR(back[i], x[i], 0.3 * 2.4e-39) << i;
+    EXPECT_NEAR(back[64], 0.5f, 1e-6);
+    EXPECT_NO_THROW(dequantize_file(dir.file("q.npz"), dir.file("back.npy")));
+  }
 }
 
 TEST(CodebookFile, NonFiniteInputIsRejectedOrSaturated) {
@@ -177,11 +206,23 @@ TEST(CodebookFile, MetaAndMethodRecordRoundTrip) {
   EXPECT_EQ(back.method->calibration_rows, 4096);
   EXPECT_EQ(back.method->output_error, 1.5);
   EXPECT_EQ(back.method->rtn_output_error, 3.0);
-  // An integer file written before "element" existed still reads, as int.
-  std::string old = encode_meta(codebook_meta(ElementFormat::kFp8E4M3, QuantSpec{}, Shape{4}, DType::kF4));
-  const QuantizedFileMeta fp8 = decode_meta(old, "x.npz");
-  EXPECT_EQ(fp8.element, ElementFormat::kFp8E4M3);
-  EXPECT_THROW(decode_meta(old.replace(old.find("fp8-e4m3"), 8, "fp9-e4m3"), "x.npz"), Error);
+  // An integer file written before "element" existed still reads, as int, and says version 1.
+  QuantizedFileMeta int_meta;
+  int_meta.shape = {4};
+  int_meta.range = int_meta.spec.range();
+  std::string old = encode_meta(int_meta);
+  EXPECT_NE(old.find("\"format\":\"quantkit.qtensor/1\""), std::string::npos) << old;
+  old.replace(old.find("\"element\":\"int\","), 16, "");
+  ASSERT_EQ(old.find("element"), std::string::npos) << old;
+  EXPECT_EQ(decode_meta(old, "x.npz").element, ElementFormat::kInt);
+  // Codebook files say version 2; a version-1 meta claiming a codebook element is refused.
+  std::string fp8 = encode_meta(codebook_meta(ElementFormat::kFp8E4M3, QuantSpec{}, Shape{4}, DType::kF4));
+  EXPECT_EQ(decode_meta(fp8, "x.npz").element, ElementFormat::kFp8E4M3);
+  EXPECT_NE(fp8.find("quantkit.qtensor/2"), std::string::npos) << fp8;
+  std::string as_v1 = fp8;
+  as_v1.replace(as_v1.find("quantkit.qtensor/2"), 18, "quantkit.qtensor/1");
+  EXPECT_THROW(decode_meta(as_v1, "x.npz"), Error);
+  EXPECT_THROW(decode_meta(fp8.replace(fp8.find("fp8-e4m3"), 8, "fp9-e4m3"), "x.npz"), Error);
   std::string wrong_bits = encode_meta(codebook_meta(ElementFormat::kNf4, QuantSpec{}, Shape{4}, DType::kF4));
   wrong_bits.replace(wrong_bits.find("\"quant_max\":15"), 14, "\"quant_max\":14");
   EXPECT_THROW(decode_meta(wrong_bits, "x.npz"), Error);

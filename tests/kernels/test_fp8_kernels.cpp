@@ -66,7 +66,8 @@ TEST(Fp8Kernels, AwkwardLengthsAndUnalignedPointers) {
       for (const std::size_t shift : {0u, 1u, 3u}) {
         std::vector<std::uint8_t> buf(static_cast<std::size_t>(n) + shift);
         for (auto& b : buf) b = static_cast<std::uint8_t>(byte(gen));
-        std::vector<float> want(static_cast<std::size_t>(n) + 1, -7.0f), got(want.size());
+        // One sentinel before the output and one after it.
+        std::vector<float> want(static_cast<std::size_t>(n) + 2, -7.0f), got(want.size());
         kernels::dequantize_fp8_variants(f).front().fn(buf.data() + shift, n, 0.125f, want.data() + 1);
         for (const auto& v : runnable_variants(kernels::dequantize_fp8_variants(f))) {
           std::fill(got.begin(), got.end(), -7.0f);
@@ -74,6 +75,7 @@ TEST(Fp8Kernels, AwkwardLengthsAndUnalignedPointers) {
           expect_same(got, {want.begin(), want.end()},
                       std::string(v.name) + " " + to_string(f) + " n=" + std::to_string(n));
           EXPECT_EQ(got[0], -7.0f) << "wrote before the output";
+          EXPECT_EQ(got.back(), -7.0f) << "wrote past the output";
         }
       }
     }

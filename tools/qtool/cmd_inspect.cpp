@@ -185,8 +185,6 @@ std::string describe_format(const qk::io::QuantizedFileMeta& m) {
   return fmt::format("int{}{} {}", m.code_bits, m.spec.is_signed ? "" : "u", g);
 }
 
-double json_db(double db) { return std::isinf(db) ? 999.0 : db; }
-
 int compare_files(const std::vector<std::string>& files, const std::string& reference,
                   const std::vector<std::string>& acts, const Output& out) {
   if (reference.empty()) throw UsageError("comparing quantized files needs --reference W.npy");
@@ -224,8 +222,8 @@ int compare_files(const std::vector<std::string>& files, const std::string& refe
   for (const qk::LayerFileError& r : rows) {
     fmt::print("| {} | {} | {} | {:.3f} | {:.4e} | {:.2f} |", r.file,
                r.meta.method ? r.meta.method->name : "-", describe_format(r.meta), r.bits_per_weight,
-               r.weight.mse, json_db(r.weight.sqnr_db));
-    if (r.has_output) fmt::print(" {:.4e} | {:.2f} |", r.output.mse, json_db(r.output.sqnr_db));
+               r.weight.mse, r.weight.sqnr_db);  // fmt prints an infinite SQNR as inf
+    if (r.has_output) fmt::print(" {:.4e} | {:.2f} |", r.output.mse, r.output.sqnr_db);
     fmt::print("\n");
   }
   return 0;

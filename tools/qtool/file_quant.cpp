@@ -10,6 +10,7 @@
 #include "quantkit/calib/presets.hpp"
 #include "quantkit/core/spec.hpp"
 #include "quantkit/io/npy.hpp"
+#include "quantkit/io/qfile.hpp"
 
 namespace qtool {
 
@@ -26,6 +27,9 @@ void add_file_quant_args(CLI::App& cmd, FileQuantArgs& args, const char* output_
 }
 
 int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake) {
+  if (args.explain && args.format != "int")
+    throw UsageError("--explain describes integer presets and flags; --format " + args.format +
+                     " has no preset (see qtool quantize --help)");
   if (args.explain) {
     const int rank =
         args.input.empty() ? 2 : static_cast<int>(qk::io::read_npy(args.input).header().shape.size());
@@ -78,7 +82,10 @@ int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake) {
                                      : qk::quantize_file(args.input, args.output, options);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   finish_progress();
-  const qk::QuantSpec& spec = options.spec;
+  // A codebook file's codes are unsigned 0 .. 2^bits - 1 with no zero point: report what the file says.
+  const qk::QuantSpec spec = qk::is_codebook(options.element)
+                                 ? qk::io::codebook_meta(options.element, options.spec, r.shape, r.dtype).spec
+                                 : options.spec;
   const double ratio =
       r.output_bytes ? static_cast<double>(r.input_bytes) / static_cast<double>(r.output_bytes) : 0.0;
   if (out.json) {

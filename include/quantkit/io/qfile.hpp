@@ -10,7 +10,8 @@
 //   meta        0-d unicode string holding JSON (format, element, bits, signed, scheme, granularity, axis,
 //               group_size, quant_min, quant_max, reduce_range, packing, shape, dtype)
 //
-// element is "int" (the default when absent: files written before it existed) or a codebook format
+// element is "int" (the default when absent: files written before it existed) or a codebook format, whose
+// files say format "quantkit.qtensor/2" (integer files stay "quantkit.qtensor/1")
 // (core/element_format.hpp): "fp8-e4m3", "fp8-e5m2" (q: uint8 bit patterns with the input's shape) or
 // "nf4" (q: packed 4-bit level indices). A codebook file has bits 8 or 4, signed false, quant_min 0,
 // quant_max 2^bits - 1, a zero_point of zeros, and one more member:
@@ -31,7 +32,11 @@
 
 namespace qk::io {
 
+// Integer files are version 1, as before the element field existed, so every reader of version 1 reads
+// them; codebook files are version 2, so an older reader refuses them instead of taking FP8 bit patterns
+// for integer codes. Both are read.
 inline constexpr const char* kQuantizedFormat = "quantkit.qtensor/1";
+inline constexpr const char* kQuantizedFormatV2 = "quantkit.qtensor/2";
 
 // How an outlier-aware method made the file (qtool quantize --method; meta field "method", optional):
 // what `qtool inspect` reports next to the errors it measures.

@@ -1,8 +1,9 @@
 // Dequantize and GEMV for the NF4 and double-quantized INT4 block formats (core/block_formats.hpp):
 // a scalar reference and an AVX2 variant of each (and an AVX-512 GEMV), in registries, dispatched once.
 // - Dequantize: every variant gives the reference's bits (one float32 multiply per value).
-// - GEMV y = W x (W: rows x cols in blocks along each row): the AVX2 variant sums in another order, so
-//   it agrees with the reference within float32 rounding of the dot product (tests state the bound).
+// - GEMV y = W x (W: rows x cols in blocks along each row): the AVX2 and AVX-512 variants sum in another
+//   order, so they agree with the reference within float32 rounding of the dot product (tests state the
+//   bound).
 #pragma once
 
 #include <cstdint>
@@ -19,24 +20,6 @@ using DequantizeQ4dqFn = void (*)(const BlockQ4DQ* blocks, std::int64_t n, float
 using GemvNf4Fn = void (*)(const BlockNf4* w, std::int64_t rows, std::int64_t cols, const float* x, float* y);
 using GemvQ4dqFn = void (*)(const BlockQ4DQ* w, std::int64_t rows, std::int64_t cols, const float* x,
                             float* y);
-
-// x split into its even and odd elements (x[2i] and x[2i+1]) for the SIMD GEMVs: a code byte holds an
-// even element's code in its low nibble and the next odd one's in its high nibble.
-class DeinterleavedX {
- public:
-  DeinterleavedX(const float* x, std::int64_t n) : v_(static_cast<std::size_t>(n)), half_(n / 2) {
-    for (std::int64_t i = 0; i < half_; ++i) {
-      v_[static_cast<std::size_t>(i)] = x[2 * i];
-      v_[static_cast<std::size_t>(half_ + i)] = x[2 * i + 1];
-    }
-  }
-  const float* even() const { return v_.data(); }
-  const float* odd() const { return v_.data() + half_; }
-
- private:
-  std::vector<float> v_;
-  std::int64_t half_;
-};
 
 void gemv_nf4_ref(const BlockNf4* w, std::int64_t rows, std::int64_t cols, const float* x, float* y);
 void gemv_q4dq_ref(const BlockQ4DQ* w, std::int64_t rows, std::int64_t cols, const float* x, float* y);

@@ -10,7 +10,7 @@
 // - awq: s = mean|x|^alpha (normalised to geometric mean 1) with alpha on a grid in [0, 1], chosen to
 //   minimise the output error ||X W^T - X What^T||^2 = (n/2) sum_rows d H d^T; the smallest alpha wins ties.
 //   Then, as the AWQ reference does (auto_clip), each slot's clip factor is searched on the slot's
-//   block of the Hessian (awq_clip; kept only if the layer's output error drops).
+//   block of the Hessian (awq_clip); a row keeps its clipped slots only if its output error drops.
 // - gptq: column by column with error compensation through the Cholesky factor of the dampened inverse
 //   Hessian (Frantar et al. 2022), lazy batches of `block_size` columns, optional act-order (static
 //   groups: group parameters come from the weights before any update when act-order is on). Input
@@ -75,14 +75,16 @@ double output_error(std::span<const float> w, std::span<const float> approx, std
                     std::int64_t in, const Eigen::MatrixXd& hessian);
 
 // The layer's output error on the calibration set X (n rows) behind H = 2 X^T X / n, in plain terms:
-// mse = ||X W^T - X What^T||^2 / (n out), relative = that over ||X W^T||^2, sqnr_db = -10 log10(relative)
-// (infinite for identical weights; relative is 0 when W's outputs are all zero and so is the error).
+// mse = ||X W^T - X What^T||^2 / (n out), relative = that over ||X W^T||^2, sqnr_db = -10 log10(relative).
+// No error: relative 0, SQNR +inf. An error on outputs that are all zero: relative +inf, SQNR -inf.
 struct OutputError {
   double mse = 0;
   double relative = 0;
   double sqnr_db = 0;
 };
+// `signal` is ||X W^T||^2 in the same units (output_error of W against zero weights); negative: computed
+// here. Callers comparing many approximations of one W pass it once.
 OutputError compare_outputs(std::span<const float> w, std::span<const float> approx, std::int64_t out,
-                            std::int64_t in, const Eigen::MatrixXd& hessian);
+                            std::int64_t in, const Eigen::MatrixXd& hessian, double signal = -1);
 
 }  // namespace qk
