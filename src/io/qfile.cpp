@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "quantkit/core/pack.hpp"
@@ -196,18 +198,23 @@ void add_quantized_params(NpzWriter& writer, const QuantizedFileMeta& meta, cons
   writer.add_encoded("meta", encode_npy_string(encode_meta(meta)));
 }
 
-QuantizedFile read_quantized(const std::string& path) {
-  const std::vector<std::string> names = npz_names(path);
+namespace {
+
+// The checks of read_quantized over members read by `member` (each name at most once); `path` names the
+// file in every message.
+QuantizedFile validate_quantized(const std::vector<std::string>& names,
+                                 const std::function<NpyArray(const std::string&)>& member,
+                                 const std::string& path) {
   for (const char* required : {"q", "scale", "zero_point", "meta"}) {
     if (std::find(names.begin(), names.end(), required) == names.end()) {
       throw Error(path + ": not a quantized tensor file (member '" + required + "' is missing)");
     }
   }
   QuantizedFile file;
-  file.meta = decode_meta(read_npz_member(path, "meta").as_string(), path);
-  const NpyArray scale = read_npz_member(path, "scale");
-  const NpyArray zero_point = read_npz_member(path, "zero_point");
-  file.q = read_npz_member(path, "q");
+  file.meta = decode_meta(member("meta").as_string(), path);
+  const NpyArray scale = member("scale");
+  const NpyArray zero_point = member("zero_point");
+  file.q = member("q");
   Shape pshape;
   try {
     pshape = param_shape(file.meta.shape, file.meta.spec);
@@ -256,7 +263,7 @@ QuantizedFile read_quantized(const std::string& path) {
                     " file has no zero point (all 0)");
     if (std::find(names.begin(), names.end(), "codebook") == names.end())
       throw Error(path + ": member 'codebook' is missing");
-    const NpyArray book = read_npz_member(path, "codebook");
+    const NpyArray book = member("codebook");
     const std::vector<float> want = codebook(file.meta.element);
     if (book.dtype() != DType::kF4 || book.shape() != Shape{static_cast<std::int64_t>(want.size())})
       throw Error(path + ": codebook must be float32 [" + std::to_string(want.size()) + "]");
@@ -269,7 +276,7 @@ QuantizedFile read_quantized(const std::string& path) {
     }
   }
   if (std::find(names.begin(), names.end(), "input_scale") != names.end()) {
-    const NpyArray s = read_npz_member(path, "input_scale");
+    const NpyArray s = member("input_scale");
     if (s.dtype() != DType::kF4 || file.meta.shape.empty() || s.shape() != Shape{file.meta.shape.back()})
       throw Error(path + ": input_scale must be float32 with one value per input channel (the last axis)");
     file.input_scale = s.to_vector<float>();
@@ -278,6 +285,21 @@ QuantizedFile read_quantized(const std::string& path) {
         throw Error(path + ": input_scale holds a value that is not finite and positive");
   }
   return file;
+}
+
+}  // namespace
+
+QuantizedFile read_quantized(const std::string& path) {
+  return validate_quantized(
+      npz_names(path), [&](const std::string& name) { return read_npz_member(path, name); }, path);
+}
+
+QuantizedFile read_quantized_bytes(std::span<const std::byte> bytes, const std::string& name) {
+  std::map<std::string, NpyArray> arrays = read_npz_bytes(bytes, name);
+  std::vector<std::string> names;
+  for (const auto& entry : arrays) names.push_back(entry.first);
+  return validate_quantized(
+      names, [&](const std::string& member) { return std::move(arrays.at(member)); }, name);
 }
 
 std::vector<std::int32_t> unpack_codes(const QuantizedFile& file) {

@@ -6,6 +6,8 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
 
 #include "io_test_util.hpp"
@@ -261,6 +263,31 @@ TEST(CodebookFile, TamperedFilesAreRefused) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("book.npz: codebook value 9"), std::string::npos) << e.what();
   }
+}
+
+// The in-memory reader (the fuzz target's entry point) agrees with the file reader on every file of the
+// fuzz seed corpus: integer per channel, packed per group, unsigned affine, FP8, NF4, AWQ's input_scale.
+TEST(ReadQuantizedBytes, AgreesWithTheFileReaderOnTheFuzzCorpus) {
+  const std::filesystem::path corpus = std::filesystem::path(QK_SOURCE_DIR) / "tests/fuzz/corpus/qfile";
+  int files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(corpus)) {
+    const std::string path = entry.path().string();
+    SCOPED_TRACE(path);
+    std::ifstream in(path, std::ios::binary);
+    const std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const QuantizedFile from_bytes =
+        read_quantized_bytes(std::as_bytes(std::span<const char>(raw)), entry.path().filename().string());
+    const QuantizedFile from_file = read_quantized(path);
+    EXPECT_EQ(encode_meta(from_bytes.meta), encode_meta(from_file.meta));
+    EXPECT_EQ(from_bytes.params.scale, from_file.params.scale);
+    EXPECT_EQ(from_bytes.input_scale, from_file.input_scale);
+    EXPECT_EQ(dequantize_to_float(from_bytes), dequantize_to_float(from_file));
+    ++files;
+  }
+  EXPECT_EQ(files, 7);
+  // Truncated bytes are an error naming the buffer, not a crash.
+  const std::vector<std::byte> cut(100, std::byte{0x50});
+  EXPECT_THROW(read_quantized_bytes(cut, "cut.npz"), Error);
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "quantkit/core/element_format.hpp"
@@ -75,6 +76,8 @@ struct QuantizedFile {
 
 // Reads and validates a quantized .npz (members present, dtypes, shapes and sizes consistent with meta).
 QuantizedFile read_quantized(const std::string& path);
+// The same from an .npz held in memory (name: for messages); the fuzz target's entry point.
+QuantizedFile read_quantized_bytes(std::span<const std::byte> bytes, const std::string& name);
 
 // Decodes the codes of a quantized file as int32 (unpacking sub-8-bit codes).
 std::vector<std::int32_t> unpack_codes(const QuantizedFile& file);
