@@ -28,6 +28,29 @@ std::int64_t activation_rows(const io::NpyArray& a, std::int64_t in, const std::
   return in > 0 ? a.numel() / in : 0;
 }
 
+// A linear layer's weight file [out, in], read as float32 and checked (rank 2, every value finite) before
+// any activation is streamed; errors name the file and, for a NaN/Inf, its row and column.
+struct LinearWeight {
+  Shape shape;
+  io::DType dtype = io::DType::kF4;
+  std::int64_t out = 0, in = 0;
+  std::vector<float> w;
+};
+
+LinearWeight read_linear_weight(const std::string& path) {
+  const io::NpyArray a = io::read_npy(path);
+  if (a.shape().size() != 2)
+    throw Error(path + ": expected a linear layer's weight [out, in], got shape " + shape_string(a.shape()));
+  LinearWeight lw{a.shape(), a.dtype(), a.shape()[0], a.shape()[1], a.to_vector<float>()};
+  const std::int64_t width = std::max<std::int64_t>(lw.in, 1);
+  for (std::size_t i = 0; i < lw.w.size(); ++i)
+    if (!std::isfinite(lw.w[i]))
+      throw Error(path + ": non-finite weight at row " +
+                  std::to_string(static_cast<std::int64_t>(i) / width) + ", column " +
+                  std::to_string(static_cast<std::int64_t>(i) % width));
+  return lw;
+}
+
 }  // namespace
 
 ActivationStats stream_activation_stats(const std::vector<std::string>& activations, std::int64_t in,
@@ -75,23 +98,15 @@ std::vector<LayerFileError> compare_layer_files(const std::vector<std::string>& 
                                                 const std::string& reference,
                                                 const std::vector<std::string>& activations,
                                                 const std::function<void(double)>& progress) {
-  const io::NpyArray ra = io::read_npy(reference);
-  if (ra.shape().size() != 2)
-    throw Error(reference + ": expected a linear layer's weight [out, in], got shape " +
-                shape_string(ra.shape()));
-  const std::int64_t out = ra.shape()[0], in = ra.shape()[1];
-  const std::vector<float> w = ra.to_vector<float>();
-  for (std::size_t i = 0; i < w.size(); ++i)
-    if (!std::isfinite(w[i]))
-      throw Error(reference + ": non-finite weight at row " +
-                  std::to_string(static_cast<std::int64_t>(i) / in) + ", column " +
-                  std::to_string(static_cast<std::int64_t>(i) % in));
+  const LinearWeight ref = read_linear_weight(reference);
+  const std::int64_t out = ref.out, in = ref.in;
+  const std::vector<float>& w = ref.w;
   std::vector<io::QuantizedFile> files;  // all read and checked before any activation is streamed
   for (const std::string& path : quantized) {
     files.push_back(io::read_quantized(path));
-    if (files.back().meta.shape != ra.shape())
+    if (files.back().meta.shape != ref.shape)
       throw Error(path + ": shape " + shape_string(files.back().meta.shape) + " differs from the reference " +
-                  reference + " " + shape_string(ra.shape()));
+                  reference + " " + shape_string(ref.shape));
   }
   Eigen::MatrixXd h;
   double signal = 0;  // ||X W^T||^2 in output_error's units, once for every file
@@ -129,21 +144,11 @@ MethodFileReport quantize_file_with_method(const std::string& weights,
   inputs.push_back(weights);
   io::check_output_differs(output, inputs);
   { io::AtomicFile probe(output); }  // an unwritable folder fails before the work
-  const io::NpyArray wa = io::read_npy(weights);
-  if (wa.shape().size() != 2)
-    throw Error(weights + ": expected a linear layer's weight [out, in], got shape " +
-                shape_string(wa.shape()));
+  const LinearWeight wa = read_linear_weight(weights);
   MethodFileReport report;
-  report.out = wa.shape()[0];
-  report.in = wa.shape()[1];
-  const std::vector<float> w = wa.to_vector<float>();
-  const std::int64_t width = std::max<std::int64_t>(report.in, 1);
-  for (std::size_t i = 0; i < w.size(); ++i) {  // before streaming any activations
-    if (!std::isfinite(w[i]))
-      throw Error(weights + ": non-finite weight at row " +
-                  std::to_string(static_cast<std::int64_t>(i) / width) + ", column " +
-                  std::to_string(static_cast<std::int64_t>(i) % width));
-  }
+  report.out = wa.out;
+  report.in = wa.in;
+  const std::vector<float>& w = wa.w;
   if (method != WeightMethod::kRtn && activations.empty())
     throw Error(std::string(to_string(method)) + " needs calibration activations (--acts)");
 
@@ -166,13 +171,13 @@ MethodFileReport quantize_file_with_method(const std::string& weights,
   meta.spec = q.params.spec;
   meta.range = q.params.spec.range();
   meta.code_bits = q.params.spec.bits;
-  meta.shape = wa.shape();
-  meta.dtype = wa.dtype();
+  meta.shape = wa.shape;
+  meta.dtype = wa.dtype;
   meta.method = io::MethodRecord{to_string(method), report.calibration_rows, q.alpha, q.output_error,
                                  report.rtn_output_error};
   io::NpzWriter writer;
   if (meta.code_bits == 8) {
-    writer.add<std::int8_t>("q", wa.shape(), std::span<const std::int8_t>(q.codes));
+    writer.add<std::int8_t>("q", wa.shape, std::span<const std::int8_t>(q.codes));
   } else {
     std::vector<std::uint8_t> packed(
         static_cast<std::size_t>(packed_bytes(static_cast<std::int64_t>(q.codes.size()), meta.code_bits)));

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <random>
 #include <set>
 #include <span>
 #include <stdexcept>
@@ -20,6 +21,15 @@
 #include "quantkit/core/half.hpp"
 
 namespace qk::io::test {
+
+// n draws of N(mean, sd) from a seeded generator: the same values for the same seed on every run.
+inline std::vector<float> normal_values(std::size_t n, std::uint32_t seed, float mean, float sd) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(mean, sd);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
 
 // A fresh folder under the system temp folder, removed with everything in it at the end of the test.
 class ScratchDir {

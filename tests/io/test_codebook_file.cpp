@@ -19,11 +19,7 @@ namespace {
 using test::ScratchDir;
 
 std::vector<float> random_values(std::size_t n, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 2.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
+  return test::normal_values(n, seed, 0.0f, 2.0f);
 }
 
 unsigned seed() { return static_cast<unsigned>(::testing::UnitTest::GetInstance()->random_seed()); }

@@ -13,11 +13,7 @@ namespace {
 using test::ScratchDir;
 
 std::vector<float> random_values(std::size_t n, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.1f, 1.5f);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
+  return test::normal_values(n, seed, 0.1f, 1.5f);
 }
 
 struct PackCase {
