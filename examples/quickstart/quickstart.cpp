@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
   if (argc > 1) {
     qk::io::NpzWriter writer;
     writer.add<std::int8_t>("q", shape, std::span<const std::int8_t>(q8));
-    qk::io::add_quantized_params(writer, {int8, int8.range(), 8, shape, qk::io::DType::kF4}, p8);
+    qk::io::add_quantized_params(writer, {int8, int8.range(), 8, shape, qk::io::DType::kFloat32}, p8);
     writer.write(argv[1]);
     const qk::io::QuantizedFile file = qk::io::read_quantized(argv[1]);
     std::printf("wrote %s: %zu scales, read back %s\n", argv[1], file.params.scale.size(),

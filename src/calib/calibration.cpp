@@ -71,13 +71,13 @@ void with_float_view(const io::NpyArray& a, F&& f) {
     }
   };
   switch (a.dtype()) {
-    case io::DType::kF2:
+    case io::DType::kFloat16:
       run(half{});
       break;
-    case io::DType::kF4:
+    case io::DType::kFloat32:
       run(float{});
       break;
-    case io::DType::kF8:
+    case io::DType::kFloat64:
       run(double{});
       break;
     default:

@@ -143,8 +143,8 @@ EmbeddingTable EmbeddingTable::from_npy(const std::string& path, EmbeddingStorag
   t.row_bytes_ = embedding_row_bytes(storage, t.dim_);
   t.name_ = path;
   const bool in_place = array->is_native_c_order() &&
-                        ((storage == EmbeddingStorage::kF32 && array->dtype() == io::DType::kF4) ||
-                         (storage == EmbeddingStorage::kF16 && array->dtype() == io::DType::kF2));
+                        ((storage == EmbeddingStorage::kF32 && array->dtype() == io::DType::kFloat32) ||
+                         (storage == EmbeddingStorage::kF16 && array->dtype() == io::DType::kFloat16));
   if (in_place) {
     t.data_ = reinterpret_cast<const std::uint8_t*>(array->raw().data());
     t.mapped_ = array->raw().size() >= (std::size_t{1} << 20);
@@ -152,7 +152,7 @@ EmbeddingTable EmbeddingTable::from_npy(const std::string& path, EmbeddingStorag
     return t;
   }
   auto bytes = std::make_shared<Bytes>(static_cast<std::size_t>(t.rows_ * t.row_bytes_));
-  if (array->dtype() == io::DType::kF4 && array->is_native_c_order()) {
+  if (array->dtype() == io::DType::kFloat32 && array->is_native_c_order()) {
     // Stream: encode a chunk of rows straight from the map, then drop the chunk's pages.
     const std::int64_t chunk_rows = std::max<std::int64_t>(1, (std::int64_t{8} << 20) / (t.dim_ * 4));
     const auto* src = reinterpret_cast<const float*>(array->raw().data());
@@ -180,7 +180,7 @@ EmbeddingTable EmbeddingTable::open(const std::string& path) {
   const bool is_npz = path.size() >= 4 && path.compare(path.size() - 4, 4, ".npz") == 0;
   if (!is_npz) {
     const io::NpyArray probe = io::read_npy(path);
-    if (probe.dtype() == io::DType::kF2) return from_npy(path, EmbeddingStorage::kF16);
+    if (probe.dtype() == io::DType::kFloat16) return from_npy(path, EmbeddingStorage::kF16);
     return from_npy(path, EmbeddingStorage::kF32);
   }
   auto members = io::read_npz(path);
@@ -213,7 +213,7 @@ EmbeddingTable EmbeddingTable::open(const std::string& path) {
   if (it == members.end()) throw Error(path + ": missing member '" + member + "'");
   const io::NpyArray& array = it->second;
   const io::DType want =
-      quantized ? io::DType::kU1 : (t.storage_ == EmbeddingStorage::kF16 ? io::DType::kF2 : io::DType::kF4);
+      quantized ? io::DType::kUint8 : (t.storage_ == EmbeddingStorage::kF16 ? io::DType::kFloat16 : io::DType::kFloat32);
   const Shape want_shape = {t.rows_, quantized ? t.row_bytes_ : t.dim_};
   if (array.dtype() != want || array.shape() != want_shape)
     throw Error(path + ": member '" + member + "' has dtype " + io::dtype_name(array.dtype()) +
@@ -253,9 +253,9 @@ void EmbeddingTable::save(const std::string& path) const {
   const std::span<const std::byte> data(reinterpret_cast<const std::byte*>(data_),
                                         static_cast<std::size_t>(bytes()));
   if (quantized) {
-    writer.add("rows", io::DType::kU1, {rows_, row_bytes_}, data);
+    writer.add("rows", io::DType::kUint8, {rows_, row_bytes_}, data);
   } else {
-    writer.add("table", storage_ == EmbeddingStorage::kF16 ? io::DType::kF2 : io::DType::kF4, {rows_, dim_},
+    writer.add("table", storage_ == EmbeddingStorage::kF16 ? io::DType::kFloat16 : io::DType::kFloat32, {rows_, dim_},
                data);
   }
   writer.add_encoded("meta", io::encode_npy_string(meta.dump()));

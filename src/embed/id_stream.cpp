@@ -14,15 +14,15 @@ namespace qk {
 std::vector<std::int64_t> read_ids(const std::string& path) {
   const io::NpyArray array = io::read_npy(path);
   switch (array.dtype()) {
-    case io::DType::kI1:
-    case io::DType::kU1:
-    case io::DType::kI2:
-    case io::DType::kU2:
-    case io::DType::kI4:
-    case io::DType::kU4:
-    case io::DType::kI8:
+    case io::DType::kInt8:
+    case io::DType::kUint8:
+    case io::DType::kInt16:
+    case io::DType::kUint16:
+    case io::DType::kInt32:
+    case io::DType::kUint32:
+    case io::DType::kInt64:
       break;
-    case io::DType::kU8: {
+    case io::DType::kUint64: {
       const auto v = array.to_vector<std::uint64_t>();
       for (std::size_t i = 0; i < v.size(); ++i) {
         if (v[i] > static_cast<std::uint64_t>(INT64_MAX))

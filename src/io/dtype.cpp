@@ -18,18 +18,18 @@ struct DTypeInfo {
 };
 
 constexpr std::array<DTypeInfo, 12> kInfo = {{
-    {DType::kF2, 2, "float16", "<f2"},
-    {DType::kF4, 4, "float32", "<f4"},
-    {DType::kF8, 8, "float64", "<f8"},
-    {DType::kI1, 1, "int8", "|i1"},
-    {DType::kU1, 1, "uint8", "|u1"},
-    {DType::kI2, 2, "int16", "<i2"},
-    {DType::kU2, 2, "uint16", "<u2"},
-    {DType::kI4, 4, "int32", "<i4"},
-    {DType::kU4, 4, "uint32", "<u4"},
-    {DType::kI8, 8, "int64", "<i8"},
-    {DType::kU8, 8, "uint64", "<u8"},
-    {DType::kB1, 1, "bool", "|b1"},
+    {DType::kFloat16, 2, "float16", "<f2"},
+    {DType::kFloat32, 4, "float32", "<f4"},
+    {DType::kFloat64, 8, "float64", "<f8"},
+    {DType::kInt8, 1, "int8", "|i1"},
+    {DType::kUint8, 1, "uint8", "|u1"},
+    {DType::kInt16, 2, "int16", "<i2"},
+    {DType::kUint16, 2, "uint16", "<u2"},
+    {DType::kInt32, 4, "int32", "<i4"},
+    {DType::kUint32, 4, "uint32", "<u4"},
+    {DType::kInt64, 8, "int64", "<i8"},
+    {DType::kUint64, 8, "uint64", "<u8"},
+    {DType::kBool, 1, "bool", "|b1"},
 }};
 
 const DTypeInfo* find_info(DType d) {
@@ -66,10 +66,10 @@ DType dtype_from_name(const std::string& name) {
   // big-endian dtype would silently get something else.
   if (!text.empty() && (text.front() == '<' || text.front() == '|' || text.front() == '='))
     text.remove_prefix(1);
-  if (text == "?" || text == "bool_") return DType::kB1;
-  if (text == "half") return DType::kF2;
-  if (text == "single") return DType::kF4;
-  if (text == "double") return DType::kF8;
+  if (text == "?" || text == "bool_") return DType::kBool;
+  if (text == "half") return DType::kFloat16;
+  if (text == "single") return DType::kFloat32;
+  if (text == "double") return DType::kFloat64;
   for (const DTypeInfo& info : kInfo) {
     if (text == info.name || text == std::string_view(info.descr).substr(1)) return info.dtype;
   }
@@ -81,6 +81,6 @@ std::string dtype_descr(DType d) {
   throw Error("dtype_descr: a unicode string dtype's descriptor depends on its length");
 }
 
-bool dtype_is_float(DType d) { return d == DType::kF2 || d == DType::kF4 || d == DType::kF8; }
+bool dtype_is_float(DType d) { return d == DType::kFloat16 || d == DType::kFloat32 || d == DType::kFloat64; }
 
 }  // namespace qk::io

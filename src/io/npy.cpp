@@ -211,7 +211,7 @@ ParsedDescr parse_descr(const std::string& descr, const std::string& name) {
   if (text.empty()) throw unsupported();
   const char kind = text[0];
   if (kind == 'O') throw Error(name + ": object arrays are not supported (quantkit never unpickles)");
-  if (kind == '?' && text.size() == 1) return {DType::kB1, false, 1};
+  if (kind == '?' && text.size() == 1) return {DType::kBool, false, 1};
   const std::string_view digits = text.substr(1);
   if (digits.empty() || digits.size() > 12 ||
       digits.find_first_not_of("0123456789") != std::string_view::npos) {
@@ -222,8 +222,8 @@ ParsedDescr parse_descr(const std::string& descr, const std::string& name) {
     // UTF-32 code units: 4 bytes per character; 12 digits keep 4 * count far from overflow.
     return {DType::kUnicode, order == '>', static_cast<std::size_t>(4 * count)};
   }
-  for (const DType d : {DType::kF2, DType::kF4, DType::kF8, DType::kI1, DType::kU1, DType::kI2, DType::kU2,
-                        DType::kI4, DType::kU4, DType::kI8, DType::kU8, DType::kB1}) {
+  for (const DType d : {DType::kFloat16, DType::kFloat32, DType::kFloat64, DType::kInt8, DType::kUint8, DType::kInt16, DType::kUint16,
+                        DType::kInt32, DType::kUint32, DType::kInt64, DType::kUint64, DType::kBool}) {
     const std::string d_descr = dtype_descr(d);
     if (d_descr[1] == kind && dtype_size(d) == count) return {d, order == '>' && count > 1, count};
   }
@@ -570,40 +570,40 @@ std::vector<T> NpyArray::to_vector() const {
   if (header_.dtype == DType::kUnicode) throw Error(name_ + ": a unicode string array has no numeric values");
   std::vector<T> out(static_cast<std::size_t>(header_.numel));
   switch (header_.dtype) {
-    case DType::kF2:
+    case DType::kFloat16:
       convert_all<half>(header_, raw_, out);
       break;
-    case DType::kF4:
+    case DType::kFloat32:
       convert_all<float>(header_, raw_, out);
       break;
-    case DType::kF8:
+    case DType::kFloat64:
       convert_all<double>(header_, raw_, out);
       break;
-    case DType::kI1:
+    case DType::kInt8:
       convert_all<std::int8_t>(header_, raw_, out);
       break;
-    case DType::kU1:
+    case DType::kUint8:
       convert_all<std::uint8_t>(header_, raw_, out);
       break;
-    case DType::kI2:
+    case DType::kInt16:
       convert_all<std::int16_t>(header_, raw_, out);
       break;
-    case DType::kU2:
+    case DType::kUint16:
       convert_all<std::uint16_t>(header_, raw_, out);
       break;
-    case DType::kI4:
+    case DType::kInt32:
       convert_all<std::int32_t>(header_, raw_, out);
       break;
-    case DType::kU4:
+    case DType::kUint32:
       convert_all<std::uint32_t>(header_, raw_, out);
       break;
-    case DType::kI8:
+    case DType::kInt64:
       convert_all<std::int64_t>(header_, raw_, out);
       break;
-    case DType::kU8:
+    case DType::kUint64:
       convert_all<std::uint64_t>(header_, raw_, out);
       break;
-    case DType::kB1:
+    case DType::kBool:
       convert_all<bool>(header_, raw_, out);
       break;
     case DType::kUnicode:

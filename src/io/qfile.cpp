@@ -221,7 +221,7 @@ QuantizedFile validate_quantized(const std::vector<std::string>& names,
   } catch (const Error& e) {
     throw Error(path + ": " + e.what());
   }
-  if (scale.dtype() != DType::kF4 || zero_point.dtype() != DType::kI4) {
+  if (scale.dtype() != DType::kFloat32 || zero_point.dtype() != DType::kInt32) {
     throw Error(path + ": scale must be float32 and zero_point int32");
   }
   if (scale.shape() != pshape || zero_point.shape() != pshape) {
@@ -233,11 +233,11 @@ QuantizedFile validate_quantized(const std::vector<std::string>& names,
   file.params.zero_point = zero_point.to_vector<std::int32_t>();
   const std::int64_t numel = shape_numel(file.meta.shape);
   if (file.meta.code_bits == 8) {
-    const DType want = file.meta.spec.is_signed ? DType::kI1 : DType::kU1;
+    const DType want = file.meta.spec.is_signed ? DType::kInt8 : DType::kUint8;
     if (file.q.dtype() != want || file.q.shape() != file.meta.shape) {
       throw Error(path + ": q must be " + dtype_name(want) + " with shape " + shape_string(file.meta.shape));
     }
-  } else if (file.q.dtype() != DType::kU1 ||
+  } else if (file.q.dtype() != DType::kUint8 ||
              file.q.shape() != Shape{packed_bytes(numel, file.meta.code_bits)}) {
     throw Error(path + ": packed q must be uint8 with " +
                 std::to_string(packed_bytes(numel, file.meta.code_bits)) + " bytes");
@@ -265,7 +265,7 @@ QuantizedFile validate_quantized(const std::vector<std::string>& names,
       throw Error(path + ": member 'codebook' is missing");
     const NpyArray book = member("codebook");
     const std::vector<float> want = codebook(file.meta.element);
-    if (book.dtype() != DType::kF4 || book.shape() != Shape{static_cast<std::int64_t>(want.size())})
+    if (book.dtype() != DType::kFloat32 || book.shape() != Shape{static_cast<std::int64_t>(want.size())})
       throw Error(path + ": codebook must be float32 [" + std::to_string(want.size()) + "]");
     const std::vector<float> got = book.to_vector<float>();
     for (std::size_t c = 0; c < want.size(); ++c) {
@@ -277,7 +277,7 @@ QuantizedFile validate_quantized(const std::vector<std::string>& names,
   }
   if (std::find(names.begin(), names.end(), "input_scale") != names.end()) {
     const NpyArray s = member("input_scale");
-    if (s.dtype() != DType::kF4 || file.meta.shape.empty() || s.shape() != Shape{file.meta.shape.back()})
+    if (s.dtype() != DType::kFloat32 || file.meta.shape.empty() || s.shape() != Shape{file.meta.shape.back()})
       throw Error(path + ": input_scale must be float32 with one value per input channel (the last axis)");
     file.input_scale = s.to_vector<float>();
     for (const float v : file.input_scale)

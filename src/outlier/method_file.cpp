@@ -32,7 +32,7 @@ std::int64_t activation_rows(const io::NpyArray& a, std::int64_t in, const std::
 // any activation is streamed; errors name the file and, for a NaN/Inf, its row and column.
 struct LinearWeight {
   Shape shape;
-  io::DType dtype = io::DType::kF4;
+  io::DType dtype = io::DType::kFloat32;
   std::int64_t out = 0, in = 0;
   std::vector<float> w;
 };
@@ -69,7 +69,7 @@ ActivationStats stream_activation_stats(const std::vector<std::string>& activati
     // float32 C-order data is used in place; anything else is converted once.
     std::vector<float> converted;
     std::span<const float> values;
-    if (a.dtype() == io::DType::kF4 && a.is_native_c_order()) {
+    if (a.dtype() == io::DType::kFloat32 && a.is_native_c_order()) {
       values = a.view<float>().flat();
     } else {
       converted = a.to_vector<float>();

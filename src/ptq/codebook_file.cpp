@@ -120,7 +120,7 @@ FileQuantReport quantize_codebook_file(const std::string& input, const std::stri
                        std::vector<std::int32_t>(static_cast<std::size_t>(layout.slots), 0)};
     const int bits = meta.code_bits;
     const Shape q_shape = bits < 8 ? Shape{packed_bytes(report.numel, bits)} : array.shape();
-    std::vector<std::byte> npy = io::encode_npy_header(io::DType::kU1, q_shape);
+    std::vector<std::byte> npy = io::encode_npy_header(io::DType::kUint8, q_shape);
     const std::size_t data_at = npy.size();
     npy.resize(data_at + static_cast<std::size_t>(packed_bytes(report.numel, bits)));
     auto* data = reinterpret_cast<std::uint8_t*>(npy.data() + data_at);

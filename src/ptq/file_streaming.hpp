@@ -40,11 +40,11 @@ auto with_float_input(const io::NpyArray& array, F&& f) {
     return f(in);
   };
   switch (array.dtype()) {
-    case io::DType::kF4:
+    case io::DType::kFloat32:
       return run(static_cast<float*>(nullptr));
-    case io::DType::kF8:
+    case io::DType::kFloat64:
       return run(static_cast<double*>(nullptr));
-    case io::DType::kF2:
+    case io::DType::kFloat16:
       return run(static_cast<half*>(nullptr));
     default:
       throw Error(array.name() + ": dtype " + io::dtype_name(array.dtype()) +

@@ -126,7 +126,7 @@ FileQuantReport quantize_file(const std::string& input, const std::string& outpu
     const QuantParams params = observe(array, in, options, layout, report, 0.5);
     const int bits = report.code_bits;
     const io::DType code_dtype =
-        bits < 8 ? io::DType::kU1 : (options.spec.is_signed ? io::DType::kI1 : io::DType::kU1);
+        bits < 8 ? io::DType::kUint8 : (options.spec.is_signed ? io::DType::kInt8 : io::DType::kUint8);
     const Shape q_shape = bits < 8 ? Shape{packed_bytes(report.numel, bits)} : array.shape();
     std::vector<std::byte> npy = io::encode_npy_header(code_dtype, q_shape);
     const std::size_t data_at = npy.size();
@@ -218,7 +218,7 @@ FileQuantReport fake_quantize_file(const std::string& input, const std::string& 
 
 FileQuantReport dequantize_file(const std::string& input, const std::string& output, io::DType out_dtype) {
   io::check_output_differs(output, {input});
-  if (out_dtype != io::DType::kF4 && out_dtype != io::DType::kF2 && out_dtype != io::DType::kF8) {
+  if (out_dtype != io::DType::kFloat32 && out_dtype != io::DType::kFloat16 && out_dtype != io::DType::kFloat64) {
     throw Error(std::string("dequantize writes float16, float32 or float64, not ") +
                 io::dtype_name(out_dtype));
   }
@@ -256,10 +256,10 @@ FileQuantReport dequantize_file(const std::string& input, const std::string& out
     }
   };
   switch (out_dtype) {
-    case io::DType::kF2:
+    case io::DType::kFloat16:
       write_as(static_cast<half*>(nullptr));
       break;
-    case io::DType::kF8:
+    case io::DType::kFloat64:
       write_as(static_cast<double*>(nullptr));
       break;
     default:

@@ -537,7 +537,7 @@ TEST_F(CliRoundTrip, Int8PerChannelByDefault) {
   const ProcessResult r = ok({"quantize", "w.npy", "-o", "q.npz"});
   EXPECT_THAT(r.out, HasSubstr("8-bit signed symmetric per_channel"));
   const Quantized file = read_quantized_members(path("q.npz"));
-  EXPECT_EQ(file.q.dtype(), io::DType::kI1);
+  EXPECT_EQ(file.q.dtype(), io::DType::kInt8);
   EXPECT_EQ(file.q.shape(), (Shape{4, 64}));
   EXPECT_EQ(file.scale.shape(), (Shape{4, 1}));
   EXPECT_EQ(file.zero_point.shape(), (Shape{4, 1}));
@@ -550,7 +550,7 @@ TEST_F(CliRoundTrip, Int8PerChannelByDefault) {
 
   ok({"dequantize", "q.npz", "-o", "d.npy"});
   const io::NpyArray out = io::read_npy(path("d.npy").string());
-  ASSERT_EQ(out.dtype(), io::DType::kF4);
+  ASSERT_EQ(out.dtype(), io::DType::kFloat32);
   ASSERT_EQ(out.shape(), (Shape{4, 64}));
   const auto x = weights(4, 64);
   const auto dq = out.to_vector<float>();
@@ -570,7 +570,7 @@ TEST_F(CliRoundTrip, Int4PerGroup) {
   const ProcessResult r = ok({"quantize", "w.npy", "-o", "q.npz", "--bits", "4", "--group-size", "32"});
   EXPECT_THAT(r.out, HasSubstr("4-bit signed symmetric per_group"));
   const Quantized file = read_quantized_members(path("q.npz"));
-  EXPECT_EQ(file.q.dtype(), io::DType::kU1);
+  EXPECT_EQ(file.q.dtype(), io::DType::kUint8);
   EXPECT_EQ(file.q.shape(), (Shape{128}));  // 256 codes of 4 bits
   EXPECT_EQ(file.scale.shape(), (Shape{4, 2}));
   EXPECT_EQ(file.meta["packing"], "lsb_bitstream");
@@ -590,7 +590,7 @@ TEST_F(CliRoundTrip, AffineUnsigned) {
   write_weights();
   ok({"quantize", "w.npy", "-o", "q.npz", "--affine", "--unsigned"});
   const Quantized file = read_quantized_members(path("q.npz"));
-  EXPECT_EQ(file.q.dtype(), io::DType::kU1);
+  EXPECT_EQ(file.q.dtype(), io::DType::kUint8);
   EXPECT_EQ(file.q.shape(), (Shape{4, 64}));
   EXPECT_EQ(file.meta["scheme"], "affine");
   EXPECT_EQ(file.meta["signed"], false);
@@ -695,8 +695,8 @@ TEST_F(CliRoundTrip, DequantizeDtypes) {
   const io::NpyArray d16 = io::read_npy(path("d16.npy").string());
   const io::NpyArray d64 = io::read_npy(path("d64.npy").string());
   const auto d32 = io::read_npy(path("d32.npy").string()).to_vector<float>();
-  ASSERT_EQ(d16.dtype(), io::DType::kF2);
-  ASSERT_EQ(d64.dtype(), io::DType::kF8);
+  ASSERT_EQ(d16.dtype(), io::DType::kFloat16);
+  ASSERT_EQ(d64.dtype(), io::DType::kFloat64);
   const auto h = d16.to_vector<half>();
   const auto d = d64.to_vector<double>();
   for (std::size_t i = 0; i < q.size(); ++i) {
@@ -719,11 +719,11 @@ class CliFakeQuant : public Cli, public testing::WithParamInterface<FloatType> {
 TEST_P(CliFakeQuant, KeepsTheDtype) {
   const auto x = weights(4, 64);
   const FloatType& t = GetParam();
-  if (t.dtype == io::DType::kF2) {
+  if (t.dtype == io::DType::kFloat16) {
     std::vector<half> h(x.size());
     std::ranges::transform(x, h.begin(), [](float v) { return half(v); });
     write("w.npy", npy_of(t.descr, {4, 64}, h));
-  } else if (t.dtype == io::DType::kF8) {
+  } else if (t.dtype == io::DType::kFloat64) {
     write("w.npy", npy_of(t.descr, {4, 64}, std::vector<double>(x.begin(), x.end())));
   } else {
     write("w.npy", npy_of(t.descr, {4, 64}, x));
@@ -747,9 +747,9 @@ TEST_P(CliFakeQuant, KeepsTheDtype) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, CliFakeQuant,
-                         testing::Values(FloatType{"f16", "<f2", io::DType::kF2},
-                                         FloatType{"f32", "<f4", io::DType::kF4},
-                                         FloatType{"f64", "<f8", io::DType::kF8}),
+                         testing::Values(FloatType{"f16", "<f2", io::DType::kFloat16},
+                                         FloatType{"f32", "<f4", io::DType::kFloat32},
+                                         FloatType{"f64", "<f8", io::DType::kFloat64}),
                          [](const testing::TestParamInfo<FloatType>& info) {
                            return std::string(info.param.name);
                          });

@@ -122,7 +122,7 @@ TEST(CodebookFile, HalfAndDoubleInputsAndTheInMemoryApiAgree) {
     // float16 input: exactly the float rule applied to the half values (widening a half is exact).
     quantize_file(dir.file("h.npy"), dir.file("h.npz"), o);
     const QuantizedFile fh = read_quantized(dir.file("h.npz"));
-    EXPECT_EQ(fh.meta.dtype, DType::kF2);
+    EXPECT_EQ(fh.meta.dtype, DType::kFloat16);
     std::vector<float> widened;
     for (const half v : xh) widened.push_back(static_cast<float>(v));
     const CodebookTensor want_h = quantize_codebook(widened, layout, element);
@@ -191,7 +191,7 @@ TEST(CodebookFile, NonFiniteInputIsRejectedOrSaturated) {
 TEST(CodebookFile, MetaAndMethodRecordRoundTrip) {
   QuantizedFileMeta m = codebook_meta(ElementFormat::kNf4,
                                       codebook_options(ElementFormat::kNf4, Granularity::kPerGroup, 64).spec,
-                                      Shape{2, 128}, DType::kF4);
+                                      Shape{2, 128}, DType::kFloat32);
   m.method = MethodRecord{"gptq", 4096, 0.25, 1.5, 3.0};
   const QuantizedFileMeta back = decode_meta(encode_meta(m), "x.npz");
   EXPECT_EQ(back.element, ElementFormat::kNf4);
@@ -214,14 +214,14 @@ TEST(CodebookFile, MetaAndMethodRecordRoundTrip) {
   ASSERT_EQ(old.find("element"), std::string::npos) << old;
   EXPECT_EQ(decode_meta(old, "x.npz").element, ElementFormat::kInt);
   // Codebook files say version 2; a version-1 meta claiming a codebook element is refused.
-  std::string fp8 = encode_meta(codebook_meta(ElementFormat::kFp8E4M3, QuantSpec{}, Shape{4}, DType::kF4));
+  std::string fp8 = encode_meta(codebook_meta(ElementFormat::kFp8E4M3, QuantSpec{}, Shape{4}, DType::kFloat32));
   EXPECT_EQ(decode_meta(fp8, "x.npz").element, ElementFormat::kFp8E4M3);
   EXPECT_NE(fp8.find("quantkit.qtensor/2"), std::string::npos) << fp8;
   std::string as_v1 = fp8;
   as_v1.replace(as_v1.find("quantkit.qtensor/2"), 18, "quantkit.qtensor/1");
   EXPECT_THROW(decode_meta(as_v1, "x.npz"), Error);
   EXPECT_THROW(decode_meta(fp8.replace(fp8.find("fp8-e4m3"), 8, "fp9-e4m3"), "x.npz"), Error);
-  std::string wrong_bits = encode_meta(codebook_meta(ElementFormat::kNf4, QuantSpec{}, Shape{4}, DType::kF4));
+  std::string wrong_bits = encode_meta(codebook_meta(ElementFormat::kNf4, QuantSpec{}, Shape{4}, DType::kFloat32));
   wrong_bits.replace(wrong_bits.find("\"quant_max\":15"), 14, "\"quant_max\":14");
   EXPECT_THROW(decode_meta(wrong_bits, "x.npz"), Error);
 }

@@ -102,7 +102,7 @@ TEST(NpyWrite, TemplateOverloadWritesAView) {
 
 TEST(NpyWrite, HeaderIsNumpysFormatPaddedTo64) {
   for (const Shape& shape : {Shape{}, Shape{5}, Shape{2, 3}, Shape{1000000, 1000000, 7}}) {
-    const std::vector<std::byte> header = encode_npy_header(DType::kF4, shape);
+    const std::vector<std::byte> header = encode_npy_header(DType::kFloat32, shape);
     ASSERT_EQ(header.size() % 64, 0u);
     const std::string text(reinterpret_cast<const char*>(header.data()), header.size());
     EXPECT_EQ(text.substr(0, 8), std::string("\x93NUMPY\x01\x00", 8));
@@ -117,11 +117,11 @@ TEST(NpyWrite, HeaderIsNumpysFormatPaddedTo64) {
 
 TEST(NpyWrite, WrongDataSizeIsAnError) {
   const std::vector<std::byte> data(11);
-  EXPECT_THROW(encode_npy(DType::kF4, {3}, data), Error);
+  EXPECT_THROW(encode_npy(DType::kFloat32, {3}, data), Error);
   const ScratchDir dir;
-  EXPECT_THAT([&] { write_npy(dir.file("x.npy"), DType::kF4, {3}, data); },
+  EXPECT_THAT([&] { write_npy(dir.file("x.npy"), DType::kFloat32, {3}, data); },
               testing::ThrowsMessage<Error>(AllOf(StartsWith(dir.file("x.npy")), HasSubstr("needs 12"))));
-  EXPECT_THROW(encode_npy_header(DType::kF4, {2, -1}), Error);
+  EXPECT_THROW(encode_npy_header(DType::kFloat32, {2, -1}), Error);
   EXPECT_TRUE(dir.entries().empty());
 }
 
@@ -139,7 +139,7 @@ TEST(NpyParse, AcceptsNumpyVariantsOfTheDict) {
   for (const std::string& dict : dicts) {
     SCOPED_TRACE(dict);
     const NpyArray a = parse_npy(make_npy(dict, 24), "ok.npy");
-    EXPECT_EQ(a.dtype(), DType::kI4);
+    EXPECT_EQ(a.dtype(), DType::kInt32);
     EXPECT_EQ(a.shape(), (Shape{2, 3}));
     EXPECT_FALSE(a.header().big_endian);
   }
@@ -159,7 +159,7 @@ TEST(NpyParse, BoolDescriptorsAndOneByteOrders) {
   for (const std::string descr : {"|b1", "?", "<b1", ">b1", "=?"}) {
     const NpyArray a =
         parse_npy(make_npy("{'descr': '" + descr + "', 'fortran_order': False, 'shape': (3,)}", 3), "b.npy");
-    EXPECT_EQ(a.dtype(), DType::kB1) << descr;
+    EXPECT_EQ(a.dtype(), DType::kBool) << descr;
     EXPECT_TRUE(a.is_native_c_order());
   }
   EXPECT_FALSE(parse_npy(make_npy("{'descr': '>i1', 'fortran_order': False, 'shape': (3,)}", 3), "i.npy")
@@ -238,7 +238,7 @@ TEST(NpyConvert, FortranWithOneLongDimensionIsAlreadyCOrder) {
 
 TEST(NpyConvert, BetweenNumericDtypes) {
   const std::vector<float> values = {1.5f, -2.75f, 0.0f, 300.0f, -1e10f, std::nanf(""), INFINITY, 1e20f};
-  const NpyArray a = parse_npy(encode_npy(DType::kF4, {8}, std::as_bytes(std::span(values))), "f.npy");
+  const NpyArray a = parse_npy(encode_npy(DType::kFloat32, {8}, std::as_bytes(std::span(values))), "f.npy");
   // Float -> integer truncates like C, but NaN gives 0 and out-of-range values saturate (defined, unlike C).
   EXPECT_EQ(a.to_vector<std::int32_t>(),
             (std::vector<std::int32_t>{1, -2, 0, 300, std::numeric_limits<std::int32_t>::min(), 0,
@@ -253,14 +253,14 @@ TEST(NpyConvert, BetweenNumericDtypes) {
   EXPECT_EQ(a.to_vector<half>()[3].bits, half(300.0f).bits);
 
   const std::vector<std::uint8_t> flags = {0, 1, 0, 1};
-  const NpyArray b = parse_npy(encode_npy(DType::kB1, {4}, std::as_bytes(std::span(flags))), "b.npy");
+  const NpyArray b = parse_npy(encode_npy(DType::kBool, {4}, std::as_bytes(std::span(flags))), "b.npy");
   EXPECT_EQ(b.to_vector<float>(), (std::vector<float>{0, 1, 0, 1}));
   EXPECT_EQ(b.to_vector<std::int64_t>(), (std::vector<std::int64_t>{0, 1, 0, 1}));
   EXPECT_EQ(b.to_vector<half>()[1].bits, half(1.0f).bits);
 
   // Integer -> narrower integer wraps, as numpy's astype does.
   const std::vector<std::int32_t> ints = {300, -1, 65537};
-  const NpyArray c = parse_npy(encode_npy(DType::kI4, {3}, std::as_bytes(std::span(ints))), "i.npy");
+  const NpyArray c = parse_npy(encode_npy(DType::kInt32, {3}, std::as_bytes(std::span(ints))), "i.npy");
   EXPECT_EQ(c.to_vector<std::uint8_t>(), (std::vector<std::uint8_t>{44, 255, 1}));
   EXPECT_EQ(c.to_vector<std::int16_t>(), (std::vector<std::int16_t>{300, -1, 1}));
 }
@@ -277,7 +277,7 @@ TEST(NpyConvert, DoubleToHalfRoundsOnce) {
   // up (0x3c01); rounding to float first loses the 2^-40 and the tie then goes to even (0x3c00).
   const std::vector<double> values = {1.0 + std::ldexp(1.0, -11) + std::ldexp(1.0, -40), 1e300, -1e-300,
                                       65519.0};
-  const NpyArray a = parse_npy(encode_npy(DType::kF8, {4}, std::as_bytes(std::span(values))), "d.npy");
+  const NpyArray a = parse_npy(encode_npy(DType::kFloat64, {4}, std::as_bytes(std::span(values))), "d.npy");
   const std::vector<half> h = a.to_vector<half>();
   EXPECT_EQ(h[0].bits, 0x3c01);
   EXPECT_EQ(h[1].bits, 0x7c00);  // +inf
@@ -287,7 +287,7 @@ TEST(NpyConvert, DoubleToHalfRoundsOnce) {
 
 TEST(NpyConvert, HalfToOthers) {
   const std::vector<half> values = {half(1.5f), half(-65504.0f), half::from_bits(0x7e00)};
-  const NpyArray a = parse_npy(encode_npy(DType::kF2, {3}, std::as_bytes(std::span(values))), "h.npy");
+  const NpyArray a = parse_npy(encode_npy(DType::kFloat16, {3}, std::as_bytes(std::span(values))), "h.npy");
   const std::vector<double> d = a.to_vector<double>();
   EXPECT_EQ(d[0], 1.5);
   EXPECT_EQ(d[1], -65504.0);
@@ -297,7 +297,7 @@ TEST(NpyConvert, HalfToOthers) {
 
 TEST(NpyView, ChecksDtype) {
   const std::vector<float> values = {1, 2};
-  const NpyArray a = parse_npy(encode_npy(DType::kF4, {2}, std::as_bytes(std::span(values))), "v.npy");
+  const NpyArray a = parse_npy(encode_npy(DType::kFloat32, {2}, std::as_bytes(std::span(values))), "v.npy");
   EXPECT_THAT([&] { (void)a.view<double>(); },
               testing::ThrowsMessage<Error>(HasSubstr("v.npy: expected dtype float64, got float32")));
   EXPECT_EQ(a.view<float>().flat()[1], 2.0f);
@@ -349,7 +349,7 @@ TEST(NpyString, Errors) {
   EXPECT_THROW(encode_npy_string("\xed\xa0\x80"), Error);  // surrogate
   EXPECT_THROW(encode_npy_string("\xff"), Error);
   const std::vector<float> values = {1};
-  const NpyArray f = parse_npy(encode_npy(DType::kF4, {1}, std::as_bytes(std::span(values))), "f.npy");
+  const NpyArray f = parse_npy(encode_npy(DType::kFloat32, {1}, std::as_bytes(std::span(values))), "f.npy");
   EXPECT_THAT([&] { (void)f.as_string(); },
               testing::ThrowsMessage<Error>(HasSubstr("f.npy: expected a unicode string")));
   const NpyArray two =
@@ -499,7 +499,7 @@ TEST(NpyParse, EveryMalformedFileIsAnErrorNamingThePath) {
 
 TEST(NpyParse, EveryPrefixOfAValidFileIsAnError) {
   const std::vector<double> values = {1, 2, 3};
-  const std::vector<std::byte> whole = encode_npy(DType::kF8, {3}, std::as_bytes(std::span(values)));
+  const std::vector<std::byte> whole = encode_npy(DType::kFloat64, {3}, std::as_bytes(std::span(values)));
   for (std::size_t n = 0; n < whole.size(); ++n) {
     EXPECT_THROW(
         parse_npy(std::vector<std::byte>(whole.begin(), whole.begin() + static_cast<std::ptrdiff_t>(n)),
@@ -523,7 +523,7 @@ TEST(NpyRead, MissingFileAndFolderAreErrors) {
 TEST(NpyMmap, MappedEqualsRead) {
   const ScratchDir dir;
   const std::vector<float> values = samples<float>(3 * 1000 * 700);
-  write_npy(dir.file("big.npy"), DType::kF4, {3, 1000, 700}, std::as_bytes(std::span(values)));
+  write_npy(dir.file("big.npy"), DType::kFloat32, {3, 1000, 700}, std::as_bytes(std::span(values)));
   const NpyArray mapped = read_npy(dir.file("big.npy"), 0);
   const NpyArray copied = read_npy(dir.file("big.npy"), std::numeric_limits<std::size_t>::max());
   EXPECT_EQ(mapped.header().data_offset, copied.header().data_offset);
@@ -538,7 +538,7 @@ TEST(NpyMmap, MappedEqualsRead) {
 TEST(NpyMmap, ReleaseDoesNotChangeWhatIsRead) {
   const ScratchDir dir;
   const std::vector<std::int64_t> values = samples<std::int64_t>(1 << 20);
-  write_npy(dir.file("r.npy"), DType::kI8, {1 << 20}, std::as_bytes(std::span(values)));
+  write_npy(dir.file("r.npy"), DType::kInt64, {1 << 20}, std::as_bytes(std::span(values)));
   const NpyArray mapped = read_npy(dir.file("r.npy"), 0);
   const std::span<const std::int64_t> flat = mapped.view<std::int64_t>().flat();
   const std::size_t bytes = mapped.raw().size();
@@ -559,7 +559,7 @@ TEST(NpyMmap, ReleaseDoesNotChangeWhatIsRead) {
 TEST(NpyMmap, ArrayOutlivesMovesAndCopiesOfStorage) {
   const ScratchDir dir;
   const std::vector<double> values = samples<double>(1000);
-  write_npy(dir.file("m.npy"), DType::kF8, {1000}, std::as_bytes(std::span(values)));
+  write_npy(dir.file("m.npy"), DType::kFloat64, {1000}, std::as_bytes(std::span(values)));
   NpyArray moved;
   {
     NpyArray a = read_npy(dir.file("m.npy"), 0);
@@ -577,7 +577,7 @@ TEST(NpyAtomic, ReplacesAnExistingFileAndLeavesNoTemporary) {
   const ScratchDir dir;
   const std::string path = dir.file("w.npy");
   test::write_bytes(path, test::to_bytes("old contents"));
-  write_npy(path, DType::kF4, {3}, std::as_bytes(std::span(kThree)));
+  write_npy(path, DType::kFloat32, {3}, std::as_bytes(std::span(kThree)));
   EXPECT_EQ(read_npy(path).to_vector<float>(), kThree);
   EXPECT_EQ(dir.entries(), std::set<std::string>{"w.npy"});
 }
@@ -585,7 +585,7 @@ TEST(NpyAtomic, ReplacesAnExistingFileAndLeavesNoTemporary) {
 TEST(NpyAtomic, NewFileHasTheUmaskPermissions) {
   const ScratchDir dir;
   const mode_t old_mask = ::umask(027);
-  write_npy(dir.file("p.npy"), DType::kF4, {3}, std::as_bytes(std::span(kThree)));
+  write_npy(dir.file("p.npy"), DType::kFloat32, {3}, std::as_bytes(std::span(kThree)));
   ::umask(old_mask);
   struct stat st {};
   ASSERT_EQ(::stat(dir.file("p.npy").c_str(), &st), 0);
@@ -595,7 +595,7 @@ TEST(NpyAtomic, NewFileHasTheUmaskPermissions) {
 TEST(NpyAtomic, MissingFolderIsAnErrorNamingThePath) {
   const ScratchDir dir;
   const std::string path = dir.file("missing/w.npy");
-  EXPECT_THAT([&] { write_npy(path, DType::kF4, {3}, std::as_bytes(std::span(kThree))); },
+  EXPECT_THAT([&] { write_npy(path, DType::kFloat32, {3}, std::as_bytes(std::span(kThree))); },
               testing::ThrowsMessage<Error>(AllOf(StartsWith(path + ": "),
                                                   HasSubstr("cannot create a temporary file"),
                                                   HasSubstr("No such file or directory"))));
@@ -610,7 +610,7 @@ TEST(NpyAtomic, UnwritableFolderLeavesTheExistingFileUntouched) {
   test::write_bytes(path, test::to_bytes("old contents"));
   std::filesystem::permissions(dir.path() / "ro",
                                std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
-  EXPECT_THAT([&] { write_npy(path, DType::kF4, {3}, std::as_bytes(std::span(kThree))); },
+  EXPECT_THAT([&] { write_npy(path, DType::kFloat32, {3}, std::as_bytes(std::span(kThree))); },
               testing::ThrowsMessage<Error>(AllOf(StartsWith(path + ": "), HasSubstr("Permission denied"))));
   std::filesystem::permissions(dir.path() / "ro", std::filesystem::perms::owner_all);
   EXPECT_EQ(test::read_bytes(path), test::to_bytes("old contents"));
@@ -622,7 +622,7 @@ TEST(NpyAtomic, FailedRenameRemovesTheTemporaryAndKeepsTheTarget) {
   const ScratchDir dir;
   std::filesystem::create_directory(dir.path() / "target.npy");
   test::write_bytes(dir.file("target.npy/keep"), test::to_bytes("x"));
-  EXPECT_THAT([&] { write_npy(dir.file("target.npy"), DType::kF4, {3}, std::as_bytes(std::span(kThree))); },
+  EXPECT_THAT([&] { write_npy(dir.file("target.npy"), DType::kFloat32, {3}, std::as_bytes(std::span(kThree))); },
               testing::ThrowsMessage<Error>(
                   AllOf(StartsWith(dir.file("target.npy") + ": "), HasSubstr("rename failed"))));
   EXPECT_EQ(dir.entries(), std::set<std::string>{"target.npy"});
@@ -646,7 +646,7 @@ TEST(NpyAtomic, RelativePathInTheCurrentFolder) {
   const ScratchDir dir;
   const auto old_cwd = std::filesystem::current_path();
   std::filesystem::current_path(dir.path());
-  write_npy("rel.npy", DType::kF4, {3}, std::as_bytes(std::span(kThree)));
+  write_npy("rel.npy", DType::kFloat32, {3}, std::as_bytes(std::span(kThree)));
   std::filesystem::current_path(old_cwd);
   EXPECT_EQ(read_npy(dir.file("rel.npy")).to_vector<float>(), kThree);
   EXPECT_THROW(AtomicFile(""), Error);
@@ -674,21 +674,21 @@ TEST(CheckOutputDiffers, SamePathLinkAndInode) {
 // ---- dtype table ----------------------------------------------------------------------------------
 
 TEST(DTypeNames, ParseNamesAndDescriptors) {
-  EXPECT_EQ(dtype_from_name("float32"), DType::kF4);
-  EXPECT_EQ(dtype_from_name("f4"), DType::kF4);
-  EXPECT_EQ(dtype_from_name("<f4"), DType::kF4);
-  EXPECT_EQ(dtype_from_name("float16"), DType::kF2);
-  EXPECT_EQ(dtype_from_name("half"), DType::kF2);
-  EXPECT_EQ(dtype_from_name("|u1"), DType::kU1);
-  EXPECT_EQ(dtype_from_name("bool"), DType::kB1);
-  EXPECT_EQ(dtype_from_name("?"), DType::kB1);
-  EXPECT_EQ(dtype_from_name("uint64"), DType::kU8);
+  EXPECT_EQ(dtype_from_name("float32"), DType::kFloat32);
+  EXPECT_EQ(dtype_from_name("f4"), DType::kFloat32);
+  EXPECT_EQ(dtype_from_name("<f4"), DType::kFloat32);
+  EXPECT_EQ(dtype_from_name("float16"), DType::kFloat16);
+  EXPECT_EQ(dtype_from_name("half"), DType::kFloat16);
+  EXPECT_EQ(dtype_from_name("|u1"), DType::kUint8);
+  EXPECT_EQ(dtype_from_name("bool"), DType::kBool);
+  EXPECT_EQ(dtype_from_name("?"), DType::kBool);
+  EXPECT_EQ(dtype_from_name("uint64"), DType::kUint64);
   EXPECT_THAT([] { (void)dtype_from_name(">f4"); },
               testing::ThrowsMessage<Error>(HasSubstr("unknown dtype '>f4'")));
   EXPECT_THROW(dtype_from_name("complex64"), Error);
   EXPECT_THROW(dtype_from_name(""), Error);
-  for (const DType d : {DType::kF2, DType::kF4, DType::kF8, DType::kI1, DType::kU1, DType::kI2, DType::kU2,
-                        DType::kI4, DType::kU4, DType::kI8, DType::kU8, DType::kB1}) {
+  for (const DType d : {DType::kFloat16, DType::kFloat32, DType::kFloat64, DType::kInt8, DType::kUint8, DType::kInt16, DType::kUint16,
+                        DType::kInt32, DType::kUint32, DType::kInt64, DType::kUint64, DType::kBool}) {
     EXPECT_EQ(dtype_from_name(dtype_name(d)), d);
     EXPECT_EQ(dtype_from_name(dtype_descr(d)), d);
     EXPECT_EQ(dtype_descr(d).size(), 3u);
@@ -696,8 +696,8 @@ TEST(DTypeNames, ParseNamesAndDescriptors) {
   }
   EXPECT_THROW(dtype_size(DType::kUnicode), Error);
   EXPECT_THROW(dtype_descr(DType::kUnicode), Error);
-  EXPECT_TRUE(dtype_is_float(DType::kF2));
-  EXPECT_FALSE(dtype_is_float(DType::kI8));
+  EXPECT_TRUE(dtype_is_float(DType::kFloat16));
+  EXPECT_FALSE(dtype_is_float(DType::kInt64));
 }
 
 }  // namespace

@@ -36,7 +36,7 @@ void expect_sample_arrays(const std::map<std::string, NpyArray>& arrays) {
   EXPECT_EQ(arrays.at("weights").shape(), (Shape{2, 3}));
   EXPECT_EQ(arrays.at("weights").to_vector<float>(), kWeights);
   EXPECT_EQ(arrays.at("zero_point").to_vector<std::int32_t>(), kZeroPoints);
-  EXPECT_EQ(arrays.at("zeros").dtype(), DType::kU1);
+  EXPECT_EQ(arrays.at("zeros").dtype(), DType::kUint8);
   EXPECT_EQ(arrays.at("zeros").to_vector<std::uint8_t>(), kZeros);
   EXPECT_EQ(arrays.at("meta").as_string(), "{\"format\": \"quantkit.qtensor/1\"}");
   EXPECT_EQ(arrays.at("scalar").to_vector<double>(), std::vector<double>{2.5});
@@ -231,7 +231,7 @@ TEST(NpzCorrupt, FlippedDataBytesAreErrorsNamingTheMember) {
 void expect_large_member_round_trip(std::int64_t n, bool compress) {
   const ScratchDir dir;
   {
-    std::vector<std::byte> npy = encode_npy_header(DType::kU1, {n});
+    std::vector<std::byte> npy = encode_npy_header(DType::kUint8, {n});
     const std::size_t at = npy.size();
     npy.resize(at + static_cast<std::size_t>(n));
     for (std::int64_t i = 0; i < n; i += 4093)

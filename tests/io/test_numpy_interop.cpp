@@ -256,8 +256,8 @@ TEST_F(NumpyInterop, NumpyReadsWhatQuantkitWrites) {
   deflated.add_encoded("meta", encode_npy_string(kText));
   stored.write(dir.file("cpp_stored.npz"));
   deflated.write(dir.file("cpp_deflated.npz"));
-  write_npy(dir.file("cpp_scalar.npy"), DType::kF8, {}, bytes_of(std::vector<double>{3.5}));
-  write_npy(dir.file("cpp_empty.npy"), DType::kF4, {0, 3}, {});
+  write_npy(dir.file("cpp_scalar.npy"), DType::kFloat64, {}, bytes_of(std::vector<double>{3.5}));
+  write_npy(dir.file("cpp_empty.npy"), DType::kFloat32, {0, 3}, {});
   for (const auto& [file, text] :
        {std::pair{"cpp_string.npy", kText}, std::pair{"cpp_empty_string.npy", std::string()}}) {
     AtomicFile out(dir.file(file));

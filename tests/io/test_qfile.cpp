@@ -68,7 +68,7 @@ TEST(QuantizeFile, EmptyTensorsRoundTrip) {
   const ScratchDir dir;
   for (const Shape& shape : {Shape{0, 4}, Shape{4, 0}, Shape{0}}) {
     SCOPED_TRACE(shape_string(shape));
-    write_npy(dir.file("e.npy"), DType::kF4, shape, {});
+    write_npy(dir.file("e.npy"), DType::kFloat32, shape, {});
     FileQuantOptions options;
     options.spec = default_weight_spec(static_cast<int>(shape.size()));
     quantize_file(dir.file("e.npy"), dir.file("e.npz"), options);

@@ -402,7 +402,7 @@ TEST_F(PlanFixture, ApplyWritesEveryLayerInItsFormat) {
   }
   EXPECT_EQ(manifest["layers"][1]["stored_shape"], (Shape{8, 32}));
   const io::NpyArray h = io::read_npy((out / "c.npy").string());
-  EXPECT_EQ(h.dtype(), io::DType::kF2);
+  EXPECT_EQ(h.dtype(), io::DType::kFloat16);
   EXPECT_EQ(h.shape(), (Shape{10}));
   for (const auto& e : fs::directory_iterator(out))
     EXPECT_NE(e.path().filename().string().front(), '.') << "temporary left: " << e.path();

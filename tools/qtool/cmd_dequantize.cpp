@@ -16,9 +16,9 @@ Handler add_dequantize(CLI::App& app, Output& out) {
   cmd->add_option("-o,--output", args->output, "Output .npy")->required();
   cmd->add_option("--dtype", args->dtype, "Output dtype")->check(CLI::IsMember({"f16", "f32", "f64"}));
   return [args, &out] {
-    const qk::io::DType dtype = args->dtype == "f16"   ? qk::io::DType::kF2
-                                : args->dtype == "f64" ? qk::io::DType::kF8
-                                                       : qk::io::DType::kF4;
+    const qk::io::DType dtype = args->dtype == "f16"   ? qk::io::DType::kFloat16
+                                : args->dtype == "f64" ? qk::io::DType::kFloat64
+                                                       : qk::io::DType::kFloat32;
     const qk::FileQuantReport r = qk::dequantize_file(args->input, args->output, dtype);
     if (out.json) {
       print_json({{"input", args->input},

@@ -10,9 +10,24 @@
 
 namespace qk::io {
 
-// kUnicode is numpy's fixed-width unicode string ('<U<n>', UTF-32): only used for the 0-d metadata
+// Named for what the element is (numpy's dtype names), not for the descriptor's byte count: kFloat32 is
+// '<f4', kInt32 is '<i4'. kUnicode is numpy's fixed-width unicode string ('<U<n>', UTF-32): only used for the 0-d metadata
 // string of quantized files; its item size lives in NpyHeader::item_size.
-enum class DType { kF2, kF4, kF8, kI1, kU1, kI2, kU2, kI4, kU4, kI8, kU8, kB1, kUnicode };
+enum class DType {
+  kFloat16,
+  kFloat32,
+  kFloat64,
+  kInt8,
+  kUint8,
+  kInt16,
+  kUint16,
+  kInt32,
+  kUint32,
+  kInt64,
+  kUint64,
+  kBool,
+  kUnicode
+};
 
 // Bytes per element; throws for kUnicode (its size is per array).
 std::size_t dtype_size(DType d);
@@ -27,29 +42,29 @@ bool dtype_is_float(DType d);
 template <class T>
 constexpr DType dtype_of() {
   if constexpr (std::is_same_v<T, half>)
-    return DType::kF2;
+    return DType::kFloat16;
   else if constexpr (std::is_same_v<T, float>)
-    return DType::kF4;
+    return DType::kFloat32;
   else if constexpr (std::is_same_v<T, double>)
-    return DType::kF8;
+    return DType::kFloat64;
   else if constexpr (std::is_same_v<T, std::int8_t>)
-    return DType::kI1;
+    return DType::kInt8;
   else if constexpr (std::is_same_v<T, std::uint8_t>)
-    return DType::kU1;
+    return DType::kUint8;
   else if constexpr (std::is_same_v<T, std::int16_t>)
-    return DType::kI2;
+    return DType::kInt16;
   else if constexpr (std::is_same_v<T, std::uint16_t>)
-    return DType::kU2;
+    return DType::kUint16;
   else if constexpr (std::is_same_v<T, std::int32_t>)
-    return DType::kI4;
+    return DType::kInt32;
   else if constexpr (std::is_same_v<T, std::uint32_t>)
-    return DType::kU4;
+    return DType::kUint32;
   else if constexpr (std::is_same_v<T, std::int64_t>)
-    return DType::kI8;
+    return DType::kInt64;
   else if constexpr (std::is_same_v<T, std::uint64_t>)
-    return DType::kU8;
+    return DType::kUint64;
   else if constexpr (std::is_same_v<T, bool>)
-    return DType::kB1;
+    return DType::kBool;
   else
     static_assert(sizeof(T) == 0, "no numpy dtype for this type");
 }

@@ -17,7 +17,7 @@
 namespace qk::io {
 
 struct NpyHeader {
-  DType dtype = DType::kF4;
+  DType dtype = DType::kFloat32;
   bool big_endian = false;  // byte order of the stored data (false for 1-byte types)
   bool fortran_order = false;
   Shape shape;

@@ -54,7 +54,7 @@ struct QuantizedFileMeta {
   QRange range;              // effective integer range of the codes
   int code_bits = 8;         // bits per stored code: 8 means one byte per code, unpacked
   Shape shape;               // shape of the original tensor
-  DType dtype = DType::kF4;  // dtype of the original tensor
+  DType dtype = DType::kFloat32;  // dtype of the original tensor
   ElementFormat element = ElementFormat::kInt;
   std::optional<MethodRecord> method;
 };

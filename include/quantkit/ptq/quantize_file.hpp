@@ -36,7 +36,7 @@ struct FileQuantOptions {
 
 struct FileQuantReport {
   Shape shape;
-  io::DType dtype = io::DType::kF4;
+  io::DType dtype = io::DType::kFloat32;
   std::int64_t numel = 0;
   std::int64_t nonfinite = 0;      // NaN/Inf values seen (only non-zero with kSaturate)
   std::uint64_t input_bytes = 0;   // bytes of the input array's data
@@ -58,7 +58,7 @@ FileQuantReport fake_quantize_file(const std::string& input, const std::string& 
 
 // A quantized .npz -> OUT.npy in float32, float16 or float64.
 FileQuantReport dequantize_file(const std::string& input, const std::string& output,
-                                io::DType out_dtype = io::DType::kF4);
+                                io::DType out_dtype = io::DType::kFloat32);
 
 // The dequantized float32 values of a quantized file read into memory.
 std::vector<float> dequantize_to_float(const io::QuantizedFile& file);
