@@ -1,4 +1,4 @@
-// Recorded id files and synthetic Zipf streams.
+// Synthetic Zipf id streams and synthetic tables.
 #include "quantkit/embed/id_stream.hpp"
 
 #include <algorithm>
@@ -7,36 +7,8 @@
 #include <random>
 
 #include "quantkit/core/error.hpp"
-#include "quantkit/io/npy.hpp"
 
 namespace qk {
-
-std::vector<std::int64_t> read_ids(const std::string& path) {
-  const io::NpyArray array = io::read_npy(path);
-  switch (array.dtype()) {
-    case io::DType::kInt8:
-    case io::DType::kUint8:
-    case io::DType::kInt16:
-    case io::DType::kUint16:
-    case io::DType::kInt32:
-    case io::DType::kUint32:
-    case io::DType::kInt64:
-      break;
-    case io::DType::kUint64: {
-      const auto v = array.to_vector<std::uint64_t>();
-      for (std::size_t i = 0; i < v.size(); ++i) {
-        if (v[i] > static_cast<std::uint64_t>(INT64_MAX))
-          throw Error(path + ": id " + std::to_string(v[i]) + " at position " + std::to_string(i) +
-                      " does not fit in int64");
-      }
-      break;
-    }
-    default:
-      throw Error(path + ": ids must be integers, got dtype " + std::string(io::dtype_name(array.dtype())));
-  }
-  if (array.numel() == 0) throw Error(path + ": the id file is empty");
-  return array.to_vector<std::int64_t>();
-}
 
 namespace {
 // Uniform in [0, 1) from 53 random bits.

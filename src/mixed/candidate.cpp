@@ -7,6 +7,7 @@
 #include "quantkit/core/half.hpp"
 #include "quantkit/core/pack.hpp"
 #include "quantkit/core/quantize.hpp"
+#include "quantkit/ptq/weight_spec.hpp"
 
 namespace qk {
 
@@ -75,30 +76,7 @@ std::string granularity_name(const CandidateFormat& f, const Shape& shape) {
 QuantSpec candidate_spec(const CandidateFormat& f, const Shape& shape, Shape& view_shape) {
   if (f.kind != CandidateFormat::Kind::kInt)
     throw Error("format " + to_string(f) + " is not an integer format");
-  QuantSpec spec;
-  spec.bits = f.bits;
-  spec.is_signed = true;
-  spec.scheme = Scheme::kSymmetric;
-  view_shape = shape;
-  if (f.group_size == 0) {
-    spec.granularity = shape.size() >= 2 ? Granularity::kPerChannel : Granularity::kPerTensor;
-    spec.axis = 0;
-    return spec;
-  }
-  spec.granularity = Granularity::kPerGroup;
-  spec.group_size = f.group_size;
-  const std::int64_t numel = shape_numel(shape);
-  const std::int64_t out = shape.empty() ? 1 : shape[0];
-  const std::int64_t rest = out > 0 ? numel / out : 0;
-  if (shape.size() >= 2 && rest % f.group_size == 0) {
-    view_shape = {out, rest};
-  } else if (numel % f.group_size == 0) {
-    view_shape = {numel};
-  } else {
-    throw Error("group size " + std::to_string(f.group_size) + " divides neither the rows (" +
-                std::to_string(rest) + ") nor the element count (" + std::to_string(numel) + ")");
-  }
-  return spec;
+  return integer_weight_spec(f.bits, f.group_size, shape, view_shape);
 }
 
 CandidateResult apply_candidate(std::span<const float> weights, const Shape& shape,

@@ -7,7 +7,7 @@
 #include "quantkit/core/half.hpp"
 #include "quantkit/core/pack.hpp"
 #include "quantkit/core/quantize.hpp"
-#include "quantkit/mixed/candidate.hpp"
+#include "quantkit/ptq/weight_spec.hpp"
 
 namespace qk {
 
@@ -27,11 +27,10 @@ const char* to_string(WeightFormat f) {
 
 QuantSpec format_spec(WeightFormat format, const Shape& shape, std::int64_t group_size, Shape& view_shape) {
   // The integer formats are the mixed-precision candidates "8" (per channel) and "4gG" (per group).
-  if (format == WeightFormat::kInt8PerChannel)
-    return candidate_spec({CandidateFormat::Kind::kInt, 8, 0}, shape, view_shape);
+  if (format == WeightFormat::kInt8PerChannel) return integer_weight_spec(8, 0, shape, view_shape);
   if (format == WeightFormat::kInt4PerGroup) {
     if (group_size <= 0) throw Error("group size must be positive, got " + std::to_string(group_size));
-    return candidate_spec({CandidateFormat::Kind::kInt, 4, group_size}, shape, view_shape);
+    return integer_weight_spec(4, group_size, shape, view_shape);
   }
   view_shape = shape;
   QuantSpec spec;
@@ -48,7 +47,7 @@ struct LayerRun {
   std::int64_t group_size = 0;
 };
 
-LayerRun run_layer(const io::LoadedLayer& layer, WeightFormat format, std::int64_t group_size) {
+LayerRun run_layer(const WeightLayer& layer, WeightFormat format, std::int64_t group_size) {
   LayerRun run;
   const std::size_t n = layer.values.size();
   run.approx.resize(n);
@@ -77,7 +76,7 @@ LayerRun run_layer(const io::LoadedLayer& layer, WeightFormat format, std::int64
 
 }  // namespace
 
-FormatResult evaluate_format(const std::vector<io::LoadedLayer>& layers, WeightFormat format,
+FormatResult evaluate_format(const std::vector<WeightLayer>& layers, WeightFormat format,
                              std::int64_t group_size, int repeats) {
   FormatResult result;
   result.format = format;

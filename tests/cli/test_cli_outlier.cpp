@@ -12,7 +12,7 @@
 #include "cli/cli_test_util.hpp"
 #include "quantkit/io/npy.hpp"
 #include "quantkit/io/qfile.hpp"
-#include "quantkit/ptq/quantize_file.hpp"
+#include "quantkit/files/quantize_file.hpp"
 
 namespace qk::cli_test {
 namespace {

@@ -11,6 +11,7 @@
 #include "quantkit/core/error.hpp"
 #include "quantkit/embed/embedding_table.hpp"
 #include "quantkit/embed/id_stream.hpp"
+#include "quantkit/files/embedding_file.hpp"
 #include "quantkit/embed/rowwise.hpp"
 #include "quantkit/embed/sparse_lookup.hpp"
 #include "quantkit/io/npy.hpp"
@@ -140,8 +141,8 @@ TEST(EmbeddingTable, SaveAndOpenRoundTripEveryStorage) {
     const auto table =
         EmbeddingTable::from_floats(TensorView<const float>(values.data(), {rows, dim}), storage);
     const std::string path = dir.file(std::string("t_") + to_string(storage) + ".npz");
-    table.save(path);
-    const auto loaded = EmbeddingTable::open(path);
+    save_embedding_table(table, path);
+    const auto loaded = open_embedding_table(path);
     EXPECT_EQ(loaded.storage(), storage);
     ASSERT_EQ(loaded.rows(), rows);
     ASSERT_EQ(loaded.dim(), dim);
@@ -156,10 +157,10 @@ TEST(EmbeddingTable, LargeFloat32NpyIsViewedThroughTheMapAndQuantizedByStreaming
   const auto values = random_values(rows * dim, rng);
   const std::string path = dir.file("table.npy");
   io::write_npy(path, TensorView<const float>(values.data(), {rows, dim}));
-  const auto mapped = EmbeddingTable::from_npy(path, EmbeddingStorage::kF32);
+  const auto mapped = embedding_table_from_npy(path, EmbeddingStorage::kF32);
   EXPECT_TRUE(mapped.memory_mapped());
   EXPECT_EQ(0, std::memcmp(mapped.row_data(0), values.data(), values.size() * 4));
-  const auto streamed = EmbeddingTable::from_npy(path, EmbeddingStorage::kInt8);
+  const auto streamed = embedding_table_from_npy(path, EmbeddingStorage::kInt8);
   const auto in_memory = EmbeddingTable::from_floats(TensorView<const float>(values.data(), {rows, dim}),
                                                      EmbeddingStorage::kInt8);
   EXPECT_FALSE(streamed.memory_mapped());
@@ -169,7 +170,7 @@ TEST(EmbeddingTable, LargeFloat32NpyIsViewedThroughTheMapAndQuantizedByStreaming
   std::vector<double> doubles(values.begin(), values.begin() + 10 * dim);
   const std::string path64 = dir.file("table64.npy");
   io::write_npy(path64, TensorView<const double>(doubles.data(), {10, dim}));
-  EXPECT_EQ(EmbeddingTable::from_npy(path64, EmbeddingStorage::kF32).rows(), 10);
+  EXPECT_EQ(embedding_table_from_npy(path64, EmbeddingStorage::kF32).rows(), 10);
 }
 
 TEST(EmbeddingTable, BadTablesAndIdsAreRefusedWithClearErrors) {
@@ -190,20 +191,20 @@ TEST(EmbeddingTable, BadTablesAndIdsAreRefusedWithClearErrors) {
       "empty");
   const std::string empty = dir.file("empty.npy");
   io::write_npy(empty, TensorView<const float>(none.data(), {0, 8}));
-  expect_error([&] { EmbeddingTable::from_npy(empty, EmbeddingStorage::kInt8); }, "empty");
+  expect_error([&] { embedding_table_from_npy(empty, EmbeddingStorage::kInt8); }, "empty");
   const std::vector<float> flat(8, 1.0f);
   const std::string one_d = dir.file("flat.npy");
   io::write_npy(one_d, TensorView<const float>(flat.data(), {8}));
-  expect_error([&] { EmbeddingTable::from_npy(one_d, EmbeddingStorage::kInt8); }, "2-D");
+  expect_error([&] { embedding_table_from_npy(one_d, EmbeddingStorage::kInt8); }, "2-D");
   const std::vector<std::int32_t> ints(8, 1);
   const std::string int_table = dir.file("ints.npy");
   io::write_npy(int_table, TensorView<const std::int32_t>(ints.data(), {2, 4}));
-  expect_error([&] { EmbeddingTable::from_npy(int_table, EmbeddingStorage::kInt8); }, "floating-point");
+  expect_error([&] { embedding_table_from_npy(int_table, EmbeddingStorage::kInt8); }, "floating-point");
   const std::string no_meta = dir.file("plain.npz");
   io::NpzWriter writer;
   writer.add<float>("x", {2, 4}, flat);
   writer.write(no_meta);
-  expect_error([&] { EmbeddingTable::open(no_meta); }, "not an embedding table");
+  expect_error([&] { open_embedding_table(no_meta); }, "not an embedding table");
   expect_error([] { parse_embedding_storage("int3"); }, "unknown embedding storage");
 
   const auto table =

@@ -7,7 +7,7 @@
 #include <span>
 
 #include "quantkit/io/qfile.hpp"
-#include "quantkit/ptq/quantize_file.hpp"
+#include "quantkit/files/quantize_file.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   try {

@@ -12,7 +12,7 @@
 #include "kernels/variants.hpp"
 #include "quantkit/core/block_formats.hpp"
 #include "quantkit/core/quantize.hpp"
-#include "quantkit/io/manifest.hpp"
+#include "quantkit/files/manifest.hpp"
 #include "quantkit/kernels/block_kernels.hpp"
 #include "quantkit/ptq/stats.hpp"
 
@@ -214,7 +214,7 @@ TEST(BlockKernels, GemvVariantsAgreeWithTheReferenceWithinRounding) {
 // weight MSE than INT4 RTN with groups of 64; double-quantized INT4 (g32) costs at most 4.6 bits/weight.
 TEST(BlockFormats, SileroLstmNf4BeatsInt4RtnAtTheSameGroupSize) {
   const auto layers =
-      io::load_manifest_layers(std::string(QK_SOURCE_DIR) + "/examples/data/silero_vad_v5_16k");
+      load_manifest_layers(std::string(QK_SOURCE_DIR) + "/examples/data/silero_vad_v5_16k");
   int checked = 0;
   for (const auto& l : layers) {
     if (l.name.find("lstm") == std::string::npos) continue;

@@ -11,9 +11,11 @@
 #include "quantkit/core/quantize.hpp"
 #include "quantkit/io/npy.hpp"
 #include "quantkit/io/qfile.hpp"
+#include "quantkit/files/manifest.hpp"
+#include "quantkit/files/plan_file.hpp"
 #include "quantkit/mixed/plan.hpp"
 #include "quantkit/mixed/selection.hpp"
-#include "quantkit/ptq/quantize_file.hpp"
+#include "quantkit/files/quantize_file.hpp"
 
 namespace qk {
 namespace {
@@ -254,7 +256,7 @@ TEST(MixedSelection, InfeasibleBudgetsAndPinsAndTheCurve) {
 struct PlanFixture : ::testing::Test {
   fs::path dir;
   std::vector<std::vector<float>> values;
-  std::vector<io::ManifestLayer> files;
+  std::vector<ManifestLayer> files;
 
   void SetUp() override {
     dir = fs::temp_directory_path() / ("qk-plan-test-" + std::to_string(::getpid()));
@@ -412,7 +414,7 @@ TEST_F(PlanFixture, ApplyWritesEveryLayerInItsFormat) {
 // every uniform assignment that fits the same budget.
 TEST(MixedSilero, ByteBudgetPlanBeatsEveryUniformPlanThatFits) {
   const auto loaded =
-      io::load_manifest_layers(std::string(QK_SOURCE_DIR) + "/examples/data/silero_vad_v5_16k");
+      load_manifest_layers(std::string(QK_SOURCE_DIR) + "/examples/data/silero_vad_v5_16k");
   std::vector<LayerInput> layers;
   for (const auto& l : loaded) layers.push_back({l.name, l.shape, l.values});
   const auto cands = parse_candidates("2,3,4,8,16");

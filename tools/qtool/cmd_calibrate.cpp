@@ -9,6 +9,7 @@
 
 #include "common.hpp"
 #include "quantkit/calib/calibration.hpp"
+#include "quantkit/files/calibration_file.hpp"
 #include "quantkit/calib/presets.hpp"
 #include "quantkit/io/atomic_file.hpp"
 
@@ -67,10 +68,8 @@ std::string db_string(double db) { return std::isinf(db) ? "inf" : fmt::format("
 int run_validate(const CalibrateArgs& args, const Output& out) {
   if (args.inputs.empty()) throw UsageError("--validate needs held-out INPUTS");
   auto progress = make_progress("validate");
-  const qk::ValidationReport report = qk::validate_calibration(
-      args.validate, args.inputs, args.max_mismatch, [&](std::size_t done, std::size_t total) {
-        if (progress) progress(static_cast<double>(done) / static_cast<double>(total));
-      });
+  const qk::ValidationReport report =
+      qk::validate_calibration(args.validate, args.inputs, args.max_mismatch, progress);
   finish_progress();
   if (out.json) {
     nlohmann::json j;
@@ -172,9 +171,7 @@ Handler add_calibrate(CLI::App& app, Output& out) {
         info.dynamic_activations = qk::find_preset(a.spec.preset).dynamic_activations;
       }
       auto progress = make_progress("calibrate");
-      tensors = qk::calibrate_files(a.inputs, config, [&](std::size_t done, std::size_t total) {
-        if (progress) progress(static_cast<double>(done) / static_cast<double>(total));
-      });
+      tensors = qk::calibrate_files(a.inputs, config, progress);
       finish_progress();
     }
     const qk::ResultMap results = qk::calibration_results(tensors);

@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "common.hpp"
-#include "quantkit/io/manifest.hpp"
+#include "quantkit/files/manifest.hpp"
 #include "quantkit/ptq/evaluate.hpp"
 
 #ifndef QK_DEMO_DATA_DIR
@@ -47,7 +47,7 @@ Handler add_demo(CLI::App& app, Output& out) {
   cmd->add_flag("--layers", args->layers, "Also print one row per layer and format");
   return [args, &out] {
     const std::string dir = find_data_dir(args->data);
-    const auto layers = qk::io::load_manifest_layers(dir);
+    const auto layers = qk::load_manifest_layers(dir);
     std::vector<qk::FormatResult> results;
     for (const auto f : {qk::WeightFormat::kFP32, qk::WeightFormat::kFP16, qk::WeightFormat::kInt8PerChannel,
                          qk::WeightFormat::kInt4PerGroup}) {

@@ -14,6 +14,7 @@
 #include "quantkit/embed/cache_replay.hpp"
 #include "quantkit/embed/embedding_table.hpp"
 #include "quantkit/embed/id_stream.hpp"
+#include "quantkit/files/embedding_file.hpp"
 #include "quantkit/io/atomic_file.hpp"
 #include "quantkit/perf/embed_bench.hpp"
 #include "quantkit/perf/gemm_bench.hpp"
@@ -174,8 +175,8 @@ Handler add_embed(CLI::App& app, Output& out) {
       if (a->table.empty() || npz)
         throw UsageError("--save needs --table T.npy (the float table to quantize)");
       qk::io::check_output_differs(a->save, {a->table});
-      const qk::EmbeddingTable t = qk::EmbeddingTable::from_npy(a->table, storage, progress);
-      t.save(a->save);
+      const qk::EmbeddingTable t = qk::embedding_table_from_npy(a->table, storage, progress);
+      qk::save_embedding_table(t, a->save);
       finish_progress();
       if (out.json) {
         print_json({{"output", a->save},
@@ -202,7 +203,7 @@ Handler add_embed(CLI::App& app, Output& out) {
                        qk::EmbeddingTable::from_floats(view, qk::EmbeddingStorage::kF32));
       source = fmt::format("synthetic {} x {} (uniform [-1, 1))", a->rows, a->dim);
     } else if (npz) {
-      table = std::make_shared<qk::EmbeddingTable>(qk::EmbeddingTable::open(a->table));
+      table = std::make_shared<qk::EmbeddingTable>(qk::open_embedding_table(a->table));
       if (table->storage() == qk::EmbeddingStorage::kF32) {
         fp32 = table;
       } else {
@@ -215,11 +216,11 @@ Handler add_embed(CLI::App& app, Output& out) {
       }
       source = a->table;
     } else {
-      table = std::make_shared<qk::EmbeddingTable>(qk::EmbeddingTable::from_npy(a->table, storage));
+      table = std::make_shared<qk::EmbeddingTable>(qk::embedding_table_from_npy(a->table, storage));
       fp32 = storage == qk::EmbeddingStorage::kF32
                  ? table
                  : std::make_shared<qk::EmbeddingTable>(
-                       qk::EmbeddingTable::from_npy(a->table, qk::EmbeddingStorage::kF32));
+                       qk::embedding_table_from_npy(a->table, qk::EmbeddingStorage::kF32));
       source = a->table;
     }
     const std::vector<std::int64_t> ids = stream_for(*a, table->rows());

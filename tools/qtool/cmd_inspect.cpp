@@ -13,8 +13,8 @@
 #include "quantkit/io/npy.hpp"
 #include "quantkit/io/npz.hpp"
 #include "quantkit/io/qfile.hpp"
-#include "quantkit/outlier/method_file.hpp"
-#include "quantkit/ptq/quantize_file.hpp"
+#include "quantkit/files/quantize_file.hpp"
+#include "quantkit/files/weight_method_file.hpp"
 #include "quantkit/ptq/stats.hpp"
 
 namespace qtool {

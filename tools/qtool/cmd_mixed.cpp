@@ -8,6 +8,8 @@
 #include "common.hpp"
 #include "quantkit/io/atomic_file.hpp"
 #include "quantkit/io/npy.hpp"
+#include "quantkit/files/manifest.hpp"
+#include "quantkit/files/plan_file.hpp"
 #include "quantkit/mixed/plan.hpp"
 #include "quantkit/mixed/selection.hpp"
 
@@ -58,14 +60,14 @@ int run_mixed(const MixedArgs& args, const Output& out) {
     throw UsageError(e.what());
   }
 
-  const std::vector<qk::io::ManifestLayer> files = qk::layers_from_inputs(args.inputs);
+  const std::vector<qk::ManifestLayer> files = qk::layers_from_inputs(args.inputs);
   // Neither the plan nor the output folder's manifest may replace an input (a weight file or the manifest).
   std::vector<std::string> protect = args.inputs;
   if (args.inputs.size() == 1 && std::filesystem::is_directory(args.inputs[0]))
     protect.push_back((std::filesystem::path(args.inputs[0]) / "manifest.json").string());
   for (const auto& f : files) protect.push_back(f.file);
   if (!args.output.empty()) qk::io::check_output_differs(args.output, protect);
-  const std::vector<qk::io::LoadedLayer> loaded = qk::io::load_layers(files);
+  const std::vector<qk::WeightLayer> loaded = qk::load_layers(files);
   std::vector<qk::LayerInput> layers;
   std::vector<std::string> paths;
   std::uint64_t total_weights = 0;

@@ -7,8 +7,8 @@
 #include <optional>
 
 #include "file_quant.hpp"
-#include "quantkit/mixed/plan.hpp"
-#include "quantkit/outlier/method_file.hpp"
+#include "quantkit/files/plan_file.hpp"
+#include "quantkit/files/weight_method_file.hpp"
 
 namespace qtool {
 

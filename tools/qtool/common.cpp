@@ -142,7 +142,7 @@ std::vector<std::string> SpecOptions::explain(int rank) const {
   } else {
     const qk::TargetPreset& p = qk::find_preset(preset);
     lines.push_back(fmt::format("preset {}: {}", p.name, p.target));
-    lines.push_back(fmt::format("  {}", p.note));
+    lines.push_back(fmt::format("  {}", preset_note(p)));
     lines.push_back(
         fmt::format("  preset weights:     {}", qk::describe_spec(qk::preset_weight_spec(p, rank))));
     lines.push_back(fmt::format("  preset activations: {}, {}",
@@ -171,7 +171,26 @@ struct ProgressState {
 ProgressState g_progress;
 }  // namespace
 
-std::function<void(double)> make_progress(const std::string& label) {
+const char* remedy_hint(qk::FileRemedy remedy) {
+  switch (remedy) {
+    case qk::FileRemedy::kSaturateNonFinite:
+      return " (use --allow-nonfinite to saturate them)";
+    case qk::FileRemedy::kGiveActivations:
+      return " (--acts)";
+    case qk::FileRemedy::kSaveEmbeddingTable:
+      return "; write one with qtool embed --save";
+  }
+  return "";
+}
+
+std::string preset_note(const qk::TargetPreset& preset) {
+  std::string note = preset.note;
+  const std::string words = "or per-tensor)";
+  if (const auto at = note.find(words); at != std::string::npos) note.insert(at + 3, "--");
+  return note;
+}
+
+qk::ProgressFn make_progress(const std::string& label) {
   g_progress = {std::chrono::steady_clock::now(), false};
   if (!isatty(STDERR_FILENO)) return {};
   return [label](double fraction) {

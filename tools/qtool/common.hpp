@@ -9,8 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "quantkit/calib/presets.hpp"
 #include "quantkit/core/spec.hpp"
-#include "quantkit/ptq/quantize_file.hpp"
+#include "quantkit/core/progress.hpp"
+#include "quantkit/files/file_error.hpp"
+#include "quantkit/files/quantize_file.hpp"
 
 namespace qtool {
 
@@ -73,8 +76,13 @@ struct Output {
 
 // A progress reporter for the library's callbacks: draws a bar on stderr when stderr is a terminal and
 // the work has run for more than a second; silent otherwise.
-std::function<void(double)> make_progress(const std::string& label);
+qk::ProgressFn make_progress(const std::string& label);
 void finish_progress();
+
+// What qtool adds to a library FileError's message: the flag or subcommand that remedies it.
+const char* remedy_hint(qk::FileRemedy remedy);
+// A preset's note in qtool's words: the granularity it may be switched to names the flag.
+std::string preset_note(const qk::TargetPreset& preset);
 
 std::uint64_t peak_rss_bytes();
 std::string human_bytes(std::uint64_t bytes);

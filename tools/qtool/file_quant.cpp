@@ -6,7 +6,8 @@
 #include <chrono>
 #include <filesystem>
 
-#include "quantkit/calib/calibration.hpp"
+#include "quantkit/files/calibration_file.hpp"
+#include "quantkit/files/npy_header.hpp"
 #include "quantkit/calib/presets.hpp"
 #include "quantkit/core/spec.hpp"
 #include "quantkit/io/npy.hpp"
@@ -31,8 +32,7 @@ int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake) {
     throw UsageError("--explain describes integer presets and flags; --format " + args.format +
                      " has no preset (see qtool quantize --help)");
   if (args.explain) {
-    const int rank =
-        args.input.empty() ? 2 : static_cast<int>(qk::io::read_npy(args.input).header().shape.size());
+    const int rank = args.input.empty() ? 2 : static_cast<int>(qk::read_npy_header(args.input).shape.size());
     const qk::FileQuantOptions options = args.spec.to_options(rank);
     for (const std::string& line : args.spec.explain(rank)) fmt::print("{}\n", line);
     fmt::print("weights ({}): {}\n", args.input.empty() ? "a rank-2 array" : args.input,
@@ -42,7 +42,7 @@ int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake) {
   if (args.input.empty()) throw UsageError("the input .npy is required");
   if (args.output.empty()) throw UsageError("--output is required");
   if (!args.tensor.empty() && args.calib.empty()) throw UsageError("--tensor needs --calib");
-  const int rank = qk::io::read_npy(args.input).header().shape.size();
+  const int rank = static_cast<int>(qk::read_npy_header(args.input).shape.size());
   qk::FileQuantOptions options;
   qk::ElementFormat element = qk::ElementFormat::kInt;
   try {

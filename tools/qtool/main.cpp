@@ -9,6 +9,7 @@
 
 #include "common.hpp"
 #include "quantkit/core/error.hpp"
+#include "quantkit/files/file_error.hpp"
 
 #ifndef QK_VERSION
 #define QK_VERSION "unknown"
@@ -65,6 +66,10 @@ int main(int argc, char** argv) {
     qtool::finish_progress();
     std::fprintf(stderr, "qtool: usage error: %s\n", e.what());
     return 2;
+  } catch (const qk::FileError& e) {
+    qtool::finish_progress();
+    std::fprintf(stderr, "qtool: error: %s%s\n", e.what(), qtool::remedy_hint(e.remedy()));
+    return 1;
   } catch (const qk::Error& e) {
     qtool::finish_progress();
     std::fprintf(stderr, "qtool: error: %s\n", e.what());

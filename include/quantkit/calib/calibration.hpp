@@ -1,64 +1,31 @@
-// Calibration over files: observe every float array of a set of .npy / .npz inputs batch by batch, save
-// the result and the observers' state as calib.json, merge saved calibrations, apply them, and validate
-// them against held-out data.
-//
-// Inputs: `x.npy` is the tensor named `x` (the file stem); `a.npz` holds one tensor per member, named by
-// its key; `a.npz:key` takes that member only. The same name in several inputs means several batches of
-// one tensor (e.g. one .npz of activations per calibration batch).
+// Calibration in memory: the results of a set of observers, merging saved observers, and validating
+// calibrated parameters against held-out data. Calibration over files and the calib.json format:
+// files/calibration_file.hpp.
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "quantkit/core/float_traits.hpp"
 #include "quantkit/core/quantize.hpp"
 #include "quantkit/observe/observer.hpp"
 
 namespace qk {
 
 using ObserverMap = std::map<std::string, Observer>;
-
-// Called after each input with (inputs done, inputs in all).
-using InputProgress = std::function<void(std::size_t, std::size_t)>;
-
-// Every float (float16/32/64) array of the inputs, observed with `config`. Throws naming the input and the
-// tensor on NaN/Inf, an empty array, a non-float array, or batches whose shapes disagree.
-ObserverMap calibrate_files(const std::vector<std::string>& inputs, const ObserverConfig& config,
-                            const InputProgress& progress = {});
-
-struct CalibrationFileInfo {
-  std::string preset;                // empty when none was used
-  bool dynamic_activations = false;  // the preset computes activation parameters at run time
-};
-
 using ResultMap = std::map<std::string, CalibrationResult>;
-// Every observer's result (entropy and mse search here: compute once, then write and print).
+
+// Every observer's result (entropy and mse search here: compute once, then write and print). Errors name
+// the tensor.
 ResultMap calibration_results(const ObserverMap& tensors);
 
-// calib.json: per tensor, the method and spec, the observed and clip ranges, the scales and zero points,
-// the counts and fraction clipped, and the observer state (for --merge). Written atomically.
-void write_calibration(const std::string& path, const ObserverMap& tensors, const ResultMap& results,
-                       const CalibrationFileInfo& info = {});
-std::string calibration_json(const ObserverMap& tensors, const ResultMap& results,
-                             const CalibrationFileInfo& info, bool with_state);
-
-// The observers stored in calibration files (their state), and the files' info.
-ObserverMap read_calibration(const std::string& path, CalibrationFileInfo* info = nullptr);
-
-// Merges the states of several calibration files tensor by tensor (tensors present in only some files are
-// kept as they are). Same settings are required; see Observer::merge.
-ObserverMap merge_calibrations(const std::vector<std::string>& paths, CalibrationFileInfo* info = nullptr);
-
-// The stored scale(s) and zero point(s) of one tensor, with their spec, as written (not recomputed).
-struct StoredParams {
-  QuantParams params;
-  Shape shape;  // of the first calibration batch
-  CalibMethod method = CalibMethod::kMinMax;
-};
-StoredParams read_calibrated_params(const std::string& path, const std::string& tensor);
+// Merges `part` into `merged` tensor by tensor (tensors present in only one are kept as they are). Same
+// settings are required; see Observer::merge. Errors start with `label` (e.g. the file `part` came from).
+void merge_observers(ObserverMap& merged, ObserverMap part, const std::string& label);
 
 // --- validation ----------------------------------------------------------------------------------------
 
@@ -83,7 +50,37 @@ struct ValidationReport {
   bool any_flagged() const;
 };
 
-ValidationReport validate_calibration(const std::string& calib_path, const std::vector<std::string>& inputs,
-                                      double max_mismatch = 0.2, const InputProgress& progress = {});
+// The held-out statistics of one tensor under its calibrated parameters.
+struct HeldOutTensor {
+  std::optional<Observer> observer;  // the calibration's method on the held-out data
+  std::uint64_t count = 0;
+  std::uint64_t clipped = 0;
+  double signal = 0.0;
+  double noise = 0.0;
+};
+
+// Validation of a calibration against held-out batches fed by tensor name: each tensor's clip range on the
+// held-out data against the calibrated one, the fraction the calibrated parameters clip, and the SQNR.
+class HeldOutValidation {
+ public:
+  // calibration: the saved observers; params: each tensor's stored parameters. Throws for a negative
+  // max_mismatch.
+  HeldOutValidation(ObserverMap calibration, std::map<std::string, QuantParams> params,
+                    double max_mismatch = 0.2);
+  // One held-out batch of tensor `name` (half, float or double); a name the calibration does not know is
+  // recorded as not calibrated. Throws on NaN/Inf and on a shape the calibration does not fit.
+  template <QuantFloat T>
+  void observe(const std::string& name, TensorView<const T> x);
+  bool knows(const std::string& name) const { return calibration_.count(name) != 0; }
+  void mark_unknown(const std::string& name) { unknown_.insert(name); }
+  ValidationReport report() const;
+
+ private:
+  ObserverMap calibration_;
+  std::map<std::string, QuantParams> params_;
+  double max_mismatch_;
+  std::map<std::string, HeldOutTensor> held_;
+  std::set<std::string> unknown_;
+};
 
 }  // namespace qk

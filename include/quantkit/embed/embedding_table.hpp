@@ -9,14 +9,12 @@
 // code * scale + bias, with bias = the row minimum. float16 scale/bias (4 bytes, not FBGEMM's 8-byte
 // float32 header of its older 8-bit format) is what keeps INT8 under 0.27x of FP32 at dim 64.
 //
-// A float32 (or float16) .npy used as stored is memory-mapped and viewed in place: it is never loaded,
-// the OS pages rows in on demand (the cold tier). Quantizing a .npy streams it in chunks and drops each
-// chunk's pages, so only the quantized table (4-8x smaller) becomes resident. The table is immutable:
-// any number of threads may read it.
+// A table views rows it owns (built from floats) or rows owned elsewhere (a memory-mapped .npy: the cold
+// tier; opening and saving tables: files/embedding_file.hpp). The table is immutable: any number of
+// threads may read it.
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -33,21 +31,24 @@ EmbeddingStorage parse_embedding_storage(const std::string& text);
 int storage_bits(EmbeddingStorage storage);
 std::int64_t embedding_row_bytes(EmbeddingStorage storage, std::int64_t dim);
 
+// Encodes n rows of dim float32 values (row-major at src) into `storage`'s row layout at dst
+// (n * embedding_row_bytes bytes).
+void encode_embedding_rows(const float* src, std::int64_t n, std::int64_t dim, EmbeddingStorage storage,
+                           std::uint8_t* dst);
+// Throws a qk::Error naming `name` unless shape is 2-D with at least one row and one column.
+void check_embedding_shape(const Shape& shape, const std::string& name);
+
 class EmbeddingTable {
  public:
   EmbeddingTable() = default;
 
   // Quantizes (or converts) a rows x dim float32 table held in memory.
   static EmbeddingTable from_floats(TensorView<const float> table, EmbeddingStorage storage);
-  // From a 2-D .npy of float32 / float16 (any numeric dtype is accepted and converted). A float32 .npy
-  // stored as fp32 (float16 as fp16) is viewed in place through the memory map.
-  static EmbeddingTable from_npy(const std::string& path, EmbeddingStorage storage,
-                                 const std::function<void(double)>& progress = {});
-  // Opens a table: a .npz written by save(), or a .npy stored as it is (float32 or float16).
-  static EmbeddingTable open(const std::string& path);
-  // Writes the table as an .npz: member "rows" (uint8 [rows, row_bytes]) or "table" (float32/float16
-  // [rows, dim]), and "meta" (JSON: format "quantkit.embedding", storage, rows, dim, row_bytes). Atomic.
-  void save(const std::string& path) const;
+  // A table over rows x row_bytes stored bytes in `storage`'s row layout at `data`, kept alive by `owner`
+  // (a buffer or a memory map). `name` is used in messages. Throws on an empty or 0-dim shape.
+  static EmbeddingTable view_rows(std::shared_ptr<const void> owner, const std::uint8_t* data,
+                                  std::int64_t rows, std::int64_t dim, EmbeddingStorage storage,
+                                  std::string name, bool memory_mapped);
 
   std::int64_t rows() const { return rows_; }
   std::int64_t dim() const { return dim_; }

@@ -1,4 +1,5 @@
-// Inputs for the embedding cache: recorded ids from a .npy, synthetic Zipf id streams and synthetic tables.
+// Inputs for the embedding cache: synthetic Zipf id streams and synthetic tables (recorded ids from a .npy:
+// files/embedding_file.hpp).
 #pragma once
 
 #include <cstdint>
@@ -6,10 +7,6 @@
 #include <vector>
 
 namespace qk {
-
-// The ids of an integer .npy (any integer dtype, any shape, flattened in C order) as int64. Throws a
-// qk::Error naming the file for a non-integer dtype or an empty array. Range checks are the table's.
-std::vector<std::int64_t> read_ids(const std::string& path);
 
 struct ZipfStreamOptions {
   std::int64_t rows = 0;    // ids are in [0, rows)

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "quantkit/core/spec.hpp"
-#include "quantkit/io/manifest.hpp"
 #include "quantkit/ptq/stats.hpp"
+#include "quantkit/ptq/weight_layer.hpp"
 
 namespace qk {
 
@@ -37,7 +37,7 @@ struct FormatResult {
 // viewed as [out, rest]; when group_size does not divide rest, along the flattened layer instead.
 QuantSpec format_spec(WeightFormat format, const Shape& shape, std::int64_t group_size, Shape& view_shape);
 
-FormatResult evaluate_format(const std::vector<io::LoadedLayer>& layers, WeightFormat format,
+FormatResult evaluate_format(const std::vector<WeightLayer>& layers, WeightFormat format,
                              std::int64_t group_size = 32, int repeats = 5);
 
 }  // namespace qk

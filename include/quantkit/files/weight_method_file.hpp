@@ -5,10 +5,10 @@
 // other dtypes and orders are converted to float32 in memory first.
 #pragma once
 
-#include <functional>
 #include <string>
 #include <vector>
 
+#include "quantkit/core/progress.hpp"
 #include "quantkit/io/qfile.hpp"
 #include "quantkit/outlier/weight_methods.hpp"
 #include "quantkit/ptq/stats.hpp"
@@ -28,7 +28,7 @@ struct MethodFileReport {
 // C-order files memory-mapped, others converted first). Errors name the file, and the row and column of a
 // NaN/Inf. progress (optional) receives the fraction of rows read.
 ActivationStats stream_activation_stats(const std::vector<std::string>& activations, std::int64_t in,
-                                        bool with_hessian, const std::function<void(double)>& progress = {});
+                                        bool with_hessian, const ProgressFn& progress = {});
 
 // Quantized files of one linear layer (any method, element format or granularity; io/qfile.hpp) side by
 // side: each file's dequantized weight against the FP32 reference [out, in], and, with calibration
@@ -45,14 +45,15 @@ struct LayerFileError {
 std::vector<LayerFileError> compare_layer_files(const std::vector<std::string>& quantized,
                                                 const std::string& reference,
                                                 const std::vector<std::string>& activations,
-                                                const std::function<void(double)>& progress = {});
+                                                const ProgressFn& progress = {});
 
 // progress (optional) receives the fraction of activation rows read, 0..1. Writes atomically; nothing is
-// written when anything fails (mismatched widths, NaN in activations, a singular Hessian, ...).
+// written when anything fails (mismatched widths, NaN in activations, a singular Hessian, ...). A method
+// other than rtn without activation files throws a FileError (FileRemedy::kGiveActivations).
 MethodFileReport quantize_file_with_method(const std::string& weights,
                                            const std::vector<std::string>& activations,
                                            const std::string& output, WeightMethod method,
                                            const WeightQuantOptions& options,
-                                           const std::function<void(double)>& progress = {});
+                                           const ProgressFn& progress = {});
 
 }  // namespace qk

@@ -1,5 +1,5 @@
 // Weights manifests.
-#include "quantkit/io/manifest.hpp"
+#include "quantkit/files/manifest.hpp"
 
 #include <filesystem>
 #include <fstream>
@@ -8,7 +8,7 @@
 #include "quantkit/core/error.hpp"
 #include "quantkit/io/npy.hpp"
 
-namespace qk::io {
+namespace qk {
 
 std::vector<ManifestLayer> read_manifest(const std::string& path) {
   std::filesystem::path file(path);
@@ -34,14 +34,14 @@ std::vector<ManifestLayer> read_manifest(const std::string& path) {
   return layers;
 }
 
-std::vector<LoadedLayer> load_manifest_layers(const std::string& path) {
+std::vector<WeightLayer> load_manifest_layers(const std::string& path) {
   return load_layers(read_manifest(path));
 }
 
-std::vector<LoadedLayer> load_layers(const std::vector<ManifestLayer>& layers) {
-  std::vector<LoadedLayer> out;
+std::vector<WeightLayer> load_layers(const std::vector<ManifestLayer>& layers) {
+  std::vector<WeightLayer> out;
   for (const ManifestLayer& layer : layers) {
-    const NpyArray array = read_npy(layer.file);
+    const io::NpyArray array = io::read_npy(layer.file);
     if (array.shape() != layer.shape) {
       throw Error(layer.file + ": shape " + shape_string(array.shape()) + " differs from the manifest's " +
                   shape_string(layer.shape));
@@ -51,4 +51,4 @@ std::vector<LoadedLayer> load_layers(const std::vector<ManifestLayer>& layers) {
   return out;
 }
 
-}  // namespace qk::io
+}  // namespace qk

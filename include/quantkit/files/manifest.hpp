@@ -6,8 +6,9 @@
 #include <vector>
 
 #include "quantkit/core/tensor_view.hpp"
+#include "quantkit/ptq/weight_layer.hpp"
 
-namespace qk::io {
+namespace qk {
 
 struct ManifestLayer {
   std::string name;
@@ -18,15 +19,9 @@ struct ManifestLayer {
 // Reads manifest.json (a path to the file or to its folder); checks every listed file exists.
 std::vector<ManifestLayer> read_manifest(const std::string& path);
 
-struct LoadedLayer {
-  std::string name;
-  Shape shape;
-  std::vector<float> values;
-};
-
 // Loads every layer as float32, checking the shape against the manifest.
-std::vector<LoadedLayer> load_manifest_layers(const std::string& path);
+std::vector<WeightLayer> load_manifest_layers(const std::string& path);
 // The same for layers already listed (a manifest read earlier, or .npy files named on a command line).
-std::vector<LoadedLayer> load_layers(const std::vector<ManifestLayer>& layers);
+std::vector<WeightLayer> load_layers(const std::vector<ManifestLayer>& layers);
 
-}  // namespace qk::io
+}  // namespace qk

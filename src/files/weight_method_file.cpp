@@ -1,5 +1,5 @@
 // Outlier-aware quantization of weight files with streamed calibration activations.
-#include "quantkit/outlier/method_file.hpp"
+#include "quantkit/files/weight_method_file.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -7,11 +7,12 @@
 
 #include "quantkit/core/error.hpp"
 #include "quantkit/core/pack.hpp"
+#include "quantkit/files/file_error.hpp"
 #include "quantkit/io/atomic_file.hpp"
 #include "quantkit/io/npy.hpp"
 #include "quantkit/io/npz.hpp"
 #include "quantkit/io/qfile.hpp"
-#include "quantkit/ptq/quantize_file.hpp"
+#include "quantkit/files/quantize_file.hpp"
 #include "quantkit/ptq/stats.hpp"
 
 namespace qk {
@@ -54,7 +55,7 @@ LinearWeight read_linear_weight(const std::string& path) {
 }  // namespace
 
 ActivationStats stream_activation_stats(const std::vector<std::string>& activations, std::int64_t in,
-                                        bool with_hessian, const std::function<void(double)>& progress) {
+                                        bool with_hessian, const ProgressFn& progress) {
   ActivationStats stats(std::max<std::int64_t>(in, 1), with_hessian);
   std::vector<io::NpyArray> files;
   std::int64_t total_rows = 0;
@@ -97,7 +98,7 @@ ActivationStats stream_activation_stats(const std::vector<std::string>& activati
 std::vector<LayerFileError> compare_layer_files(const std::vector<std::string>& quantized,
                                                 const std::string& reference,
                                                 const std::vector<std::string>& activations,
-                                                const std::function<void(double)>& progress) {
+                                                const ProgressFn& progress) {
   const LinearWeight ref = read_linear_weight(reference);
   const std::int64_t out = ref.out, in = ref.in;
   const std::vector<float>& w = ref.w;
@@ -139,7 +140,7 @@ MethodFileReport quantize_file_with_method(const std::string& weights,
                                            const std::vector<std::string>& activations,
                                            const std::string& output, WeightMethod method,
                                            const WeightQuantOptions& options,
-                                           const std::function<void(double)>& progress) {
+                                           const ProgressFn& progress) {
   std::vector<std::string> inputs = activations;
   inputs.push_back(weights);
   io::check_output_differs(output, inputs);
@@ -150,7 +151,8 @@ MethodFileReport quantize_file_with_method(const std::string& weights,
   report.in = wa.in;
   const std::vector<float>& w = wa.w;
   if (method != WeightMethod::kRtn && activations.empty())
-    throw Error(std::string(to_string(method)) + " needs calibration activations (--acts)");
+    throw FileError(std::string(to_string(method)) + " needs calibration activations",
+                    FileRemedy::kGiveActivations);
 
   const bool hessian = method == WeightMethod::kAwq || method == WeightMethod::kGptq;
   const ActivationStats stats = stream_activation_stats(activations, report.in, hessian, progress);

@@ -1,7 +1,7 @@
 // File-level PTQ: streams a memory-mapped .npy through the observer and the quantizer chunk by chunk,
 // dropping each chunk's input pages once done, and writes the quantized .npz atomically. Inputs that
 // cannot be viewed in place (big-endian, Fortran order, misaligned) are converted once, whole.
-#include "quantkit/ptq/quantize_file.hpp"
+#include "quantkit/files/quantize_file.hpp"
 
 #include <cmath>
 #include <filesystem>
@@ -96,16 +96,6 @@ std::vector<float> dequantize_to_float(const io::QuantizedFile& file) {
   dequantize_chunk<std::int32_t, float>(codes, layout, 0, file.params, out);
   divide_by_input_scale(file, std::span<float>(out));
   return out;
-}
-
-QuantSpec default_weight_spec(int rank) {
-  QuantSpec spec;
-  spec.bits = 8;
-  spec.is_signed = true;
-  spec.scheme = Scheme::kSymmetric;
-  spec.granularity = rank >= 2 ? Granularity::kPerChannel : Granularity::kPerTensor;
-  spec.axis = 0;
-  return spec;
 }
 
 FileQuantReport quantize_file(const std::string& input, const std::string& output,

@@ -1,4 +1,4 @@
-// Internal to src/ptq: streaming a float .npy through the quantizers chunk by chunk (quantize_file.cpp for
+// Internal to src/files: streaming a float .npy through the quantizers chunk by chunk (quantize_file.cpp for
 // integer codes, codebook_file.cpp for FP8 and NF4).
 #pragma once
 
@@ -14,7 +14,8 @@
 #include "quantkit/io/npy.hpp"
 #include "quantkit/io/npz.hpp"
 #include "quantkit/io/qfile.hpp"
-#include "quantkit/ptq/quantize_file.hpp"
+#include "quantkit/files/file_error.hpp"
+#include "quantkit/files/quantize_file.hpp"
 
 namespace qk::detail {
 
@@ -138,10 +139,10 @@ ObservedRange scan_file(const io::NpyArray& array, const FloatInput<T>& in, cons
   });
   report.nonfinite = nonfinite.count;
   if (nonfinite.count > 0 && options.nonfinite == NonFinitePolicy::kReject) {
-    throw Error(array.name() + ": " + std::to_string(nonfinite.count) +
-                " non-finite value(s) (NaN or Inf), first at index " +
-                index_string(nonfinite.first_index, array.shape()) +
-                " (use --allow-nonfinite to saturate them)");
+    throw FileError(array.name() + ": " + std::to_string(nonfinite.count) +
+                        " non-finite value(s) (NaN or Inf), first at index " +
+                        index_string(nonfinite.first_index, array.shape()),
+                    FileRemedy::kSaturateNonFinite);
   }
   return {std::move(mins), std::move(maxs)};
 }
