@@ -13,15 +13,6 @@ namespace qk {
 
 namespace {
 
-template <class F>
-auto with_label(const std::string& label, F&& f) {
-  try {
-    return f();
-  } catch (const Error& e) {
-    throw Error(label + ": " + e.what());
-  }
-}
-
 template <QuantFloat T>
 void accumulate_fake_quant(TensorView<const T> x, const QuantParams& params, HeldOutTensor& out) {
   using C = compute_t<T>;
@@ -54,7 +45,7 @@ ResultMap calibration_results(const ObserverMap& tensors) {
   ResultMap out;
   for (const auto& entry : tensors) {
     const Observer& o = entry.second;
-    out.emplace(entry.first, with_label("tensor '" + entry.first + "'", [&] { return o.result(); }));
+    out.emplace(entry.first, with_error_label("tensor '" + entry.first + "'", [&] { return o.result(); }));
   }
   return out;
 }
@@ -67,7 +58,7 @@ void merge_observers(ObserverMap& merged, ObserverMap part, const std::string& l
     if (it == merged.end()) {
       merged.emplace(name, std::move(o));
     } else {
-      with_label(label + ": tensor '" + name + "'", [&] { it->second.merge(o); });
+      with_error_label(label + ": tensor '" + name + "'", [&] { it->second.merge(o); });
     }
   }
 }

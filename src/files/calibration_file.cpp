@@ -11,6 +11,7 @@
 #include <sstream>
 #include <string>
 
+#include "../io/spec_json.hpp"
 #include "quantkit/core/error.hpp"
 #include "quantkit/io/atomic_file.hpp"
 #include "quantkit/io/npy.hpp"
@@ -86,64 +87,35 @@ void with_float_view(const io::NpyArray& a, F&& f) {
   }
 }
 
-template <class F>
-auto with_label(const std::string& label, F&& f) {
-  try {
-    return f();
-  } catch (const Error& e) {
-    throw Error(label + ": " + e.what());
-  }
-}
-
 // --- JSON ------------------------------------------------------------------------------------------------
 
+// calib.json's spec: the shared spec fields (io/qfile.cpp's meta spells them the same way), the bits the
+// range needs, and the range as requested when it was given explicitly.
 json spec_to_json(const QuantSpec& s) {
-  const QRange r = s.range();
   json j;
+  io::detail::write_spec_fields(j, s, s.range());
   j["bits"] = s.storage_bits();
-  j["signed"] = s.is_signed;
-  j["scheme"] = to_string(s.scheme);
-  j["reduce_range"] = s.reduce_range;
-  j["quant_min"] = r.min;
-  j["quant_max"] = r.max;
   if (s.has_explicit_range()) {
     j["requested_quant_min"] = *s.quant_min;
     j["requested_quant_max"] = *s.quant_max;
   }
-  j["granularity"] = to_string(s.granularity);
-  j["axis"] = s.granularity == Granularity::kPerChannel ? json(s.axis) : json(nullptr);
-  j["group_size"] = s.granularity == Granularity::kPerGroup ? json(s.group_size) : json(nullptr);
   return j;
 }
 
 QuantSpec spec_from_json(const json& j) {
   QuantSpec s;
-  s.is_signed = j.at("signed").get<bool>();
-  const std::string scheme = j.at("scheme").get<std::string>();
-  if (scheme != "affine" && scheme != "symmetric") throw Error("unknown scheme '" + scheme + "'");
-  s.scheme = scheme == "affine" ? Scheme::kAffine : Scheme::kSymmetric;
+  io::detail::read_spec_fields(j, s, "", "spec");
   s.reduce_range = j.at("reduce_range").get<bool>();
   if (j.contains("requested_quant_min")) {
-    s.quant_min = j.at("requested_quant_min").get<std::int64_t>();
-    s.quant_max = j.at("requested_quant_max").get<std::int64_t>();
+    s.quant_min = io::detail::integer_field<std::int64_t>(j, "requested_quant_min", "", "spec");
+    s.quant_max = io::detail::integer_field<std::int64_t>(j, "requested_quant_max", "", "spec");
   } else {
-    s.bits = j.at("bits").get<int>();
-  }
-  const std::string g = j.at("granularity").get<std::string>();
-  if (g == "per_tensor") {
-    s.granularity = Granularity::kPerTensor;
-  } else if (g == "per_channel") {
-    s.granularity = Granularity::kPerChannel;
-    s.axis = j.at("axis").get<int>();
-  } else if (g == "per_group") {
-    s.granularity = Granularity::kPerGroup;
-    s.group_size = j.at("group_size").get<std::int64_t>();
-  } else {
-    throw Error("unknown granularity '" + g + "'");
+    s.bits = io::detail::integer_field<int>(j, "bits", "", "spec");
   }
   s.validate();
   const QRange r = s.range();
-  if (j.at("quant_min").get<std::int64_t>() != r.min || j.at("quant_max").get<std::int64_t>() != r.max)
+  if (io::detail::integer_field<std::int64_t>(j, "quant_min", "", "spec") != r.min ||
+      io::detail::integer_field<std::int64_t>(j, "quant_max", "", "spec") != r.max)
     throw Error("spec's quant_min/quant_max disagree with its bits and flags");
   return s;
 }
@@ -296,7 +268,7 @@ ObserverMap calibrate_files(const std::vector<std::string>& inputs, const Observ
   ObserverMap observers;
   for_each_array(inputs, progress,
                  [&](const std::string& name, const std::string& label, const io::NpyArray& a) {
-                   with_label(label, [&] {
+                   with_error_label(label, [&] {
                      Observer& o = observers.try_emplace(name, config).first->second;
                      with_float_view(a, [&](auto view) { o.observe(view); });
                    });
@@ -393,7 +365,7 @@ ValidationReport validate_calibration(const std::string& calib_path, const std::
                  [&](const std::string& name, const std::string& label, const io::NpyArray& a) {
                    // A tensor the calibration does not know is listed, not read (any dtype).
                    if (!validation.knows(name)) return validation.mark_unknown(name);
-                   with_label(label, [&] { with_float_view(a, [&](auto view) { validation.observe(name, view); }); });
+                   with_error_label(label, [&] { with_float_view(a, [&](auto view) { validation.observe(name, view); }); });
                  });
   return validation.report();
 }

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "quantkit/core/pack.hpp"
+#include "spec_json.hpp"
 
 namespace qk::io {
 
@@ -16,25 +17,10 @@ namespace {
 
 using nlohmann::json;
 
-// A JSON integer field, range-checked: floats, booleans and out-of-range values are errors.
+// The meta's integer fields: errors name the file and the meta field.
 template <class Int>
 Int integer_field(const json& j, const char* key, const std::string& name) {
-  const json& v = j.at(key);
-  if (!v.is_number_integer()) throw Error(name + ": meta field '" + key + "' must be an integer");
-  const bool fits =
-      v.is_number_unsigned()
-          ? v.get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<Int>::max())
-          : v.get<std::int64_t>() >= static_cast<std::int64_t>(std::numeric_limits<Int>::min()) &&
-                v.get<std::int64_t>() <= static_cast<std::int64_t>(std::numeric_limits<Int>::max());
-  if (!fits) throw Error(name + ": meta field '" + key + "' is out of range");
-  return static_cast<Int>(v.get<std::int64_t>());
-}
-
-Granularity granularity_from_string(const std::string& s, const std::string& name) {
-  if (s == "per_tensor") return Granularity::kPerTensor;
-  if (s == "per_channel") return Granularity::kPerChannel;
-  if (s == "per_group") return Granularity::kPerGroup;
-  throw Error(name + ": unknown granularity '" + s + "' in meta");
+  return detail::integer_field<Int>(j, key, name + ": ", "meta");
 }
 
 }  // namespace
@@ -45,14 +31,7 @@ std::string encode_meta(const QuantizedFileMeta& meta) {
   j["format"] = is_codebook(meta.element) ? kQuantizedFormatV2 : kQuantizedFormat;
   j["element"] = to_string(meta.element);
   j["bits"] = meta.code_bits;
-  j["signed"] = s.is_signed;
-  j["scheme"] = to_string(s.scheme);
-  j["granularity"] = to_string(s.granularity);
-  j["axis"] = s.granularity == Granularity::kPerChannel ? json(s.axis) : json(nullptr);
-  j["group_size"] = s.granularity == Granularity::kPerGroup ? json(s.group_size) : json(nullptr);
-  j["quant_min"] = meta.range.min;
-  j["quant_max"] = meta.range.max;
-  j["reduce_range"] = s.reduce_range;
+  detail::write_spec_fields(j, s, meta.range);
   j["packing"] = meta.code_bits == 8 ? "none" : "lsb_bitstream";
   j["shape"] = meta.shape;
   j["dtype"] = dtype_name(meta.dtype);
@@ -80,15 +59,7 @@ QuantizedFileMeta decode_meta(const std::string& text, const std::string& name) 
     meta.range = {integer_field<std::int32_t>(j, "quant_min", name),
                   integer_field<std::int32_t>(j, "quant_max", name)};
     QuantSpec& s = meta.spec;
-    s.is_signed = j.at("signed").get<bool>();
-    const std::string scheme = j.at("scheme").get<std::string>();
-    if (scheme != "affine" && scheme != "symmetric")
-      throw Error(name + ": unknown scheme '" + scheme + "' in meta");
-    s.scheme = scheme == "affine" ? Scheme::kAffine : Scheme::kSymmetric;
-    s.granularity = granularity_from_string(j.at("granularity").get<std::string>(), name);
-    if (s.granularity == Granularity::kPerChannel) s.axis = integer_field<int>(j, "axis", name);
-    if (s.granularity == Granularity::kPerGroup)
-      s.group_size = integer_field<std::int64_t>(j, "group_size", name);
+    detail::read_spec_fields(j, s, name + ": ", "meta");
     s.reduce_range = false;  // the stored range is already the effective one
     s.quant_min = meta.range.min;
     s.quant_max = meta.range.max;

@@ -1,0 +1,38 @@
+// The shared JSON codec of QuantSpec fields.
+#include "spec_json.hpp"
+
+namespace qk::io::detail {
+
+void write_spec_fields(nlohmann::json& j, const QuantSpec& s, QRange range) {
+  j["signed"] = s.is_signed;
+  j["scheme"] = to_string(s.scheme);
+  j["granularity"] = to_string(s.granularity);
+  j["axis"] = s.granularity == Granularity::kPerChannel ? nlohmann::json(s.axis) : nlohmann::json(nullptr);
+  j["group_size"] =
+      s.granularity == Granularity::kPerGroup ? nlohmann::json(s.group_size) : nlohmann::json(nullptr);
+  j["reduce_range"] = s.reduce_range;
+  j["quant_min"] = range.min;
+  j["quant_max"] = range.max;
+}
+
+void read_spec_fields(const nlohmann::json& j, QuantSpec& s, const std::string& where, const char* what) {
+  s.is_signed = j.at("signed").get<bool>();
+  const std::string scheme = j.at("scheme").get<std::string>();
+  if (scheme != "affine" && scheme != "symmetric")
+    throw Error(where + "unknown scheme '" + scheme + "' in " + what);
+  s.scheme = scheme == "affine" ? Scheme::kAffine : Scheme::kSymmetric;
+  const std::string g = j.at("granularity").get<std::string>();
+  if (g == "per_tensor") {
+    s.granularity = Granularity::kPerTensor;
+  } else if (g == "per_channel") {
+    s.granularity = Granularity::kPerChannel;
+    s.axis = integer_field<int>(j, "axis", where, what);
+  } else if (g == "per_group") {
+    s.granularity = Granularity::kPerGroup;
+    s.group_size = integer_field<std::int64_t>(j, "group_size", where, what);
+  } else {
+    throw Error(where + "unknown granularity '" + g + "' in " + what);
+  }
+}
+
+}  // namespace qk::io::detail
