@@ -10,6 +10,7 @@
 
 #include "quantkit/core/error.hpp"
 #include "quantkit/core/quantize.hpp"
+#include "quantkit/kernels/quantize_tensor.hpp"
 #include "quantkit/core/spec.hpp"
 #include "quantkit/core/tensor_view.hpp"
 
@@ -30,7 +31,7 @@ void batch_minmax(TensorView<const T> x, const QuantSpec& spec, std::int64_t& sl
   mins.assign(static_cast<std::size_t>(slots), std::numeric_limits<float>::infinity());
   maxs.assign(static_cast<std::size_t>(slots), -std::numeric_limits<float>::infinity());
   reject_nonfinite<T>(x.flat(), x.shape(), "observer input");
-  observe_minmax<T>(x.flat(), layout, 0, mins, maxs);
+  kernels::observe_minmax<T>(x.flat(), layout, 0, mins, maxs);
 }
 
 }  // namespace detail
