@@ -37,12 +37,8 @@ void batch_minmax(TensorView<const T> x, const QuantSpec& spec, std::int64_t& sl
 }  // namespace detail
 
 // Rule 3's update of a moving-average bound: three float32 operations, d = cur - m; d = c * d; m = m + d,
-// not one fma. quantkit is compiled with -ffp-contract=off (exported to users), so they stay three.
-inline float moving_average_update(float m, float cur, float averaging_constant) {
-  float d = cur - m;
-  d = averaging_constant * d;
-  return m + d;
-}
+// not one fma. Defined in src/ (compiled with -ffp-contract=off), so a user's flags cannot fuse them.
+float moving_average_update(float m, float cur, float averaging_constant);
 
 // Running minimum and maximum over every batch seen (PyTorch MinMaxObserver / PerChannelMinMaxObserver).
 class MinMaxObserver {

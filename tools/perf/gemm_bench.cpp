@@ -1,7 +1,7 @@
 // run_gemm_bench: every case timed as the median of `repeat` calls after one warm-up call, the cases
 // interleaved round by round, with the weights rotated through copies that together exceed the
 // last-level cache three times over.
-#include "quantkit/perf/gemm_bench.hpp"
+#include "perf/gemm_bench.hpp"
 
 #include <algorithm>
 #include <chrono>
