@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "quantkit/kernels/gemm.hpp"
-#include "quantkit/perf/gemm_bench.hpp"
+#include "perf/gemm_bench.hpp"
 
 namespace {
 

@@ -361,12 +361,13 @@ ValidationReport validate_calibration(const std::string& calib_path, const std::
   }
 
   HeldOutValidation validation(std::move(calib), std::move(params), max_mismatch);
-  for_each_array(inputs, progress,
-                 [&](const std::string& name, const std::string& label, const io::NpyArray& a) {
-                   // A tensor the calibration does not know is listed, not read (any dtype).
-                   if (!validation.knows(name)) return validation.mark_unknown(name);
-                   with_error_label(label, [&] { with_float_view(a, [&](auto view) { validation.observe(name, view); }); });
-                 });
+  for_each_array(
+      inputs, progress, [&](const std::string& name, const std::string& label, const io::NpyArray& a) {
+        // A tensor the calibration does not know is listed, not read (any dtype).
+        if (!validation.knows(name)) return validation.mark_unknown(name);
+        with_error_label(label,
+                         [&] { with_float_view(a, [&](auto view) { validation.observe(name, view); }); });
+      });
   return validation.report();
 }
 

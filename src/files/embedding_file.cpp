@@ -76,7 +76,8 @@ EmbeddingTable open_embedding_table(const std::string& path) {
   if (!is_npz) {
     auto array = std::make_shared<const io::NpyArray>(io::read_npy(path));
     const bool f16 = array->dtype() == io::DType::kFloat16;
-    return table_from_array(std::move(array), path, f16 ? EmbeddingStorage::kF16 : EmbeddingStorage::kF32, {});
+    return table_from_array(std::move(array), path, f16 ? EmbeddingStorage::kF16 : EmbeddingStorage::kF32,
+                            {});
   }
   auto members = io::read_npz(path);
   const auto meta_it = members.find("meta");
@@ -113,8 +114,8 @@ EmbeddingTable open_embedding_table(const std::string& path) {
   const Shape want_shape = {rows, quantized ? row_bytes : dim};
   if (array.dtype() != want || array.shape() != want_shape)
     throw Error(path + ": member '" + member + "' has dtype " + io::dtype_name(array.dtype()) +
-                " and the wrong shape for a " + to_string(storage) + " table of " +
-                std::to_string(rows) + " x " + std::to_string(dim));
+                " and the wrong shape for a " + to_string(storage) + " table of " + std::to_string(rows) +
+                " x " + std::to_string(dim));
   auto bytes = std::make_shared<Bytes>(static_cast<std::size_t>(rows * row_bytes));
   if (array.is_native_c_order()) {
     std::memcpy(bytes->data(), array.raw().data(), bytes->size());

@@ -9,9 +9,9 @@
 
 #include "quantkit/core/error.hpp"
 #include "quantkit/core/half.hpp"
-#include "quantkit/io/atomic_file.hpp"
 #include "quantkit/files/manifest.hpp"
 #include "quantkit/files/quantize_file.hpp"
+#include "quantkit/io/atomic_file.hpp"
 #include "quantkit/io/npy.hpp"
 
 namespace fs = std::filesystem;

@@ -16,6 +16,7 @@
 #include "quantkit/io/npy.hpp"
 #include "quantkit/io/npz.hpp"
 #include "quantkit/io/qfile.hpp"
+#include "quantkit/kernels/quantize_tensor.hpp"
 
 namespace qk {
 
@@ -93,7 +94,7 @@ std::vector<float> dequantize_to_float(const io::QuantizedFile& file) {
   const ChannelLayout layout = channel_layout(file.meta.shape, file.meta.spec);
   const std::vector<std::int32_t> codes = io::unpack_codes(file);
   std::vector<float> out(codes.size());
-  dequantize_chunk<std::int32_t, float>(codes, layout, 0, file.params, out);
+  kernels::dequantize_chunk<std::int32_t, float>(codes, layout, 0, file.params, out);
   divide_by_input_scale(file, std::span<float>(out));
   return out;
 }
@@ -128,7 +129,7 @@ FileQuantReport quantize_file(const std::string& input, const std::string& outpu
       for_each_chunk(array, in, chunk, [&](std::span<const T> x, std::int64_t offset) {
         std::span<Q> out = bits < 8 ? std::span<Q>(codes.data(), x.size())
                                     : std::span<Q>(reinterpret_cast<Q*>(data) + offset, x.size());
-        quantize_chunk<T, Q>(x, layout, offset, params, out);
+        kernels::quantize_chunk<T, Q>(x, layout, offset, params, out);
         if (report.nonfinite > 0) {  // saturate policy: NaN -> the zero point (dequantizes to 0)
           for (std::size_t i = 0; i < x.size(); ++i) {
             if (std::isnan(to_compute(x[i])))
@@ -208,7 +209,8 @@ FileQuantReport fake_quantize_file(const std::string& input, const std::string& 
 
 FileQuantReport dequantize_file(const std::string& input, const std::string& output, io::DType out_dtype) {
   io::check_output_differs(output, {input});
-  if (out_dtype != io::DType::kFloat32 && out_dtype != io::DType::kFloat16 && out_dtype != io::DType::kFloat64) {
+  if (out_dtype != io::DType::kFloat32 && out_dtype != io::DType::kFloat16 &&
+      out_dtype != io::DType::kFloat64) {
     throw Error(std::string("dequantize writes float16, float32 or float64, not ") +
                 io::dtype_name(out_dtype));
   }
@@ -236,13 +238,15 @@ FileQuantReport dequantize_file(const std::string& input, const std::string& out
     }
     if (file.meta.code_bits == 8 && file.q.is_native_c_order()) {
       if (file.meta.spec.is_signed) {
-        dequantize_chunk<std::int8_t, T>(file.q.view<std::int8_t>().flat(), layout, 0, file.params, out);
+        kernels::dequantize_chunk<std::int8_t, T>(file.q.view<std::int8_t>().flat(), layout, 0, file.params,
+                                                  out);
       } else {
-        dequantize_chunk<std::uint8_t, T>(file.q.view<std::uint8_t>().flat(), layout, 0, file.params, out);
+        kernels::dequantize_chunk<std::uint8_t, T>(file.q.view<std::uint8_t>().flat(), layout, 0, file.params,
+                                                   out);
       }
     } else {
       const std::vector<std::int32_t> codes = io::unpack_codes(file);
-      dequantize_chunk<std::int32_t, T>(codes, layout, 0, file.params, out);
+      kernels::dequantize_chunk<std::int32_t, T>(codes, layout, 0, file.params, out);
     }
   };
   switch (out_dtype) {

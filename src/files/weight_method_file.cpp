@@ -8,11 +8,11 @@
 #include "quantkit/core/error.hpp"
 #include "quantkit/core/pack.hpp"
 #include "quantkit/files/file_error.hpp"
+#include "quantkit/files/quantize_file.hpp"
 #include "quantkit/io/atomic_file.hpp"
 #include "quantkit/io/npy.hpp"
 #include "quantkit/io/npz.hpp"
 #include "quantkit/io/qfile.hpp"
-#include "quantkit/files/quantize_file.hpp"
 #include "quantkit/ptq/stats.hpp"
 
 namespace qk {
@@ -109,7 +109,7 @@ std::vector<LayerFileError> compare_layer_files(const std::vector<std::string>& 
       throw Error(path + ": shape " + shape_string(files.back().meta.shape) + " differs from the reference " +
                   reference + " " + shape_string(ref.shape));
   }
-  Eigen::MatrixXd h;
+  SquareMatrix h;
   double signal = 0;  // ||X W^T||^2 in output_error's units, once for every file
   if (!activations.empty()) {
     const ActivationStats stats = stream_activation_stats(activations, in, true, progress);
@@ -139,8 +139,7 @@ std::vector<LayerFileError> compare_layer_files(const std::vector<std::string>& 
 MethodFileReport quantize_file_with_method(const std::string& weights,
                                            const std::vector<std::string>& activations,
                                            const std::string& output, WeightMethod method,
-                                           const WeightQuantOptions& options,
-                                           const ProgressFn& progress) {
+                                           const WeightQuantOptions& options, const ProgressFn& progress) {
   std::vector<std::string> inputs = activations;
   inputs.push_back(weights);
   io::check_output_differs(output, inputs);

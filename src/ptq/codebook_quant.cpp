@@ -9,6 +9,7 @@
 #include "quantkit/core/half.hpp"
 #include "quantkit/core/quantize.hpp"
 #include "quantkit/kernels/fp8_kernels.hpp"
+#include "quantkit/kernels/quantize_tensor.hpp"
 
 namespace qk {
 
@@ -34,7 +35,8 @@ std::vector<float> codebook_scales(std::span<const float> mins, std::span<const 
 
 template <QuantFloat T>
 void encode_codebook_chunk(std::span<const T> x, const ChannelLayout& layout, std::int64_t offset,
-                           std::span<const float> scale, ElementFormat element, std::span<std::uint8_t> codes) {
+                           std::span<const float> scale, ElementFormat element,
+                           std::span<std::uint8_t> codes) {
   for_each_slot_run(layout, offset, static_cast<std::int64_t>(x.size()),
                     [&](std::int64_t slot, std::int64_t begin, std::int64_t len) {
                       const float s = scale[static_cast<std::size_t>(slot)];
@@ -66,7 +68,7 @@ CodebookTensor quantize_codebook(std::span<const float> x, const ChannelLayout& 
       throw Error(std::string(to_string(element)) + " quantization input has a non-finite value at index " +
                   std::to_string(i));
   }
-  observe_minmax<float>(x, layout, 0, mins, maxs);
+  kernels::observe_minmax<float>(x, layout, 0, mins, maxs);
   CodebookTensor t;
   t.element = element;
   t.scale = codebook_scales(mins, maxs, element, to_string(element));

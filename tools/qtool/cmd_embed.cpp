@@ -16,8 +16,8 @@
 #include "quantkit/embed/id_stream.hpp"
 #include "quantkit/files/embedding_file.hpp"
 #include "quantkit/io/atomic_file.hpp"
-#include "quantkit/perf/embed_bench.hpp"
-#include "quantkit/perf/gemm_bench.hpp"
+#include "perf/embed_bench.hpp"
+#include "perf/gemm_bench.hpp"
 
 namespace qtool {
 

@@ -4,7 +4,8 @@
 //   scale       float32: 0-d per tensor; per channel the input's rank with C at the axis and 1 elsewhere
 //               (so (q - zero_point) * scale broadcasts); per group shape[:-1] + [shape[-1] / group_size]
 //   zero_point  int32, the same shape as scale
-//   input_scale (optional) float32 [shape[-1]]: written by AWQ and SmoothQuant (outlier/method_file.hpp).
+//   input_scale (optional) float32 [shape[-1]]: written by AWQ and SmoothQuant
+//               (files/weight_method_file.hpp).
 //               The codes then quantize W * input_scale (per input channel, the last axis); the
 //               tensor is (q - zero_point) * scale / input_scale, which dequantize_file applies.
 //   meta        0-d unicode string holding JSON (format, element, bits, signed, scheme, granularity, axis,

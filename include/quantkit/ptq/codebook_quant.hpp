@@ -6,9 +6,8 @@
 
 #include <cstdint>
 #include <span>
-#include <vector>
-
 #include <string>
+#include <vector>
 
 #include "quantkit/core/element_format.hpp"
 #include "quantkit/core/float_traits.hpp"
@@ -36,7 +35,8 @@ std::vector<float> codebook_scales(std::span<const float> mins, std::span<const 
 // rule: ±Inf -> ±the largest value, NaN -> 0.
 template <QuantFloat T>
 void encode_codebook_chunk(std::span<const T> x, const ChannelLayout& layout, std::int64_t offset,
-                           std::span<const float> scale, ElementFormat element, std::span<std::uint8_t> codes);
+                           std::span<const float> scale, ElementFormat element,
+                           std::span<std::uint8_t> codes);
 
 // out[i] = codebook[codes[i]] * scale[slot(offset + i)] for a chunk starting at element `offset`; FP8
 // runs go through the dispatched SIMD kernel (kernels/fp8_kernels.hpp), bit-identical to the scalar rule.
