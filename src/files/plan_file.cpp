@@ -10,6 +10,7 @@
 #include "quantkit/core/error.hpp"
 #include "quantkit/core/half.hpp"
 #include "quantkit/files/manifest.hpp"
+#include "quantkit/files/npy_header.hpp"
 #include "quantkit/files/quantize_file.hpp"
 #include "quantkit/io/atomic_file.hpp"
 #include "quantkit/io/npy.hpp"
@@ -151,9 +152,9 @@ Plan read_plan(const std::string& path) {
                       : std::numeric_limits<double>::infinity();
       l.pinned_by = e.value("pinned_by", "");
       if (!fs::exists(l.file)) throw Error(where + ": weight file " + l.file + " is missing");
-      const io::NpyArray array = io::read_npy(l.file);
-      if (array.shape() != l.shape)
-        throw Error(where + ": " + l.file + " has shape " + shape_string(array.shape()) + ", the plan says " +
+      const Shape stored = read_npy_header(l.file).shape;  // the data is read once, by apply_plan
+      if (stored != l.shape)
+        throw Error(where + ": " + l.file + " has shape " + shape_string(stored) + ", the plan says " +
                     shape_string(l.shape));
       if (l.format.kind == CandidateFormat::Kind::kInt) {
         Shape view;
@@ -184,7 +185,7 @@ std::vector<ManifestLayer> layers_from_inputs(const std::vector<std::string>& in
     l.name = fs::path(file).stem().string();
     if (!names.insert(l.name).second) throw Error(file + ": a layer named " + l.name + " is already listed");
     l.file = file;
-    l.shape = io::read_npy(file).shape();
+    l.shape = read_npy_header(file).shape;
     layers.push_back(std::move(l));
   }
   return layers;
@@ -212,9 +213,10 @@ std::uint64_t apply_plan(const Plan& plan, const std::string& out_dir,
   manifest["layers"] = nlohmann::json::array();
   std::uint64_t written = 0;
   for (const PlanLayer& l : plan.layers) {
-    const io::NpyArray array = io::read_npy(l.file);
-    if (array.shape() != l.shape)
-      throw Error(l.file + ": shape " + shape_string(array.shape()) + " differs from the plan's " +
+    // The header only: the data is read once, by quantize_file or by the float copy below.
+    const Shape stored_now = read_npy_header(l.file).shape;
+    if (stored_now != l.shape)
+      throw Error(l.file + ": shape " + shape_string(stored_now) + " differs from the plan's " +
                   shape_string(l.shape));
     std::string file;
     Shape stored_shape = l.shape;
@@ -232,7 +234,7 @@ std::uint64_t apply_plan(const Plan& plan, const std::string& out_dir,
         temp_name += file_stem(l.name);
         temp_name += ".view.npy";
         temp = (fs::path(out_dir) / temp_name).string();
-        const std::vector<float> values = array.to_vector<float>();
+        const std::vector<float> values = io::read_npy(l.file).to_vector<float>();
         io::write_npy<float>(temp, TensorView<const float>(values.data(), view));
         input = temp;
         stored_shape = view;
@@ -246,7 +248,7 @@ std::uint64_t apply_plan(const Plan& plan, const std::string& out_dir,
       if (!temp.empty()) fs::remove(temp, ec);
     } else {
       file = file_stem(l.name) + ".npy";
-      const std::vector<float> values = array.to_vector<float>();
+      const std::vector<float> values = io::read_npy(l.file).to_vector<float>();
       const std::string out = (fs::path(out_dir) / file).string();
       io::check_output_differs(out, {l.file});
       if (l.format.kind == CandidateFormat::Kind::kFP16) {
