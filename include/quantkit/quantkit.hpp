@@ -8,6 +8,7 @@
 #include "quantkit/core/element_format.hpp"
 #include "quantkit/core/error.hpp"
 #include "quantkit/core/float_traits.hpp"
+#include "quantkit/core/format.hpp"
 #include "quantkit/core/fp8.hpp"
 #include "quantkit/core/half.hpp"
 #include "quantkit/core/pack.hpp"
