@@ -345,7 +345,7 @@ int run(const Options& opt) {
   std::map<int, double> ptq_acc, qat_acc;
   for (const int b : widths) {
     const std::vector<qk::CandidateFormat> f(fp32.layers.size(),
-                                             qk::CandidateFormat{qk::CandidateFormat::Kind::kInt, b, 0});
+                                             qk::CandidateFormat{qk::integer_format(b, true), 0});
     ptq_acc[b] = evaluate(fp32, ptq_weights(fp32, f), data);
     rows.push_back({"ptq", "per-channel min/max", static_cast<double>(b),
                     int_weight_bytes(fp32, std::vector<int>(fp32.layers.size(), b)), ptq_acc[b]});
@@ -405,7 +405,7 @@ int run(const Options& opt) {
     std::string plan_text;
     for (std::size_t l = 0; l < sens.size(); ++l) {
       chosen.push_back(sens[l].options[plan.choice[l]].format);
-      chosen_bits.push_back(chosen.back().bits);
+      chosen_bits.push_back(chosen.back().bits());
       plan_text += (l ? " " : "") + sens[l].name + ":" + qk::to_string(chosen.back());
     }
     rows.push_back({"mixed", fmt::format("task-metric plan, candidates {}: {}", candidate_list, plan_text),

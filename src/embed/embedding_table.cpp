@@ -88,19 +88,21 @@ EmbeddingStorage parse_embedding_storage(const std::string& text) {
   throw Error("unknown embedding storage '" + text + "' (expected fp32, fp16, int8, int4 or 32, 16, 8, 4)");
 }
 
-int storage_bits(EmbeddingStorage storage) {
+Format format_of(EmbeddingStorage storage) {
   switch (storage) {
     case EmbeddingStorage::kF32:
-      return 32;
+      return Format::kFloat32;
     case EmbeddingStorage::kF16:
-      return 16;
+      return Format::kFloat16;
     case EmbeddingStorage::kInt8:
-      return 8;
+      return Format::kUint8;  // FBGEMM's row-wise codes are unsigned, with a per-row scale and bias
     case EmbeddingStorage::kInt4:
-      return 4;
+      return Format::kUint4;
   }
-  return 0;
+  throw Error("unknown embedding storage");
 }
+
+int storage_bits(EmbeddingStorage storage) { return format_traits(format_of(storage)).code_bits; }
 
 std::int64_t embedding_row_bytes(EmbeddingStorage storage, std::int64_t dim) {
   switch (storage) {

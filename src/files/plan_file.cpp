@@ -70,7 +70,7 @@ std::string plan_to_json(const Plan& plan, const std::string& relative_to) {
                            {"file", stored_path(l.file, relative_to)},
                            {"shape", l.shape},
                            {"format", to_string(l.format)},
-                           {"bits", l.format.bits},
+                           {"bits", l.format.bits()},
                            {"granularity", granularity_name(l.format, l.shape)},
                            {"group_size", l.format.group_size},
                            {"weights", l.weights},
@@ -138,7 +138,7 @@ Plan read_plan(const std::string& path) {
       for (const auto d : l.shape)
         if (d < 0) throw Error(where + ": negative dimension in shape");
       l.format = parse_candidate(e.at("format").get<std::string>());
-      if (e.contains("bits") && e.at("bits").get<int>() != l.format.bits)
+      if (e.contains("bits") && e.at("bits").get<int>() != l.format.bits())
         throw Error(where + ": bits " + std::to_string(e.at("bits").get<int>()) + " contradict format " +
                     to_string(l.format));
       l.weights = static_cast<std::uint64_t>(shape_numel(l.shape));
@@ -156,7 +156,7 @@ Plan read_plan(const std::string& path) {
       if (stored != l.shape)
         throw Error(where + ": " + l.file + " has shape " + shape_string(stored) + ", the plan says " +
                     shape_string(l.shape));
-      if (l.format.kind == CandidateFormat::Kind::kInt) {
+      if (l.format.is_integer()) {
         Shape view;
         candidate_spec(l.format, l.shape, view);  // throws on a group size that fits nothing
       }
@@ -201,7 +201,7 @@ std::uint64_t apply_plan(const Plan& plan, const std::string& out_dir,
     const std::string stem = file_stem(l.name);
     if (!stems.insert(stem).second)
       throw Error("layer " + l.name + ": its output file name " + stem + " is taken by another layer");
-    const std::string ext = l.format.kind == CandidateFormat::Kind::kInt ? ".npz" : ".npy";
+    const std::string ext = l.format.is_integer() ? ".npz" : ".npy";
     io::check_output_differs((fs::path(out_dir) / (stem + ext)).string(), inputs);
   }
   io::check_output_differs((fs::path(out_dir) / "manifest.json").string(), inputs);
@@ -220,7 +220,7 @@ std::uint64_t apply_plan(const Plan& plan, const std::string& out_dir,
                   shape_string(l.shape));
     std::string file;
     Shape stored_shape = l.shape;
-    if (l.format.kind == CandidateFormat::Kind::kInt) {
+    if (l.format.is_integer()) {
       file = file_stem(l.name) + ".npz";
       Shape view;
       FileQuantOptions options;
@@ -251,7 +251,7 @@ std::uint64_t apply_plan(const Plan& plan, const std::string& out_dir,
       const std::vector<float> values = io::read_npy(l.file).to_vector<float>();
       const std::string out = (fs::path(out_dir) / file).string();
       io::check_output_differs(out, {l.file});
-      if (l.format.kind == CandidateFormat::Kind::kFP16) {
+      if (l.format.format == Format::kFloat16) {
         std::vector<half> h(values.size());
         for (std::size_t i = 0; i < values.size(); ++i) h[i] = half(values[i]);
         io::write_npy<half>(out, TensorView<const half>(h.data(), l.shape));

@@ -24,8 +24,8 @@ bool parse_int(std::string_view s, std::int64_t& out) {
 
 CandidateFormat parse_candidate(const std::string& text) {
   CandidateFormat f;
-  if (text == "fp16" || text == "16") return {CandidateFormat::Kind::kFP16, 16, 0};
-  if (text == "fp32" || text == "32") return {CandidateFormat::Kind::kFP32, 32, 0};
+  if (text == "fp16" || text == "16") return {Format::kFloat16, 0};
+  if (text == "fp32" || text == "32") return {Format::kFloat32, 0};
   const std::string_view s(text);
   const auto g = s.find('g');
   std::int64_t bits = 0;
@@ -35,7 +35,7 @@ CandidateFormat parse_candidate(const std::string& text) {
         "bad format '" + text +
         "': expected integer bits 2..8 (per channel), BITSgGROUP such as 4g32 (per group), fp16 or fp32");
   }
-  f.bits = static_cast<int>(bits);
+  f.format = integer_format(static_cast<int>(bits), true);
   return f;
 }
 
@@ -56,28 +56,22 @@ std::vector<CandidateFormat> parse_candidates(const std::string& comma_list) {
 }
 
 std::string to_string(const CandidateFormat& f) {
-  switch (f.kind) {
-    case CandidateFormat::Kind::kFP16:
-      return "fp16";
-    case CandidateFormat::Kind::kFP32:
-      return "fp32";
-    case CandidateFormat::Kind::kInt:
-      break;
-  }
-  return f.group_size > 0 ? std::to_string(f.bits) + "g" + std::to_string(f.group_size)
-                          : std::to_string(f.bits);
+  // Float formats by the table's name; integer formats in the plan's short form ("4", "4g32").
+  if (!f.is_integer()) return to_string(f.format);
+  return f.group_size > 0 ? std::to_string(f.bits()) + "g" + std::to_string(f.group_size)
+                          : std::to_string(f.bits());
 }
 
 std::string granularity_name(const CandidateFormat& f, const Shape& shape) {
-  if (f.kind != CandidateFormat::Kind::kInt) return "none";
+  if (!f.is_integer()) return "none";
   if (f.group_size > 0) return "per_group";
   return shape.size() >= 2 ? "per_channel" : "per_tensor";
 }
 
 QuantSpec candidate_spec(const CandidateFormat& f, const Shape& shape, Shape& view_shape) {
-  if (f.kind != CandidateFormat::Kind::kInt)
+  if (!f.is_integer())
     throw Error("format " + to_string(f) + " is not an integer format");
-  return integer_weight_spec(f.bits, f.group_size, shape, view_shape);
+  return integer_weight_spec(f.bits(), f.group_size, shape, view_shape);
 }
 
 CandidateResult apply_candidate(std::span<const float> weights, const Shape& shape,
@@ -88,10 +82,10 @@ CandidateResult apply_candidate(std::span<const float> weights, const Shape& sha
   CandidateResult res;
   const std::size_t n = weights.size();
   res.approx.resize(n);
-  if (f.kind == CandidateFormat::Kind::kFP32) {
+  if (f.format == Format::kFloat32) {
     std::copy(weights.begin(), weights.end(), res.approx.begin());
     res.bytes = n * 4;
-  } else if (f.kind == CandidateFormat::Kind::kFP16) {
+  } else if (f.format == Format::kFloat16) {
     for (std::size_t i = 0; i < n; ++i) res.approx[i] = static_cast<float>(half(weights[i]));
     res.bytes = n * 2;
   } else {

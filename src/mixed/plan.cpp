@@ -18,7 +18,7 @@ std::uint64_t Plan::total_bytes() const {
 }
 double Plan::average_bits() const {
   double bits = 0;
-  for (const auto& l : layers) bits += static_cast<double>(l.format.bits) * static_cast<double>(l.weights);
+  for (const auto& l : layers) bits += static_cast<double>(l.format.bits()) * static_cast<double>(l.weights);
   const auto n = total_weights();
   return n ? bits / static_cast<double>(n) : 0;
 }

@@ -122,7 +122,7 @@ struct Frontier {
 };
 
 std::uint64_t option_cost(const LayerSensitivity& layer, const CandidateCost& c, bool nominal_bits) {
-  return nominal_bits ? static_cast<std::uint64_t>(c.format.bits) * layer.weights : c.bytes;
+  return nominal_bits ? static_cast<std::uint64_t>(c.format.bits()) * layer.weights : c.bytes;
 }
 
 Frontier build_frontier(const std::vector<LayerSensitivity>& layers, bool nominal_bits,
@@ -194,7 +194,7 @@ Selection summarize(const std::vector<LayerSensitivity>& layers, std::vector<std
     s.error += c.error;
     s.bytes += c.bytes;
     s.weights += layers[l].weights;
-    bit_sum += static_cast<double>(c.format.bits) * static_cast<double>(layers[l].weights);
+    bit_sum += static_cast<double>(c.format.bits()) * static_cast<double>(layers[l].weights);
   }
   s.average_bits = s.weights ? bit_sum / static_cast<double>(s.weights) : 0;
   s.suboptimality_bound = bound;

@@ -21,13 +21,12 @@ namespace qk {
 namespace {
 
 namespace fs = std::filesystem;
-using Kind = CandidateFormat::Kind;
 
 TEST(MixedCandidate, ParsesAndPrintsEveryForm) {
-  EXPECT_EQ(parse_candidate("4"), (CandidateFormat{Kind::kInt, 4, 0}));
-  EXPECT_EQ(parse_candidate("3g64"), (CandidateFormat{Kind::kInt, 3, 64}));
-  EXPECT_EQ(parse_candidate("16").kind, Kind::kFP16);
-  EXPECT_EQ(parse_candidate("fp32").kind, Kind::kFP32);
+  EXPECT_EQ(parse_candidate("4"), (CandidateFormat{Format::kInt4, 0}));
+  EXPECT_EQ(parse_candidate("3g64"), (CandidateFormat{Format::kInt3, 64}));
+  EXPECT_EQ(parse_candidate("16").format, Format::kFloat16);
+  EXPECT_EQ(parse_candidate("fp32").format, Format::kFloat32);
   for (const char* s : {"2", "8", "4g32", "fp16", "fp32"}) EXPECT_EQ(to_string(parse_candidate(s)), s);
   for (const char* bad : {"1", "9", "", "4g", "4g0", "g32", "int4", "4.5", "fp8", "4g-2"})
     EXPECT_THROW(parse_candidate(bad), Error) << bad;
@@ -79,7 +78,7 @@ TEST(MixedPins, GlobMatchingAndPinParsing) {
   EXPECT_FALSE(glob_match("", "a"));
   const PinRule p = parse_pin("embed*=fp16");
   EXPECT_EQ(p.pattern, "embed*");
-  EXPECT_EQ(p.format.kind, Kind::kFP16);
+  EXPECT_EQ(p.format.format, Format::kFloat16);
   for (const char* bad : {"embed", "=8", "x=", "x=9"}) EXPECT_THROW(parse_pin(bad), Error) << bad;
 }
 
@@ -95,7 +94,7 @@ std::vector<LayerSensitivity> random_table(std::mt19937& gen, std::size_t layers
     s.weights = static_cast<std::uint64_t>(weights(gen));
     for (std::size_t o = 0; o < options; ++o) {
       CandidateCost c;
-      c.format = {bits[o] == 16 ? Kind::kFP16 : Kind::kInt, bits[o], 0};
+      c.format = {bits[o] == 16 ? Format::kFloat16 : integer_format(bits[o], true), 0};
       c.bytes = s.weights * static_cast<std::uint64_t>(bits[o]) / 8 + 8;
       c.error = std::pow(4.0, -bits[o]) * static_cast<double>(s.weights) * jitter(gen);
       s.options.push_back(c);
@@ -122,7 +121,7 @@ Best brute_force(const std::vector<LayerSensitivity>& t, const Budget& b) {
     for (std::size_t l = 0; l < t.size(); ++l) {
       e += t[l].options[idx[l]].error;
       bytes += t[l].options[idx[l]].bytes;
-      bit_sum += t[l].options[idx[l]].format.bits * static_cast<double>(t[l].weights);
+      bit_sum += t[l].options[idx[l]].format.bits() * static_cast<double>(t[l].weights);
     }
     if (b.kind == BudgetKind::kMaxError) {
       if (e <= b.value && bytes < best.bytes) best = {e, bytes};
@@ -231,8 +230,8 @@ TEST(MixedSelection, InfeasibleBudgetsAndPinsAndTheCurve) {
   EXPECT_EQ(sens[0].pinned_by, "emb*");
   EXPECT_EQ(sens[1].options.size(), 3u);
   const Selection s = select_formats(sens, {BudgetKind::kBytes, 1e9});
-  EXPECT_EQ(sens[0].options[s.choice[0]].format.kind, Kind::kFP16);
-  EXPECT_EQ(sens[1].options[s.choice[1]].format.bits, 8);
+  EXPECT_EQ(sens[0].options[s.choice[0]].format.format, Format::kFloat16);
+  EXPECT_EQ(sens[1].options[s.choice[1]].format.bits(), 8);
   try {
     measure_sensitivity(layers, cands, std::vector<PinRule>{parse_pin("emb*=fp16"), parse_pin("ffn*=4")});
     ADD_FAILURE() << "a pin matching nothing was accepted";
@@ -242,7 +241,7 @@ TEST(MixedSelection, InfeasibleBudgetsAndPinsAndTheCurve) {
   // The task metric replaces the weight error (negative values count as 0).
   const auto by_metric = measure_sensitivity(
       layers, cands, {}, [](std::size_t layer, const CandidateFormat& f, std::span<const float>) {
-        return layer == 0 ? -1.0 : 10.0 - f.bits;
+        return layer == 0 ? -1.0 : 10.0 - f.bits();
       });
   EXPECT_EQ(by_metric[0].options[0].error, 0.0);
   EXPECT_EQ(by_metric[1].options[1].error, 6.0);

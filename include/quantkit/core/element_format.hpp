@@ -20,25 +20,32 @@
 
 #include "quantkit/core/block_formats.hpp"
 #include "quantkit/core/error.hpp"
+#include "quantkit/core/format.hpp"
 #include "quantkit/core/fp8.hpp"
 
 namespace qk {
 
+// The value mapping named by a quantized file's `element` field: integer codes (width and signedness in
+// the file's spec), or one of the format table's codebook formats. The field's values are the table's
+// names ("int" stands for the whole integer family, as files have always said).
 enum class ElementFormat { kInt, kFp8E4M3, kFp8E5M2, kNf4 };
 
-inline const char* to_string(ElementFormat f) {
+// The table's format of a codebook element (throws for kInt: its format depends on the code width).
+inline Format format_of(ElementFormat f) {
   switch (f) {
-    case ElementFormat::kInt:
-      return "int";
     case ElementFormat::kFp8E4M3:
-      return "fp8-e4m3";
+      return Format::kFp8E4M3;
     case ElementFormat::kFp8E5M2:
-      return "fp8-e5m2";
+      return Format::kFp8E5M2;
     case ElementFormat::kNf4:
-      return "nf4";
+      return Format::kNf4;
+    case ElementFormat::kInt:
+      break;
   }
-  return "?";
+  throw Error("integer codes take their format from the code width");
 }
+
+inline const char* to_string(ElementFormat f) { return f == ElementFormat::kInt ? "int" : to_string(format_of(f)); }
 
 inline ElementFormat parse_element_format(const std::string& name) {
   for (const ElementFormat f :
@@ -54,7 +61,7 @@ inline Fp8Format fp8_format(ElementFormat f) {
 }
 
 // Bits per code of a codebook format.
-inline int codebook_bits(ElementFormat f) { return f == ElementFormat::kNf4 ? 4 : 8; }
+inline int codebook_bits(ElementFormat f) { return format_traits(format_of(f)).code_bits; }
 
 // The magnitude a slot's amax maps to.
 inline float codebook_max(ElementFormat f) { return is_fp8(f) ? fp8_traits(fp8_format(f)).max_finite : 1.0f; }

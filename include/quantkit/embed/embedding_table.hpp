@@ -19,6 +19,7 @@
 #include <span>
 #include <string>
 
+#include "quantkit/core/format.hpp"
 #include "quantkit/core/tensor_view.hpp"
 
 namespace qk {
@@ -28,6 +29,10 @@ enum class EmbeddingStorage { kF32, kF16, kInt8, kInt4 };
 const char* to_string(EmbeddingStorage storage);  // "fp32", "fp16", "int8", "int4"
 // Parses "fp32" / "fp16" / "int8" / "int4" or a bit width "32" / "16" / "8" / "4".
 EmbeddingStorage parse_embedding_storage(const std::string& text);
+// The format-table row of a storage's codes or words: fp32, fp16, and the unsigned row-wise codes uint8 and
+// uint4 (each row also holds its float16 scale and bias). The storage names above ("int8", "int4") are
+// the ones table files and qtool have always used.
+Format format_of(EmbeddingStorage storage);
 int storage_bits(EmbeddingStorage storage);
 std::int64_t embedding_row_bytes(EmbeddingStorage storage, std::int64_t dim);
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "quantkit/core/format.hpp"
 #include "quantkit/core/spec.hpp"
 #include "quantkit/core/tensor_view.hpp"
 #include "quantkit/ptq/stats.hpp"
@@ -18,10 +19,11 @@ namespace qk {
 // weights as float16 or float32. Text form: "4" (per channel), "4g32" (per group of 32), "fp16" or "16",
 // "fp32" or "32".
 struct CandidateFormat {
-  enum class Kind { kInt, kFP16, kFP32 };
-  Kind kind = Kind::kInt;
-  int bits = 8;                 // nominal bits per weight: 2..8, 16 or 32
-  std::int64_t group_size = 0;  // 0: per channel
+  Format format = Format::kInt8;  // a row of the format table: fp32, fp16, or a signed integer int2..int8
+  std::int64_t group_size = 0;    // integer formats: 0 per channel, else per group
+  // Nominal bits per weight (2..8, 16 or 32): the table's code bits.
+  int bits() const { return format_traits(format).code_bits; }
+  bool is_integer() const { return format_traits(format).kind == FormatKind::kInteger; }
   bool operator==(const CandidateFormat&) const = default;
 };
 
