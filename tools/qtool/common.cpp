@@ -109,8 +109,7 @@ void SpecOptions::apply_flags(qk::QuantSpec& spec) const {
 qk::FileQuantOptions SpecOptions::to_options(int rank) const {
   qk::FileQuantOptions options;
   qk::QuantSpec& spec = options.spec;
-  spec =
-      preset.empty() ? qk::default_weight_spec(rank) : qk::preset_weight_spec(qk::find_preset(preset), rank);
+  spec = qk::weight_spec_for_preset(preset, rank);
   apply_flags(spec);
   if (scale) {
     spec.granularity = qk::Granularity::kPerTensor;
@@ -121,15 +120,7 @@ qk::FileQuantOptions SpecOptions::to_options(int rank) const {
 }
 
 qk::QuantSpec SpecOptions::activation_spec() const {
-  qk::QuantSpec spec;
-  if (!preset.empty()) {
-    spec = qk::preset_activation_spec(qk::find_preset(preset));
-  } else {
-    spec.bits = 8;
-    spec.is_signed = true;
-    spec.scheme = qk::Scheme::kSymmetric;
-    spec.granularity = qk::Granularity::kPerTensor;
-  }
+  qk::QuantSpec spec = qk::activation_spec_for_preset(preset);
   apply_flags(spec);
   spec.validate();
   return spec;
