@@ -18,7 +18,7 @@ constexpr std::array<TargetPreset, 5> kPresets{{
      "int8 symmetric per-channel weights, int8 symmetric per-tensor activations, static only"},
     {"hexagon", "Qualcomm Hexagon DSP/HTP (QNN)", false, Scheme::kAffine, false, Scheme::kAffine, false,
      false,
-     "asymmetric uint8 weights (per-channel, or --per-tensor), asymmetric uint8 per-tensor activations, "
+     "asymmetric uint8 weights (per-channel, or per-tensor), asymmetric uint8 per-tensor activations, "
      "static"},
     {"edgetpu", "Google Edge TPU (TFLite int8)", true, Scheme::kSymmetric, true, Scheme::kAffine, false,
      false, "int8 only: symmetric per-channel weights, asymmetric int8 per-tensor activations, static"},
