@@ -20,7 +20,7 @@ struct MixedArgs {
   std::optional<double> budget_bits;
   std::optional<double> budget_bytes;
   std::optional<double> max_error;
-  std::string candidates = "2,3,4,8,16";
+  std::string candidates = qk::kDefaultCandidates;
   std::vector<std::string> pins;
   std::string output;
   std::string out_dir;

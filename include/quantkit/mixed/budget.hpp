@@ -14,6 +14,10 @@
 
 namespace qk {
 
+// The formats a plan chooses among when a request names none (parse_candidates' text form): 2, 3, 4 and
+// 8 bits per channel and float16.
+inline constexpr const char* kDefaultCandidates = "2,3,4,8,16";
+
 // Throws when the value is negative, NaN or infinite.
 void check_budget(const Budget& budget);
 
