@@ -10,7 +10,9 @@ namespace qk {
 
 namespace {
 
-bool is_npz(const std::string& path) { return path.size() >= 4 && path.compare(path.size() - 4, 4, ".npz") == 0; }
+bool is_npz(const std::string& path) {
+  return path.size() >= 4 && path.compare(path.size() - 4, 4, ".npz") == 0;
+}
 
 }  // namespace
 
@@ -36,18 +38,18 @@ EmbedWorkload open_embed_workload(const EmbedWorkloadOptions& o) {
     w.source = o.table;
   } else {
     w.tables.table = std::make_shared<EmbeddingTable>(EmbeddingTable::from_npy(o.table, o.storage));
-    w.tables.fp32 = o.storage == EmbeddingStorage::kF32
-                        ? w.tables.table
-                        : std::make_shared<EmbeddingTable>(
-                              EmbeddingTable::from_npy(o.table, EmbeddingStorage::kF32));
+    w.tables.fp32 =
+        o.storage == EmbeddingStorage::kF32
+            ? w.tables.table
+            : std::make_shared<EmbeddingTable>(EmbeddingTable::from_npy(o.table, EmbeddingStorage::kF32));
     w.source = o.table;
   }
   w.ids = embed_ids(o, w.tables.table->rows());
   return w;
 }
 
-EmbeddingTable save_embedding_table(const std::string& npy, EmbeddingStorage storage, const std::string& output,
-                                    const std::function<void(double)>& progress) {
+EmbeddingTable save_embedding_table(const std::string& npy, EmbeddingStorage storage,
+                                    const std::string& output, const std::function<void(double)>& progress) {
   io::check_output_differs(output, {npy});
   const EmbeddingTable t = EmbeddingTable::from_npy(npy, storage, progress);
   t.save(output);

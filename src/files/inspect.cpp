@@ -52,7 +52,8 @@ QuantizedSummary summarize_quantized(const std::string& path, const std::string&
   QuantizedSummary s;
   s.meta = file.meta;
   s.file_bytes = std::filesystem::file_size(path);
-  s.original_bytes = static_cast<std::uint64_t>(shape_numel(file.meta.shape)) * io::dtype_size(file.meta.dtype);
+  s.original_bytes =
+      static_cast<std::uint64_t>(shape_numel(file.meta.shape)) * io::dtype_size(file.meta.dtype);
   const auto& sc = file.params.scale;
   const auto& zp = file.params.zero_point;
   s.scales = sc.size();
@@ -63,7 +64,8 @@ QuantizedSummary summarize_quantized(const std::string& path, const std::string&
   s.has_input_scale = !file.input_scale.empty();
   s.compression_ratio =
       s.file_bytes ? static_cast<double>(s.original_bytes) / static_cast<double>(s.file_bytes) : 0.0;
-  if (!reference.empty()) s.error = compare(reference_values(reference, file.meta.shape), dequantize_to_float(file));
+  if (!reference.empty())
+    s.error = compare(reference_values(reference, file.meta.shape), dequantize_to_float(file));
   return s;
 }
 

@@ -7,9 +7,9 @@ namespace qk {
 
 void validate_method_request(const MethodRequest& r) {
   if (r.method != WeightMethod::kRtn && !r.has_activations)
-    throw MethodOptionError(MethodOptionProblem::kNeedsActivations,
-                            std::string(to_string(r.method)) +
-                                " needs calibration activations of the layer's input");
+    throw MethodOptionError(
+        MethodOptionProblem::kNeedsActivations,
+        std::string(to_string(r.method)) + " needs calibration activations of the layer's input");
   if ((r.damp || r.act_order) && r.method != WeightMethod::kGptq)
     throw MethodOptionError(MethodOptionProblem::kGptqOption, "damp and act_order are gptq options");
   if (r.alpha && r.method != WeightMethod::kSmoothQuant)

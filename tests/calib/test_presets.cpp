@@ -54,7 +54,8 @@ TEST(Presets, UnknownNameListsTheKnownOnes) {
     FAIL() << "no error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("unknown preset 'tpu9000'"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("generic, ane, hexagon, edgetpu, x86"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("generic, ane, hexagon, edgetpu, x86"), std::string::npos)
+        << e.what();
   }
   EXPECT_THROW(activation_spec_for_preset("tpu9000"), Error);
 }

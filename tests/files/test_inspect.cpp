@@ -81,7 +81,8 @@ TEST(FilesInspect, QuantizedFileFigures) {
   EXPECT_EQ(s.zero_point_max, 0);
   EXPECT_EQ(s.original_bytes, 4u * 64 * 4);
   EXPECT_EQ(s.file_bytes, std::filesystem::file_size(dir.file("q.npz")));
-  EXPECT_DOUBLE_EQ(s.compression_ratio, static_cast<double>(s.original_bytes) / static_cast<double>(s.file_bytes));
+  EXPECT_DOUBLE_EQ(s.compression_ratio,
+                   static_cast<double>(s.original_bytes) / static_cast<double>(s.file_bytes));
   EXPECT_FALSE(s.has_input_scale);
   ASSERT_TRUE(s.error);
   // 8 bits on a smooth ramp: the step is 1/127.5 of each row's range, far above 35 dB.

@@ -52,7 +52,8 @@ qk::EmbedWorkloadOptions workload_options(const EmbedArgs& a, qk::EmbeddingStora
 }
 
 int run_sweep(const EmbedArgs& a, const Output& out) {
-  const std::vector<std::int64_t> ids = qk::embed_ids(workload_options(a, qk::EmbeddingStorage::kF32), a.rows);
+  const std::vector<std::int64_t> ids =
+      qk::embed_ids(workload_options(a, qk::EmbeddingStorage::kF32), a.rows);
   const std::int64_t rows = !a.ids.empty() && !a.rows_opt->count() ? qk::rows_for_ids(ids) : a.rows;
   qk::SweepOptions options;
   options.fractions = a.fractions;
@@ -163,10 +164,11 @@ Handler add_embed(CLI::App& app, Output& out) {
     o.static_profile_fraction = a->profile_frac;
     o.prefetch = a->prefetch;
     o.predict = a->predict;
-    const qk::perf::EmbedBenchResult r = qk::perf::run_embed_bench(*table, *work.tables.fp32, ids, o, progress);
+    const qk::perf::EmbedBenchResult r =
+        qk::perf::run_embed_bench(*table, *work.tables.fp32, ids, o, progress);
     finish_progress();
-    print_embed_report(r, {source, *table, a->batch, a->bag_size, a->policy, a->prefetch, a->predict, a->repeats},
-                       out);
+    print_embed_report(
+        r, {source, *table, a->batch, a->bag_size, a->policy, a->prefetch, a->predict, a->repeats}, out);
     return 0;
   };
 }

@@ -92,8 +92,8 @@ int run_method(const FileQuantArgs& args, const MethodArgs& m, const Output& out
     throw UsageError(method_flag_message(e.problem(), m.method));
   }
   const qk::WeightQuantOptions o = qk::method_options(request);
-  const qk::MethodFileReport r =
-      qk::quantize_file_with_method(args.input, m.acts, args.output, request.method, o, make_progress("calibrate"));
+  const qk::MethodFileReport r = qk::quantize_file_with_method(args.input, m.acts, args.output,
+                                                               request.method, o, make_progress("calibrate"));
   finish_progress();
   if (out.json) {
     nlohmann::json j;

@@ -11,42 +11,43 @@ void print_embed_report(const qk::perf::EmbedBenchResult& r, const EmbedRun& run
   const auto machine = qk::perf::machine_info();
   const double cached_memory = static_cast<double>(r.table_bytes + r.cache_bytes);
   if (out.json) {
-    const auto prefetch_only = [&](double v) { return run.prefetch ? nlohmann::json(v) : nlohmann::json(nullptr); };
-    print_json(
-        {{"table", run.source},
-         {"storage", qk::to_string(run.table.storage())},
-         {"rows", run.table.rows()},
-         {"dim", run.table.dim()},
-         {"ids", r.ids},
-         {"batch", run.batch},
-         {"bag_size", run.bag_size},
-         {"policy", run.policy},
-         {"cache_rows", r.cache_rows},
-         {"cache_bytes", r.cache_bytes},
-         {"table_bytes", r.table_bytes},
-         {"fp32_table_bytes", r.fp32_table_bytes},
-         {"memory_vs_fp32", cached_memory / static_cast<double>(r.fp32_table_bytes)},
-         {"hit_rate", r.hit_rate},
-         {"oracle_hit_rate", r.oracle_hit_rate},
-         {"oracle_preloaded_hit_rate", r.oracle_preloaded_hit_rate},
-         {"unique_fraction", r.unique_fraction},
-         {"cached_rows_per_s", r.cached_rows_per_s},
-         {"uncached_rows_per_s", r.uncached_rows_per_s},
-         {"fp32_rows_per_s", r.fp32_rows_per_s},
-         {"cached_lookups_per_s", r.cached_lookups_per_s},
-         {"uncached_lookups_per_s", r.uncached_lookups_per_s},
-         {"fp32_lookups_per_s", r.fp32_lookups_per_s},
-         {"evictions", r.evictions},
-         {"bytes_read", r.bytes_read},
-         {"bytes_dequantized", r.bytes_dequantized},
-         {"prefetch_coverage", prefetch_only(r.prefetch_coverage)},
-         {"coverage_without_prefetch", prefetch_only(r.coverage_without_prefetch)},
-         {"prefetch_hidden_fraction", prefetch_only(r.prefetch_hidden_fraction)},
-         {"fill_us_per_batch", prefetch_only(r.fill_us_per_batch)},
-         {"fill_us_per_batch_prefetch", prefetch_only(r.fill_us_per_batch_prefetch)},
-         {"compute_us_per_batch", prefetch_only(r.compute_us_per_batch)},
-         {"cpu", machine.cpu},
-         {"isa", machine.isa}});
+    const auto prefetch_only = [&](double v) {
+      return run.prefetch ? nlohmann::json(v) : nlohmann::json(nullptr);
+    };
+    print_json({{"table", run.source},
+                {"storage", qk::to_string(run.table.storage())},
+                {"rows", run.table.rows()},
+                {"dim", run.table.dim()},
+                {"ids", r.ids},
+                {"batch", run.batch},
+                {"bag_size", run.bag_size},
+                {"policy", run.policy},
+                {"cache_rows", r.cache_rows},
+                {"cache_bytes", r.cache_bytes},
+                {"table_bytes", r.table_bytes},
+                {"fp32_table_bytes", r.fp32_table_bytes},
+                {"memory_vs_fp32", cached_memory / static_cast<double>(r.fp32_table_bytes)},
+                {"hit_rate", r.hit_rate},
+                {"oracle_hit_rate", r.oracle_hit_rate},
+                {"oracle_preloaded_hit_rate", r.oracle_preloaded_hit_rate},
+                {"unique_fraction", r.unique_fraction},
+                {"cached_rows_per_s", r.cached_rows_per_s},
+                {"uncached_rows_per_s", r.uncached_rows_per_s},
+                {"fp32_rows_per_s", r.fp32_rows_per_s},
+                {"cached_lookups_per_s", r.cached_lookups_per_s},
+                {"uncached_lookups_per_s", r.uncached_lookups_per_s},
+                {"fp32_lookups_per_s", r.fp32_lookups_per_s},
+                {"evictions", r.evictions},
+                {"bytes_read", r.bytes_read},
+                {"bytes_dequantized", r.bytes_dequantized},
+                {"prefetch_coverage", prefetch_only(r.prefetch_coverage)},
+                {"coverage_without_prefetch", prefetch_only(r.coverage_without_prefetch)},
+                {"prefetch_hidden_fraction", prefetch_only(r.prefetch_hidden_fraction)},
+                {"fill_us_per_batch", prefetch_only(r.fill_us_per_batch)},
+                {"fill_us_per_batch_prefetch", prefetch_only(r.fill_us_per_batch_prefetch)},
+                {"compute_us_per_batch", prefetch_only(r.compute_us_per_batch)},
+                {"cpu", machine.cpu},
+                {"isa", machine.isa}});
     return;
   }
   const double fp32_bytes = static_cast<double>(r.fp32_table_bytes);
@@ -108,12 +109,11 @@ void print_sweep(const std::vector<qk::SweepPoint>& points, std::int64_t rows, s
                    {"oracle", p.oracle.oracle},
                    {"oracle_preloaded", p.oracle.oracle_preloaded}});
     }
-    print_json(
-        {{"rows", rows}, {"ids", ids}, {"static_profile_fraction", profile_fraction}, {"points", j}});
+    print_json({{"rows", rows}, {"ids", ids}, {"static_profile_fraction", profile_fraction}, {"points", j}});
     return;
   }
-  fmt::print("qtool embed --sweep: {} ids over {} rows, each policy replayed from an empty cache\n",
-             ids, rows);
+  fmt::print("qtool embed --sweep: {} ids over {} rows, each policy replayed from an empty cache\n", ids,
+             rows);
   fmt::print(
       "static: top rows of the first {:.0f}% of the stream; oracle: the stream's own top rows, filled on\n"
       "first use (preloaded: in place before the stream)\n\n",

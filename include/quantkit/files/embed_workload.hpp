@@ -41,7 +41,8 @@ std::vector<std::int64_t> embed_ids(const EmbedWorkloadOptions& options, std::in
 
 // A float .npy quantized (or converted) as `storage` and saved to `output` (an .npz, atomically), which
 // may not be the input. Returns the table.
-EmbeddingTable save_embedding_table(const std::string& npy, EmbeddingStorage storage, const std::string& output,
+EmbeddingTable save_embedding_table(const std::string& npy, EmbeddingStorage storage,
+                                    const std::string& output,
                                     const std::function<void(double)>& progress = {});
 
 }  // namespace qk

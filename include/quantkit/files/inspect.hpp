@@ -49,7 +49,8 @@ struct NpzMember {
 };
 std::vector<NpzMember> npz_members(const std::string& path);
 
-// A quantized file's format in a few words: "int4 g32", "int8u per-channel", "nf4 g64", "fp8-e4m3 per-tensor".
+// A quantized file's format in a few words: "int4 g32", "int8u per-channel", "nf4 g64", "fp8-e4m3
+// per-tensor".
 std::string format_label(const io::QuantizedFileMeta& meta);
 
 }  // namespace qk

@@ -14,7 +14,7 @@ namespace qk {
 struct MixedWorkload {
   std::vector<io::LoadedLayer> loaded;  // owns the weights that `layers` views
   std::vector<LayerInput> layers;
-  std::vector<std::string> files;       // layer i's weight file
+  std::vector<std::string> files;  // layer i's weight file
   std::uint64_t total_weights = 0;
   // The inputs, the manifest inside an input folder and every weight file: no output may be one of them.
   std::vector<std::string> protect;

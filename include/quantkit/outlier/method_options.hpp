@@ -15,18 +15,18 @@ struct MethodRequest {
   WeightMethod method = WeightMethod::kRtn;
   bool has_activations = false;  // calibration activations of the layer's input were given
   int bits = 4;
-  std::int64_t group_size = 0;   // 0: per output channel
-  std::optional<double> damp;    // gptq
-  bool act_order = false;        // gptq
-  std::optional<double> alpha;   // smoothquant
+  std::int64_t group_size = 0;  // 0: per output channel
+  std::optional<double> damp;   // gptq
+  bool act_order = false;       // gptq
+  std::optional<double> alpha;  // smoothquant
 };
 
 enum class MethodOptionProblem {
-  kNeedsActivations,     // every method but rtn learns from the layer's input
-  kGptqOption,           // damp or act_order without gptq
-  kSmoothQuantOption,    // alpha without smoothquant
-  kDampOutOfRange,       // damp outside [0, 1e6)
-  kAlphaOutOfRange,      // alpha outside [0, 1]
+  kNeedsActivations,   // every method but rtn learns from the layer's input
+  kGptqOption,         // damp or act_order without gptq
+  kSmoothQuantOption,  // alpha without smoothquant
+  kDampOutOfRange,     // damp outside [0, 1e6)
+  kAlphaOutOfRange,    // alpha outside [0, 1]
 };
 
 class MethodOptionError : public Error {
