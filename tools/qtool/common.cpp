@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "quantkit/calib/presets.hpp"
+#include "quantkit/ptq/defaults.hpp"
 
 namespace qtool {
 
@@ -106,10 +107,12 @@ void SpecOptions::apply_flags(qk::QuantSpec& spec) const {
   }
 }
 
-qk::FileQuantOptions SpecOptions::to_options(int rank) const {
+qk::FileQuantOptions SpecOptions::to_options(int rank, qk::ElementFormat element) const {
   qk::FileQuantOptions options;
   qk::QuantSpec& spec = options.spec;
-  spec = qk::weight_spec_for_preset(preset, rank);
+  spec = qk::is_codebook(element) ? qk::default_codebook_spec(element, rank)
+                                  : qk::weight_spec_for_preset(preset, rank);
+  options.element = element;
   apply_flags(spec);
   if (scale) {
     spec.granularity = qk::Granularity::kPerTensor;

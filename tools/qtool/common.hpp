@@ -42,7 +42,9 @@ struct SpecOptions {
   void add_to(CLI::App& app, Role role);
   // Weights: the preset's weight spec or quantkit's default (qk::weight_spec_for_preset), then the
   // explicit flags.
-  qk::FileQuantOptions to_options(int rank) const;
+  // For a codebook element (FP8, NF4) the start is qk::default_codebook_spec(element, rank) instead (NF4:
+  // groups of 64), which the granularity flags override; codebook formats take no preset.
+  qk::FileQuantOptions to_options(int rank, qk::ElementFormat element = qk::ElementFormat::kInt) const;
   // Activations: the preset's activation spec or quantkit's default (qk::activation_spec_for_preset),
   // then the flags.
   qk::QuantSpec activation_spec() const;
