@@ -4,6 +4,7 @@
 #include <array>
 
 #include "quantkit/core/error.hpp"
+#include "quantkit/ptq/defaults.hpp"
 
 namespace qk {
 
@@ -56,6 +57,14 @@ QuantSpec preset_activation_spec(const TargetPreset& preset) {
   s.reduce_range = preset.activation_reduce_range;
   s.granularity = Granularity::kPerTensor;
   return s;
+}
+
+QuantSpec weight_spec_for_preset(const std::string& preset, int rank) {
+  return preset.empty() ? default_weight_spec(rank) : preset_weight_spec(find_preset(preset), rank);
+}
+
+QuantSpec activation_spec_for_preset(const std::string& preset) {
+  return preset.empty() ? default_activation_spec() : preset_activation_spec(find_preset(preset));
 }
 
 std::string describe_spec(const QuantSpec& spec) {

@@ -103,6 +103,12 @@ TEST(CliEmbed, BadInputGetsAClearErrorAndTheRightExitCode) {
   expect({"embed", "--table", "t.npy", "--ids", "neg.npy"}, 1, "negative");
   expect({"embed", "--table", "t.npy", "--ids", "float_ids.npy"}, 1, "must be integers");
   expect({"embed", "--table", "empty.npy"}, 1, "empty");
+  // A missing input file is a failure (exit 1) naming the file, as in every other subcommand.
+  expect({"embed", "--table", "absent.npy"}, 1, "absent.npy");
+  expect({"embed", "--table", "absent.npz"}, 1, "absent.npz");
+  expect({"embed", "--table", "t.npy", "--ids", "absent_ids.npy"}, 1, "absent_ids.npy");
+  expect({"embed", "--ids", "absent_ids.npy", "--sweep"}, 1, "absent_ids.npy");
+  expect({"embed", "--table", "absent.npy", "--save", "t8.npz"}, 1, "absent.npy");
   expect({"embed", "--table", "t.npy", "--save", "t.npz", "--bits", "3"}, 2, "bits");
   expect({"embed", "--prefetch", "--predict", "--cache-rows", "3", "--cache-frac", "0.1"}, 2, "not both");
   expect({"embed", "--predict"}, 2, "--predict needs --prefetch");

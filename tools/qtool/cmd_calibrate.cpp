@@ -146,6 +146,9 @@ Handler add_calibrate(CLI::App& app, Output& out) {
   cmd->add_option("--max-mismatch", args->max_mismatch,
                   "Flag tensors whose range mismatch exceeds this (default 0.2)");
   cmd->add_flag("--strict", args->strict, "With --validate: exit 3 when any tensor is flagged");
+  cmd->footer(
+      "Exit codes: 0 ok, 1 failure (bad input, I/O), 2 usage error, 3 --validate --strict flagged a "
+      "tensor.");
   return [args, &out] {
     const CalibrateArgs& a = *args;
     if (!a.validate.empty()) return run_validate(a, out);

@@ -3,13 +3,12 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <filesystem>
+#include <tuple>
 
 #include "common.hpp"
-#include "quantkit/io/atomic_file.hpp"
-#include "quantkit/io/npy.hpp"
-#include "quantkit/files/manifest.hpp"
+#include "quantkit/files/mixed_workload.hpp"
 #include "quantkit/files/plan_file.hpp"
+#include "quantkit/mixed/budget.hpp"
 #include "quantkit/mixed/plan.hpp"
 #include "quantkit/mixed/selection.hpp"
 
@@ -22,7 +21,7 @@ struct MixedArgs {
   std::optional<double> budget_bits;
   std::optional<double> budget_bytes;
   std::optional<double> max_error;
-  std::string candidates = "2,3,4,8,16";
+  std::string candidates = qk::kDefaultCandidates;
   std::vector<std::string> pins;
   std::string output;
   std::string out_dir;
@@ -45,11 +44,18 @@ int run_mixed(const MixedArgs& args, const Output& out) {
   if (!args.dry_run && args.output.empty()) throw UsageError("-o plan.json is required (or --dry-run)");
   if (args.dry_run && (!args.output.empty() || !args.out_dir.empty()))
     throw UsageError("--dry-run writes nothing; drop -o and --out-dir");
-  for (const auto& [flag, value] :
-       {std::pair{"--budget-bits", args.budget_bits}, std::pair{"--budget-bytes", args.budget_bytes},
-        std::pair{"--max-error", args.max_error}}) {
-    if (value && !(std::isfinite(*value) && *value >= 0))
+  std::optional<qk::Budget> user;  // in the user's units: average bits, bytes, total weight MSE
+  for (const auto& [flag, kind, value] :
+       {std::tuple{"--budget-bits", qk::BudgetKind::kAverageBits, args.budget_bits},
+        std::tuple{"--budget-bytes", qk::BudgetKind::kBytes, args.budget_bytes},
+        std::tuple{"--max-error", qk::BudgetKind::kMaxError, args.max_error}}) {
+    if (!value) continue;
+    user = qk::Budget{kind, *value};
+    try {
+      qk::check_budget(*user);
+    } catch (const qk::Error&) {
       throw UsageError(std::string(flag) + " must be a finite number >= 0");
+    }
   }
   std::vector<qk::CandidateFormat> candidates;
   std::vector<qk::PinRule> pins;
@@ -60,60 +66,24 @@ int run_mixed(const MixedArgs& args, const Output& out) {
     throw UsageError(e.what());
   }
 
-  const std::vector<qk::ManifestLayer> files = qk::layers_from_inputs(args.inputs);
-  // Neither the plan nor the output folder's manifest may replace an input (a weight file or the manifest).
-  std::vector<std::string> protect = args.inputs;
-  if (args.inputs.size() == 1 && std::filesystem::is_directory(args.inputs[0]))
-    protect.push_back((std::filesystem::path(args.inputs[0]) / "manifest.json").string());
-  for (const auto& f : files) protect.push_back(f.file);
-  if (!args.output.empty()) qk::io::check_output_differs(args.output, protect);
-  const std::vector<qk::WeightLayer> loaded = qk::load_layers(files);
-  std::vector<qk::LayerInput> layers;
-  std::vector<std::string> paths;
-  std::uint64_t total_weights = 0;
-  for (std::size_t i = 0; i < files.size(); ++i) {
-    qk::reject_nonfinite<float>(loaded[i].values, loaded[i].shape, files[i].file);
-    layers.push_back({loaded[i].name, loaded[i].shape, loaded[i].values});
-    total_weights += loaded[i].values.size();
-    paths.push_back(files[i].file);
-  }
-  const auto sens = qk::measure_sensitivity(layers, candidates, pins);
+  const qk::MixedWorkload work = qk::open_mixed_workload(args.inputs, args.output);
+  const std::uint64_t total_weights = work.total_weights;
+  const auto sens = qk::measure_sensitivity(work.layers, candidates, pins);
   const bool show_curve = args.dry_run || out.json;
   const auto curve =
       show_curve ? qk::tradeoff_curve(sens, args.curve_points) : std::vector<qk::TradeoffPoint>{};
-  const double n = static_cast<double>(std::max<std::uint64_t>(1, total_weights));
-
-  std::optional<qk::Budget> budget;
-  if (args.budget_bits) budget = qk::Budget{qk::BudgetKind::kAverageBits, *args.budget_bits};
-  if (args.budget_bytes) budget = qk::Budget{qk::BudgetKind::kBytes, *args.budget_bytes};
-  if (args.max_error) budget = qk::Budget{qk::BudgetKind::kMaxError, *args.max_error * n};  // MSE -> SSE
+  const double n = static_cast<double>(qk::total_weights(sens));  // MSE = summed squared error / n
+  std::optional<qk::Budget> budget;  // the solver's (summed squared error for --max-error)
   std::optional<qk::Plan> plan;
-  if (args.max_error) {
-    // Say an unreachable threshold in the user's unit (MSE), not the solver's summed squared error.
-    double least = 0;
-    for (const auto& l : sens) {
-      double best = l.options.front().error;
-      for (const auto& o : l.options) best = std::min(best, o.error);
-      least += best;
-    }
-    if (least > budget->value)
-      throw qk::Error(
-          fmt::format("no plan keeps the total weight MSE within {:g}: the least reachable is {:g}",
-                      *args.max_error, least / n));
+  if (user) {
+    plan = qk::plan_within_budget(sens, work.files, *user);
+    budget = qk::solver_budget(*user, sens);
   }
-  if (budget) {
-    const qk::Selection sel = qk::select_formats(sens, *budget);
-    plan = qk::make_plan(sens, paths, sel, *budget, "weight-sse");
-    if (args.max_error) plan->budget = *args.max_error;  // the plan records the MSE the user asked for
-  }
-  // Uniform assignments (pinned layers keep their pins), for comparison with the plan.
-  std::vector<std::pair<std::string, qk::Selection>> uniform;
-  for (const auto& c : candidates)
-    if (auto s = qk::uniform_selection(sens, c)) uniform.emplace_back(qk::to_string(c), *s);
+  const auto uniform = qk::uniform_alternatives(sens, candidates);
 
   if (!args.dry_run) {
     // The quantized layers first, the plan last: a failure leaves no plan that claims otherwise.
-    if (!args.out_dir.empty()) qk::apply_plan(*plan, args.out_dir, protect);
+    if (!args.out_dir.empty()) qk::apply_plan(*plan, args.out_dir, work.protect);
     qk::write_plan(*plan, args.output);
   }
 

@@ -9,6 +9,7 @@
 #include "file_quant.hpp"
 #include "quantkit/files/plan_file.hpp"
 #include "quantkit/files/weight_method_file.hpp"
+#include "quantkit/outlier/method_options.hpp"
 
 namespace qtool {
 
@@ -49,6 +50,23 @@ struct MethodArgs {
   bool any_option() const { return damp || act_order || alpha; }
 };
 
+// The library's problem with a method request, said in qtool's option names.
+std::string method_flag_message(qk::MethodOptionProblem problem, const std::string& method) {
+  switch (problem) {
+    case qk::MethodOptionProblem::kNeedsActivations:
+      return "--method " + method + " needs --acts X.npy";
+    case qk::MethodOptionProblem::kGptqOption:
+      return "--damp and --act-order are gptq options";
+    case qk::MethodOptionProblem::kSmoothQuantOption:
+      return "--alpha is a smoothquant option";
+    case qk::MethodOptionProblem::kDampOutOfRange:
+      return "--damp must be >= 0";
+    case qk::MethodOptionProblem::kAlphaOutOfRange:
+      return "--alpha must lie in [0, 1]";
+  }
+  return "bad --method options";
+}
+
 int run_method(const FileQuantArgs& args, const MethodArgs& m, const Output& out) {
   const SpecOptions& spec = args.spec;
   if (spec.is_unsigned || spec.affine || spec.per_tensor || spec.axis || spec.qmin || spec.qmax ||
@@ -56,28 +74,26 @@ int run_method(const FileQuantArgs& args, const MethodArgs& m, const Output& out
     throw UsageError("--method takes only --bits and --group-size (codes are signed symmetric)");
   if (args.input.empty() || args.output.empty())
     throw UsageError("--method needs the weight .npy and -o OUT.npz");
-  qk::WeightMethod method;
+  qk::MethodRequest request;
   try {
-    method = qk::parse_weight_method(m.method);
+    request.method = qk::parse_weight_method(m.method);
   } catch (const qk::Error& e) {
     throw UsageError(e.what());
   }
-  if (method != qk::WeightMethod::kRtn && m.acts.empty())
-    throw UsageError("--method " + m.method + " needs --acts X.npy");
-  if ((m.damp || m.act_order) && method != qk::WeightMethod::kGptq)
-    throw UsageError("--damp and --act-order are gptq options");
-  if (m.alpha && method != qk::WeightMethod::kSmoothQuant)
-    throw UsageError("--alpha is a smoothquant option");
-  if (m.damp && !(*m.damp >= 0 && *m.damp < 1e6)) throw UsageError("--damp must be >= 0");
-  if (m.alpha && !(*m.alpha >= 0 && *m.alpha <= 1)) throw UsageError("--alpha must lie in [0, 1]");
-  qk::WeightQuantOptions o;
-  o.bits = spec.bits;
-  o.group_size = spec.group_size.value_or(0);
-  o.damp = m.damp.value_or(o.damp);
-  o.act_order = m.act_order;
-  o.smooth_alpha = m.alpha.value_or(o.smooth_alpha);
-  const qk::MethodFileReport r =
-      qk::quantize_file_with_method(args.input, m.acts, args.output, method, o, make_progress("calibrate"));
+  request.has_activations = !m.acts.empty();
+  request.bits = spec.bits;
+  request.group_size = spec.group_size.value_or(0);
+  request.damp = m.damp;
+  request.act_order = m.act_order;
+  request.alpha = m.alpha;
+  try {
+    qk::validate_method_request(request);
+  } catch (const qk::MethodOptionError& e) {
+    throw UsageError(method_flag_message(e.problem(), m.method));
+  }
+  const qk::WeightQuantOptions o = qk::method_options(request);
+  const qk::MethodFileReport r = qk::quantize_file_with_method(args.input, m.acts, args.output,
+                                                               request.method, o, make_progress("calibrate"));
   finish_progress();
   if (out.json) {
     nlohmann::json j;

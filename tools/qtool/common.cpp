@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "quantkit/calib/presets.hpp"
+#include "quantkit/ptq/defaults.hpp"
 
 namespace qtool {
 
@@ -106,11 +107,12 @@ void SpecOptions::apply_flags(qk::QuantSpec& spec) const {
   }
 }
 
-qk::FileQuantOptions SpecOptions::to_options(int rank) const {
+qk::FileQuantOptions SpecOptions::to_options(int rank, qk::ElementFormat element) const {
   qk::FileQuantOptions options;
   qk::QuantSpec& spec = options.spec;
-  spec =
-      preset.empty() ? qk::default_weight_spec(rank) : qk::preset_weight_spec(qk::find_preset(preset), rank);
+  spec = qk::is_codebook(element) ? qk::default_codebook_spec(element, rank)
+                                  : qk::weight_spec_for_preset(preset, rank);
+  options.element = element;
   apply_flags(spec);
   if (scale) {
     spec.granularity = qk::Granularity::kPerTensor;
@@ -121,15 +123,7 @@ qk::FileQuantOptions SpecOptions::to_options(int rank) const {
 }
 
 qk::QuantSpec SpecOptions::activation_spec() const {
-  qk::QuantSpec spec;
-  if (!preset.empty()) {
-    spec = qk::preset_activation_spec(qk::find_preset(preset));
-  } else {
-    spec.bits = 8;
-    spec.is_signed = true;
-    spec.scheme = qk::Scheme::kSymmetric;
-    spec.granularity = qk::Granularity::kPerTensor;
-  }
+  qk::QuantSpec spec = qk::activation_spec_for_preset(preset);
   apply_flags(spec);
   spec.validate();
   return spec;

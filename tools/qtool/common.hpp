@@ -43,10 +43,13 @@ struct SpecOptions {
   std::string preset;
 
   void add_to(CLI::App& app, Role role);
-  // Weights: the preset's weight spec, or 8-bit signed symmetric per channel on axis 0 for rank >= 2
-  // (per tensor otherwise), then the explicit flags.
-  qk::FileQuantOptions to_options(int rank) const;
-  // Activations: the preset's activation spec, or 8-bit signed symmetric per tensor, then the flags.
+  // Weights: the preset's weight spec or quantkit's default (qk::weight_spec_for_preset), then the
+  // explicit flags.
+  // For a codebook element (FP8, NF4) the start is qk::default_codebook_spec(element, rank) instead (NF4:
+  // groups of 64), which the granularity flags override; codebook formats take no preset.
+  qk::FileQuantOptions to_options(int rank, qk::ElementFormat element = qk::ElementFormat::kInt) const;
+  // Activations: the preset's activation spec or quantkit's default (qk::activation_spec_for_preset),
+  // then the flags.
   qk::QuantSpec activation_spec() const;
   // Lines saying what the preset chose and which flags overrode it.
   std::vector<std::string> explain(int rank) const;

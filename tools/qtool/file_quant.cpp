@@ -55,13 +55,9 @@ int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake) {
     if (args.spec.any_integer_flag() || !args.calib.empty())
       throw UsageError(std::string("--format ") + args.format +
                        " fixes the codes: give only --per-tensor, --axis or --group-size");
-    options = args.spec.to_options(rank);
-    // NF4 is made for groups (QLoRA: 64 weights per absmax); FP8 keeps the integer default (per output
-    // channel for rank >= 2, per tensor otherwise), as per-row scaled FP8 matmuls expect.
-    if (element == qk::ElementFormat::kNf4 && !args.spec.any_granularity_flag()) {
-      options.spec.granularity = qk::Granularity::kPerGroup;
-      options.spec.group_size = 64;
-    }
+    // The library's default for the format (qk::default_codebook_spec: NF4 in groups of 64, FP8 per
+    // output channel) unless a granularity flag says otherwise.
+    options = args.spec.to_options(rank, element);
     options.element = element;
   } else if (!args.calib.empty()) {
     if (args.spec.any_spec_flag() || args.spec.scale)

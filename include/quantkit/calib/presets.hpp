@@ -30,6 +30,11 @@ const TargetPreset& find_preset(const std::string& name);
 QuantSpec preset_weight_spec(const TargetPreset& preset, int rank);
 QuantSpec preset_activation_spec(const TargetPreset& preset);
 
+// The spec a request starts from before its own settings: the named preset's, or quantkit's default
+// (ptq/defaults.hpp) when `preset` is empty. Throws for an unknown preset, as find_preset does.
+QuantSpec weight_spec_for_preset(const std::string& preset, int rank);
+QuantSpec activation_spec_for_preset(const std::string& preset);
+
 // A human-readable description of a spec ("8-bit signed symmetric per-channel (axis 0), codes [-128, 127]").
 std::string describe_spec(const QuantSpec& spec);
 

@@ -1,0 +1,62 @@
+// qtool bench: the report's shape (every case named, figures present) and its usage errors; not its speed.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "cli_fixture.hpp"
+
+namespace qk::cli_test {
+namespace {
+
+// A small run (256x256, batch 4, 3 calls per case) checks the report's shape, not its speed.
+TEST(CliBench, JsonNamesEveryCase) {
+  const TempFolder folder;
+  const ProcessResult r =
+      run_qtool({"bench", "--size", "256", "--batch", "4", "--repeat", "3", "--threads", "2", "--json"},
+                folder.path().string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_FALSE(j["machine"]["cpu"].get<std::string>().empty());
+  EXPECT_GT(j["machine"]["read_gbps"].get<double>(), 0.0);
+  std::vector<std::string> names;
+  for (const auto& row : j["results"]) {
+    names.push_back(row["name"]);
+    EXPECT_GT(row["median_us"].get<double>(), 0.0) << row;
+    EXPECT_GT(row["gbps"].get<double>(), 0.0) << row;
+    ASSERT_TRUE(row.contains("speedup_vs_fp32")) << row;
+    if (names.back().rfind("gem", 0) == 0) {
+      EXPECT_TRUE(row["speedup_vs_fp32"].is_number()) << row;
+      // Against the FP32 output: FP16 ~1e-3, INT8 ~0.1, INT4 ~0.5 at this size; a broken kernel is far off.
+      EXPECT_LT(row["max_abs_error"].get<double>(), 2.0) << row;
+    }
+  }
+  // 256 holds whole NF4 (64) and Q4DQ (256) blocks per row, so both block formats are benchmarked.
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"gemv/fp32", "gemv/fp16", "gemv/int8", "gemv/int4", "gemv/nf4",
+                                      "gemv/q4dq", "gemm/fp32", "gemm/fp16", "gemm/int8", "gemm/int4",
+                                      "quantize/int8", "dequantize/int8", "dequantize/fp8-e4m3", "memcpy"}));
+  // A size without whole blocks leaves that format out rather than failing: 192 = 3 NF4 blocks, no Q4DQ.
+  const ProcessResult odd = run_qtool({"bench", "--size", "192", "--batch", "2", "--repeat", "1", "--json"},
+                                      folder.path().string());
+  ASSERT_EQ(odd.exit_code, 0) << odd.err;
+  std::vector<std::string> odd_names;
+  const json odd_json = json::parse(odd.out);  // kept alive: the loop ranges over a member of it
+  for (const auto& row : odd_json["results"]) odd_names.push_back(row["name"]);
+  EXPECT_NE(std::find(odd_names.begin(), odd_names.end(), "gemv/nf4"), odd_names.end());
+  EXPECT_EQ(std::find(odd_names.begin(), odd_names.end(), "gemv/q4dq"), odd_names.end());
+}
+
+TEST(CliBench, TableAndUsageErrors) {
+  const TempFolder folder;
+  ProcessResult r =
+      run_qtool({"bench", "--size", "128", "--batch", "2", "--repeat", "1"}, folder.path().string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("| gemv/int4 |"));
+  EXPECT_THAT(r.out, HasSubstr("streaming read"));
+  r = run_qtool({"bench", "--size", "0"}, folder.path().string());
+  EXPECT_EQ(r.exit_code, 2);
+  r = run_qtool({"bench", "--threads", "x"}, folder.path().string());
+  EXPECT_EQ(r.exit_code, 2);
+}
+
+}  // namespace
+}  // namespace qk::cli_test

@@ -1,0 +1,18 @@
+// The parts of qtool inspect's reports, as text or JSON.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "quantkit/io/qfile.hpp"
+#include "quantkit/ptq/stats.hpp"
+
+namespace qtool {
+
+nlohmann::json stats_json(const qk::TensorStats& s);
+void print_stats(const qk::TensorStats& s);
+// What the file says about the method that made it (measured on its calibration set when written).
+void print_method(const qk::io::MethodRecord& r, bool has_input_scale);
+void print_error(const qk::ErrorStats& e);
+nlohmann::json error_json(const qk::ErrorStats& e);
+
+}  // namespace qtool
