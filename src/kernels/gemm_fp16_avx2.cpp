@@ -3,6 +3,7 @@
 // so results do not depend on the tiling or the thread count.
 #include <immintrin.h>
 
+#include "isa_variants.hpp"
 #include "quantkit/kernels/gemm_kernels.hpp"
 #include "simd_x86.hpp"
 

@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include "gemm_int4_impl.hpp"
+#include "isa_variants.hpp"
 
 namespace qk::kernels {
 

@@ -2,6 +2,7 @@
 // accumulator per output, the row's scale applied once at the end, as the scalar reference does.
 #include <immintrin.h>
 
+#include "isa_variants.hpp"
 #include "quantkit/kernels/gemm_kernels.hpp"
 #include "simd_x86.hpp"
 
