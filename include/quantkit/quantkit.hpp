@@ -33,7 +33,6 @@
 #include "quantkit/kernels/block_kernels.hpp"
 #include "quantkit/kernels/fp8_kernels.hpp"
 #include "quantkit/kernels/gemm.hpp"
-#include "quantkit/kernels/linear_dynamic_ref.hpp"
 #include "quantkit/mixed/candidate.hpp"
 #include "quantkit/mixed/plan.hpp"
 #include "quantkit/mixed/selection.hpp"

@@ -1,10 +1,11 @@
 // NF4 and double-quantized INT4 (core/block_formats.hpp): quantization and the scalar dequantize
 // references. The SIMD dequantize and the GEMVs are kernels (kernels/block_kernels.hpp).
+#include "quantkit/core/block_formats.hpp"
+
 #include <cmath>
 #include <limits>
 #include <string>
 
-#include "quantkit/core/block_formats.hpp"
 #include "quantkit/core/error.hpp"
 
 namespace qk {

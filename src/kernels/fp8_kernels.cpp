@@ -1,6 +1,7 @@
 // The dispatched FP8 dequantize (chosen once per format, from registries.cpp).
-#include "quantkit/core/error.hpp"
 #include "quantkit/kernels/fp8_kernels.hpp"
+
+#include "quantkit/core/error.hpp"
 
 namespace qk::kernels {
 

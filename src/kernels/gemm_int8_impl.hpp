@@ -76,7 +76,8 @@ void int8_gemv_row(const QuantizedActivations& x, const Int8Weights& w, std::int
 template <class Isa, int R>
 void int8_rows(const QuantizedActivations& x, const Int8Weights& w, std::int64_t o, float* y) {
   std::int64_t b = 0;
-  for (; b + Isa::kBatchTile <= x.rows; b += Isa::kBatchTile) int8_tile<Isa, R, Isa::kBatchTile>(x, b, w, o, y);
+  for (; b + Isa::kBatchTile <= x.rows; b += Isa::kBatchTile)
+    int8_tile<Isa, R, Isa::kBatchTile>(x, b, w, o, y);
   for (; b < x.rows; ++b) int8_tile<Isa, R, 1>(x, b, w, o, y);
 }
 
@@ -84,8 +85,8 @@ void int8_rows(const QuantizedActivations& x, const Int8Weights& w, std::int64_t
 // Codes above Isa::kMaxExactCode (only from callers filling QuantizedActivations themselves) take the
 // exact scalar reference.
 template <class Isa>
-void int8_run(const QuantizedActivations& x, const Int8Weights& w, std::int64_t row_begin, std::int64_t row_end,
-              float* y) {
+void int8_run(const QuantizedActivations& x, const Int8Weights& w, std::int64_t row_begin,
+              std::int64_t row_end, float* y) {
   if (x.max_code > Isa::kMaxExactCode) {
     qk::kernels::gemm_int8_ref(x, w, row_begin, row_end, y);
     return;
