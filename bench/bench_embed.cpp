@@ -7,8 +7,8 @@
 #include <memory>
 #include <vector>
 
-#include "quantkit/perf/embed_bench.hpp"
-#include "quantkit/perf/gemm_bench.hpp"
+#include "perf/embed_bench.hpp"
+#include "perf/gemm_bench.hpp"
 #include "quantkit/quantkit.hpp"
 
 namespace {

@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "quantkit/kernels/gemm.hpp"
+#include "perf/gemm_bench.hpp"
 #include "quantkit/kernels/gemm_kernels.hpp"
-#include "quantkit/perf/gemm_bench.hpp"
 
 namespace {
 

@@ -7,7 +7,7 @@
 #include <random>
 #include <vector>
 
-#include "quantkit/perf/gemm_bench.hpp"
+#include "perf/gemm_bench.hpp"
 #include "quantkit/quantkit.hpp"
 
 namespace {

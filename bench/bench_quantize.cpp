@@ -47,8 +47,8 @@ void BM_observe_quantize_int8_per_channel(benchmark::State& state) {
   const qk::QuantSpec spec = qk::default_weight_spec(2);
   std::vector<std::int8_t> q(w.size());
   for (auto _ : state) {
-    const qk::QuantParams p = qk::choose_qparams<float>(view, spec);
-    qk::quantize<float, std::int8_t>(view, p, q);
+    const qk::QuantParams p = qk::kernels::choose_qparams<float>(view, spec);
+    qk::kernels::quantize<float, std::int8_t>(view, p, q);
     benchmark::DoNotOptimize(q.data());
   }
   set_counters(state);
@@ -61,7 +61,7 @@ void BM_quantize_int8_given_params(benchmark::State& state) {
   const qk::QuantParams p = qk::choose_qparams<float>(view, qk::default_weight_spec(2));
   std::vector<std::int8_t> q(w.size());
   for (auto _ : state) {
-    qk::quantize_chunk<float, std::int8_t>(view.flat(), qk::channel_layout(view.shape(), p.spec), 0, p, q);
+    qk::kernels::quantize_chunk<float, std::int8_t>(view.flat(), qk::channel_layout(view.shape(), p.spec), 0, p, q);
     benchmark::DoNotOptimize(q.data());
   }
   set_counters(state);
@@ -73,10 +73,10 @@ void BM_dequantize_int8(benchmark::State& state) {
   const qk::TensorView<const float> view(w.data(), {kRows, kCols});
   const qk::QuantParams p = qk::choose_qparams<float>(view, qk::default_weight_spec(2));
   std::vector<std::int8_t> q(w.size());
-  qk::quantize<float, std::int8_t>(view, p, q);
+  qk::kernels::quantize<float, std::int8_t>(view, p, q);
   std::vector<float> out(w.size());
   for (auto _ : state) {
-    qk::dequantize_chunk<std::int8_t, float>(q, qk::channel_layout(view.shape(), p.spec), 0, p, out);
+    qk::kernels::dequantize_chunk<std::int8_t, float>(q, qk::channel_layout(view.shape(), p.spec), 0, p, out);
     benchmark::DoNotOptimize(out.data());
   }
   set_counters(state);

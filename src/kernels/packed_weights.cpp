@@ -7,6 +7,7 @@
 #include "quantkit/core/error.hpp"
 #include "quantkit/core/half.hpp"
 #include "quantkit/core/quantize.hpp"
+#include "quantkit/kernels/quantize_tensor.hpp"
 
 namespace qk::kernels {
 
@@ -96,8 +97,8 @@ Int8Weights pack_int8(std::span<const float> w, std::int64_t rows, std::int64_t 
   std::vector<std::int8_t> codes(w.size());
   if (rows * cols == 0)
     return pack_int8_codes(codes, std::vector<float>(static_cast<std::size_t>(rows), 1.0f), rows, cols);
-  const QuantParams p = choose_qparams<float>(view, spec);
-  quantize<float, std::int8_t>(view, p, codes);
+  const QuantParams p = qk::kernels::choose_qparams<float>(view, spec);
+  qk::kernels::quantize<float, std::int8_t>(view, p, codes);
   return pack_int8_codes(codes, p.scale, rows, cols);
 }
 
@@ -160,8 +161,8 @@ Int4Weights pack_int4(std::span<const float> w, std::int64_t rows, std::int64_t 
     spec.granularity = Granularity::kPerGroup;
     spec.group_size = group_size;
     const TensorView<const float> view(w.data(), {rows, cols});
-    const QuantParams p = choose_qparams<float>(view, spec);
-    quantize<float, std::int8_t>(view, p, codes);
+    const QuantParams p = qk::kernels::choose_qparams<float>(view, spec);
+    qk::kernels::quantize<float, std::int8_t>(view, p, codes);
     scales = p.scale;
   } else {
     // A short last group: each group on its own, with the same rule.
@@ -170,8 +171,8 @@ Int4Weights pack_int4(std::span<const float> w, std::int64_t rows, std::int64_t 
         const std::int64_t begin = r * cols + g * group_size;
         const std::int64_t len = std::min(group_size, cols - g * group_size);
         const TensorView<const float> view(w.data() + begin, {len});
-        const QuantParams p = choose_qparams<float>(view, spec);
-        quantize<float, std::int8_t>(view, p,
+        const QuantParams p = qk::kernels::choose_qparams<float>(view, spec);
+        qk::kernels::quantize<float, std::int8_t>(view, p,
                                      std::span<std::int8_t>(codes).subspan(static_cast<std::size_t>(begin),
                                                                            static_cast<std::size_t>(len)));
         scales[static_cast<std::size_t>(r * groups + g)] = p.scale[0];

@@ -7,6 +7,7 @@
 #include "quantkit/core/half.hpp"
 #include "quantkit/core/pack.hpp"
 #include "quantkit/core/quantize.hpp"
+#include "quantkit/kernels/quantize_tensor.hpp"
 
 namespace qk {
 
@@ -119,7 +120,7 @@ CandidateResult apply_candidate(std::span<const float> weights, const Shape& sha
     Shape view_shape;
     const QuantSpec spec = candidate_spec(f, shape, view_shape);
     const TensorView<const float> view(weights.data(), view_shape);
-    const QuantParams params = choose_qparams<float>(view, spec);
+    const QuantParams params = kernels::choose_qparams<float>(view, spec);
     fake_quantize<float>(view, params, res.approx);
     res.bytes = static_cast<std::uint64_t>(packed_bytes(static_cast<std::int64_t>(n), spec.bits)) +
                 params.scale.size() * (sizeof(float) + sizeof(std::int32_t));

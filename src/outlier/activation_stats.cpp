@@ -5,6 +5,7 @@
 #include <string>
 
 #include "quantkit/core/error.hpp"
+#include "eigen_matrix.hpp"
 
 namespace qk {
 
@@ -15,7 +16,7 @@ ActivationStats::ActivationStats(std::int64_t in_features, bool with_hessian)
   sum_abs_.assign(n, 0.0);
   max_abs_.assign(n, 0.0);
   sum_sq_.assign(n, 0.0);
-  if (with_hessian_) xtx_ = Eigen::MatrixXd::Zero(in_features, in_features);
+  if (with_hessian_) xtx_.assign(n * n, 0.0);
 }
 
 void ActivationStats::add(std::span<const float> x, std::int64_t rows) {
@@ -47,7 +48,7 @@ void ActivationStats::add(std::span<const float> x, std::int64_t rows) {
     const Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> m(
         x.data(), rows, in_);
     const Eigen::MatrixXd d = m.cast<double>();
-    xtx_.selfadjointView<Eigen::Lower>().rankUpdate(d.transpose());
+    Eigen::Map<Eigen::MatrixXd>(xtx_.data(), in_, in_).selfadjointView<Eigen::Lower>().rankUpdate(d.transpose());
   }
   rows_ += rows;
 }
@@ -60,7 +61,8 @@ void ActivationStats::merge(const ActivationStats& other) {
     max_abs_[k] = std::max(max_abs_[k], other.max_abs_[k]);
     sum_sq_[k] += other.sum_sq_[k];
   }
-  if (with_hessian_) xtx_ += other.xtx_;
+  if (with_hessian_)
+    for (std::size_t k = 0; k < xtx_.size(); ++k) xtx_[k] += other.xtx_[k];
   rows_ += other.rows_;
 }
 
@@ -76,11 +78,12 @@ std::vector<double> ActivationStats::mean_square() const {
   return m;
 }
 
-Eigen::MatrixXd ActivationStats::hessian() const {
+SquareMatrix ActivationStats::hessian() const {
   if (!with_hessian_) throw Error("activation statistics were gathered without the Hessian");
   if (rows_ == 0) throw Error("activation statistics: no calibration rows");
-  Eigen::MatrixXd h = xtx_.selfadjointView<Eigen::Lower>();
-  return h * (2.0 / static_cast<double>(rows_));
+  const Eigen::Map<const Eigen::MatrixXd> xtx(xtx_.data(), in_, in_);
+  Eigen::MatrixXd h = xtx.selfadjointView<Eigen::Lower>();
+  return detail::square_matrix(h * (2.0 / static_cast<double>(rows_)));
 }
 
 }  // namespace qk

@@ -8,7 +8,7 @@
 
 #include "quantkit/core/error.hpp"
 #include "quantkit/core/quantize.hpp"
-#include "quantkit/outlier/weight_grid.hpp"
+#include "weight_grid.hpp"
 
 namespace qk::detail {
 

@@ -108,7 +108,7 @@ std::vector<LayerFileError> compare_layer_files(const std::vector<std::string>& 
       throw Error(path + ": shape " + shape_string(files.back().meta.shape) + " differs from the reference " +
                   reference + " " + shape_string(ref.shape));
   }
-  Eigen::MatrixXd h;
+  SquareMatrix h;
   double signal = 0;  // ||X W^T||^2 in output_error's units, once for every file
   if (!activations.empty()) {
     const ActivationStats stats = stream_activation_stats(activations, in, true, progress);

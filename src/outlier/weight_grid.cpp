@@ -1,5 +1,5 @@
 // Slot-by-slot RTN of a linear layer, with the importance-weighted clip search.
-#include "quantkit/outlier/weight_grid.hpp"
+#include "weight_grid.hpp"
 
 #include <algorithm>
 #include <cmath>

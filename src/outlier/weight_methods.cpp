@@ -5,7 +5,8 @@
 #include <cmath>
 
 #include "quantkit/core/error.hpp"
-#include "quantkit/outlier/weight_grid.hpp"
+#include "eigen_matrix.hpp"
+#include "weight_grid.hpp"
 
 namespace qk {
 
@@ -56,7 +57,7 @@ namespace {
 
 // d_r H d_r^T for every row r of d = w - approx (one matrix product).
 Eigen::VectorXd row_output_errors(std::span<const float> w, std::span<const float> approx, std::int64_t out,
-                                  std::int64_t in, const Eigen::MatrixXd& hessian) {
+                                  std::int64_t in, const Eigen::Ref<const Eigen::MatrixXd>& hessian) {
   Eigen::MatrixXd d(out, in);
   for (std::int64_t r = 0; r < out; ++r)
     for (std::int64_t c = 0; c < in; ++c) {
@@ -66,22 +67,30 @@ Eigen::VectorXd row_output_errors(std::span<const float> w, std::span<const floa
   return (d * hessian).cwiseProduct(d).rowwise().sum();
 }
 
-}  // namespace
-
-double output_error(std::span<const float> w, std::span<const float> approx, std::int64_t out,
-                    std::int64_t in, const Eigen::MatrixXd& hessian) {
+double output_error_eigen(std::span<const float> w, std::span<const float> approx, std::int64_t out,
+                          std::int64_t in, const Eigen::Ref<const Eigen::MatrixXd>& hessian) {
   return row_output_errors(w, approx, out, in, hessian).sum();
 }
 
+}  // namespace
+
+double output_error(std::span<const float> w, std::span<const float> approx, std::int64_t out,
+                    std::int64_t in, const SquareMatrix& hessian) {
+  if (hessian.n != in || static_cast<std::int64_t>(w.size()) != out * in || approx.size() != w.size())
+    throw Error("output_error: weights, approximation and Hessian do not fit a " + std::to_string(out) + " x " +
+                std::to_string(in) + " layer");
+  return output_error_eigen(w, approx, out, in, detail::eigen_view(hessian));
+}
+
 OutputError compare_outputs(std::span<const float> w, std::span<const float> approx, std::int64_t out,
-                            std::int64_t in, const Eigen::MatrixXd& hessian, double signal) {
-  if (static_cast<std::int64_t>(w.size()) != out * in || approx.size() != w.size() || hessian.rows() != in ||
-      hessian.cols() != in)
+                            std::int64_t in, const SquareMatrix& hessian_matrix, double signal) {
+  if (static_cast<std::int64_t>(w.size()) != out * in || approx.size() != w.size() || hessian_matrix.n != in)
     throw Error("compare_outputs: weights, approximation and Hessian do not fit a " + std::to_string(out) +
                 " x " + std::to_string(in) + " layer");
-  if (signal < 0) signal = output_error(w, std::vector<float>(w.size(), 0.0f), out, in, hessian);
+  const auto hessian = detail::eigen_view(hessian_matrix);
+  if (signal < 0) signal = output_error_eigen(w, std::vector<float>(w.size(), 0.0f), out, in, hessian);
   signal = std::max(0.0, signal);                                               // (2/n) ||X W^T||^2
-  const double err = std::max(0.0, output_error(w, approx, out, in, hessian));  // (2/n) ||X D^T||^2
+  const double err = std::max(0.0, output_error_eigen(w, approx, out, in, hessian));  // (2/n) ||X D^T||^2
   OutputError e;
   e.mse = out > 0 ? err / (2.0 * static_cast<double>(out)) : 0.0;
   if (err == 0) {
@@ -161,7 +170,7 @@ QuantizedLinear awq(std::span<const float> w, std::int64_t out, std::int64_t in,
       if (mean_abs[c] > 0) s[c] = std::clamp(s[c] / norm, 1e-4, 1e4);
     QuantizedLinear q = scaled_rtn(w, out, in, s, spec);
     q.alpha = alpha;
-    q.output_error = output_error(w, q.dequantized, out, in, h);
+    q.output_error = output_error_eigen(w, q.dequantized, out, in, h);
     if (q.output_error < best.output_error) best = std::move(q);  // strict: the smallest alpha wins ties
   }
   if (!std::isfinite(best.output_error))
@@ -208,7 +217,7 @@ QuantizedLinear awq(std::span<const float> w, std::int64_t out, std::int64_t in,
               clipped.params.zero_point.begin() + first + slots_per_row,
               best.params.zero_point.begin() + first);
   }
-  best.output_error = output_error(w, best.dequantized, out, in, h);
+  best.output_error = output_error_eigen(w, best.dequantized, out, in, h);
   return best;
 }
 
@@ -240,7 +249,7 @@ QuantizedLinear quantize_linear(std::span<const float> w, std::int64_t out, std:
   const QuantSpec spec = weight_method_spec(options, in);
   // The Hessian is materialised once (in x in doubles): AWQ's search, GPTQ and the output error share it.
   const bool with_hessian = stats && stats->has_hessian();
-  const Eigen::MatrixXd h = with_hessian ? stats->hessian() : Eigen::MatrixXd();
+  const Eigen::MatrixXd h = with_hessian ? Eigen::MatrixXd(detail::eigen_view(stats->hessian())) : Eigen::MatrixXd();
   QuantizedLinear q;
   switch (method) {
     case WeightMethod::kRtn:
@@ -268,7 +277,7 @@ QuantizedLinear quantize_linear(std::span<const float> w, std::int64_t out, std:
       break;
   }
   if (with_hessian && method != WeightMethod::kAwq)
-    q.output_error = output_error(w, q.dequantized, out, in, h);
+    q.output_error = output_error_eigen(w, q.dequantized, out, in, h);
   return q;
 }
 

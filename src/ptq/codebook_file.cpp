@@ -61,7 +61,7 @@ CodebookTensor quantize_codebook(std::span<const float> x, const ChannelLayout& 
       throw Error(std::string(to_string(element)) + " quantization input has a non-finite value at index " +
                   std::to_string(i));
   }
-  observe_minmax<float>(x, layout, 0, mins, maxs);
+  kernels::observe_minmax<float>(x, layout, 0, mins, maxs);
   CodebookTensor t;
   t.element = element;
   t.scale = scales_from_range(mins, maxs, element, to_string(element));

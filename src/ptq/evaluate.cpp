@@ -7,6 +7,7 @@
 #include "quantkit/core/half.hpp"
 #include "quantkit/core/pack.hpp"
 #include "quantkit/core/quantize.hpp"
+#include "quantkit/kernels/quantize_tensor.hpp"
 #include "quantkit/mixed/candidate.hpp"
 
 namespace qk {
@@ -65,10 +66,10 @@ LayerRun run_layer(const io::LoadedLayer& layer, WeightFormat format, std::int64
   Shape view_shape;
   const QuantSpec spec = format_spec(format, layer.shape, group_size, view_shape);
   const TensorView<const float> view(layer.values.data(), view_shape);
-  const QuantParams params = choose_qparams<float>(view, spec);
+  const QuantParams params = kernels::choose_qparams<float>(view, spec);
   std::vector<std::int8_t> q(n);
-  quantize<float, std::int8_t>(view, params, q);
-  dequantize<std::int8_t, float>(TensorView<const std::int8_t>(q.data(), view_shape), params, run.approx);
+  kernels::quantize<float, std::int8_t>(view, params, q);
+  kernels::dequantize<std::int8_t, float>(TensorView<const std::int8_t>(q.data(), view_shape), params, run.approx);
   run.bytes = static_cast<std::uint64_t>(packed_bytes(static_cast<std::int64_t>(n), spec.bits)) +
               params.scale.size() * 4 + params.zero_point.size() * 4;
   run.group_size = spec.granularity == Granularity::kPerGroup ? spec.group_size : 0;

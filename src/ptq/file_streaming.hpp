@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "quantkit/core/quantize.hpp"
+#include "quantkit/kernels/quantize_tensor.hpp"
 #include "quantkit/io/npy.hpp"
 #include "quantkit/io/npz.hpp"
 #include "quantkit/io/qfile.hpp"
@@ -119,7 +120,7 @@ ObservedRange scan_file(const io::NpyArray& array, const FloatInput<T>& in, cons
     }
     if (!observe_range) return;
     if (nonfinite.count == before) {
-      observe_minmax<T>(x, layout, offset, mins, maxs);
+      kernels::observe_minmax<T>(x, layout, offset, mins, maxs);
     } else {  // saturate policy: leave NaN and Inf out of the range
       for_each_slot_run(
           layout, offset, static_cast<std::int64_t>(x.size()),

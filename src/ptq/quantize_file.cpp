@@ -12,6 +12,7 @@
 #include "file_streaming.hpp"
 #include "quantkit/core/pack.hpp"
 #include "quantkit/core/quantize.hpp"
+#include "quantkit/kernels/quantize_tensor.hpp"
 #include "quantkit/io/atomic_file.hpp"
 #include "quantkit/io/npy.hpp"
 #include "quantkit/io/npz.hpp"
@@ -93,7 +94,7 @@ std::vector<float> dequantize_to_float(const io::QuantizedFile& file) {
   const ChannelLayout layout = channel_layout(file.meta.shape, file.meta.spec);
   const std::vector<std::int32_t> codes = io::unpack_codes(file);
   std::vector<float> out(codes.size());
-  dequantize_chunk<std::int32_t, float>(codes, layout, 0, file.params, out);
+  kernels::dequantize_chunk<std::int32_t, float>(codes, layout, 0, file.params, out);
   divide_by_input_scale(file, std::span<float>(out));
   return out;
 }
@@ -138,7 +139,7 @@ FileQuantReport quantize_file(const std::string& input, const std::string& outpu
       for_each_chunk(array, in, chunk, [&](std::span<const T> x, std::int64_t offset) {
         std::span<Q> out = bits < 8 ? std::span<Q>(codes.data(), x.size())
                                     : std::span<Q>(reinterpret_cast<Q*>(data) + offset, x.size());
-        quantize_chunk<T, Q>(x, layout, offset, params, out);
+        kernels::quantize_chunk<T, Q>(x, layout, offset, params, out);
         if (report.nonfinite > 0) {  // saturate policy: NaN -> the zero point (dequantizes to 0)
           for (std::size_t i = 0; i < x.size(); ++i) {
             if (std::isnan(to_compute(x[i])))
@@ -246,13 +247,13 @@ FileQuantReport dequantize_file(const std::string& input, const std::string& out
     }
     if (file.meta.code_bits == 8 && file.q.is_native_c_order()) {
       if (file.meta.spec.is_signed) {
-        dequantize_chunk<std::int8_t, T>(file.q.view<std::int8_t>().flat(), layout, 0, file.params, out);
+        kernels::dequantize_chunk<std::int8_t, T>(file.q.view<std::int8_t>().flat(), layout, 0, file.params, out);
       } else {
-        dequantize_chunk<std::uint8_t, T>(file.q.view<std::uint8_t>().flat(), layout, 0, file.params, out);
+        kernels::dequantize_chunk<std::uint8_t, T>(file.q.view<std::uint8_t>().flat(), layout, 0, file.params, out);
       }
     } else {
       const std::vector<std::int32_t> codes = io::unpack_codes(file);
-      dequantize_chunk<std::int32_t, T>(codes, layout, 0, file.params, out);
+      kernels::dequantize_chunk<std::int32_t, T>(codes, layout, 0, file.params, out);
     }
   };
   switch (out_dtype) {

@@ -11,7 +11,8 @@
 
 #include "quantkit/core/quantize.hpp"
 #include "quantkit/outlier/activation_stats.hpp"
-#include "quantkit/outlier/weight_grid.hpp"
+#include "outlier/eigen_matrix.hpp"
+#include "outlier/weight_grid.hpp"
 #include "quantkit/outlier/weight_methods.hpp"
 
 namespace qk {
@@ -51,7 +52,7 @@ TEST(ActivationStats, OneBatchAndFiftyBatchesAgree) {
                                                static_cast<std::size_t>(10 * in)),
              10);
   EXPECT_EQ(one.rows(), many.rows());
-  const Eigen::MatrixXd h1 = one.hessian(), h50 = many.hessian();
+  const Eigen::MatrixXd h1 = detail::eigen_view(one.hessian()), h50 = detail::eigen_view(many.hessian());
   EXPECT_LE((h1 - h50).cwiseAbs().maxCoeff(), 1e-12 * h1.cwiseAbs().maxCoeff());  // double sums, reordered
   // H = 2 X^T X / n, checked on one entry by hand.
   double h03 = 0;
@@ -61,7 +62,7 @@ TEST(ActivationStats, OneBatchAndFiftyBatchesAgree) {
   for (std::size_t c = 0; c < 24; ++c) EXPECT_NEAR(one.mean_abs()[c], many.mean_abs()[c], 1e-12);
   ActivationStats merged(in);
   merged.merge(many);
-  EXPECT_LE((merged.hessian() - h1).cwiseAbs().maxCoeff(), 1e-12 * h1.cwiseAbs().maxCoeff());
+  EXPECT_LE((detail::eigen_view(merged.hessian()) - h1).cwiseAbs().maxCoeff(), 1e-12 * h1.cwiseAbs().maxCoeff());
 }
 
 TEST(ActivationStats, BadBatchesAreRejectedAndChangeNothing) {
@@ -147,7 +148,7 @@ TEST(Gptq, MatchesTheStraightforwardAlgorithm) {
       o.block_size = 8;  // several lazy blocks; with groups of 16 the block widens to 16 (whole groups)
       const QuantizedLinear fast = quantize_linear(w, out, in, &stats, WeightMethod::kGptq, o);
       const QuantizedLinear slow =
-          straightforward_gptq(w, out, in, stats.hessian(), weight_method_spec(o, in), o.damp, act_order);
+          straightforward_gptq(w, out, in, detail::eigen_view(stats.hessian()), weight_method_spec(o, in), o.damp, act_order);
       // Float32 versus double and a different summation order may flip a code at a rounding tie and
       // its consequences; nearly all codes agree and the output errors agree closely.
       std::int64_t same = 0;
@@ -294,7 +295,7 @@ TEST(CompareOutputs, PlainTermsAndTheEdgeCases) {
   approx[5] += 0.25f;
   ActivationStats stats(in);
   stats.add(x, rows);
-  const Eigen::MatrixXd h = stats.hessian();
+  const SquareMatrix h = stats.hessian();
   double err = 0, sig = 0;  // direct: sum over rows and outputs of (x W^T - x What^T)^2, and of (x W^T)^2
   for (std::int64_t r = 0; r < rows; ++r)
     for (std::int64_t o = 0; o < out; ++o) {

@@ -11,3 +11,14 @@ if(NOT STEP_OUTPUT MATCHES "read back identical")
   message(FATAL_ERROR "quickstart did not round-trip its file:\n${STEP_OUTPUT}")
 endif()
 message(STATUS "${STEP_OUTPUT}")
+
+# Every installed header compiles with nothing but the install prefix on the include path: no Eigen, no
+# nlohmann-json, no {fmt} (they are private to the library's sources).
+file(GLOB_RECURSE installed_headers RELATIVE ${WORK}/prefix/include ${WORK}/prefix/include/quantkit/*.hpp)
+set(all_headers "")
+foreach(h ${installed_headers})
+  string(APPEND all_headers "#include \"${h}\"\n")
+endforeach()
+file(WRITE ${WORK}/all_headers.cpp "${all_headers}int main() { return 0; }\n")
+run_step("compile every installed header without Eigen" ${CXX} -std=c++20 -fsyntax-only
+         -I${WORK}/prefix/include ${WORK}/all_headers.cpp)

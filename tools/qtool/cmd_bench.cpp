@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 
 #include "common.hpp"
-#include "quantkit/perf/gemm_bench.hpp"
+#include "perf/gemm_bench.hpp"
 
 namespace qtool {
 

@@ -15,8 +15,8 @@
 #include "quantkit/embed/embedding_table.hpp"
 #include "quantkit/embed/id_stream.hpp"
 #include "quantkit/io/atomic_file.hpp"
-#include "quantkit/perf/embed_bench.hpp"
-#include "quantkit/perf/gemm_bench.hpp"
+#include "perf/embed_bench.hpp"
+#include "perf/gemm_bench.hpp"
 
 namespace qtool {
 

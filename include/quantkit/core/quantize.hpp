@@ -18,11 +18,16 @@
 #include "quantkit/core/qparams.hpp"
 #include "quantkit/core/spec.hpp"
 #include "quantkit/core/tensor_view.hpp"
-#include "quantkit/kernels/dequantize_kernels.hpp"
-#include "quantkit/kernels/minmax_kernels.hpp"
-#include "quantkit/kernels/quantize_kernels.hpp"
 
 namespace qk {
+
+// The inner loop over one slot's run of float32 values, as a policy. The core runs its own scalar loops
+// (ScalarRuns: these functions are the reference); kernels/quantize_tensor.hpp supplies a policy that
+// sends long float32 runs to the dispatched SIMD kernels, which give the same codes and values (tested
+// against these loops). The core never calls a kernel: the kernels module calls the core.
+struct ScalarRuns {
+  static constexpr bool kFloat32Runs = false;
+};
 
 // Parameters of a quantized tensor: one scale and zero point per slot of its ChannelLayout.
 struct QuantParams {
@@ -192,7 +197,7 @@ inline void reject_nonfinite(std::span<const T> x, const Shape& shape, const std
 
 // Running min/max per slot (rule 2's observer) over finite values (callers reject or filter NaN/Inf).
 // mins/maxs start at +inf/-inf.
-template <QuantFloat T>
+template <QuantFloat T, class Runs = ScalarRuns>
 inline void observe_minmax(std::span<const T> x, const ChannelLayout& layout, std::int64_t offset,
                            std::span<float> mins, std::span<float> maxs) {
   if (static_cast<std::int64_t>(mins.size()) != layout.slots ||
@@ -203,9 +208,9 @@ inline void observe_minmax(std::span<const T> x, const ChannelLayout& layout, st
                     [&](std::int64_t slot, std::int64_t begin, std::int64_t len) {
                       float lo = mins[static_cast<std::size_t>(slot)];
                       float hi = maxs[static_cast<std::size_t>(slot)];
-                      if constexpr (std::is_same_v<T, float>) {
-                        if (len >= 32) {  // the dispatched SIMD kernel
-                          kernels::minmax_f32(x.data() + begin, len, &lo, &hi);
+                      if constexpr (Runs::kFloat32Runs && std::is_same_v<T, float>) {
+                        if (len >= Runs::kMinRun) {
+                          Runs::minmax(x.data() + begin, len, &lo, &hi);
                           mins[static_cast<std::size_t>(slot)] = lo;
                           maxs[static_cast<std::size_t>(slot)] = hi;
                           return;
@@ -221,7 +226,7 @@ inline void observe_minmax(std::span<const T> x, const ChannelLayout& layout, st
                     });
 }
 
-template <QuantFloat T, class Q>
+template <QuantFloat T, class Q, class Runs = ScalarRuns>
 inline void quantize_chunk(std::span<const T> x, const ChannelLayout& layout, std::int64_t offset,
                            const QuantParams& params, std::span<Q> out) {
   using C = compute_t<T>;
@@ -232,19 +237,14 @@ inline void quantize_chunk(std::span<const T> x, const ChannelLayout& layout, st
                       const float scale = params.scale[static_cast<std::size_t>(slot)];
                       const std::int32_t zp = params.zero_point[static_cast<std::size_t>(slot)];
                       const C inv = inverse_scale<C>(scale);
-                      // float32 into 8-bit codes takes the dispatched SIMD kernel (same codes, tested);
-                      // short runs (per channel on the last axis) stay inline.
-                      constexpr bool kSimd = std::is_same_v<T, float> && (std::is_same_v<Q, std::int8_t> ||
-                                                                          std::is_same_v<Q, std::uint8_t>);
-                      if constexpr (kSimd) {
-                        if (len >= 32) {
-                          const kernels::QuantizeRun run{inv, zp, static_cast<std::int32_t>(r.min),
-                                                         static_cast<std::int32_t>(r.max)};
-                          if constexpr (std::is_same_v<Q, std::int8_t>) {
-                            kernels::quantize_f32_i8(x.data() + begin, len, run, out.data() + begin);
-                          } else {
-                            kernels::quantize_f32_u8(x.data() + begin, len, run, out.data() + begin);
-                          }
+                      // A run policy may take float32 into 8-bit codes; short runs (per channel on the
+                      // last axis) stay here.
+                      constexpr bool kRun = Runs::kFloat32Runs && std::is_same_v<T, float> &&
+                                            (std::is_same_v<Q, std::int8_t> || std::is_same_v<Q, std::uint8_t>);
+                      if constexpr (kRun) {
+                        if (len >= Runs::kMinRun) {
+                          Runs::quantize(x.data() + begin, len, inv, zp, static_cast<std::int32_t>(r.min),
+                                         static_cast<std::int32_t>(r.max), out.data() + begin);
                           return;
                         }
                       }
@@ -255,7 +255,7 @@ inline void quantize_chunk(std::span<const T> x, const ChannelLayout& layout, st
                     });
 }
 
-template <class Q, QuantFloat T>
+template <class Q, QuantFloat T, class Runs = ScalarRuns>
 inline void dequantize_chunk(std::span<const Q> q, const ChannelLayout& layout, std::int64_t offset,
                              const QuantParams& params, std::span<T> out) {
   using C = compute_t<T>;
@@ -265,15 +265,11 @@ inline void dequantize_chunk(std::span<const Q> q, const ChannelLayout& layout, 
       [&](std::int64_t slot, std::int64_t begin, std::int64_t len) {
         const float scale = params.scale[static_cast<std::size_t>(slot)];
         const std::int32_t zp = params.zero_point[static_cast<std::size_t>(slot)];
-        constexpr bool kSimd =
-            std::is_same_v<T, float> && (std::is_same_v<Q, std::int8_t> || std::is_same_v<Q, std::uint8_t>);
-        if constexpr (kSimd) {
-          if (len >= 32) {  // the dispatched SIMD kernel (same values, tested)
-            if constexpr (std::is_same_v<Q, std::int8_t>) {
-              kernels::dequantize_i8_f32(q.data() + begin, len, scale, zp, out.data() + begin);
-            } else {
-              kernels::dequantize_u8_f32(q.data() + begin, len, scale, zp, out.data() + begin);
-            }
+        constexpr bool kRun = Runs::kFloat32Runs && std::is_same_v<T, float> &&
+                              (std::is_same_v<Q, std::int8_t> || std::is_same_v<Q, std::uint8_t>);
+        if constexpr (kRun) {
+          if (len >= Runs::kMinRun) {
+            Runs::dequantize(q.data() + begin, len, scale, zp, out.data() + begin);
             return;
           }
         }
@@ -323,17 +319,17 @@ inline QuantParams qparams_from_minmax(std::span<const float> mins, std::span<co
 }
 
 // Min/max observer over one tensor, then rule 2 per slot.
-template <QuantFloat T>
+template <QuantFloat T, class Runs = ScalarRuns>
 inline QuantParams choose_qparams(TensorView<const T> x, const QuantSpec& spec) {
   const ChannelLayout layout = channel_layout(x.shape(), spec);
   std::vector<float> mins(static_cast<std::size_t>(layout.slots), std::numeric_limits<float>::infinity());
   std::vector<float> maxs(static_cast<std::size_t>(layout.slots), -std::numeric_limits<float>::infinity());
   reject_nonfinite<T>(x.flat(), x.shape(), "observer input");
-  observe_minmax<T>(x.flat(), layout, 0, mins, maxs);
+  observe_minmax<T, Runs>(x.flat(), layout, 0, mins, maxs);
   return qparams_from_minmax(mins, maxs, spec);
 }
 
-template <QuantFloat T, class Q>
+template <QuantFloat T, class Q, class Runs = ScalarRuns>
 inline void quantize(TensorView<const T> x, const QuantParams& params, std::span<Q> out) {
   const ChannelLayout layout = channel_layout(x.shape(), params.spec);
   check_params(params, layout);
@@ -341,16 +337,16 @@ inline void quantize(TensorView<const T> x, const QuantParams& params, std::span
   if (static_cast<std::int64_t>(out.size()) != x.numel())
     throw Error("quantize: output size differs from input");
   reject_nonfinite<T>(x.flat(), x.shape(), "quantize input");
-  quantize_chunk<T, Q>(x.flat(), layout, 0, params, out);
+  quantize_chunk<T, Q, Runs>(x.flat(), layout, 0, params, out);
 }
 
-template <class Q, QuantFloat T>
+template <class Q, QuantFloat T, class Runs = ScalarRuns>
 inline void dequantize(TensorView<const Q> q, const QuantParams& params, std::span<T> out) {
   const ChannelLayout layout = channel_layout(q.shape(), params.spec);
   check_params(params, layout);
   if (static_cast<std::int64_t>(out.size()) != q.numel())
     throw Error("dequantize: output size differs from input");
-  dequantize_chunk<Q, T>(q.flat(), layout, 0, params, out);
+  dequantize_chunk<Q, T, Runs>(q.flat(), layout, 0, params, out);
 }
 
 template <QuantFloat T>

@@ -10,6 +10,7 @@
 
 #include "quantkit/core/error.hpp"
 #include "quantkit/core/quantize.hpp"
+#include "quantkit/kernels/quantize_tensor.hpp"
 #include "quantkit/core/spec.hpp"
 #include "quantkit/core/tensor_view.hpp"
 
@@ -30,18 +31,14 @@ void batch_minmax(TensorView<const T> x, const QuantSpec& spec, std::int64_t& sl
   mins.assign(static_cast<std::size_t>(slots), std::numeric_limits<float>::infinity());
   maxs.assign(static_cast<std::size_t>(slots), -std::numeric_limits<float>::infinity());
   reject_nonfinite<T>(x.flat(), x.shape(), "observer input");
-  observe_minmax<T>(x.flat(), layout, 0, mins, maxs);
+  kernels::observe_minmax<T>(x.flat(), layout, 0, mins, maxs);
 }
 
 }  // namespace detail
 
 // Rule 3's update of a moving-average bound: three float32 operations, d = cur - m; d = c * d; m = m + d,
-// not one fma. quantkit is compiled with -ffp-contract=off (exported to users), so they stay three.
-inline float moving_average_update(float m, float cur, float averaging_constant) {
-  float d = cur - m;
-  d = averaging_constant * d;
-  return m + d;
-}
+// not one fma. Defined in src/ (compiled with -ffp-contract=off), so a user's flags cannot fuse them.
+float moving_average_update(float m, float cur, float averaging_constant);
 
 // Running minimum and maximum over every batch seen (PyTorch MinMaxObserver / PerChannelMinMaxObserver).
 class MinMaxObserver {

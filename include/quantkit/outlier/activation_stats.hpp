@@ -4,10 +4,11 @@
 // methods (outlier/weight_methods.hpp) read everything they need from here.
 #pragma once
 
-#include <Eigen/Dense>
 #include <cstdint>
 #include <span>
 #include <vector>
+
+#include "quantkit/outlier/square_matrix.hpp"
 
 namespace qk {
 
@@ -28,14 +29,14 @@ class ActivationStats {
   std::vector<double> max_abs() const { return max_abs_; }
   std::vector<double> mean_square() const;  // llama.cpp's importance (imatrix) per input channel
   // H = 2 X^T X / n. Throws when no rows were added or the Hessian was not accumulated.
-  Eigen::MatrixXd hessian() const;
+  SquareMatrix hessian() const;
 
  private:
   std::int64_t in_ = 0;
   bool with_hessian_ = true;
   std::int64_t rows_ = 0;
   std::vector<double> sum_abs_, max_abs_, sum_sq_;
-  Eigen::MatrixXd xtx_;  // X^T X, summed
+  std::vector<double> xtx_;  // X^T X, summed (in x in; only the lower triangle is kept up to date)
 };
 
 }  // namespace qk

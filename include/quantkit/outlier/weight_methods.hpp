@@ -72,7 +72,7 @@ QuantizedLinear quantize_linear(std::span<const float> w, std::int64_t out, std:
 
 // The output error sum over rows of d H d^T for approximate weights (d = w - approx).
 double output_error(std::span<const float> w, std::span<const float> approx, std::int64_t out,
-                    std::int64_t in, const Eigen::MatrixXd& hessian);
+                    std::int64_t in, const SquareMatrix& hessian);
 
 // The layer's output error on the calibration set X (n rows) behind H = 2 X^T X / n, in plain terms:
 // mse = ||X W^T - X What^T||^2 / (n out), relative = that over ||X W^T||^2, sqnr_db = -10 log10(relative).
@@ -85,6 +85,6 @@ struct OutputError {
 // `signal` is ||X W^T||^2 in the same units (output_error of W against zero weights); negative: computed
 // here. Callers comparing many approximations of one W pass it once.
 OutputError compare_outputs(std::span<const float> w, std::span<const float> approx, std::int64_t out,
-                            std::int64_t in, const Eigen::MatrixXd& hessian, double signal = -1);
+                            std::int64_t in, const SquareMatrix& hessian, double signal = -1);
 
 }  // namespace qk

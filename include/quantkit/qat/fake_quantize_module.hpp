@@ -11,6 +11,7 @@
 
 #include "quantkit/core/error.hpp"
 #include "quantkit/core/quantize.hpp"
+#include "quantkit/kernels/quantize_tensor.hpp"
 #include "quantkit/core/spec.hpp"
 #include "quantkit/core/tensor_view.hpp"
 #include "quantkit/observe/minmax.hpp"
@@ -129,7 +130,7 @@ class LearnableFakeQuantize {
     reject_nonfinite<float>(x.flat(), x.shape(), "learnable fake-quant input");
     const ChannelLayout layout = channel_layout(x.shape(), spec_);
     if (scale_.empty()) {
-      const QuantParams p = choose_qparams<float>(x, spec_);
+      const QuantParams p = kernels::choose_qparams<float>(x, spec_);
       init(p.scale, std::vector<float>(p.zero_point.begin(), p.zero_point.end()));
     }
     fake_quantize_learnable_forward(x.flat(), layout, scale_, zero_point_, spec_.range(), y);

@@ -4,7 +4,7 @@
 #include <thread>
 
 #include "quantkit/kernels/dispatch.hpp"
-#include "quantkit/perf/gemm_bench.hpp"
+#include "perf/gemm_bench.hpp"
 
 namespace qk::perf {
 

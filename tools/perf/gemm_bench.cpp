@@ -1,7 +1,7 @@
 // run_gemm_bench: every case timed as the median of `repeat` calls after one warm-up call, the cases
 // interleaved round by round, with the weights rotated through copies that together exceed the
 // last-level cache three times over.
-#include "quantkit/perf/gemm_bench.hpp"
+#include "perf/gemm_bench.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -15,6 +15,7 @@
 #include "quantkit/core/error.hpp"
 #include "quantkit/core/fp8.hpp"
 #include "quantkit/core/quantize.hpp"
+#include "quantkit/kernels/quantize_tensor.hpp"
 #include "quantkit/kernels/block_kernels.hpp"
 #include "quantkit/kernels/fp8_kernels.hpp"
 #include "quantkit/kernels/gemm.hpp"
@@ -192,11 +193,11 @@ BenchReport run_gemm_bench(const BenchOptions& o, const std::function<void(const
   };
   add_stream_case("quantize/int8", "int8", [=](int) {
     const TensorView<const float> view(weights->data(), {n, n});
-    *params = choose_qparams<float>(view, default_weight_spec(2));
-    quantize<float, std::int8_t>(view, *params, *codes);
+    *params = kernels::choose_qparams<float>(view, default_weight_spec(2));
+    kernels::quantize<float, std::int8_t>(view, *params, *codes);
   });
   add_stream_case("dequantize/int8", "int8", [=](int) {
-    dequantize<std::int8_t, float>(TensorView<const std::int8_t>(codes->data(), {n, n}), *params, *back);
+    kernels::dequantize<std::int8_t, float>(TensorView<const std::int8_t>(codes->data(), {n, n}), *params, *back);
   });
   // FP8 E4M3 codes of the weights (one scale per tensor), decoded by the dispatched SIMD kernel.
   const ChannelLayout whole{1, n * n, static_cast<std::int64_t>(count)};
@@ -227,7 +228,7 @@ BenchReport run_gemm_bench(const BenchOptions& o, const std::function<void(const
   }
   // The round trip of quantize/int8: its codes dequantized, against the weights.
   std::vector<float> round_trip(count);
-  dequantize<std::int8_t, float>(TensorView<const std::int8_t>(codes->data(), {n, n}), *params, round_trip);
+  kernels::dequantize<std::int8_t, float>(TensorView<const std::int8_t>(codes->data(), {n, n}), *params, round_trip);
   for (BenchResult& r : report.results)
     if (r.name == "quantize/int8") r.max_abs_error = max_abs_diff(round_trip, *weights);
   return report;

@@ -1,5 +1,6 @@
 // Internals shared by the weight methods: RTN of a linear layer slot by slot (with an optional
-// importance-weighted clip search) and GPTQ. Public so that tests can reach them; not a stable API.
+// importance-weighted clip search) and GPTQ. Private to src/ (uses Eigen); tests reach it through the
+// source tree.
 #pragma once
 
 #include <Eigen/Dense>

@@ -1,5 +1,5 @@
 // qtool embed's measurements: cached vs uncached vs float32 gather, hit rate vs oracle, prefetch.
-#include "quantkit/perf/embed_bench.hpp"
+#include "perf/embed_bench.hpp"
 
 #include <algorithm>
 #include <chrono>
