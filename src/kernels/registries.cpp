@@ -139,7 +139,8 @@ constexpr KernelVariant<GemvQ4dqFn> kGemvQ4dq[] = {
 #endif
 };
 
-// GEMM tiles: rows of W x rows of X per register tile, columns per step (gemm_*_<isa>.cpp).
+// GEMM tiles: rows of W x rows of X per register tile, columns per step (gemm_*_<isa>.cpp). Eigen blocks
+// by itself; its tiles (one SSE / AVX vector of columns) only choose the sizes it is tested on.
 constexpr KernelVariant<GemmFp32Fn> kGemmFp32[] = {
     {Isa::kScalar, "eigen", gemm_fp32_eigen, {.rows = 4, .batch = 4, .elements = 4}},
 #if defined(__x86_64__) || defined(_M_X64)
