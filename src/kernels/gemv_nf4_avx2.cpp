@@ -9,7 +9,7 @@
 
 namespace qk::kernels {
 
-// GEMV: x is split once per call into its even and odd elements (block_kernels.hpp, deinterleave), so
+// GEMV: x is split once per call into its even and odd elements (deinterleave.hpp), so
 // that a byte's low nibbles meet the even x and its high nibbles the odd x with no shuffle of the codes:
 // eight bytes give sixteen weights, two lookups, two FMAs into independent partial sums.
 void gemv_nf4_avx2(const BlockNf4* w, std::int64_t rows, std::int64_t cols, const float* x, float* y) {

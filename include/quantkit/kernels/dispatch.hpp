@@ -25,7 +25,7 @@ bool cpu_supports(Isa isa);
 // The work a variant does per step, from which testers and benchmarks derive the awkward sizes (0, 1,
 // tile - 1, tile, tile + 1, many tiles + a remainder). GEMM kernels: `rows` of W (outputs) and `batch`
 // rows of X per register tile, `elements` columns per step along a row. Element-wise kernels: `elements`
-// values per step (a block format counts in blocks).
+// values per step (block formats: the weights of one block).
 struct KernelTile {
   std::int64_t rows = 1;
   std::int64_t batch = 1;
