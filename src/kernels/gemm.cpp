@@ -58,6 +58,19 @@ void run_rows(std::int64_t rows, int threads, Fn&& fn) {
   parallel_for(rows, threads, kRowGrain, fn);
 }
 
+// FP16 and INT8 with float activations: X padded to the weights' stride, then the selected kernel over
+// the rows of W. One padding buffer per thread and weight type.
+template <class Weights, class Fn>
+void gemm_padded(Fn fn, std::span<const float> x, std::int64_t batch, const Weights& w, std::span<float> y,
+                 const GemmOptions& options, std::span<const float> bias) {
+  thread_local std::vector<float> buffer;
+  const float* xp = padded(x, batch, w.cols, w.stride, buffer);
+  if (batch > 0)
+    run_rows(w.rows, options.threads,
+             [&](std::int64_t r0, std::int64_t r1) { fn(xp, batch, w, r0, r1, y.data()); });
+  add_bias(y, batch, bias);
+}
+
 }  // namespace
 
 void gemm(std::span<const float> x, std::int64_t batch, const Fp32Weights& w, std::span<float> y,
@@ -75,12 +88,7 @@ void gemm(std::span<const float> x, std::int64_t batch, const Fp16Weights& w, st
           const GemmOptions& options, std::span<const float> bias) {
   check_args(x, batch, w, y, bias, "gemm fp16");
   static const GemmFp16Fn fn = select(gemm_fp16_variants());
-  thread_local std::vector<float> buffer;
-  const float* xp = padded(x, batch, w.cols, w.stride, buffer);
-  if (batch > 0)
-    run_rows(w.rows, options.threads,
-             [&](std::int64_t r0, std::int64_t r1) { fn(xp, batch, w, r0, r1, y.data()); });
-  add_bias(y, batch, bias);
+  gemm_padded(fn, x, batch, w, y, options, bias);
 }
 
 namespace {
@@ -113,12 +121,7 @@ void gemm_float_activations(std::span<const float> x, std::int64_t batch, const 
                             std::span<float> y, const GemmOptions& options, std::span<const float> bias) {
   check_args(x, batch, w, y, bias, "gemm int8 (float activations)");
   static const GemmInt8FloatFn fn = select(gemm_int8_float_variants());
-  thread_local std::vector<float> buffer;
-  const float* xp = padded(x, batch, w.cols, w.stride, buffer);
-  if (batch > 0)
-    run_rows(w.rows, options.threads,
-             [&](std::int64_t r0, std::int64_t r1) { fn(xp, batch, w, r0, r1, y.data()); });
-  add_bias(y, batch, bias);
+  gemm_padded(fn, x, batch, w, y, options, bias);
 }
 
 void gemm(std::span<const float> x, std::int64_t batch, const Int4Weights& w, std::span<float> y,
