@@ -2,14 +2,25 @@
 // iteration reads the next of several copies that together exceed the last-level cache three times.
 // Reports weight bytes/s and multiply-adds as items/s (GFLOP/s = 2 * items/s), plus the streaming-read
 // and memcpy bandwidth of the FP32 weights' 64 MiB, the limit every GEMV is judged against.
+//
+// BM_gemm_* go through gemm() (activation quantization, the dispatched variant). BM_kernel_<family>/<name>
+// run every variant of the GEMM registries (gemm_kernels.hpp) directly, the micro-kernel alone on one
+// thread, with activations quantized once outside the timed loop. A variant this CPU cannot run is still
+// registered, so --benchmark_list_tests shows every variant, and is skipped with SkipWithError("this CPU
+// lacks <isa>").
 #include <benchmark/benchmark.h>
 
+#include <array>
 #include <cstring>
 #include <random>
+#include <span>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include "quantkit/kernels/gemm.hpp"
 #include "perf/gemm_bench.hpp"
+#include "quantkit/kernels/gemm_kernels.hpp"
 
 namespace {
 
@@ -28,15 +39,6 @@ const std::vector<float>& float_weights() {
   return w;
 }
 
-template <class Weights>
-const std::vector<Weights>& cold_set(Weights (*pack)(std::span<const float>, std::int64_t, std::int64_t)) {
-  static const std::vector<Weights> copies = [pack] {
-    const Weights w = pack(float_weights(), kSize, kSize);
-    return std::vector<Weights>(static_cast<std::size_t>(qk::perf::cold_copies(weight_bytes(w))), w);
-  }();
-  return copies;
-}
-
 Int4Weights pack_int4_g32(std::span<const float> w, std::int64_t r, std::int64_t c) {
   return pack_int4(w, r, c, 32);
 }
@@ -44,13 +46,29 @@ Int4Weights pack_int4_g128(std::span<const float> w, std::int64_t r, std::int64_
   return pack_int4(w, r, c, 128);
 }
 
-template <class Weights, class Call>
-void run(benchmark::State& state, const std::vector<Weights>& copies, Call&& call) {
-  const std::int64_t batch = state.range(0);
+// One set of cold copies per packing function (not per weight type: INT4 g32 and g128 differ).
+template <auto Pack>
+const auto& cold_set() {
+  using Weights = decltype(Pack(std::span<const float>{}, 0, 0));
+  static const std::vector<Weights> copies = [] {
+    const Weights w = Pack(float_weights(), kSize, kSize);
+    return std::vector<Weights>(static_cast<std::size_t>(qk::perf::cold_copies(weight_bytes(w))), w);
+  }();
+  return copies;
+}
+
+std::vector<float> activations(std::int64_t batch) {
   std::vector<float> x(static_cast<std::size_t>(batch * kSize));
   std::mt19937 rng(2);
   std::normal_distribution<float> dist(0.0f, 1.0f);
   for (float& v : x) v = dist(rng);
+  return x;
+}
+
+template <class Weights, class Call>
+void run(benchmark::State& state, const std::vector<Weights>& copies, Call&& call) {
+  const std::int64_t batch = state.range(0);
+  const std::vector<float> x = activations(batch);
   std::vector<float> y(static_cast<std::size_t>(batch * kSize));
   std::size_t i = 0;
   for (auto _ : state) {
@@ -64,15 +82,15 @@ void run(benchmark::State& state, const std::vector<Weights>& copies, Call&& cal
 
 auto plain = [](auto& x, std::int64_t b, auto& w, auto& y) { gemm(x, b, w, y); };
 
-void BM_gemm_fp32_eigen(benchmark::State& s) { run(s, cold_set<Fp32Weights>(pack_fp32), plain); }
-void BM_gemm_fp16(benchmark::State& s) { run(s, cold_set<Fp16Weights>(pack_fp16), plain); }
-void BM_gemm_int8(benchmark::State& s) { run(s, cold_set<Int8Weights>(pack_int8), plain); }
+void BM_gemm_fp32_eigen(benchmark::State& s) { run(s, cold_set<pack_fp32>(), plain); }
+void BM_gemm_fp16(benchmark::State& s) { run(s, cold_set<pack_fp16>(), plain); }
+void BM_gemm_int8(benchmark::State& s) { run(s, cold_set<pack_int8>(), plain); }
 void BM_gemm_int8_float_activations(benchmark::State& s) {
-  run(s, cold_set<Int8Weights>(pack_int8),
+  run(s, cold_set<pack_int8>(),
       [](auto& x, std::int64_t b, auto& w, auto& y) { gemm_float_activations(x, b, w, y); });
 }
-void BM_gemm_int4_g32(benchmark::State& s) { run(s, cold_set<Int4Weights>(pack_int4_g32), plain); }
-void BM_gemm_int4_g128(benchmark::State& s) { run(s, cold_set<Int4Weights>(pack_int4_g128), plain); }
+void BM_gemm_int4_g32(benchmark::State& s) { run(s, cold_set<pack_int4_g32>(), plain); }
+void BM_gemm_int4_g128(benchmark::State& s) { run(s, cold_set<pack_int4_g128>(), plain); }
 
 #define QK_GEMM_BENCH(fn) BENCHMARK(fn)->Arg(1)->Arg(64)->Unit(benchmark::kMicrosecond)->UseRealTime()
 QK_GEMM_BENCH(BM_gemm_fp32_eigen);
@@ -82,9 +100,61 @@ QK_GEMM_BENCH(BM_gemm_int8_float_activations);
 QK_GEMM_BENCH(BM_gemm_int4_g32);
 QK_GEMM_BENCH(BM_gemm_int4_g128);
 
+// One registered variant on the whole of W, one thread. 4096 columns are a whole number of every
+// format's column step, so X needs no padding; INT8/INT4 activations are quantized once, per row.
+template <auto Pack, class Fn>
+void bench_variant(benchmark::State& state, const KernelVariant<Fn>& v) {
+  static const std::array<std::string, 3> lacks = {"this CPU lacks scalar", "this CPU lacks avx2",
+                                                   "this CPU lacks avx512vnni"};
+  if (!cpu_supports(v.isa)) {
+    state.SkipWithError(lacks[static_cast<std::size_t>(v.isa)].c_str());
+    return;
+  }
+  const auto& copies = cold_set<Pack>();
+  const std::int64_t batch = state.range(0);
+  const std::vector<float> x = activations(batch);
+  std::vector<float> y(static_cast<std::size_t>(batch * kSize));
+  QuantizedActivations xq;
+  if constexpr (std::is_same_v<Fn, GemmInt8Fn> || std::is_same_v<Fn, GemmInt4Fn>)
+    quantize_activations(x.data(), batch, kSize, copies[0].stride, ActivationScaling::kPerRow, xq);
+  std::size_t i = 0;
+  for (auto _ : state) {
+    const auto& w = copies[i++ % copies.size()];
+    if constexpr (std::is_same_v<Fn, GemmInt8Fn> || std::is_same_v<Fn, GemmInt4Fn>)
+      v.fn(xq, w, 0, w.rows, y.data());
+    else
+      v.fn(x.data(), batch, w, 0, w.rows, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(state.iterations() * weight_bytes(copies[0]));
+  state.SetItemsProcessed(state.iterations() * batch * kSize * kSize);
+  state.SetLabel(std::string(v.name) + " (" + to_string(v.isa) + ")");
+}
+
+template <auto Pack, class Fn>
+void register_variants(const std::string& family, std::span<const KernelVariant<Fn>> variants) {
+  for (const KernelVariant<Fn>& v : variants) {
+    benchmark::RegisterBenchmark(("BM_kernel_" + family + "/" + v.name).c_str(),
+                                 [v](benchmark::State& s) { bench_variant<Pack>(s, v); })
+        ->Arg(1)
+        ->Arg(64)
+        ->Unit(benchmark::kMicrosecond)
+        ->UseRealTime();
+  }
+}
+
+void register_all_variants() {
+  register_variants<pack_fp32>("fp32", gemm_fp32_variants());
+  register_variants<pack_fp16>("fp16", gemm_fp16_variants());
+  register_variants<pack_int8>("int8", gemm_int8_variants());
+  register_variants<pack_int8>("int8_float", gemm_int8_float_variants());
+  register_variants<pack_int4_g32>("int4_g32", gemm_int4_variants());
+  register_variants<pack_int4_g128>("int4_g128", gemm_int4_variants());
+}
+
 // The bandwidth references, over the same rotating FP32 copies.
 void BM_stream_read(benchmark::State& state) {
-  const auto& copies = cold_set<Fp32Weights>(pack_fp32);
+  const auto& copies = cold_set<pack_fp32>();
   const std::int64_t bytes = weight_bytes(copies[0]);
   std::size_t i = 0;
   for (auto _ : state)
@@ -112,6 +182,7 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("quantkit_cpu", m.cpu);
   benchmark::AddCustomContext("quantkit_isa", m.isa + " (CPU supports " + m.detected_isa + ")");
   benchmark::AddCustomContext("quantkit_cold_weights", "rotating copies >= 3x the last-level cache");
+  register_all_variants();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

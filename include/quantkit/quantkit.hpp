@@ -46,7 +46,6 @@
 #include "quantkit/kernels/block_kernels.hpp"
 #include "quantkit/kernels/fp8_kernels.hpp"
 #include "quantkit/kernels/gemm.hpp"
-#include "quantkit/kernels/linear_dynamic_ref.hpp"
 #include "quantkit/kernels/quantize_tensor.hpp"
 #include "quantkit/mixed/budget.hpp"
 #include "quantkit/mixed/candidate.hpp"

@@ -1,8 +1,8 @@
-// Registries of the GEMV/GEMM kernels and the public gemm() entry points: argument checks, padding of X
-// to the weights' stride, activation quantization, the split of W's rows over threads, and the bias.
+// The public gemm() entry points: argument checks, padding of X to the weights' stride, activation
+// quantization, the split of W's rows over threads, and the bias; the kernel is the registry's
+// (registries.cpp) best variant for the active ISA, chosen once.
 #include "quantkit/kernels/gemm.hpp"
 
-#include <array>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -14,47 +14,6 @@
 namespace qk::kernels {
 
 namespace {
-
-constexpr bool kX86 =
-#if defined(__x86_64__) || defined(_M_X64)
-    true;
-#else
-    false;
-#endif
-
-constexpr std::array kFp32 = {
-    KernelVariant<GemmFp32Fn>{Isa::kScalar, "eigen", gemm_fp32_eigen},
-#if defined(__x86_64__) || defined(_M_X64)
-    KernelVariant<GemmFp32Fn>{Isa::kAvx2, "eigen-avx2", gemm_fp32_eigen_avx2},
-#endif
-};
-constexpr std::array kFp16 = {
-    KernelVariant<GemmFp16Fn>{Isa::kScalar, "scalar", gemm_fp16_ref},
-#if defined(__x86_64__) || defined(_M_X64)
-    KernelVariant<GemmFp16Fn>{Isa::kAvx2, "avx2", gemm_fp16_avx2},
-#endif
-};
-constexpr std::array kInt8 = {
-    KernelVariant<GemmInt8Fn>{Isa::kScalar, "scalar", gemm_int8_ref},
-#if defined(__x86_64__) || defined(_M_X64)
-    KernelVariant<GemmInt8Fn>{Isa::kAvx2, "avx2", gemm_int8_avx2},
-    KernelVariant<GemmInt8Fn>{Isa::kAvx512Vnni, "avx512vnni", gemm_int8_avx512vnni},
-#endif
-};
-constexpr std::array kInt8Float = {
-    KernelVariant<GemmInt8FloatFn>{Isa::kScalar, "scalar", gemm_int8_float_ref},
-#if defined(__x86_64__) || defined(_M_X64)
-    KernelVariant<GemmInt8FloatFn>{Isa::kAvx2, "avx2", gemm_int8_float_avx2},
-#endif
-};
-constexpr std::array kInt4 = {
-    KernelVariant<GemmInt4Fn>{Isa::kScalar, "scalar", gemm_int4_ref},
-#if defined(__x86_64__) || defined(_M_X64)
-    KernelVariant<GemmInt4Fn>{Isa::kAvx2, "avx2", gemm_int4_avx2},
-    KernelVariant<GemmInt4Fn>{Isa::kAvx512Vnni, "avx512vnni", gemm_int4_avx512vnni},
-#endif
-};
-static_assert(kX86 || kFp32.size() == 1);
 
 // Rows of W per thread part: a multiple of every kernel's row tile.
 constexpr std::int64_t kRowGrain = 16;
@@ -99,13 +58,20 @@ void run_rows(std::int64_t rows, int threads, Fn&& fn) {
   parallel_for(rows, threads, kRowGrain, fn);
 }
 
-}  // namespace
+// FP16 and INT8 with float activations: X padded to the weights' stride, then the selected kernel over
+// the rows of W. One padding buffer per thread and weight type.
+template <class Weights, class Fn>
+void gemm_padded(Fn fn, std::span<const float> x, std::int64_t batch, const Weights& w, std::span<float> y,
+                 const GemmOptions& options, std::span<const float> bias) {
+  thread_local std::vector<float> buffer;
+  const float* xp = padded(x, batch, w.cols, w.stride, buffer);
+  if (batch > 0)
+    run_rows(w.rows, options.threads,
+             [&](std::int64_t r0, std::int64_t r1) { fn(xp, batch, w, r0, r1, y.data()); });
+  add_bias(y, batch, bias);
+}
 
-std::span<const KernelVariant<GemmFp32Fn>> gemm_fp32_variants() { return kFp32; }
-std::span<const KernelVariant<GemmFp16Fn>> gemm_fp16_variants() { return kFp16; }
-std::span<const KernelVariant<GemmInt8Fn>> gemm_int8_variants() { return kInt8; }
-std::span<const KernelVariant<GemmInt8FloatFn>> gemm_int8_float_variants() { return kInt8Float; }
-std::span<const KernelVariant<GemmInt4Fn>> gemm_int4_variants() { return kInt4; }
+}  // namespace
 
 void gemm(std::span<const float> x, std::int64_t batch, const Fp32Weights& w, std::span<float> y,
           const GemmOptions& options, std::span<const float> bias) {
@@ -122,12 +88,7 @@ void gemm(std::span<const float> x, std::int64_t batch, const Fp16Weights& w, st
           const GemmOptions& options, std::span<const float> bias) {
   check_args(x, batch, w, y, bias, "gemm fp16");
   static const GemmFp16Fn fn = select(gemm_fp16_variants());
-  thread_local std::vector<float> buffer;
-  const float* xp = padded(x, batch, w.cols, w.stride, buffer);
-  if (batch > 0)
-    run_rows(w.rows, options.threads,
-             [&](std::int64_t r0, std::int64_t r1) { fn(xp, batch, w, r0, r1, y.data()); });
-  add_bias(y, batch, bias);
+  gemm_padded(fn, x, batch, w, y, options, bias);
 }
 
 namespace {
@@ -160,12 +121,7 @@ void gemm_float_activations(std::span<const float> x, std::int64_t batch, const 
                             std::span<float> y, const GemmOptions& options, std::span<const float> bias) {
   check_args(x, batch, w, y, bias, "gemm int8 (float activations)");
   static const GemmInt8FloatFn fn = select(gemm_int8_float_variants());
-  thread_local std::vector<float> buffer;
-  const float* xp = padded(x, batch, w.cols, w.stride, buffer);
-  if (batch > 0)
-    run_rows(w.rows, options.threads,
-             [&](std::int64_t r0, std::int64_t r1) { fn(xp, batch, w, r0, r1, y.data()); });
-  add_bias(y, batch, bias);
+  gemm_padded(fn, x, batch, w, y, options, bias);
 }
 
 void gemm(std::span<const float> x, std::int64_t batch, const Int4Weights& w, std::span<float> y,

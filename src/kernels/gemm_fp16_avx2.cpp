@@ -1,70 +1,29 @@
-// FP16 GEMV/GEMM (AVX2 + FMA + F16C): weights widened with vcvtph2ps, one float32 accumulator vector per
-// output, 8 columns per step, then hsum_ps. Every output takes the same steps whatever tile it falls in,
-// so results do not depend on the tiling or the thread count.
+// FP16 GEMV/GEMM (AVX2 + FMA + F16C), gemm_widen_avx2_impl.hpp with this policy: weights widened with
+// vcvtph2ps, products and sums in float32.
 #include <immintrin.h>
 
-#include "quantkit/kernels/gemm_kernels.hpp"
-#include "simd_x86.hpp"
+#include "gemm_widen_avx2_impl.hpp"
+#include "isa_variants.hpp"
 
 namespace qk::kernels {
 
 namespace {
 
-// R rows of W against B rows of X.
-// GEMV: one row at a time, so the weights are read as one sequential stream (interleaved rows measured
-// ~35% slower here), with four accumulators (32 columns per step) to hide the FMA latency. Their fixed
-// combination order keeps every output independent of the row range a thread gets.
-float gemv_row(const float* x, const std::uint16_t* wr, std::int64_t stride) {
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-  for (std::int64_t k = 0; k < stride; k += 32) {
-    for (int j = 0; j < 4; ++j)
-      acc[j] =
-          _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wr + k + 8 * j))),
-                          _mm256_loadu_ps(x + k + 8 * j), acc[j]);
+struct WidenFp16 {
+  using Weights = Fp16Weights;
+  using Code = std::uint16_t;
+  static const Code* row(const Weights& w, std::int64_t o) { return w.bits.data() + o * w.stride; }
+  static __m256 load8(const Code* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
   }
-  return hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
-}
-
-template <int R, int B>
-void tile(const float* x, std::int64_t x_stride, const std::uint16_t* w, std::int64_t w_stride,
-          std::int64_t k_end, float* y, std::int64_t y_stride) {
-  __m256 acc[R][B];
-  for (int r = 0; r < R; ++r)
-    for (int b = 0; b < B; ++b) acc[r][b] = _mm256_setzero_ps();
-  for (std::int64_t k = 0; k < k_end; k += 8) {
-    __m256 wv[R];
-    for (int r = 0; r < R; ++r)
-      wv[r] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + r * w_stride + k)));
-    for (int b = 0; b < B; ++b) {
-      const __m256 xv = _mm256_loadu_ps(x + b * x_stride + k);
-      for (int r = 0; r < R; ++r) acc[r][b] = _mm256_fmadd_ps(wv[r], xv, acc[r][b]);
-    }
-  }
-  for (int b = 0; b < B; ++b)
-    for (int r = 0; r < R; ++r) y[b * y_stride + r] = hsum_ps(acc[r][b]);
-}
-
-template <int R>
-void rows_tile(const float* x, std::int64_t batch, const Fp16Weights& w, std::int64_t o, float* y) {
-  const std::uint16_t* wr = w.bits.data() + o * w.stride;
-  std::int64_t b = 0;
-  for (; b + 2 <= batch; b += 2)
-    tile<R, 2>(x + b * w.stride, w.stride, wr, w.stride, w.stride, y + b * w.rows + o, w.rows);
-  if (b < batch) tile<R, 1>(x + b * w.stride, w.stride, wr, w.stride, w.stride, y + b * w.rows + o, w.rows);
-}
+  static float finish(float sum, const Weights&, std::int64_t) { return sum; }
+};
 
 }  // namespace
 
 void gemm_fp16_avx2(const float* x, std::int64_t batch, const Fp16Weights& w, std::int64_t row_begin,
                     std::int64_t row_end, float* y) {
-  if (batch == 1) {
-    for (std::int64_t o = row_begin; o < row_end; ++o)
-      y[o] = gemv_row(x, w.bits.data() + o * w.stride, w.stride);
-    return;
-  }
-  std::int64_t o = row_begin;
-  for (; o + 4 <= row_end; o += 4) rows_tile<4>(x, batch, w, o, y);
-  for (; o < row_end; ++o) rows_tile<1>(x, batch, w, o, y);
+  widen_run<WidenFp16>(x, batch, w, row_begin, row_end, y);
 }
 
 }  // namespace qk::kernels

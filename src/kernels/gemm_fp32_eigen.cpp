@@ -1,5 +1,6 @@
 // Eigen FP32 GEMM for the baseline ISA (SSE2 on x86-64): the fallback of gemm_fp32_eigen_avx2.
 #include "gemm_fp32_eigen_impl.hpp"
+#include "isa_variants.hpp"
 
 namespace qk::kernels {
 

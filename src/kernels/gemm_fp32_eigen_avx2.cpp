@@ -4,6 +4,7 @@
 // file keeps this copy's symbols apart.
 #define Eigen qk_eigen_avx2
 #include "gemm_fp32_eigen_impl.hpp"
+#include "isa_variants.hpp"
 
 namespace qk::kernels {
 

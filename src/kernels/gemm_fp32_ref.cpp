@@ -1,5 +1,4 @@
-// Scalar references of the float GEMMs: one float32 sum per output, in column order.
-#include "quantkit/core/half.hpp"
+// Scalar reference of the FP32 GEMM: one float32 sum per output, in column order.
 #include "quantkit/kernels/gemm_kernels.hpp"
 
 namespace qk::kernels {
@@ -12,30 +11,6 @@ void gemm_fp32_ref(const float* x, std::int64_t batch, const Fp32Weights& w, std
       float sum = 0.0f;
       for (std::int64_t k = 0; k < w.cols; ++k) sum += x[b * w.cols + k] * wr[k];
       y[b * w.rows + o] = sum;
-    }
-  }
-}
-
-void gemm_fp16_ref(const float* x, std::int64_t batch, const Fp16Weights& w, std::int64_t row_begin,
-                   std::int64_t row_end, float* y) {
-  for (std::int64_t b = 0; b < batch; ++b) {
-    for (std::int64_t o = row_begin; o < row_end; ++o) {
-      const std::uint16_t* wr = w.bits.data() + o * w.stride;
-      float sum = 0.0f;
-      for (std::int64_t k = 0; k < w.cols; ++k) sum += x[b * w.stride + k] * half_bits_to_float(wr[k]);
-      y[b * w.rows + o] = sum;
-    }
-  }
-}
-
-void gemm_int8_float_ref(const float* x, std::int64_t batch, const Int8Weights& w, std::int64_t row_begin,
-                         std::int64_t row_end, float* y) {
-  for (std::int64_t b = 0; b < batch; ++b) {
-    for (std::int64_t o = row_begin; o < row_end; ++o) {
-      const std::int8_t* wr = w.codes.data() + o * w.stride;
-      float sum = 0.0f;
-      for (std::int64_t k = 0; k < w.cols; ++k) sum += x[b * w.stride + k] * static_cast<float>(wr[k]);
-      y[b * w.rows + o] = sum * w.scales[static_cast<std::size_t>(o)];
     }
   }
 }

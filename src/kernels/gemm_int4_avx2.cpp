@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include "gemm_int4_impl.hpp"
+#include "isa_variants.hpp"
 
 namespace qk::kernels {
 
@@ -17,26 +18,16 @@ struct Avx2Dot {
     for (int i = 1; i < N; ++i) pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(x[i], nibbles[i]));
     return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
   }
+  // GEMM register tiles (rows of W x rows of X) per group size: 2 x 2, and 1 x 4 for G = 128.
+  static constexpr int tile_rows(int group) { return group == 128 ? 1 : 2; }
+  static constexpr int tile_batch(int group) { return group == 128 ? 4 : 2; }
 };
 
 }  // namespace
 
 void gemm_int4_avx2(const QuantizedActivations& x, const Int4Weights& w, std::int64_t row_begin,
                     std::int64_t row_end, float* y) {
-  thread_local std::vector<float> sums;
-  thread_local AlignedVector<std::uint8_t> codes;
-  const Int4Job job{x, w, int4_reorder(x, codes), int4_group_sums8(x, w, sums), y};
-  switch (w.group_size) {
-    case 32:
-      int4_run<Avx2Dot, 32, 2, 2>(job, row_begin, row_end);
-      break;
-    case 64:
-      int4_run<Avx2Dot, 64, 2, 2>(job, row_begin, row_end);
-      break;
-    default:
-      int4_run<Avx2Dot, 128, 1, 4>(job, row_begin, row_end);
-      break;
-  }
+  int4_kernel<Avx2Dot>(x, w, row_begin, row_end, y);
 }
 
 }  // namespace qk::kernels

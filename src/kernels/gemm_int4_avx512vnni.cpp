@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include "gemm_int4_impl.hpp"
+#include "isa_variants.hpp"
 
 namespace qk::kernels {
 
@@ -15,26 +16,16 @@ struct VnniDot {
     for (int i = 1; i < N; ++i) sum = _mm256_dpbusd_epi32(sum, x[i], nibbles[i]);
     return sum;
   }
+  // GEMM register tiles (rows of W x rows of X): 2 x 4 for every group size.
+  static constexpr int tile_rows(int) { return 2; }
+  static constexpr int tile_batch(int) { return 4; }
 };
 
 }  // namespace
 
 void gemm_int4_avx512vnni(const QuantizedActivations& x, const Int4Weights& w, std::int64_t row_begin,
                           std::int64_t row_end, float* y) {
-  thread_local std::vector<float> sums;
-  thread_local AlignedVector<std::uint8_t> codes;
-  const Int4Job job{x, w, int4_reorder(x, codes), int4_group_sums8(x, w, sums), y};
-  switch (w.group_size) {
-    case 32:
-      int4_run<VnniDot, 32, 2, 4>(job, row_begin, row_end);
-      break;
-    case 64:
-      int4_run<VnniDot, 64, 2, 4>(job, row_begin, row_end);
-      break;
-    default:
-      int4_run<VnniDot, 128, 2, 4>(job, row_begin, row_end);
-      break;
-  }
+  int4_kernel<VnniDot>(x, w, row_begin, row_end, y);
 }
 
 }  // namespace qk::kernels

@@ -1,5 +1,6 @@
-// The INT4 GEMV/GEMM shared by the AVX2 and the AVX-512 VNNI files, which differ only in the integer
-// dot product (Dot). Included by those files only; everything here has internal linkage.
+// The INT4 GEMV/GEMM shared by the AVX2 and the AVX-512 VNNI files, which differ only in the policy
+// (Dot): the integer dot product and the register tile per group size. Included by those files only;
+// everything here has internal linkage.
 //
 // Per output y[b, o] with activation codes x (zero point za, scale sa) and weight nibbles n = code + 8:
 //   Σ_k (x - za) * (n - 8) * s_g  =  Σ_g s_g * Σ_k∈g x*n  -  Σ_g s_g * 8 * Σ_k∈g x  -  za * Σ_g s_g * Σ_k∈g
@@ -194,6 +195,26 @@ inline const float* int4_group_sums8(const QuantizedActivations& x, const Int4We
     }
   }
   return buffer.data();
+}
+
+// The kernel: rows [row_begin, row_end) of W, in Dot::tile_rows(G) x Dot::tile_batch(G) tiles for GEMM.
+template <class Dot>
+void int4_kernel(const QuantizedActivations& x, const Int4Weights& w, std::int64_t row_begin,
+                 std::int64_t row_end, float* y) {
+  thread_local std::vector<float> sums;
+  thread_local qk::kernels::AlignedVector<std::uint8_t> codes;
+  const Int4Job job{x, w, int4_reorder(x, codes), int4_group_sums8(x, w, sums), y};
+  switch (w.group_size) {
+    case 32:
+      int4_run<Dot, 32, Dot::tile_rows(32), Dot::tile_batch(32)>(job, row_begin, row_end);
+      break;
+    case 64:
+      int4_run<Dot, 64, Dot::tile_rows(64), Dot::tile_batch(64)>(job, row_begin, row_end);
+      break;
+    default:
+      int4_run<Dot, 128, Dot::tile_rows(128), Dot::tile_batch(128)>(job, row_begin, row_end);
+      break;
+  }
 }
 
 }  // namespace

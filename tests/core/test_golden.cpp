@@ -6,9 +6,9 @@
 #include <cstring>
 
 #include "golden_case.hpp"
+#include "kernels/linear_dynamic_ref.hpp"
 #include "quantkit/embed/rowwise.hpp"
 #include "quantkit/kernels/gemm.hpp"
-#include "quantkit/kernels/linear_dynamic_ref.hpp"
 #include "quantkit/observe/minmax.hpp"
 #include "quantkit/observe/observer.hpp"
 #include "quantkit/qat/learnable_fake_quant.hpp"

@@ -1,5 +1,5 @@
-// EmbeddingTable: row layouts and sizes, SIMD row dequantization against the scalar reference, files,
-// and bad input.
+// EmbeddingTable: row layouts and sizes, files, and bad input (the row-wise dequantize kernels are tested
+// in tests/kernels/test_kernels.cpp).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "../io/io_test_util.hpp"
-#include "../kernels/variants.hpp"
 #include "quantkit/core/error.hpp"
 #include "quantkit/embed/embedding_table.hpp"
 #include "quantkit/embed/id_stream.hpp"
@@ -16,7 +15,6 @@
 #include "quantkit/embed/sparse_lookup.hpp"
 #include "quantkit/io/npy.hpp"
 #include "quantkit/io/npz.hpp"
-#include "quantkit/kernels/rowwise_kernels.hpp"
 
 namespace qk {
 namespace {
@@ -36,32 +34,6 @@ std::vector<float> random_values(std::int64_t n, std::mt19937& rng) {
 
 constexpr EmbeddingStorage kAllStorages[] = {EmbeddingStorage::kF32, EmbeddingStorage::kF16,
                                              EmbeddingStorage::kInt8, EmbeddingStorage::kInt4};
-
-TEST(RowwiseKernels, EveryVariantMatchesTheReferenceBitForBit) {
-  auto rng = seeded_rng();
-  SCOPED_TRACE("seed " + std::to_string(::testing::UnitTest::GetInstance()->random_seed()));
-  std::uniform_int_distribution<int> byte(0, 255);
-  for (const auto& family :
-       {kernels::rowwise_dequantize_u8_variants(), kernels::rowwise_dequantize_u4_variants()}) {
-    const kernels::RowwiseDequantizeFn ref = family.front().fn;
-    for (const auto& v : kernels::test::runnable_variants(family)) {
-      for (const std::int64_t dim : {0, 1, 2, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 255, 256, 257, 768}) {
-        SCOPED_TRACE(std::string(v.name) + " dim " + std::to_string(dim));
-        std::vector<std::uint8_t> codes(static_cast<std::size_t>(dim + 1));
-        for (auto& c : codes) c = static_cast<std::uint8_t>(byte(rng));
-        for (const auto& [scale, bias] : {std::pair{0.0173f, -1.25f}, std::pair{1.0f, 0.0f},
-                                          std::pair{3e-5f, 7.5f}, std::pair{65504.0f, -65504.0f}}) {
-          std::vector<float> want(static_cast<std::size_t>(dim) + 1, -7.0f), got(want);
-          ref(codes.data(), dim, scale, bias, want.data());
-          v.fn(codes.data(), dim, scale, bias, got.data());
-          for (std::int64_t d = 0; d <= dim; ++d)
-            ASSERT_EQ(std::bit_cast<std::uint32_t>(want[d]), std::bit_cast<std::uint32_t>(got[d]))
-                << "at " << d;
-        }
-      }
-    }
-  }
-}
 
 TEST(EmbeddingTable, BytesPerRowMeetTheMemoryTargets) {
   for (const std::int64_t dim : {64, 128, 256, 768}) {

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/variants.hpp"
+#include "kernels/variant_test.hpp"
 #include "quantkit/core/block_formats.hpp"
 #include "quantkit/core/quantize.hpp"
 #include "quantkit/files/manifest.hpp"
@@ -19,7 +19,9 @@
 namespace qk {
 namespace {
 
-using kernels::test::runnable_variants;
+using kernels::KernelVariant;
+using kernels::test::VariantName;
+using kernels::test::VariantTest;
 
 // The standard normal quantile by bisection on erfc (independent of the library).
 double normal_quantile(double p) {
@@ -152,63 +154,90 @@ std::vector<float> edge_weights(std::int64_t n, unsigned seed) {
   return w;
 }
 
-TEST(BlockKernels, DequantizeVariantsEqualTheReferenceBitForBit) {
-  for (const std::int64_t blocks : {0, 1, 2, 3, 7, 33}) {
+// Whole blocks only: the counts of 256 weights (4 NF4 blocks, 1 Q4DQ super-block) the variants see.
+constexpr std::int64_t kBlockCounts[] = {0, 1, 2, 3, 7, 33};
+
+class DequantizeNf4 : public VariantTest<kernels::DequantizeNf4Fn> {};
+TEST_P(DequantizeNf4, EqualsTheReferenceBitForBit) {
+  const auto& v = variant();
+  for (const std::int64_t blocks : kBlockCounts) {
     const auto w = edge_weights(blocks * 256, 11);
     const auto nf4 = quantize_nf4(w);
-    const auto q4 = quantize_q4dq(w);
-    std::vector<float> want(w.size()), got(w.size());
+    std::vector<float> want(w.size()), got(w.size(), -1.0f);
     dequantize_nf4_ref(nf4.data(), static_cast<std::int64_t>(w.size()), want.data());
-    for (const auto& v : runnable_variants(kernels::dequantize_nf4_variants())) {
-      std::fill(got.begin(), got.end(), -1.0f);
-      v.fn(nf4.data(), static_cast<std::int64_t>(w.size()), got.data());
-      EXPECT_EQ(got, want) << v.name << " nf4, blocks of 256: " << blocks;
-    }
-    dequantize_q4dq_ref(q4.data(), static_cast<std::int64_t>(w.size()), want.data());
-    for (const auto& v : runnable_variants(kernels::dequantize_q4dq_variants())) {
-      std::fill(got.begin(), got.end(), -1.0f);
-      v.fn(q4.data(), static_cast<std::int64_t>(w.size()), got.data());
-      EXPECT_EQ(got, want) << v.name << " q4dq, blocks: " << blocks;
-    }
+    v.fn(nf4.data(), static_cast<std::int64_t>(w.size()), got.data());
+    EXPECT_EQ(got, want) << v.name << " nf4, blocks of 256: " << blocks;
   }
 }
+INSTANTIATE_TEST_SUITE_P(BlockKernels, DequantizeNf4, ::testing::ValuesIn(kernels::dequantize_nf4_variants()),
+                         VariantName());
 
-// Every GEMV variant of a format against the exact product of the dequantized weights: float32 sums of
-// `cols` products, |error| <= cols * 2^-24 * sum |w x| (a loose, standard bound).
+class DequantizeQ4dq : public VariantTest<kernels::DequantizeQ4dqFn> {};
+TEST_P(DequantizeQ4dq, EqualsTheReferenceBitForBit) {
+  const auto& v = variant();
+  for (const std::int64_t blocks : kBlockCounts) {
+    const auto w = edge_weights(blocks * 256, 11);
+    const auto q4 = quantize_q4dq(w);
+    std::vector<float> want(w.size()), got(w.size(), -1.0f);
+    dequantize_q4dq_ref(q4.data(), static_cast<std::int64_t>(w.size()), want.data());
+    v.fn(q4.data(), static_cast<std::int64_t>(w.size()), got.data());
+    EXPECT_EQ(got, want) << v.name << " q4dq, blocks: " << blocks;
+  }
+}
+INSTANTIATE_TEST_SUITE_P(BlockKernels, DequantizeQ4dq,
+                         ::testing::ValuesIn(kernels::dequantize_q4dq_variants()), VariantName());
+
+// A GEMV variant against the exact product of the dequantized weights: float32 sums of `cols` products,
+// |error| <= cols * 2^-24 * sum |w x| (a loose, standard bound).
 template <class Block, class Fn>
-void expect_gemv_variants_close(std::span<const kernels::KernelVariant<Fn>> variants,
-                                const std::vector<Block>& blocks, std::int64_t rows, std::int64_t cols,
-                                const std::vector<float>& x, const char* what) {
+void expect_gemv_close(const KernelVariant<Fn>& v, const std::vector<Block>& blocks, std::int64_t rows,
+                       std::int64_t cols, const std::vector<float>& x, const char* what) {
   const std::vector<float> wd = kernels::dequantize(std::span<const Block>(blocks));
   std::vector<float> y(static_cast<std::size_t>(rows));
-  for (const auto& v : runnable_variants(variants)) {
-    v.fn(blocks.data(), rows, cols, x.data(), y.data());
-    for (std::int64_t r = 0; r < rows; ++r) {
-      double exact = 0, mag = 0;
-      for (std::int64_t c = 0; c < cols; ++c) {
-        exact += double(wd[r * cols + c]) * x[c];
-        mag += std::fabs(double(wd[r * cols + c]) * x[c]);
-      }
-      EXPECT_NEAR(y[r], exact, cols * 0x1p-24 * mag)
-          << v.name << " " << what << " " << rows << "x" << cols << " row " << r;
+  v.fn(blocks.data(), rows, cols, x.data(), y.data());
+  for (std::int64_t r = 0; r < rows; ++r) {
+    double exact = 0, mag = 0;
+    for (std::int64_t c = 0; c < cols; ++c) {
+      exact += double(wd[r * cols + c]) * x[c];
+      mag += std::fabs(double(wd[r * cols + c]) * x[c]);
     }
+    EXPECT_NEAR(y[r], exact, cols * 0x1p-24 * mag)
+        << v.name << " " << what << " " << rows << "x" << cols << " row " << r;
   }
 }
 
-TEST(BlockKernels, GemvVariantsAgreeWithTheReferenceWithinRounding) {
-  std::mt19937 gen(static_cast<unsigned>(::testing::UnitTest::GetInstance()->random_seed()));
+// Rows x columns: 64 and 192 columns are whole NF4 blocks but not whole Q4DQ super-blocks (NF4 only).
+const std::vector<std::pair<std::int64_t, std::int64_t>> kGemvShapes = {
+    {5, 64}, {9, 192}, {1, 256}, {3, 512}, {17, 768}, {64, 2048}, {0, 256}};
+
+class GemvNf4 : public VariantTest<kernels::GemvNf4Fn> {};
+TEST_P(GemvNf4, AgreesWithTheReferenceWithinRounding) {
+  std::mt19937 gen(kernels::test::random_seed());
   std::normal_distribution<float> d(0, 1);
-  // 64 and 192 columns are whole NF4 blocks but not whole Q4DQ super-blocks: NF4 only.
-  for (const auto& [rows, cols] : std::vector<std::pair<std::int64_t, std::int64_t>>{
-           {5, 64}, {9, 192}, {1, 256}, {3, 512}, {17, 768}, {64, 2048}, {0, 256}}) {
+  for (const auto& [rows, cols] : kGemvShapes) {
     std::vector<float> w(static_cast<std::size_t>(rows * cols)), x(static_cast<std::size_t>(cols));
     for (auto& v : w) v = d(gen);
     for (auto& v : x) v = d(gen);
-    expect_gemv_variants_close(kernels::gemv_nf4_variants(), quantize_nf4(w), rows, cols, x, "nf4");
-    if (cols % BlockQ4DQ::kWeights == 0)
-      expect_gemv_variants_close(kernels::gemv_q4dq_variants(), quantize_q4dq(w), rows, cols, x, "q4dq");
+    expect_gemv_close(variant(), quantize_nf4(w), rows, cols, x, "nf4");
   }
 }
+INSTANTIATE_TEST_SUITE_P(BlockKernels, GemvNf4, ::testing::ValuesIn(kernels::gemv_nf4_variants()),
+                         VariantName());
+
+class GemvQ4dq : public VariantTest<kernels::GemvQ4dqFn> {};
+TEST_P(GemvQ4dq, AgreesWithTheReferenceWithinRounding) {
+  std::mt19937 gen(kernels::test::random_seed());
+  std::normal_distribution<float> d(0, 1);
+  for (const auto& [rows, cols] : kGemvShapes) {
+    if (cols % BlockQ4DQ::kWeights != 0) continue;
+    std::vector<float> w(static_cast<std::size_t>(rows * cols)), x(static_cast<std::size_t>(cols));
+    for (auto& v : w) v = d(gen);
+    for (auto& v : x) v = d(gen);
+    expect_gemv_close(variant(), quantize_q4dq(w), rows, cols, x, "q4dq");
+  }
+}
+INSTANTIATE_TEST_SUITE_P(BlockKernels, GemvQ4dq, ::testing::ValuesIn(kernels::gemv_q4dq_variants()),
+                         VariantName());
 
 // The targets on real weights: on the near-Gaussian LSTM matrices, NF4 (blocks of 64) has less
 // weight MSE than INT4 RTN with groups of 64; double-quantized INT4 (g32) costs at most 4.6 bits/weight.

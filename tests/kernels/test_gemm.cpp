@@ -1,6 +1,8 @@
-// Every GEMV/GEMM kernel against its scalar reference on random data and awkward sizes (exact for the
-// INT8 integer path, within a stated float bound otherwise), on the extreme codes that make
-// vpmaddubsw saturate in careless kernels, across thread counts, and on bad input.
+// Every registered GEMV/GEMM variant against its scalar reference (gemm_microkernel_tester.hpp: random
+// data on fixed and tile-derived shapes, whole and partial row ranges; exact for the INT8 integer path,
+// within a stated float bound otherwise), on the extreme codes that make vpmaddubsw saturate in careless
+// kernels; then gemm() across thread counts, against FP32, and on bad input. One test instance per
+// variant; those the CPU lacks are skipped.
 #include <gtest/gtest.h>
 
 #include <cfloat>
@@ -8,143 +10,75 @@
 #include <random>
 #include <vector>
 
+#include "gemm_microkernel_tester.hpp"
 #include "quantkit/core/error.hpp"
 #include "quantkit/core/half.hpp"
 #include "quantkit/kernels/gemm.hpp"
 #include "quantkit/kernels/gemm_kernels.hpp"
 #include "quantkit/kernels/parallel.hpp"
-#include "variants.hpp"
 
 namespace qk::kernels {
 namespace {
 
-using test::runnable_variants;
+using test::float_sum_bound;
+using test::gemm_shapes;
+using test::GemmShape;
+using test::run_row_ranges;
+using test::VariantName;
+using test::VariantTest;
+using Size = GemmShape;
 
-struct Size {
-  std::int64_t batch, rows, cols;
-};
-
-// 0-ish, 1, odd, around the 8/32/64/128-column steps and the 4/8-row tiles, and a larger one.
-const std::vector<Size> kSizes = {{1, 1, 1},    {1, 3, 7},    {2, 5, 31},   {1, 4, 32},    {3, 9, 33},
-                                  {1, 8, 63},   {5, 17, 64},  {2, 16, 65},  {1, 7, 100},   {4, 12, 127},
-                                  {1, 33, 128}, {6, 20, 129}, {3, 40, 257}, {1, 64, 1000}, {64, 24, 300}};
-
-std::uint32_t seed() { return static_cast<std::uint32_t>(::testing::UnitTest::GetInstance()->random_seed()); }
+std::uint32_t seed() { return test::random_seed(); }
 
 std::vector<float> normal(std::size_t n, float stddev, std::mt19937& rng) {
-  std::normal_distribution<float> dist(0.0f, stddev);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
-
-// Float sums in any order differ from the reference's by at most gamma_n * Σ|terms| with
-// gamma_n = n*u / (1 - n*u), u = 2^-24, for each of the two; twice that bounds their difference.
-double float_sum_bound(std::int64_t terms, double magnitude) {
-  const double u = std::ldexp(1.0, -24);
-  const double n = static_cast<double>(terms) + 2;  // + the horizontal sum and the scale
-  return 2.0 * n * u / (1.0 - n * u) * magnitude + 1e-30;
-}
-
-// Σ_k |x_k * w_k| for each output: the magnitude that bounds float rounding.
-std::vector<double> magnitudes(const std::vector<float>& x, const std::vector<float>& w, const Size& s) {
-  std::vector<double> m(static_cast<std::size_t>(s.batch * s.rows), 0.0);
-  for (std::int64_t b = 0; b < s.batch; ++b)
-    for (std::int64_t o = 0; o < s.rows; ++o)
-      for (std::int64_t k = 0; k < s.cols; ++k)
-        m[static_cast<std::size_t>(b * s.rows + o)] +=
-            std::fabs(static_cast<double>(x[static_cast<std::size_t>(b * s.cols + k)]) *
-                      w[static_cast<std::size_t>(o * s.cols + k)]);
-  return m;
-}
-
-std::vector<float> pad_rows(const std::vector<float>& x, std::int64_t batch, std::int64_t cols,
-                            std::int64_t stride) {
-  std::vector<float> out(static_cast<std::size_t>(batch * stride), 0.0f);
-  for (std::int64_t b = 0; b < batch; ++b)
-    for (std::int64_t k = 0; k < cols; ++k)
-      out[static_cast<std::size_t>(b * stride + k)] = x[static_cast<std::size_t>(b * cols + k)];
-  return out;
+  return test::normal_values(n, stddev, rng);
 }
 
 #define QK_TRACE_CASE(s)                                                                                     \
   SCOPED_TRACE(::testing::Message() << "batch " << (s).batch << " rows " << (s).rows << " cols " << (s).cols \
                                     << " seed " << seed())
 
-TEST(GemmFp32, EveryVariantMatchesReferenceWithinFloatBound) {
-  std::mt19937 rng(seed());
-  for (const auto& v : runnable_variants(gemm_fp32_variants())) {
-    for (const Size& s : kSizes) {
-      QK_TRACE_CASE(s);
-      const auto x = normal(static_cast<std::size_t>(s.batch * s.cols), 1.0f, rng);
-      const auto wf = normal(static_cast<std::size_t>(s.rows * s.cols), 0.1f, rng);
-      const Fp32Weights w = pack_fp32(wf, s.rows, s.cols);
-      std::vector<float> want(static_cast<std::size_t>(s.batch * s.rows)), got(want.size());
-      gemm_fp32_ref(x.data(), s.batch, w, 0, s.rows, want.data());
-      v.fn(x.data(), s.batch, w, 0, s.rows, got.data());
-      const auto mag = magnitudes(x, wf, s);
-      for (std::size_t i = 0; i < want.size(); ++i)
-        ASSERT_LE(std::fabs(got[i] - want[i]), float_sum_bound(s.cols, mag[i])) << v.name << " output " << i;
-    }
-  }
+class GemmFp32Variants : public VariantTest<GemmFp32Fn> {};
+TEST_P(GemmFp32Variants, MatchTheReferenceWithinFloatBound) {
+  test::expect_float_variant_close(variant(), gemm_fp32_ref, pack_fp32);
 }
+INSTANTIATE_TEST_SUITE_P(GemmFp32, GemmFp32Variants, ::testing::ValuesIn(gemm_fp32_variants()),
+                         VariantName());
 
-TEST(GemmFp16, EveryVariantMatchesReferenceWithinFloatBound) {
-  std::mt19937 rng(seed());
-  for (const auto& v : runnable_variants(gemm_fp16_variants())) {
-    for (const Size& s : kSizes) {
-      QK_TRACE_CASE(s);
-      const auto x = normal(static_cast<std::size_t>(s.batch * s.cols), 1.0f, rng);
-      const Fp16Weights w =
-          pack_fp16(normal(static_cast<std::size_t>(s.rows * s.cols), 0.1f, rng), s.rows, s.cols);
-      const auto xp = pad_rows(x, s.batch, s.cols, w.stride);
-      std::vector<float> want(static_cast<std::size_t>(s.batch * s.rows)), got(want.size());
-      gemm_fp16_ref(xp.data(), s.batch, w, 0, s.rows, want.data());
-      v.fn(xp.data(), s.batch, w, 0, s.rows, got.data());
-      const auto mag = magnitudes(x, unpack_to_float(w), s);
-      for (std::size_t i = 0; i < want.size(); ++i)
-        ASSERT_LE(std::fabs(got[i] - want[i]), float_sum_bound(s.cols, mag[i])) << v.name << " output " << i;
-    }
-  }
+class GemmFp16Variants : public VariantTest<GemmFp16Fn> {};
+TEST_P(GemmFp16Variants, MatchTheReferenceWithinFloatBound) {
+  test::expect_float_variant_close(variant(), gemm_fp16_ref, pack_fp16);
 }
+INSTANTIATE_TEST_SUITE_P(GemmFp16, GemmFp16Variants, ::testing::ValuesIn(gemm_fp16_variants()),
+                         VariantName());
 
-TEST(GemmInt8Float, EveryVariantMatchesReferenceWithinFloatBound) {
+class GemmInt8FloatVariants : public VariantTest<GemmInt8FloatFn> {};
+TEST_P(GemmInt8FloatVariants, MatchTheReferenceWithinFloatBound) {
+  test::expect_float_variant_close(variant(), gemm_int8_float_ref, pack_int8);
+}
+INSTANTIATE_TEST_SUITE_P(GemmInt8Float, GemmInt8FloatVariants,
+                         ::testing::ValuesIn(gemm_int8_float_variants()), VariantName());
+
+class GemmInt8Variants : public VariantTest<GemmInt8Fn> {};
+TEST_P(GemmInt8Variants, AreExactlyTheReference) {
   std::mt19937 rng(seed());
-  for (const auto& v : runnable_variants(gemm_int8_float_variants())) {
-    for (const Size& s : kSizes) {
+  const auto& v = variant();
+  for (const Size& s : gemm_shapes(v.tile)) {
+    for (auto scaling : {ActivationScaling::kPerRow, ActivationScaling::kPerTensor}) {
       QK_TRACE_CASE(s);
-      const auto x = normal(static_cast<std::size_t>(s.batch * s.cols), 1.0f, rng);
+      auto x = normal(static_cast<std::size_t>(s.batch * s.cols), 1.0f, rng);
+      if (s.batch > 0 && s.cols > 2) x[1] = 40.0f;  // one outlier: per-row and per-tensor scales differ
       const Int8Weights w =
           pack_int8(normal(static_cast<std::size_t>(s.rows * s.cols), 0.1f, rng), s.rows, s.cols);
-      const auto xp = pad_rows(x, s.batch, s.cols, w.stride);
-      std::vector<float> want(static_cast<std::size_t>(s.batch * s.rows)), got(want.size());
-      gemm_int8_float_ref(xp.data(), s.batch, w, 0, s.rows, want.data());
-      v.fn(xp.data(), s.batch, w, 0, s.rows, got.data());
-      const auto mag = magnitudes(x, unpack_to_float(w), s);
-      for (std::size_t i = 0; i < want.size(); ++i)
-        ASSERT_LE(std::fabs(got[i] - want[i]), float_sum_bound(s.cols, mag[i])) << v.name << " output " << i;
-    }
-  }
-}
-
-TEST(GemmInt8, EveryVariantIsExactlyTheReference) {
-  std::mt19937 rng(seed());
-  for (const auto& v : runnable_variants(gemm_int8_variants())) {
-    for (const Size& s : kSizes) {
-      for (auto scaling : {ActivationScaling::kPerRow, ActivationScaling::kPerTensor}) {
-        QK_TRACE_CASE(s);
-        auto x = normal(static_cast<std::size_t>(s.batch * s.cols), 1.0f, rng);
-        if (s.cols > 2) x[1] = 40.0f;  // one outlier: per-row and per-tensor scales differ
-        const Int8Weights w =
-            pack_int8(normal(static_cast<std::size_t>(s.rows * s.cols), 0.1f, rng), s.rows, s.cols);
-        QuantizedActivations xq;
-        quantize_activations(x.data(), s.batch, s.cols, w.stride, scaling, xq);
-        ASSERT_LE(xq.max_code, 128);
-        std::vector<float> want(static_cast<std::size_t>(s.batch * s.rows)), got(want.size());
-        gemm_int8_ref(xq, w, 0, s.rows, want.data());
-        v.fn(xq, w, 0, s.rows, got.data());
-        ASSERT_EQ(got, want) << v.name;
-      }
+      QuantizedActivations xq;
+      quantize_activations(x.data(), s.batch, s.cols, w.stride, scaling, xq);
+      ASSERT_LE(xq.max_code, 128);
+      std::vector<float> want(static_cast<std::size_t>(s.batch * s.rows));
+      gemm_int8_ref(xq, w, 0, s.rows, want.data());
+      run_row_ranges(
+          s, [&](std::int64_t r0, std::int64_t r1, float* y) { v.fn(xq, w, r0, r1, y); },
+          [&](std::size_t i, float got) { ASSERT_EQ(got, want[i]) << v.name << " output " << i; });
+      if (HasFatalFailure()) return;
     }
   }
 }
@@ -174,24 +108,24 @@ QuantizedActivations constant_activations(std::int64_t batch, std::int64_t cols,
 // kernels are exact at code 128 (the largest reduce_range produces: 2 * 128 * -128 = -32768 fits) by the
 // choice of activation range, and at codes above it by falling back to the exact path (AVX2) or by
 // having no int16 step (VNNI). Every output here is an exact integer in float.
-TEST(GemmInt8, ExactOnExtremeCodes) {
-  for (const auto& v : runnable_variants(gemm_int8_variants())) {
-    for (const std::uint8_t code :
-         {std::uint8_t{127}, std::uint8_t{128}, std::uint8_t{129}, std::uint8_t{255}}) {
-      for (const std::int8_t weight : {std::int8_t{-128}, std::int8_t{127}}) {
-        const std::int64_t rows = 5, cols = 1000, batch = 3;
-        const std::vector<std::int8_t> codes(static_cast<std::size_t>(rows * cols), weight);
-        const Int8Weights w = pack_int8_codes(codes, std::vector<float>(rows, 1.0f), rows, cols);
-        const QuantizedActivations xq = constant_activations(batch, cols, w.stride, code);
-        std::vector<float> got(static_cast<std::size_t>(batch * rows));
-        v.fn(xq, w, 0, rows, got.data());
-        const float exact = static_cast<float>(cols * code * weight);
-        for (float y : got)
-          ASSERT_EQ(y, exact) << v.name << " code " << int(code) << " weight " << int(weight);
-      }
+TEST_P(GemmInt8Variants, ExactOnExtremeCodes) {
+  const auto& v = variant();
+  for (const std::uint8_t code :
+       {std::uint8_t{127}, std::uint8_t{128}, std::uint8_t{129}, std::uint8_t{255}}) {
+    for (const std::int8_t weight : {std::int8_t{-128}, std::int8_t{127}}) {
+      const std::int64_t rows = 5, cols = 1000, batch = 3;
+      const std::vector<std::int8_t> codes(static_cast<std::size_t>(rows * cols), weight);
+      const Int8Weights w = pack_int8_codes(codes, std::vector<float>(rows, 1.0f), rows, cols);
+      const QuantizedActivations xq = constant_activations(batch, cols, w.stride, code);
+      std::vector<float> got(static_cast<std::size_t>(batch * rows));
+      v.fn(xq, w, 0, rows, got.data());
+      const float exact = static_cast<float>(cols * code * weight);
+      for (float y : got) ASSERT_EQ(y, exact) << v.name << " code " << int(code) << " weight " << int(weight);
     }
   }
 }
+INSTANTIATE_TEST_SUITE_P(GemmInt8, GemmInt8Variants, ::testing::ValuesIn(gemm_int8_variants()),
+                         VariantName());
 
 // The same through gemm(): all-positive activations put the maximum at code 127 or 128.
 TEST(GemmInt8, ExactAtTheLargestReduceRangeCode) {
@@ -231,48 +165,52 @@ std::vector<double> int4_magnitudes(const QuantizedActivations& xq, const Int4We
   return m;
 }
 
-TEST(GemmInt4, EveryVariantMatchesReferenceWithinBound) {
+class GemmInt4Variants : public VariantTest<GemmInt4Fn> {};
+TEST_P(GemmInt4Variants, MatchTheReferenceWithinBound) {
   std::mt19937 rng(seed());
-  for (const auto& v : runnable_variants(gemm_int4_variants())) {
-    for (const std::int64_t group : {32, 64, 128}) {
-      for (const Size& s : kSizes) {
-        QK_TRACE_CASE(s);
-        const auto x = normal(static_cast<std::size_t>(s.batch * s.cols), 1.0f, rng);
-        const Int4Weights w =
-            pack_int4(normal(static_cast<std::size_t>(s.rows * s.cols), 0.1f, rng), s.rows, s.cols, group);
-        QuantizedActivations xq;
-        quantize_activations(x.data(), s.batch, s.cols, w.stride, ActivationScaling::kPerRow, xq);
-        std::vector<float> want(static_cast<std::size_t>(s.batch * s.rows)), got(want.size());
-        gemm_int4_ref(xq, w, 0, s.rows, want.data());
-        v.fn(xq, w, 0, s.rows, got.data());
-        const auto mag = int4_magnitudes(xq, w);
-        for (std::size_t i = 0; i < want.size(); ++i)
-          ASSERT_LE(std::fabs(got[i] - want[i]), float_sum_bound(w.groups_per_row() + 16, mag[i]))
-              << v.name << " group " << group << " output " << i;
-      }
+  const auto& v = variant();
+  for (const std::int64_t group : {32, 64, 128}) {
+    for (const Size& s : gemm_shapes(v.tile)) {
+      QK_TRACE_CASE(s);
+      const auto x = normal(static_cast<std::size_t>(s.batch * s.cols), 1.0f, rng);
+      const Int4Weights w =
+          pack_int4(normal(static_cast<std::size_t>(s.rows * s.cols), 0.1f, rng), s.rows, s.cols, group);
+      QuantizedActivations xq;
+      quantize_activations(x.data(), s.batch, s.cols, w.stride, ActivationScaling::kPerRow, xq);
+      std::vector<float> want(static_cast<std::size_t>(s.batch * s.rows));
+      gemm_int4_ref(xq, w, 0, s.rows, want.data());
+      const auto mag = int4_magnitudes(xq, w);
+      run_row_ranges(
+          s, [&](std::int64_t r0, std::int64_t r1, float* y) { v.fn(xq, w, r0, r1, y); },
+          [&](std::size_t i, float got) {
+            ASSERT_LE(std::fabs(got - want[i]), float_sum_bound(w.groups_per_row() + 16, mag[i]))
+                << v.name << " group " << group << " output " << i;
+          });
+      if (HasFatalFailure()) return;
     }
   }
 }
 
 // Codes 255 against nibbles at -8 and 7 (the largest products, 255 * 15 per byte): exact integers.
-TEST(GemmInt4, ExactOnExtremeCodes) {
-  for (const auto& v : runnable_variants(gemm_int4_variants())) {
-    for (const std::int64_t group : {32, 64, 128}) {
-      for (const std::int8_t weight : {std::int8_t{-8}, std::int8_t{7}}) {
-        const std::int64_t rows = 5, cols = 1000, batch = 3;
-        const std::int64_t groups = (cols + group - 1) / group;
-        const std::vector<std::int8_t> codes(static_cast<std::size_t>(rows * cols), weight);
-        const Int4Weights w = pack_int4_codes(
-            codes, std::vector<float>(static_cast<std::size_t>(rows * groups), 1.0f), rows, cols, group);
-        const QuantizedActivations xq = constant_activations(batch, cols, w.stride, 255);
-        std::vector<float> got(static_cast<std::size_t>(batch * rows));
-        v.fn(xq, w, 0, rows, got.data());
-        const float exact = static_cast<float>(cols * 255 * weight);
-        for (float y : got) ASSERT_EQ(y, exact) << v.name << " group " << group << " weight " << int(weight);
-      }
+TEST_P(GemmInt4Variants, ExactOnExtremeCodes) {
+  const auto& v = variant();
+  for (const std::int64_t group : {32, 64, 128}) {
+    for (const std::int8_t weight : {std::int8_t{-8}, std::int8_t{7}}) {
+      const std::int64_t rows = 5, cols = 1000, batch = 3;
+      const std::int64_t groups = (cols + group - 1) / group;
+      const std::vector<std::int8_t> codes(static_cast<std::size_t>(rows * cols), weight);
+      const Int4Weights w = pack_int4_codes(
+          codes, std::vector<float>(static_cast<std::size_t>(rows * groups), 1.0f), rows, cols, group);
+      const QuantizedActivations xq = constant_activations(batch, cols, w.stride, 255);
+      std::vector<float> got(static_cast<std::size_t>(batch * rows));
+      v.fn(xq, w, 0, rows, got.data());
+      const float exact = static_cast<float>(cols * 255 * weight);
+      for (float y : got) ASSERT_EQ(y, exact) << v.name << " group " << group << " weight " << int(weight);
     }
   }
 }
+INSTANTIATE_TEST_SUITE_P(GemmInt4, GemmInt4Variants, ::testing::ValuesIn(gemm_int4_variants()),
+                         VariantName());
 
 template <class Weights, class Call>
 void expect_thread_independent(const Weights& w, std::int64_t batch, Call&& call) {

@@ -1,5 +1,6 @@
-// Every compiled quantize kernel against the scalar reference: identical codes on random data, exact
-// ties, clamped, NaN/Inf and subnormal values, at awkward sizes. Variants the CPU lacks are skipped.
+// Every registered quantize, dequantize, min/max and conversion variant against its scalar reference:
+// identical results on random data, exact ties, clamped, NaN/Inf and subnormal values, at fixed awkward
+// sizes and at those of the variant's tile. One test instance per variant; those the CPU lacks are skipped.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,16 +13,22 @@
 #include <vector>
 
 #include "quantkit/core/half.hpp"
+#include "quantkit/kernels/block_kernels.hpp"
 #include "quantkit/kernels/convert_kernels.hpp"
 #include "quantkit/kernels/dequantize_kernels.hpp"
+#include "quantkit/kernels/fp8_kernels.hpp"
+#include "quantkit/kernels/gemm_kernels.hpp"
 #include "quantkit/kernels/minmax_kernels.hpp"
 #include "quantkit/kernels/quantize_kernels.hpp"
-#include "variants.hpp"
+#include "quantkit/kernels/rowwise_kernels.hpp"
+#include "variant_test.hpp"
 
 namespace qk::kernels {
 namespace {
 
-using test::runnable_variants;
+using test::VariantName;
+using test::VariantTest;
+using test::with_tile_sizes;
 
 struct RangeCase {
   std::int32_t qmin, qmax, zero_point;
@@ -56,41 +63,42 @@ std::vector<float> awkward_values(std::size_t n, float inv, std::mt19937& rng) {
 }
 
 template <class Q, class Fn>
-void check_variants(std::span<const KernelVariant<Fn>> variants, Fn ref,
-                    const std::vector<RangeCase>& ranges) {
-  const auto seed = static_cast<std::uint32_t>(::testing::UnitTest::GetInstance()->random_seed());
+void check_variant(const KernelVariant<Fn>& v, Fn ref, const std::vector<RangeCase>& ranges) {
+  const auto seed = test::random_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937 rng(seed);
-  const auto runnable = runnable_variants(variants);
-  ASSERT_FALSE(runnable.empty());
-  for (const auto& v : runnable) {
-    for (const RangeCase rc : ranges) {
-      for (const float inv : {1.0f, 37.25f, 1.0f / 0.0021485486f}) {
-        for (const std::int64_t n : {0, 1, 7, 8, 31, 32, 33, 63, 64, 65, 1000, 4099}) {
-          const auto x = awkward_values(static_cast<std::size_t>(n), inv, rng);
-          const QuantizeRun run{inv, rc.zero_point, rc.qmin, rc.qmax};
-          std::vector<Q> want(static_cast<std::size_t>(n)), got(static_cast<std::size_t>(n));
-          ref(x.data(), n, run, want.data());
-          v.fn(x.data(), n, run, got.data());
-          ASSERT_EQ(got, want) << v.name << " n=" << n << " range [" << rc.qmin << ", " << rc.qmax << "] zp "
-                               << rc.zero_point;
-        }
+  const auto sizes = with_tile_sizes({0, 1, 7, 8, 31, 32, 33, 63, 64, 65, 1000, 4099}, v.tile);
+  for (const RangeCase rc : ranges) {
+    for (const float inv : {1.0f, 37.25f, 1.0f / 0.0021485486f}) {
+      for (const std::int64_t n : sizes) {
+        const auto x = awkward_values(static_cast<std::size_t>(n), inv, rng);
+        const QuantizeRun run{inv, rc.zero_point, rc.qmin, rc.qmax};
+        std::vector<Q> want(static_cast<std::size_t>(n)), got(static_cast<std::size_t>(n));
+        ref(x.data(), n, run, want.data());
+        v.fn(x.data(), n, run, got.data());
+        ASSERT_EQ(got, want) << v.name << " n=" << n << " range [" << rc.qmin << ", " << rc.qmax << "] zp "
+                             << rc.zero_point;
       }
     }
   }
 }
 
-TEST(QuantizeKernels, Int8VariantsMatchTheReference) {
-  check_variants<std::int8_t, QuantizeToI8Fn>(
-      quantize_i8_variants(), quantize_f32_i8_ref,
+class QuantizeI8 : public VariantTest<QuantizeToI8Fn> {};
+TEST_P(QuantizeI8, MatchesTheReference) {
+  check_variant<std::int8_t, QuantizeToI8Fn>(
+      variant(), quantize_f32_i8_ref,
       {{-128, 127, 0}, {-128, 127, -7}, {-128, 127, 5}, {-64, 63, 0}, {-8, 7, 2}});
 }
+INSTANTIATE_TEST_SUITE_P(QuantizeKernels, QuantizeI8, ::testing::ValuesIn(quantize_i8_variants()),
+                         VariantName());
 
-TEST(QuantizeKernels, Uint8VariantsMatchTheReference) {
-  check_variants<std::uint8_t, QuantizeToU8Fn>(
-      quantize_u8_variants(), quantize_f32_u8_ref,
-      {{0, 255, 0}, {0, 255, 128}, {0, 255, 3}, {0, 127, 64}, {0, 15, 8}});
+class QuantizeU8 : public VariantTest<QuantizeToU8Fn> {};
+TEST_P(QuantizeU8, MatchesTheReference) {
+  check_variant<std::uint8_t, QuantizeToU8Fn>(
+      variant(), quantize_f32_u8_ref, {{0, 255, 0}, {0, 255, 128}, {0, 255, 3}, {0, 127, 64}, {0, 15, 8}});
 }
+INSTANTIATE_TEST_SUITE_P(QuantizeKernels, QuantizeU8, ::testing::ValuesIn(quantize_u8_variants()),
+                         VariantName());
 
 TEST(QuantizeKernels, ReferenceFollowsRuleFive) {
   // x * inv = 127.5 rounds to 128 (even) and clamps; NaN -> qmin; the zero point is added after rounding.
@@ -121,34 +129,33 @@ TEST(Dispatch, HonoursTheEnvironmentOverride) {
 namespace qk::kernels {
 namespace {
 
-TEST(MinMaxKernels, VariantsMatchTheReference) {
-  const auto seed = static_cast<std::uint32_t>(::testing::UnitTest::GetInstance()->random_seed());
+class MinMaxF32 : public VariantTest<MinMaxFn> {};
+TEST_P(MinMaxF32, MatchesTheReference) {
+  const auto seed = test::random_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937 rng(seed);
   std::normal_distribution<float> dist(0.0f, 3.0f);
-  const auto runnable = runnable_variants(minmax_variants());
-  ASSERT_FALSE(runnable.empty());
-  for (const auto& v : runnable) {
-    for (const std::int64_t n : {0, 1, 7, 31, 32, 33, 63, 64, 65, 127, 1000, 4099}) {
-      std::vector<float> x(static_cast<std::size_t>(n));
-      for (float& f : x) f = dist(rng);
-      if (n > 2) {
-        x[static_cast<std::size_t>(n - 1)] = 1e30f;  // extremes in the scalar tail too
-        x[static_cast<std::size_t>(n / 2)] = -1e30f;
-      }
-      float want_lo = INFINITY, want_hi = -INFINITY, got_lo = INFINITY, got_hi = -INFINITY;
-      minmax_f32_ref(x.data(), n, &want_lo, &want_hi);
-      v.fn(x.data(), n, &got_lo, &got_hi);
-      ASSERT_EQ(got_lo, want_lo) << v.name << " n=" << n;
-      ASSERT_EQ(got_hi, want_hi) << v.name << " n=" << n;
-      // Running update: a bound already outside the data stays.
-      float lo = -1e31f, hi = 1e31f;
-      v.fn(x.data(), n, &lo, &hi);
-      EXPECT_EQ(lo, -1e31f);
-      EXPECT_EQ(hi, 1e31f);
+  const auto& v = variant();
+  for (const std::int64_t n : with_tile_sizes({0, 1, 7, 31, 32, 33, 63, 64, 65, 127, 1000, 4099}, v.tile)) {
+    std::vector<float> x(static_cast<std::size_t>(n));
+    for (float& f : x) f = dist(rng);
+    if (n > 2) {
+      x[static_cast<std::size_t>(n - 1)] = 1e30f;  // extremes in the scalar tail too
+      x[static_cast<std::size_t>(n / 2)] = -1e30f;
     }
+    float want_lo = INFINITY, want_hi = -INFINITY, got_lo = INFINITY, got_hi = -INFINITY;
+    minmax_f32_ref(x.data(), n, &want_lo, &want_hi);
+    v.fn(x.data(), n, &got_lo, &got_hi);
+    ASSERT_EQ(got_lo, want_lo) << v.name << " n=" << n;
+    ASSERT_EQ(got_hi, want_hi) << v.name << " n=" << n;
+    // Running update: a bound already outside the data stays.
+    float lo = -1e31f, hi = 1e31f;
+    v.fn(x.data(), n, &lo, &hi);
+    EXPECT_EQ(lo, -1e31f);
+    EXPECT_EQ(hi, 1e31f);
   }
 }
+INSTANTIATE_TEST_SUITE_P(MinMaxKernels, MinMaxF32, ::testing::ValuesIn(minmax_variants()), VariantName());
 
 }  // namespace
 }  // namespace qk::kernels
@@ -157,41 +164,44 @@ namespace qk::kernels {
 namespace {
 
 template <class Q, class Fn>
-void check_dequantize(std::span<const KernelVariant<Fn>> variants, Fn ref) {
-  const auto seed = static_cast<std::uint32_t>(::testing::UnitTest::GetInstance()->random_seed());
+void check_dequantize(const KernelVariant<Fn>& v, Fn ref) {
+  const auto seed = test::random_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int> code(std::numeric_limits<Q>::min(), std::numeric_limits<Q>::max());
-  const auto runnable = runnable_variants(variants);
-  ASSERT_FALSE(runnable.empty());
-  for (const auto& v : runnable) {
-    for (const std::int32_t zp : {0, 3, -7, 128, 255, -128}) {
-      if (zp < std::numeric_limits<Q>::min() || zp > std::numeric_limits<Q>::max()) continue;
-      for (const float scale : {1.0f, 0.0021485486f, 3.5e-30f, 1e30f}) {
-        for (const std::int64_t n : {0, 1, 7, 8, 31, 32, 33, 64, 65, 1000}) {
-          std::vector<Q> q(static_cast<std::size_t>(n));
-          for (auto& c : q) c = static_cast<Q>(code(rng));
-          if (n >= 2) {
-            q[0] = std::numeric_limits<Q>::min();
-            q[1] = std::numeric_limits<Q>::max();
-          }
-          std::vector<float> want(q.size()), got(q.size());
-          ref(q.data(), n, scale, zp, want.data());
-          v.fn(q.data(), n, scale, zp, got.data());
-          ASSERT_EQ(got, want) << v.name << " n=" << n << " zp " << zp << " scale " << scale;
+  const auto sizes = with_tile_sizes({0, 1, 7, 8, 31, 32, 33, 64, 65, 1000}, v.tile);
+  for (const std::int32_t zp : {0, 3, -7, 128, 255, -128}) {
+    if (zp < std::numeric_limits<Q>::min() || zp > std::numeric_limits<Q>::max()) continue;
+    for (const float scale : {1.0f, 0.0021485486f, 3.5e-30f, 1e30f}) {
+      for (const std::int64_t n : sizes) {
+        std::vector<Q> q(static_cast<std::size_t>(n));
+        for (auto& c : q) c = static_cast<Q>(code(rng));
+        if (n >= 2) {
+          q[0] = std::numeric_limits<Q>::min();
+          q[1] = std::numeric_limits<Q>::max();
         }
+        std::vector<float> want(q.size()), got(q.size());
+        ref(q.data(), n, scale, zp, want.data());
+        v.fn(q.data(), n, scale, zp, got.data());
+        ASSERT_EQ(got, want) << v.name << " n=" << n << " zp " << zp << " scale " << scale;
       }
     }
   }
 }
 
-TEST(DequantizeKernels, Int8VariantsMatchTheReference) {
-  check_dequantize<std::int8_t, DequantizeI8Fn>(dequantize_i8_variants(), dequantize_i8_f32_ref);
+class DequantizeI8 : public VariantTest<DequantizeI8Fn> {};
+TEST_P(DequantizeI8, MatchesTheReference) {
+  check_dequantize<std::int8_t, DequantizeI8Fn>(variant(), dequantize_i8_f32_ref);
 }
+INSTANTIATE_TEST_SUITE_P(DequantizeKernels, DequantizeI8, ::testing::ValuesIn(dequantize_i8_variants()),
+                         VariantName());
 
-TEST(DequantizeKernels, Uint8VariantsMatchTheReference) {
-  check_dequantize<std::uint8_t, DequantizeU8Fn>(dequantize_u8_variants(), dequantize_u8_f32_ref);
+class DequantizeU8 : public VariantTest<DequantizeU8Fn> {};
+TEST_P(DequantizeU8, MatchesTheReference) {
+  check_dequantize<std::uint8_t, DequantizeU8Fn>(variant(), dequantize_u8_f32_ref);
 }
+INSTANTIATE_TEST_SUITE_P(DequantizeKernels, DequantizeU8, ::testing::ValuesIn(dequantize_u8_variants()),
+                         VariantName());
 
 }  // namespace
 }  // namespace qk::kernels
@@ -220,40 +230,93 @@ std::vector<float> conversion_inputs() {
   return x;
 }
 
-template <class Fn>
-void expect_same_bits_to16(std::span<const KernelVariant<Fn>> variants) {
+void expect_same_bits_to16(const KernelVariant<F32ToBits16Fn>& v, F32ToBits16Fn ref) {
   const auto x = conversion_inputs();
   std::vector<std::uint16_t> want(x.size()), got(x.size());
-  variants.front().fn(x.data(), static_cast<std::int64_t>(x.size()), want.data());
-  for (const auto& v : runnable_variants(variants)) {
-    for (std::int64_t n :
-         {std::int64_t{0}, std::int64_t{1}, std::int64_t{15}, static_cast<std::int64_t>(x.size())}) {
-      std::fill(got.begin(), got.end(), 0);
-      v.fn(x.data(), n, got.data());
-      for (std::int64_t i = 0; i < n; ++i)
-        ASSERT_EQ(got[i], want[i]) << v.name << " input " << x[i] << " index " << i;
+  ref(x.data(), static_cast<std::int64_t>(x.size()), want.data());
+  for (std::int64_t n : with_tile_sizes({0, 1, 15, static_cast<std::int64_t>(x.size())}, v.tile)) {
+    std::fill(got.begin(), got.end(), 0);
+    v.fn(x.data(), n, got.data());
+    for (std::int64_t i = 0; i < n; ++i)
+      ASSERT_EQ(got[i], want[i]) << v.name << " input " << x[i] << " index " << i;
+  }
+}
+
+// All 65536 patterns (and three more) at once, then the variant's tile sizes from the start, so the SIMD
+// steps and the scalar tail both see them.
+void expect_same_bits_from16(const KernelVariant<Bits16ToF32Fn>& v, Bits16ToF32Fn ref) {
+  std::vector<std::uint16_t> x(65536 + 3);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<std::uint16_t>(i);
+  std::vector<float> want(x.size()), got(x.size());
+  ref(x.data(), static_cast<std::int64_t>(x.size()), want.data());
+  for (std::int64_t n : with_tile_sizes({static_cast<std::int64_t>(x.size())}, v.tile)) {
+    std::fill(got.begin(), got.end(), 0.0f);
+    v.fn(x.data(), n, got.data());
+    for (std::int64_t i = 0; i < n; ++i)
+      ASSERT_EQ(std::bit_cast<std::uint32_t>(got[i]), std::bit_cast<std::uint32_t>(want[i]))
+          << v.name << " bits " << x[i] << " n " << n;
+  }
+}
+
+class ToF16 : public VariantTest<F32ToBits16Fn> {};
+TEST_P(ToF16, IsBitExact) { expect_same_bits_to16(variant(), f32_to_f16_ref); }
+INSTANTIATE_TEST_SUITE_P(ConvertKernels, ToF16, ::testing::ValuesIn(f32_to_f16_variants()), VariantName());
+
+class FromF16 : public VariantTest<Bits16ToF32Fn> {};
+TEST_P(FromF16, IsBitExact) { expect_same_bits_from16(variant(), f16_to_f32_ref); }
+INSTANTIATE_TEST_SUITE_P(ConvertKernels, FromF16, ::testing::ValuesIn(f16_to_f32_variants()), VariantName());
+
+class ToBf16 : public VariantTest<F32ToBits16Fn> {};
+TEST_P(ToBf16, IsBitExact) { expect_same_bits_to16(variant(), f32_to_bf16_ref); }
+INSTANTIATE_TEST_SUITE_P(ConvertKernels, ToBf16, ::testing::ValuesIn(f32_to_bf16_variants()), VariantName());
+
+class FromBf16 : public VariantTest<Bits16ToF32Fn> {};
+TEST_P(FromBf16, IsBitExact) { expect_same_bits_from16(variant(), bf16_to_f32_ref); }
+INSTANTIATE_TEST_SUITE_P(ConvertKernels, FromBf16, ::testing::ValuesIn(bf16_to_f32_variants()),
+                         VariantName());
+
+}  // namespace
+}  // namespace qk::kernels
+
+namespace qk::kernels {
+namespace {
+
+// Row-wise embedding dequantize (8- and 4-bit codes, scale and bias): bit for bit, at fixed dims and at
+// the variant's tile sizes, with a sentinel after the row.
+void expect_rowwise_matches(const KernelVariant<RowwiseDequantizeFn>& v, RowwiseDequantizeFn ref) {
+  const auto seed = test::random_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (const std::int64_t dim :
+       with_tile_sizes({0, 1, 2, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 255, 256, 257, 768}, v.tile)) {
+    SCOPED_TRACE(std::string(v.name) + " dim " + std::to_string(dim));
+    std::vector<std::uint8_t> codes(static_cast<std::size_t>(dim + 1));
+    for (auto& c : codes) c = static_cast<std::uint8_t>(byte(rng));
+    for (const auto& [scale, bias] : {std::pair{0.0173f, -1.25f}, std::pair{1.0f, 0.0f},
+                                      std::pair{3e-5f, 7.5f}, std::pair{65504.0f, -65504.0f}}) {
+      std::vector<float> want(static_cast<std::size_t>(dim) + 1, -7.0f), got(want);
+      ref(codes.data(), dim, scale, bias, want.data());
+      v.fn(codes.data(), dim, scale, bias, got.data());
+      for (std::int64_t d = 0; d <= dim; ++d)
+        ASSERT_EQ(std::bit_cast<std::uint32_t>(want[d]), std::bit_cast<std::uint32_t>(got[d])) << "at " << d;
     }
   }
 }
 
-template <class Fn>
-void expect_same_bits_from16(std::span<const KernelVariant<Fn>> variants) {
-  std::vector<std::uint16_t> x(65536 + 3);
-  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<std::uint16_t>(i);
-  std::vector<float> want(x.size()), got(x.size());
-  variants.front().fn(x.data(), static_cast<std::int64_t>(x.size()), want.data());
-  for (const auto& v : runnable_variants(variants)) {
-    v.fn(x.data(), static_cast<std::int64_t>(x.size()), got.data());
-    for (std::size_t i = 0; i < x.size(); ++i)
-      ASSERT_EQ(std::bit_cast<std::uint32_t>(got[i]), std::bit_cast<std::uint32_t>(want[i]))
-          << v.name << " bits " << x[i];
-  }
+class RowwiseU8 : public VariantTest<RowwiseDequantizeFn> {};
+TEST_P(RowwiseU8, MatchesTheReferenceBitForBit) {
+  expect_rowwise_matches(variant(), rowwise_dequantize_u8_ref);
 }
+INSTANTIATE_TEST_SUITE_P(RowwiseKernels, RowwiseU8, ::testing::ValuesIn(rowwise_dequantize_u8_variants()),
+                         VariantName());
 
-TEST(ConvertKernels, Float32ToHalfIsBitExact) { expect_same_bits_to16(f32_to_f16_variants()); }
-TEST(ConvertKernels, HalfToFloat32IsBitExact) { expect_same_bits_from16(f16_to_f32_variants()); }
-TEST(ConvertKernels, Float32ToBfloat16IsBitExact) { expect_same_bits_to16(f32_to_bf16_variants()); }
-TEST(ConvertKernels, Bfloat16ToFloat32IsBitExact) { expect_same_bits_from16(bf16_to_f32_variants()); }
+class RowwiseU4 : public VariantTest<RowwiseDequantizeFn> {};
+TEST_P(RowwiseU4, MatchesTheReferenceBitForBit) {
+  expect_rowwise_matches(variant(), rowwise_dequantize_u4_ref);
+}
+INSTANTIATE_TEST_SUITE_P(RowwiseKernels, RowwiseU4, ::testing::ValuesIn(rowwise_dequantize_u4_variants()),
+                         VariantName());
 
 }  // namespace
 }  // namespace qk::kernels

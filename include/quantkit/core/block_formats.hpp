@@ -61,7 +61,8 @@ std::uint8_t nf4_code(float normalized);
 // Whole rows: n must be a multiple of the block's weight count. Throws qk::Error on NaN/Inf or a bad n.
 std::vector<BlockNf4> quantize_nf4(std::span<const float> x);
 std::vector<BlockQ4DQ> quantize_q4dq(std::span<const float> x);
-// The scalar references; the dispatched (SIMD) versions live in kernels/block_kernels.hpp.
+// The scalar references (src/core/block_formats.cpp); the dispatched (SIMD) versions and the GEMVs are
+// kernels (kernels/block_kernels.hpp).
 void dequantize_nf4_ref(const BlockNf4* blocks, std::int64_t n, float* out);
 void dequantize_q4dq_ref(const BlockQ4DQ* blocks, std::int64_t n, float* out);
 

@@ -23,14 +23,6 @@ using GemvQ4dqFn = void (*)(const BlockQ4DQ* w, std::int64_t rows, std::int64_t 
 
 void gemv_nf4_ref(const BlockNf4* w, std::int64_t rows, std::int64_t cols, const float* x, float* y);
 void gemv_q4dq_ref(const BlockQ4DQ* w, std::int64_t rows, std::int64_t cols, const float* x, float* y);
-#if defined(__x86_64__) || defined(_M_X64)
-void dequantize_nf4_avx2(const BlockNf4* blocks, std::int64_t n, float* out);
-void dequantize_q4dq_avx2(const BlockQ4DQ* blocks, std::int64_t n, float* out);
-void gemv_nf4_avx2(const BlockNf4* w, std::int64_t rows, std::int64_t cols, const float* x, float* y);
-void gemv_q4dq_avx2(const BlockQ4DQ* w, std::int64_t rows, std::int64_t cols, const float* x, float* y);
-void gemv_nf4_avx512(const BlockNf4* w, std::int64_t rows, std::int64_t cols, const float* x, float* y);
-void gemv_q4dq_avx512(const BlockQ4DQ* w, std::int64_t rows, std::int64_t cols, const float* x, float* y);
-#endif
 
 std::span<const KernelVariant<DequantizeNf4Fn>> dequantize_nf4_variants();
 std::span<const KernelVariant<DequantizeQ4dqFn>> dequantize_q4dq_variants();

@@ -16,12 +16,6 @@ void f32_to_f16_ref(const float* x, std::int64_t n, std::uint16_t* out);
 void f16_to_f32_ref(const std::uint16_t* x, std::int64_t n, float* out);
 void f32_to_bf16_ref(const float* x, std::int64_t n, std::uint16_t* out);
 void bf16_to_f32_ref(const std::uint16_t* x, std::int64_t n, float* out);
-#if defined(__x86_64__) || defined(_M_X64)
-void f32_to_f16_avx2(const float* x, std::int64_t n, std::uint16_t* out);  // F16C
-void f16_to_f32_avx2(const std::uint16_t* x, std::int64_t n, float* out);  // F16C
-void f32_to_bf16_avx2(const float* x, std::int64_t n, std::uint16_t* out);
-void bf16_to_f32_avx2(const std::uint16_t* x, std::int64_t n, float* out);
-#endif
 
 std::span<const KernelVariant<F32ToBits16Fn>> f32_to_f16_variants();
 std::span<const KernelVariant<Bits16ToF32Fn>> f16_to_f32_variants();

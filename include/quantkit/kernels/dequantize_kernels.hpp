@@ -18,12 +18,6 @@ void dequantize_i8_f32_ref(const std::int8_t* q, std::int64_t n, float scale, st
                            float* out);
 void dequantize_u8_f32_ref(const std::uint8_t* q, std::int64_t n, float scale, std::int32_t zero_point,
                            float* out);
-#if defined(__x86_64__) || defined(_M_X64)
-void dequantize_i8_f32_avx2(const std::int8_t* q, std::int64_t n, float scale, std::int32_t zero_point,
-                            float* out);
-void dequantize_u8_f32_avx2(const std::uint8_t* q, std::int64_t n, float scale, std::int32_t zero_point,
-                            float* out);
-#endif
 
 std::span<const KernelVariant<DequantizeI8Fn>> dequantize_i8_variants();
 std::span<const KernelVariant<DequantizeU8Fn>> dequantize_u8_variants();

@@ -1,8 +1,12 @@
 // Run-time CPU dispatch. The CPU is probed once; QK_ISA=scalar|avx2|avx512vnni in the environment (read
 // once, at the first call) forces a path, capped to what the CPU supports, so CI can test every path.
-// Each kernel family has a registry (a table of {isa, function}) that drives dispatch, tests and benchmarks.
+// Each kernel family has a registry (a table of {isa, name, function, tile}, all in
+// src/kernels/registries.cpp) that drives dispatch, tests and benchmarks. Only the registries and the
+// scalar references are public: a per-ISA function is reached through its registry entry, which says
+// which ISA it needs, so nothing outside the library can call it by name on a CPU that lacks it.
 #pragma once
 
+#include <cstdint>
 #include <span>
 
 namespace qk::kernels {
@@ -18,11 +22,22 @@ Isa detected_isa();
 Isa active_isa();
 bool cpu_supports(Isa isa);
 
+// The work a variant does per step, from which testers and benchmarks derive the awkward sizes (0, 1,
+// tile - 1, tile, tile + 1, many tiles + a remainder). GEMM kernels: `rows` of W (outputs) and `batch`
+// rows of X per register tile, `elements` columns per step along a row. Element-wise kernels: `elements`
+// values per step (block formats: the weights of one block).
+struct KernelTile {
+  std::int64_t rows = 1;
+  std::int64_t batch = 1;
+  std::int64_t elements = 1;
+};
+
 template <class Fn>
 struct KernelVariant {
   Isa isa;
   const char* name;
   Fn fn;
+  KernelTile tile;
 };
 
 // The best variant of a registry that may run under active_isa(); registries list kScalar first.

@@ -15,10 +15,6 @@ using DequantizeFp8Fn = void (*)(const std::uint8_t* codes, std::int64_t n, floa
 
 void dequantize_e4m3_ref(const std::uint8_t* codes, std::int64_t n, float scale, float* out);
 void dequantize_e5m2_ref(const std::uint8_t* codes, std::int64_t n, float scale, float* out);
-#if defined(__x86_64__) || defined(_M_X64)
-void dequantize_e4m3_avx2(const std::uint8_t* codes, std::int64_t n, float scale, float* out);
-void dequantize_e5m2_avx2(const std::uint8_t* codes, std::int64_t n, float scale, float* out);
-#endif
 
 std::span<const KernelVariant<DequantizeFp8Fn>> dequantize_fp8_variants(Fp8Format format);
 

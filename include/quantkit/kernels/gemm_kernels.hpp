@@ -25,7 +25,8 @@ using GemmInt8FloatFn = void (*)(const float* x, std::int64_t batch, const Int8W
 using GemmInt4Fn = void (*)(const QuantizedActivations& x, const Int4Weights& w, std::int64_t row_begin,
                             std::int64_t row_end, float* y);
 
-// Scalar references: the definition of each result.
+// Scalar references: the definition of each result (the registries' first entries are the variants
+// dispatch falls back to; for FP32 that is Eigen, not this loop).
 void gemm_fp32_ref(const float* x, std::int64_t batch, const Fp32Weights& w, std::int64_t row_begin,
                    std::int64_t row_end, float* y);
 void gemm_fp16_ref(const float* x, std::int64_t batch, const Fp16Weights& w, std::int64_t row_begin,
@@ -36,26 +37,6 @@ void gemm_int8_float_ref(const float* x, std::int64_t batch, const Int8Weights& 
                          std::int64_t row_end, float* y);
 void gemm_int4_ref(const QuantizedActivations& x, const Int4Weights& w, std::int64_t row_begin,
                    std::int64_t row_end, float* y);
-
-// Eigen, compiled for the baseline ISA and (x86) for AVX2+FMA.
-void gemm_fp32_eigen(const float* x, std::int64_t batch, const Fp32Weights& w, std::int64_t row_begin,
-                     std::int64_t row_end, float* y);
-#if defined(__x86_64__) || defined(_M_X64)
-void gemm_fp32_eigen_avx2(const float* x, std::int64_t batch, const Fp32Weights& w, std::int64_t row_begin,
-                          std::int64_t row_end, float* y);
-void gemm_fp16_avx2(const float* x, std::int64_t batch, const Fp16Weights& w, std::int64_t row_begin,
-                    std::int64_t row_end, float* y);
-void gemm_int8_avx2(const QuantizedActivations& x, const Int8Weights& w, std::int64_t row_begin,
-                    std::int64_t row_end, float* y);
-void gemm_int8_avx512vnni(const QuantizedActivations& x, const Int8Weights& w, std::int64_t row_begin,
-                          std::int64_t row_end, float* y);
-void gemm_int8_float_avx2(const float* x, std::int64_t batch, const Int8Weights& w, std::int64_t row_begin,
-                          std::int64_t row_end, float* y);
-void gemm_int4_avx2(const QuantizedActivations& x, const Int4Weights& w, std::int64_t row_begin,
-                    std::int64_t row_end, float* y);
-void gemm_int4_avx512vnni(const QuantizedActivations& x, const Int4Weights& w, std::int64_t row_begin,
-                          std::int64_t row_end, float* y);
-#endif
 
 std::span<const KernelVariant<GemmFp32Fn>> gemm_fp32_variants();
 std::span<const KernelVariant<GemmFp16Fn>> gemm_fp16_variants();

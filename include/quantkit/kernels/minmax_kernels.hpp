@@ -14,9 +14,6 @@ namespace qk::kernels {
 using MinMaxFn = void (*)(const float* x, std::int64_t n, float* lo, float* hi);
 
 void minmax_f32_ref(const float* x, std::int64_t n, float* lo, float* hi);
-#if defined(__x86_64__) || defined(_M_X64)
-void minmax_f32_avx2(const float* x, std::int64_t n, float* lo, float* hi);
-#endif
 
 std::span<const KernelVariant<MinMaxFn>> minmax_variants();
 void minmax_f32(const float* x, std::int64_t n, float* lo, float* hi);

@@ -24,10 +24,6 @@ using QuantizeToU8Fn = void (*)(const float* x, std::int64_t n, QuantizeRun run,
 
 void quantize_f32_i8_ref(const float* x, std::int64_t n, QuantizeRun run, std::int8_t* out);
 void quantize_f32_u8_ref(const float* x, std::int64_t n, QuantizeRun run, std::uint8_t* out);
-#if defined(__x86_64__) || defined(_M_X64)
-void quantize_f32_i8_avx2(const float* x, std::int64_t n, QuantizeRun run, std::int8_t* out);
-void quantize_f32_u8_avx2(const float* x, std::int64_t n, QuantizeRun run, std::uint8_t* out);
-#endif
 
 std::span<const KernelVariant<QuantizeToI8Fn>> quantize_i8_variants();
 std::span<const KernelVariant<QuantizeToU8Fn>> quantize_u8_variants();

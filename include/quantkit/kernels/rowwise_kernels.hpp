@@ -17,12 +17,6 @@ void rowwise_dequantize_u8_ref(const std::uint8_t* codes, std::int64_t dim, floa
                                float* out);
 void rowwise_dequantize_u4_ref(const std::uint8_t* codes, std::int64_t dim, float scale, float bias,
                                float* out);
-#if defined(__x86_64__) || defined(_M_X64)
-void rowwise_dequantize_u8_avx2(const std::uint8_t* codes, std::int64_t dim, float scale, float bias,
-                                float* out);
-void rowwise_dequantize_u4_avx2(const std::uint8_t* codes, std::int64_t dim, float scale, float bias,
-                                float* out);
-#endif
 
 std::span<const KernelVariant<RowwiseDequantizeFn>> rowwise_dequantize_u8_variants();
 std::span<const KernelVariant<RowwiseDequantizeFn>> rowwise_dequantize_u4_variants();

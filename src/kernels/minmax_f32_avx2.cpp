@@ -1,6 +1,7 @@
 // AVX2 min/max over finite floats: four independent accumulators per bound hide the latency of minps.
 #include <immintrin.h>
 
+#include "isa_variants.hpp"
 #include "quantkit/kernels/minmax_kernels.hpp"
 
 namespace qk::kernels {

@@ -4,6 +4,7 @@
 
 #include <type_traits>
 
+#include "isa_variants.hpp"
 #include "quantkit/kernels/dequantize_kernels.hpp"
 
 namespace qk::kernels {

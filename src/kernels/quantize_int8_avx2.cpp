@@ -5,6 +5,7 @@
 
 #include <type_traits>
 
+#include "isa_variants.hpp"
 #include "quantkit/kernels/quantize_kernels.hpp"
 
 namespace qk::kernels {

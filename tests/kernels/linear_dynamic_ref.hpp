@@ -1,6 +1,7 @@
-// Scalar reference of PyTorch's dynamic int8 linear (golden README rule 9): per-tensor uint8 activations
-// with reduce_range from the dynamic rule, int8 symmetric weights per tensor or per output channel,
-// exact int32 accumulation, then y = float(acc) * (float(sa) * sw[n]) + bias[n].
+// Test oracle, not installed: the scalar reference of PyTorch's dynamic int8 linear (golden README rule
+// 9): per-tensor uint8 activations with reduce_range from the dynamic rule, int8 symmetric weights per
+// tensor or per output channel, exact int32 accumulation, then
+// y = float(acc) * (float(sa) * sw[n]) + bias[n].
 #pragma once
 
 #include <algorithm>

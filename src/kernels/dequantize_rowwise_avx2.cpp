@@ -2,6 +2,7 @@
 // (exact), then one multiply and one add per value, the reference's two float32 operations.
 #include <immintrin.h>
 
+#include "isa_variants.hpp"
 #include "quantkit/kernels/rowwise_kernels.hpp"
 
 namespace qk::kernels {

@@ -8,6 +8,7 @@
 
 #include <cstring>
 
+#include "isa_variants.hpp"
 #include "quantkit/kernels/fp8_kernels.hpp"
 
 namespace qk::kernels {

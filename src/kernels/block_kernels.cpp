@@ -1,0 +1,53 @@
+// The dispatched NF4 / Q4DQ dequantize and GEMV (chosen once, from registries.cpp), with their checks.
+#include "quantkit/kernels/block_kernels.hpp"
+
+#include <string>
+
+#include "quantkit/core/error.hpp"
+
+namespace qk::kernels {
+
+namespace {
+
+void check_gemv(std::int64_t rows, std::int64_t cols, std::int64_t block, std::size_t blocks,
+                const char* what) {
+  if (rows < 0 || cols < 0 || cols % block != 0)
+    throw Error(std::string(what) + ": " + std::to_string(cols) +
+                " columns are not a multiple of the block of " + std::to_string(block));
+  if (static_cast<std::int64_t>(blocks) != rows * (cols / block))
+    throw Error(std::string(what) + ": " + std::to_string(blocks) + " blocks for a " + std::to_string(rows) +
+                " x " + std::to_string(cols) + " matrix");
+}
+
+}  // namespace
+
+std::vector<float> dequantize(std::span<const BlockNf4> blocks) {
+  static const DequantizeNf4Fn fn = select(dequantize_nf4_variants());
+  std::vector<float> out(blocks.size() * BlockNf4::kWeights);
+  fn(blocks.data(), static_cast<std::int64_t>(out.size()), out.data());
+  return out;
+}
+std::vector<float> dequantize(std::span<const BlockQ4DQ> blocks) {
+  static const DequantizeQ4dqFn fn = select(dequantize_q4dq_variants());
+  std::vector<float> out(blocks.size() * BlockQ4DQ::kWeights);
+  fn(blocks.data(), static_cast<std::int64_t>(out.size()), out.data());
+  return out;
+}
+void gemv(std::span<const BlockNf4> w, std::int64_t rows, std::int64_t cols, std::span<const float> x,
+          std::span<float> y) {
+  check_gemv(rows, cols, BlockNf4::kWeights, w.size(), "nf4 gemv");
+  if (static_cast<std::int64_t>(x.size()) != cols || static_cast<std::int64_t>(y.size()) != rows)
+    throw Error("nf4 gemv: x or y does not match the matrix");
+  static const GemvNf4Fn fn = select(gemv_nf4_variants());
+  fn(w.data(), rows, cols, x.data(), y.data());
+}
+void gemv(std::span<const BlockQ4DQ> w, std::int64_t rows, std::int64_t cols, std::span<const float> x,
+          std::span<float> y) {
+  check_gemv(rows, cols, BlockQ4DQ::kWeights, w.size(), "q4dq gemv");
+  if (static_cast<std::int64_t>(x.size()) != cols || static_cast<std::int64_t>(y.size()) != rows)
+    throw Error("q4dq gemv: x or y does not match the matrix");
+  static const GemvQ4dqFn fn = select(gemv_q4dq_variants());
+  fn(w.data(), rows, cols, x.data(), y.data());
+}
+
+}  // namespace qk::kernels

@@ -1,0 +1,42 @@
+// NF4 GEMV (AVX2): x split once per call into its even and odd elements (deinterleave.hpp), levels looked
+// up in registers, one float32 partial sum per block scaled by its absmax.
+#include <immintrin.h>
+
+#include "block4_avx2.hpp"
+#include "deinterleave.hpp"
+#include "isa_variants.hpp"
+#include "quantkit/kernels/block_kernels.hpp"
+
+namespace qk::kernels {
+
+// GEMV: x is split once per call into its even and odd elements (deinterleave.hpp), so
+// that a byte's low nibbles meet the even x and its high nibbles the odd x with no shuffle of the codes:
+// eight bytes give sixteen weights, two lookups, two FMAs into independent partial sums.
+void gemv_nf4_avx2(const BlockNf4* w, std::int64_t rows, std::int64_t cols, const float* x, float* y) {
+  const Nf4Table table;
+  const DeinterleavedX xs(x, cols);
+  const std::int64_t per_row = cols / BlockNf4::kWeights;
+  constexpr std::int64_t kHalf = BlockNf4::kWeights / 2;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    __m256 acc = _mm256_setzero_ps();
+    for (std::int64_t b = 0; b < per_row; ++b) {
+      const BlockNf4& blk = w[r * per_row + b];
+      const float* even = xs.even() + b * kHalf;
+      const float* odd = xs.odd() + b * kHalf;
+      __m256 s[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+      for (std::int64_t j = 0; j < kHalf; j += 16) {
+        for (int k = 0; k < 2; ++k) {
+          const __m256i bytes = bytes8(blk.codes + j + 8 * k);
+          s[2 * k] = _mm256_fmadd_ps(nf4_levels8(bytes, table), _mm256_loadu_ps(even + j + 8 * k), s[2 * k]);
+          s[2 * k + 1] = _mm256_fmadd_ps(nf4_levels8(_mm256_srli_epi32(bytes, 4), table),
+                                         _mm256_loadu_ps(odd + j + 8 * k), s[2 * k + 1]);
+        }
+      }
+      const __m256 sum = _mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3]));
+      acc = _mm256_fmadd_ps(sum, _mm256_set1_ps(blk.absmax), acc);
+    }
+    y[r] = hsum(acc);
+  }
+}
+
+}  // namespace qk::kernels
