@@ -104,7 +104,7 @@ json spec_to_json(const QuantSpec& s) {
 
 QuantSpec spec_from_json(const json& j) {
   QuantSpec s;
-  io::detail::read_spec_fields(j, s, "", "spec");
+  io::detail::read_spec_fields(j, s, "", "spec", /*name_unknown_values_in_what=*/false);
   s.reduce_range = j.at("reduce_range").get<bool>();
   if (j.contains("requested_quant_min")) {
     s.quant_min = io::detail::integer_field<std::int64_t>(j, "requested_quant_min", "", "spec");

@@ -15,11 +15,14 @@ void write_spec_fields(nlohmann::json& j, const QuantSpec& s, QRange range) {
   j["quant_max"] = range.max;
 }
 
-void read_spec_fields(const nlohmann::json& j, QuantSpec& s, const std::string& where, const char* what) {
+void read_spec_fields(const nlohmann::json& j, QuantSpec& s, const std::string& where, const char* what,
+                      bool name_unknown_values_in_what) {
+  // calib.json has always said "unknown scheme 'x'" (its reader adds the tensor); the meta says "... in meta".
+  const std::string in = name_unknown_values_in_what ? std::string(" in ") + what : std::string();
   s.is_signed = j.at("signed").get<bool>();
   const std::string scheme = j.at("scheme").get<std::string>();
   if (scheme != "affine" && scheme != "symmetric")
-    throw Error(where + "unknown scheme '" + scheme + "' in " + what);
+    throw Error(where + "unknown scheme '" + scheme + "'" + in);
   s.scheme = scheme == "affine" ? Scheme::kAffine : Scheme::kSymmetric;
   const std::string g = j.at("granularity").get<std::string>();
   if (g == "per_tensor") {
@@ -31,7 +34,7 @@ void read_spec_fields(const nlohmann::json& j, QuantSpec& s, const std::string& 
     s.granularity = Granularity::kPerGroup;
     s.group_size = integer_field<std::int64_t>(j, "group_size", where, what);
   } else {
-    throw Error(where + "unknown granularity '" + g + "' in " + what);
+    throw Error(where + "unknown granularity '" + g + "'" + in);
   }
 }
 

@@ -33,6 +33,7 @@ void write_spec_fields(nlohmann::json& j, const QuantSpec& spec, QRange range);
 
 // Reads signed, scheme, granularity and its axis or group size into spec; bits, ranges and reduce_range
 // follow each format's own rules. Errors start with `where` (e.g. "q.npz: ") and say "in <what>".
-void read_spec_fields(const nlohmann::json& j, QuantSpec& spec, const std::string& where, const char* what);
+void read_spec_fields(const nlohmann::json& j, QuantSpec& spec, const std::string& where, const char* what,
+                      bool name_unknown_values_in_what = true);
 
 }  // namespace qk::io::detail

@@ -15,7 +15,8 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SOURCE_SUFFIXES = {".hpp", ".h", ".cpp", ".cc"}
-INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+# Quoted includes, and angle-bracket includes of quantkit's own headers (which would otherwise slip past).
+INCLUDE_RE = re.compile(r'^\s*#\s*include\s+(?:"([^"]+)"|<(quantkit/[^>]+)>)', re.M)
 
 
 def library_files():
@@ -87,7 +88,8 @@ def check_includes():
         if src_module not in allowed:
             errors.append(f"{rel}: module '{src_module}' is not in tests/architecture/module_map.json")
             continue
-        for target in INCLUDE_RE.findall(path.read_text(errors="replace")):
+        for quoted, angled in INCLUDE_RE.findall(path.read_text(errors="replace")):
+            target = quoted or angled
             resolved = resolve(path, target)
             if resolved is None or not resolved.exists():
                 errors.append(f"{rel}: includes '{target}', which is not a quantkit file")
@@ -118,7 +120,9 @@ def check_cli_words():
             code = line.split("//", 1)[0] if '"' not in line.split("//", 1)[0] else line
             if code.lstrip().startswith("#include"):
                 continue
-            for literal in STRING_RE.findall(code):
+            # Adjacent literals are one string to the compiler ("-" "-acts"): join them before matching.
+            joined = "".join(lit[1:-1] for lit in STRING_RE.findall(code))
+            for literal in STRING_RE.findall(code) + ['"' + joined + '"']:
                 hit = CLI_WORD_RE.search(literal)
                 if hit:
                     errors.append(f"{path.relative_to(ROOT)}:{lineno}: string names the command line ({hit.group(0)}): {literal}")

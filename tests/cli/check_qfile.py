@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""numpy's side of the qtool interop test (tests/cli/test_cli.cpp, CliNumpy).
+"""numpy's side of the qtool interop test (tests/cli/test_cli_quantize.cpp, CliNumpy).
 
 Reads a quantized .npz that qtool wrote with np.load(allow_pickle=False), decodes the codes from the
 meta JSON alone (packed codes: one little-endian bit stream, code i at bits [i*b, i*b + b), so at 4 bits

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <string>
@@ -168,6 +170,43 @@ TEST(WeightSpec, PerChannelByDefaultAndGroupsOverTheRows) {
   EXPECT_TRUE(d.is_signed);
   EXPECT_EQ(d.scheme, Scheme::kSymmetric);
   EXPECT_EQ(d.granularity, Granularity::kPerChannel);
+}
+
+}  // namespace
+}  // namespace qk
+
+namespace qk {
+namespace {
+
+// calib.json and the quantized-file meta share one spec codec; calib.json keeps its own wording for an
+// unknown scheme or granularity ("unknown scheme 'x'", the tensor named by its reader, no " in spec").
+TEST(Calibration, UnknownSchemeKeepsCalibJsonWording) {
+  ScratchDir dir;
+  const std::vector<float> v = normal_values(64, 30, 0.0f, 1.0f);
+  io::write_npy<float>(dir.file("x.npy"), TensorView<const float>(v.data(), {64}));
+  const ObserverMap observers = calibrate_files({dir.file("x.npy")}, ObserverConfig{});
+  write_calibration(dir.file("calib.json"), observers, calibration_results(observers));
+  std::string text;
+  {
+    std::ifstream in(dir.file("calib.json"));
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const std::string from = "\"scheme\": \"symmetric\"";
+  const auto at = text.find(from);
+  ASSERT_NE(at, std::string::npos) << text.substr(0, 400);
+  text.replace(at, from.size(), "\"scheme\": \"x\"");
+  {
+    std::ofstream out(dir.file("bad.json"));
+    out << text;
+  }
+  try {
+    read_calibration(dir.file("bad.json"));
+    FAIL() << "an unknown scheme was accepted";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("unknown scheme 'x'"), std::string::npos) << what;
+    EXPECT_EQ(what.find(" in spec"), std::string::npos) << what;
+  }
 }
 
 }  // namespace

@@ -15,7 +15,7 @@ namespace qk {
 
 struct EmbedWorkloadOptions {
   // A 2-D float .npy (stored as `storage`; float32 kept as is is memory-mapped) or an .npz written by
-  // EmbeddingTable::save; empty: a synthetic rows x dim table.
+  // save_embedding_table; empty: a synthetic rows x dim table.
   std::string table;
   std::string ids;  // an integer .npy; empty: a Zipf stream of stream_length ids over the table's rows
   EmbeddingStorage storage = EmbeddingStorage::kInt8;

@@ -12,6 +12,13 @@
 namespace qk {
 
 struct MixedWorkload {
+  MixedWorkload() = default;
+  // `layers` views the weights `loaded` owns: a move keeps the views valid, a copy would not.
+  MixedWorkload(const MixedWorkload&) = delete;
+  MixedWorkload& operator=(const MixedWorkload&) = delete;
+  MixedWorkload(MixedWorkload&&) noexcept = default;
+  MixedWorkload& operator=(MixedWorkload&&) noexcept = default;
+
   std::vector<WeightLayer> loaded;  // owns the weights that `layers` views
   std::vector<LayerInput> layers;
   std::vector<std::string> files;  // layer i's weight file

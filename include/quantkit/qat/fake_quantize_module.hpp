@@ -159,8 +159,8 @@ class LearnableFakeQuantize {
   void sgd_step(float learning_rate) {
     const QRange r = spec_.range();
     for (std::size_t c = 0; c < scale_.size(); ++c) {
-      scale_[c] = std::max(scale_[c] - learning_rate * grad_scale_[c], kScaleEps);
-      zero_point_[c] = std::clamp(zero_point_[c] - learning_rate * grad_zero_point_[c],
+      scale_[c] = std::max(sgd_update(scale_[c], learning_rate, grad_scale_[c]), kScaleEps);
+      zero_point_[c] = std::clamp(sgd_update(zero_point_[c], learning_rate, grad_zero_point_[c]),
                                   static_cast<float>(r.min), static_cast<float>(r.max));
     }
     zero_grad();
