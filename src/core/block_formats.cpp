@@ -37,22 +37,50 @@ std::uint8_t nf4_code(float v) {
   return code;
 }
 
-std::vector<BlockNf4> quantize_nf4(std::span<const float> x) {
-  check_row(x, BlockNf4::kWeights, "nf4");
-  std::vector<BlockNf4> blocks(x.size() / BlockNf4::kWeights);
-  for (std::size_t b = 0; b < blocks.size(); ++b) {
-    const float* w = x.data() + b * BlockNf4::kWeights;
+void check_nf4(const Nf4View& w, const std::string& what) {
+  if (w.rows < 0 || w.cols < 0 || w.group_size <= 0 || w.group_size % 2 != 0)
+    throw Error(what + ": bad nf4 shape " + std::to_string(w.rows) + " x " + std::to_string(w.cols) +
+                " with groups of " + std::to_string(w.group_size) + " (groups must be even and positive)");
+  if (w.cols % w.group_size != 0)
+    throw Error(what + ": " + std::to_string(w.cols) + " columns are not a multiple of the group of " +
+                std::to_string(w.group_size));
+  // rows * cols fits: the codes span already holds half of it.
+  const std::int64_t n = w.rows * w.cols;
+  if (w.rows > 0 && w.cols > 0 && n / w.rows != w.cols) throw Error(what + ": nf4 shape overflows");
+  if (static_cast<std::int64_t>(w.codes.size()) != n / 2)
+    throw Error(what + ": " + std::to_string(w.codes.size()) + " code bytes for a " + std::to_string(w.rows) +
+                " x " + std::to_string(w.cols) + " nf4 matrix (" + std::to_string(n / 2) + " expected)");
+  if (static_cast<std::int64_t>(w.scales.size()) != n / w.group_size)
+    throw Error(what + ": " + std::to_string(w.scales.size()) + " scales for a " + std::to_string(w.rows) +
+                " x " + std::to_string(w.cols) + " nf4 matrix in groups of " + std::to_string(w.group_size));
+}
+
+Nf4Weights quantize_nf4(std::span<const float> x, std::int64_t cols, std::int64_t group_size) {
+  Nf4Weights q;
+  q.cols = cols;
+  q.group_size = group_size;
+  if (cols <= 0 || static_cast<std::int64_t>(x.size()) % cols != 0)
+    throw Error("nf4: " + std::to_string(x.size()) + " weights are not whole rows of " +
+                std::to_string(cols));
+  q.rows = static_cast<std::int64_t>(x.size()) / cols;
+  q.codes.assign(x.size() / 2, 0);
+  q.scales.assign(x.size() / static_cast<std::size_t>(group_size > 0 ? group_size : 1), 0.0f);
+  check_nf4(q.view(), "nf4");
+  check_row(x, group_size, "nf4");
+  for (std::size_t g = 0; g < q.scales.size(); ++g) {
+    const float* w = x.data() + g * static_cast<std::size_t>(group_size);
     float absmax = 0;
-    for (std::int64_t j = 0; j < BlockNf4::kWeights; ++j) absmax = std::fmax(absmax, std::fabs(w[j]));
-    BlockNf4& blk = blocks[b];
-    blk.absmax = absmax;
+    for (std::int64_t j = 0; j < group_size; ++j) absmax = std::fmax(absmax, std::fabs(w[j]));
+    // The codebook rule (core/element_format.hpp's codebook_scale with NF4's largest level, 1): an all-zero
+    // group gets 1, so a file's scales and these agree.
+    const float scale = absmax > 0 ? absmax : 1.0f;
+    q.scales[g] = scale;
+    std::uint8_t* out = q.codes.data() + g * static_cast<std::size_t>(group_size) / 2;
     // Division, not a reciprocal: 1/absmax overflows for a subnormal absmax.
-    const auto norm = [&](float v) { return absmax > 0 ? v / absmax : 0.0f; };
-    for (std::int64_t j = 0; j < BlockNf4::kWeights; j += 2) {
-      blk.codes[j / 2] = static_cast<std::uint8_t>(nf4_code(norm(w[j])) | (nf4_code(norm(w[j + 1])) << 4));
-    }
+    for (std::int64_t j = 0; j < group_size; j += 2)
+      out[j / 2] = static_cast<std::uint8_t>(nf4_code(w[j] / scale) | (nf4_code(w[j + 1] / scale) << 4));
   }
-  return blocks;
+  return q;
 }
 
 std::vector<BlockQ4DQ> quantize_q4dq(std::span<const float> x) {
@@ -97,10 +125,9 @@ std::vector<BlockQ4DQ> quantize_q4dq(std::span<const float> x) {
   return blocks;
 }
 
-void dequantize_nf4_ref(const BlockNf4* blocks, std::int64_t n, float* out) {
-  for (std::int64_t b = 0; b < n / BlockNf4::kWeights; ++b)
-    for (std::int64_t j = 0; j < BlockNf4::kWeights; ++j)
-      out[b * BlockNf4::kWeights + j] = kNf4Levels[nibble(blocks[b].codes, j)] * blocks[b].absmax;
+void dequantize_nf4_ref(const std::uint8_t* codes, const float* scales, std::int64_t n,
+                        std::int64_t group_size, float* out) {
+  for (std::int64_t i = 0; i < n; ++i) out[i] = kNf4Levels[nibble(codes, i)] * scales[i / group_size];
 }
 
 void dequantize_q4dq_ref(const BlockQ4DQ* blocks, std::int64_t n, float* out) {

@@ -38,15 +38,6 @@ std::int64_t whole_blocks(std::int64_t n, const char* name) {
   return n / Block::kWeights;
 }
 
-void nf4_blocks_to_float(const void* src, std::int64_t n, float* dst) {
-  whole_blocks<BlockNf4>(n, "nf4 blocks");
-  dequantize_nf4_ref(static_cast<const BlockNf4*>(src), n, dst);
-}
-void nf4_blocks_from_float(const float* src, std::int64_t n, void* dst) {
-  const std::int64_t blocks = whole_blocks<BlockNf4>(n, "nf4 blocks");
-  const std::vector<BlockNf4> b = quantize_nf4(std::span<const float>(src, static_cast<std::size_t>(n)));
-  std::memcpy(dst, b.data(), static_cast<std::size_t>(blocks) * sizeof(BlockNf4));
-}
 void q4dq_blocks_to_float(const void* src, std::int64_t n, float* dst) {
   whole_blocks<BlockQ4DQ>(n, "q4dq blocks");
   dequantize_q4dq_ref(static_cast<const BlockQ4DQ*>(src), n, dst);
@@ -85,8 +76,6 @@ constexpr std::array kTable = {
     FormatTraits{Format::kFp8E4M3, "fp8-e4m3", FormatKind::kCodebook, 8, true, 0, 0, nullptr, nullptr},
     FormatTraits{Format::kFp8E5M2, "fp8-e5m2", FormatKind::kCodebook, 8, true, 0, 0, nullptr, nullptr},
     FormatTraits{Format::kNf4, "nf4", FormatKind::kCodebook, 4, true, 0, 0, nullptr, nullptr},
-    FormatTraits{Format::kBlockNf4, "nf4-block64", FormatKind::kBlock, 4, true, BlockNf4::kWeights,
-                 sizeof(BlockNf4), nf4_blocks_to_float, nf4_blocks_from_float},
     FormatTraits{Format::kBlockQ4DQ, "q4dq", FormatKind::kBlock, 4, true, BlockQ4DQ::kWeights, sizeof(BlockQ4DQ),
                  q4dq_blocks_to_float, q4dq_blocks_from_float},
 };

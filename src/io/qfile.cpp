@@ -292,4 +292,22 @@ std::vector<std::int32_t> unpack_codes(const QuantizedFile& file) {
   return codes;
 }
 
+Nf4View nf4_view(const QuantizedFile& file, const std::string& name) {
+  const QuantizedFileMeta& m = file.meta;
+  if (m.element != ElementFormat::kNf4)
+    throw Error(name + ": element is " + to_string(m.element) + ", not nf4");
+  if (m.spec.granularity != Granularity::kPerGroup || m.shape.empty())
+    throw Error(name + ": the nf4 kernels take groups along the rows; this file has " +
+                (m.shape.empty() ? std::string("a 0-d tensor") : std::string(to_string(m.spec.granularity)) + " scales"));
+  Nf4View w;
+  w.cols = m.shape.back();
+  w.rows = w.cols > 0 ? shape_numel(m.shape) / w.cols : 0;
+  w.group_size = m.spec.group_size;
+  const auto raw = file.q.raw();
+  w.codes = {reinterpret_cast<const std::uint8_t*>(raw.data()), raw.size()};
+  w.scales = file.params.scale;
+  check_nf4(w, name);
+  return w;
+}
+
 }  // namespace qk::io

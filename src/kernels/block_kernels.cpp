@@ -21,10 +21,12 @@ void check_gemv(std::int64_t rows, std::int64_t cols, std::int64_t block, std::s
 
 }  // namespace
 
-std::vector<float> dequantize(std::span<const BlockNf4> blocks) {
-  static const DequantizeNf4Fn fn = select(dequantize_nf4_variants());
-  std::vector<float> out(blocks.size() * BlockNf4::kWeights);
-  fn(blocks.data(), static_cast<std::int64_t>(out.size()), out.data());
+std::vector<float> dequantize(const Nf4View& w) {
+  check_nf4(w, "nf4 dequantize");
+  static const DequantizeNf4Fn simd = select(dequantize_nf4_variants());
+  const DequantizeNf4Fn fn = w.group_size % kNf4SimdGroup == 0 ? simd : dequantize_nf4_ref;
+  std::vector<float> out(static_cast<std::size_t>(w.rows * w.cols));
+  fn(w.codes.data(), w.scales.data(), w.rows * w.cols, w.group_size, out.data());
   return out;
 }
 std::vector<float> dequantize(std::span<const BlockQ4DQ> blocks) {
@@ -33,13 +35,14 @@ std::vector<float> dequantize(std::span<const BlockQ4DQ> blocks) {
   fn(blocks.data(), static_cast<std::int64_t>(out.size()), out.data());
   return out;
 }
-void gemv(std::span<const BlockNf4> w, std::int64_t rows, std::int64_t cols, std::span<const float> x,
-          std::span<float> y) {
-  check_gemv(rows, cols, BlockNf4::kWeights, w.size(), "nf4 gemv");
-  if (static_cast<std::int64_t>(x.size()) != cols || static_cast<std::int64_t>(y.size()) != rows)
-    throw Error("nf4 gemv: x or y does not match the matrix");
-  static const GemvNf4Fn fn = select(gemv_nf4_variants());
-  fn(w.data(), rows, cols, x.data(), y.data());
+void gemv(const Nf4View& w, std::span<const float> x, std::span<float> y) {
+  check_nf4(w, "nf4 gemv");
+  if (static_cast<std::int64_t>(x.size()) != w.cols || static_cast<std::int64_t>(y.size()) != w.rows)
+    throw Error("nf4 gemv: x has " + std::to_string(x.size()) + " and y " + std::to_string(y.size()) +
+                " values for a " + std::to_string(w.rows) + " x " + std::to_string(w.cols) + " matrix");
+  static const GemvNf4Fn simd = select(gemv_nf4_variants());
+  const GemvNf4Fn fn = w.group_size % kNf4SimdGroup == 0 ? simd : gemv_nf4_ref;
+  fn(w.codes.data(), w.scales.data(), w.rows, w.cols, w.group_size, x.data(), y.data());
 }
 void gemv(std::span<const BlockQ4DQ> w, std::int64_t rows, std::int64_t cols, std::span<const float> x,
           std::span<float> y) {

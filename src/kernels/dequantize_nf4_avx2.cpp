@@ -1,5 +1,5 @@
 // NF4 dequantize (AVX2): eight codes at a time, levels looked up in registers, one multiply by the
-// block's absmax per value, as the reference: identical bits.
+// group's scale per value, as the reference: identical bits.
 #include <immintrin.h>
 
 #include "block4_avx2.hpp"
@@ -8,13 +8,14 @@
 
 namespace qk::kernels {
 
-void dequantize_nf4_avx2(const BlockNf4* blocks, std::int64_t n, float* out) {
+// group_size is a multiple of kNf4SimdGroup, so a group is whole runs of eight codes.
+void dequantize_nf4_avx2(const std::uint8_t* codes, const float* scales, std::int64_t n,
+                         std::int64_t group_size, float* out) {
   const Nf4Table table;
-  for (std::int64_t b = 0; b < n / BlockNf4::kWeights; ++b) {
-    const __m256 absmax = _mm256_set1_ps(blocks[b].absmax);
-    for (std::int64_t j = 0; j < BlockNf4::kWeights; j += 8)
-      _mm256_storeu_ps(out + b * BlockNf4::kWeights + j,
-                       _mm256_mul_ps(nf4_levels8(nibbles8(blocks[b].codes, j), table), absmax));
+  for (std::int64_t g = 0; g < n / group_size; ++g) {
+    const __m256 scale = _mm256_set1_ps(scales[g]);
+    for (std::int64_t j = g * group_size; j < (g + 1) * group_size; j += 8)
+      _mm256_storeu_ps(out + j, _mm256_mul_ps(nf4_levels8(nibbles8(codes, j), table), scale));
   }
 }
 

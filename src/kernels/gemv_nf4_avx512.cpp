@@ -17,26 +17,28 @@ inline __m512i bytes16(const std::uint8_t* p) {
 
 }  // namespace
 
-void gemv_nf4_avx512(const BlockNf4* w, std::int64_t rows, std::int64_t cols, const float* x, float* y) {
+// group_size is a multiple of kNf4SimdGroup: 16 code bytes per step.
+void gemv_nf4_avx512(const std::uint8_t* codes, const float* scales, std::int64_t rows, std::int64_t cols,
+                     std::int64_t group_size, const float* x, float* y) {
   const __m512 levels = _mm512_loadu_ps(kNf4Levels.data());
   const DeinterleavedX xs(x, cols);
-  const std::int64_t per_row = cols / BlockNf4::kWeights;
-  constexpr std::int64_t kHalf = BlockNf4::kWeights / 2;
+  const std::int64_t groups = cols / group_size;
+  const std::int64_t half = group_size / 2;
   for (std::int64_t r = 0; r < rows; ++r) {
+    const std::uint8_t* row = codes + r * cols / 2;
     __m512 acc = _mm512_setzero_ps();
-    for (std::int64_t b = 0; b < per_row; ++b) {
-      const BlockNf4& blk = w[r * per_row + b];
-      const float* even = xs.even() + b * kHalf;
-      const float* odd = xs.odd() + b * kHalf;
-      __m512 s[4];
-      for (int k = 0; k < 2; ++k) {  // 32 bytes: two runs of 16
-        const __m512i bytes = bytes16(blk.codes + 16 * k);
-        s[2 * k] = _mm512_mul_ps(_mm512_permutexvar_ps(bytes, levels), _mm512_loadu_ps(even + 16 * k));
-        s[2 * k + 1] = _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(bytes, 4), levels),
-                                     _mm512_loadu_ps(odd + 16 * k));
+    for (std::int64_t g = 0; g < groups; ++g) {
+      const std::uint8_t* group = row + g * half;
+      const float* even = xs.even() + g * half;
+      const float* odd = xs.odd() + g * half;
+      __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+      for (std::int64_t j = 0; j < half; j += 16) {
+        const __m512i bytes = bytes16(group + j);
+        s0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(bytes, levels), _mm512_loadu_ps(even + j), s0);
+        s1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(bytes, 4), levels),
+                             _mm512_loadu_ps(odd + j), s1);
       }
-      const __m512 sum = _mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3]));
-      acc = _mm512_fmadd_ps(sum, _mm512_set1_ps(blk.absmax), acc);
+      acc = _mm512_fmadd_ps(_mm512_add_ps(s0, s1), _mm512_set1_ps(scales[r * groups + g]), acc);
     }
     y[r] = _mm512_reduce_add_ps(acc);
   }

@@ -35,9 +35,11 @@ void rowwise_dequantize_u4_avx2(const std::uint8_t* codes, std::int64_t dim, flo
                                 float* out);
 void dequantize_e4m3_avx2(const std::uint8_t* codes, std::int64_t n, float scale, float* out);
 void dequantize_e5m2_avx2(const std::uint8_t* codes, std::int64_t n, float scale, float* out);
-void dequantize_nf4_avx2(const BlockNf4* blocks, std::int64_t n, float* out);
+void dequantize_nf4_avx2(const std::uint8_t* codes, const float* scales, std::int64_t n,
+                         std::int64_t group_size, float* out);
 void dequantize_q4dq_avx2(const BlockQ4DQ* blocks, std::int64_t n, float* out);
-void gemv_nf4_avx2(const BlockNf4* w, std::int64_t rows, std::int64_t cols, const float* x, float* y);
+void gemv_nf4_avx2(const std::uint8_t* codes, const float* scales, std::int64_t rows, std::int64_t cols,
+                   std::int64_t group_size, const float* x, float* y);
 void gemv_q4dq_avx2(const BlockQ4DQ* w, std::int64_t rows, std::int64_t cols, const float* x, float* y);
 void gemm_fp32_eigen_avx2(const float* x, std::int64_t batch, const Fp32Weights& w, std::int64_t row_begin,
                           std::int64_t row_end, float* y);
@@ -51,7 +53,8 @@ void gemm_int4_avx2(const QuantizedActivations& x, const Int4Weights& w, std::in
                     std::int64_t row_end, float* y);
 
 // AVX-512 F/BW/VL + VNNI (Isa::kAvx512Vnni).
-void gemv_nf4_avx512(const BlockNf4* w, std::int64_t rows, std::int64_t cols, const float* x, float* y);
+void gemv_nf4_avx512(const std::uint8_t* codes, const float* scales, std::int64_t rows, std::int64_t cols,
+                     std::int64_t group_size, const float* x, float* y);
 void gemv_q4dq_avx512(const BlockQ4DQ* w, std::int64_t rows, std::int64_t cols, const float* x, float* y);
 void gemm_int8_avx512vnni(const QuantizedActivations& x, const Int8Weights& w, std::int64_t row_begin,
                           std::int64_t row_end, float* y);

@@ -25,7 +25,8 @@ constexpr bool kX86 =
 
 // The tiles say what one step of each variant covers (see KernelTile); scalar loops step by one.
 constexpr KernelTile kScalarTile{};
-constexpr KernelTile kNf4Block{.elements = BlockNf4::kWeights};
+// NF4: the SIMD variants step by a group of kNf4SimdGroup weights.
+constexpr KernelTile kNf4Tile{.elements = kNf4SimdGroup};
 constexpr KernelTile kQ4dqBlock{.elements = BlockQ4DQ::kWeights};
 
 constexpr KernelVariant<QuantizeToI8Fn> kQuantizeI8[] = {
@@ -113,9 +114,9 @@ constexpr KernelVariant<DequantizeFp8Fn> kE5m2[] = {
 };
 
 constexpr KernelVariant<DequantizeNf4Fn> kDequantizeNf4[] = {
-    {Isa::kScalar, "scalar", dequantize_nf4_ref, kNf4Block},
+    {Isa::kScalar, "scalar", dequantize_nf4_ref, kNf4Tile},
 #if defined(__x86_64__) || defined(_M_X64)
-    {Isa::kAvx2, "avx2", dequantize_nf4_avx2, kNf4Block},
+    {Isa::kAvx2, "avx2", dequantize_nf4_avx2, kNf4Tile},
 #endif
 };
 constexpr KernelVariant<DequantizeQ4dqFn> kDequantizeQ4dq[] = {
@@ -125,10 +126,10 @@ constexpr KernelVariant<DequantizeQ4dqFn> kDequantizeQ4dq[] = {
 #endif
 };
 constexpr KernelVariant<GemvNf4Fn> kGemvNf4[] = {
-    {Isa::kScalar, "scalar", gemv_nf4_ref, kNf4Block},
+    {Isa::kScalar, "scalar", gemv_nf4_ref, kNf4Tile},
 #if defined(__x86_64__) || defined(_M_X64)
-    {Isa::kAvx2, "avx2", gemv_nf4_avx2, kNf4Block},
-    {Isa::kAvx512Vnni, "avx512", gemv_nf4_avx512, kNf4Block},
+    {Isa::kAvx2, "avx2", gemv_nf4_avx2, kNf4Tile},
+    {Isa::kAvx512Vnni, "avx512", gemv_nf4_avx512, kNf4Tile},
 #endif
 };
 constexpr KernelVariant<GemvQ4dqFn> kGemvQ4dq[] = {

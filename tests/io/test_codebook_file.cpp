@@ -1,7 +1,8 @@
 // Codebook element formats in quantized files (FP8 E4M3/E5M2, NF4): the streamed file quantizer against
-// the in-memory rules (core/fp8.hpp's quantize_fp8, the NF4 blocks of core/block_formats.hpp) at every
-// granularity and chunk size, float16/float64 inputs, the saturate policy, all-zero and subnormal slots,
-// the meta and method record round trip, and read_quantized refusing a tampered codebook file.
+// the in-memory rules (core/fp8.hpp's quantize_fp8, core/block_formats.hpp's quantize_nf4, the NF4 kernels'
+// layout) at every granularity and chunk size, float16/float64 inputs, the saturate policy, all-zero and
+// subnormal slots, the meta and method record round trip, and read_quantized refusing a tampered codebook
+// file.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -67,31 +68,69 @@ TEST(CodebookFile, Fp8MatchesQuantizeFp8AtEveryGranularityAndChunk) {
   }
 }
 
-TEST(CodebookFile, Nf4GroupsOf64AreTheNf4Blocks) {
+// An NF4 file in groups is the NF4 kernels' layout: its q and scale members equal quantize_nf4's codes and
+// scales byte for byte, and the GEMV and dequantize take the file's members without a conversion.
+TEST(CodebookFile, Nf4FileIsTheNf4KernelLayout) {
   SCOPED_TRACE("seed " + std::to_string(seed()));
   const ScratchDir dir;
-  const Shape shape{5, 128};
-  std::vector<float> x = random_values(640, seed() + 1);
-  for (std::size_t i = 64; i < 128; ++i) x[i] = 0.0f;  // an all-zero block
-  write_npy<float>(dir.file("x.npy"), TensorView<const float>(x.data(), shape));
-  for (const std::int64_t chunk : {8, 72, 1 << 20}) {
-    FileQuantOptions o = codebook_options(ElementFormat::kNf4, Granularity::kPerGroup, 64);
-    o.chunk_elements = chunk;
-    quantize_file(dir.file("x.npy"), dir.file("q.npz"), o);
-    const QuantizedFile file = read_quantized(dir.file("q.npz"));
-    EXPECT_EQ(file.meta.code_bits, 4);
-    const std::vector<BlockNf4> blocks = quantize_nf4(x);
-    const std::vector<std::int32_t> codes = unpack_codes(file);
-    ASSERT_EQ(file.params.scale.size(), blocks.size());
-    for (std::size_t b = 0; b < blocks.size(); ++b) {
-      EXPECT_EQ(file.params.scale[b], blocks[b].absmax > 0 ? blocks[b].absmax : 1.0f) << "block " << b;
-      for (std::size_t j = 0; j < 64; ++j) {
-        const int nib = (blocks[b].codes[j / 2] >> (4 * (j % 2))) & 0xF;
-        EXPECT_EQ(codes[b * 64 + j], nib) << "block " << b << " weight " << j;
+  for (const auto& [shape, group] : std::vector<std::pair<Shape, std::int64_t>>{
+           {{5, 128}, 64}, {{2, 3, 192}, 64}, {{4, 256}, 128}, {{3, 96}, 32}, {{7, 48}, 16}}) {
+    const std::int64_t cols = shape.back();
+    std::vector<float> x = random_values(static_cast<std::size_t>(shape_numel(shape)), seed() + 1);
+    for (std::int64_t i = group; i < 2 * group; ++i)
+      x[static_cast<std::size_t>(i)] = 0.0f;  // an all-zero group
+    write_npy<float>(dir.file("x.npy"), TensorView<const float>(x.data(), shape));
+    const Nf4Weights want = quantize_nf4(x, cols, group);
+    std::vector<float> v(static_cast<std::size_t>(cols));
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = std::sin(0.37f * static_cast<float>(i));
+    for (const std::int64_t chunk : {8, 72, 1 << 20}) {
+      SCOPED_TRACE("groups of " + std::to_string(group) + ", chunk " + std::to_string(chunk));
+      FileQuantOptions o = codebook_options(ElementFormat::kNf4, Granularity::kPerGroup, group);
+      o.chunk_elements = chunk;
+      quantize_file(dir.file("x.npy"), dir.file("q.npz"), o);
+      const QuantizedFile file = read_quantized(dir.file("q.npz"));
+      EXPECT_EQ(file.meta.code_bits, 4);
+      const Nf4View w = nf4_view(file, "q.npz");
+      EXPECT_EQ(w.rows, want.rows);
+      EXPECT_EQ(w.cols, cols);
+      EXPECT_EQ(w.group_size, group);
+      EXPECT_EQ(std::vector<std::uint8_t>(w.codes.begin(), w.codes.end()), want.codes);
+      EXPECT_EQ(std::vector<float>(w.scales.begin(), w.scales.end()), want.scales);
+      EXPECT_EQ(want.scales[1], 1.0f) << "an all-zero group has scale 1";
+      const std::vector<float> back = dequantize_to_float(file);
+      EXPECT_EQ(kernels::dequantize(w), back);
+      // The GEMV on the file's members against the product of its dequantized weights, in double.
+      std::vector<float> y(static_cast<std::size_t>(w.rows));
+      kernels::gemv(w, v, y);
+      for (std::int64_t r = 0; r < w.rows; ++r) {
+        double exact = 0, mag = 0;
+        for (std::int64_t c = 0; c < cols; ++c) {
+          exact += double(back[r * cols + c]) * v[c];
+          mag += std::fabs(double(back[r * cols + c]) * v[c]);
+        }
+        EXPECT_NEAR(y[r], exact, cols * 0x1p-24 * mag) << "row " << r;
       }
     }
-    EXPECT_EQ(dequantize_to_float(file), kernels::dequantize(std::span<const BlockNf4>(blocks)))
-        << "chunk " << chunk;
+  }
+}
+
+TEST(CodebookFile, Nf4ViewRefusesOtherFiles) {
+  const ScratchDir dir;
+  const Shape shape{4, 64};
+  const std::vector<float> x = random_values(256, 3);
+  write_npy<float>(dir.file("x.npy"), TensorView<const float>(x.data(), shape));
+  quantize_file(dir.file("x.npy"), dir.file("fp8.npz"),
+                codebook_options(ElementFormat::kFp8E4M3, Granularity::kPerGroup, 32));
+  quantize_file(dir.file("x.npy"), dir.file("rows.npz"),
+                codebook_options(ElementFormat::kNf4, Granularity::kPerChannel));
+  for (const char* name : {"fp8.npz", "rows.npz"}) {
+    const QuantizedFile file = read_quantized(dir.file(name));
+    try {
+      (void)nf4_view(file, name);
+      ADD_FAILURE() << name << " was taken for nf4 groups";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+    }
   }
 }
 
@@ -214,14 +253,16 @@ TEST(CodebookFile, MetaAndMethodRecordRoundTrip) {
   ASSERT_EQ(old.find("element"), std::string::npos) << old;
   EXPECT_EQ(decode_meta(old, "x.npz").element, ElementFormat::kInt);
   // Codebook files say version 2; a version-1 meta claiming a codebook element is refused.
-  std::string fp8 = encode_meta(codebook_meta(ElementFormat::kFp8E4M3, QuantSpec{}, Shape{4}, DType::kFloat32));
+  std::string fp8 =
+      encode_meta(codebook_meta(ElementFormat::kFp8E4M3, QuantSpec{}, Shape{4}, DType::kFloat32));
   EXPECT_EQ(decode_meta(fp8, "x.npz").element, ElementFormat::kFp8E4M3);
   EXPECT_NE(fp8.find("quantkit.qtensor/2"), std::string::npos) << fp8;
   std::string as_v1 = fp8;
   as_v1.replace(as_v1.find("quantkit.qtensor/2"), 18, "quantkit.qtensor/1");
   EXPECT_THROW(decode_meta(as_v1, "x.npz"), Error);
   EXPECT_THROW(decode_meta(fp8.replace(fp8.find("fp8-e4m3"), 8, "fp9-e4m3"), "x.npz"), Error);
-  std::string wrong_bits = encode_meta(codebook_meta(ElementFormat::kNf4, QuantSpec{}, Shape{4}, DType::kFloat32));
+  std::string wrong_bits =
+      encode_meta(codebook_meta(ElementFormat::kNf4, QuantSpec{}, Shape{4}, DType::kFloat32));
   wrong_bits.replace(wrong_bits.find("\"quant_max\":15"), 14, "\"quant_max\":14");
   EXPECT_THROW(decode_meta(wrong_bits, "x.npz"), Error);
 }

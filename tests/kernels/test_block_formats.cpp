@@ -62,15 +62,19 @@ TEST(Nf4, EncodesToTheNearestLevelAndRoundTripsEveryLevel) {
     if (got != best)
       EXPECT_LE(margin, 4 * 0x1p-24) << "value " << v << ": code " << got << ", nearest " << best;
   }
-  std::vector<float> x(64);
-  for (int j = 0; j < 64; ++j) x[j] = kNf4Levels[j % 16] * 3.5f;
-  const auto blocks = quantize_nf4(x);
-  ASSERT_EQ(blocks.size(), 1u);
-  EXPECT_EQ(blocks[0].absmax, 3.5f);
-  std::vector<float> back(64);
-  dequantize_nf4_ref(blocks.data(), 64, back.data());
+  std::vector<float> x(128);
+  for (int j = 0; j < 128; ++j) x[j] = kNf4Levels[j % 16] * (j < 64 ? 3.5f : 0.25f);
+  const Nf4Weights w = quantize_nf4(x, 128);
+  ASSERT_EQ(w.scales.size(), 2u);
+  EXPECT_EQ(w.rows, 1);
+  EXPECT_EQ(w.scales[0], 3.5f);
+  EXPECT_EQ(w.scales[1], 0.25f);
+  EXPECT_EQ(w.codes[0], 0x10) << "element 0 in the low nibble of byte 0";
+  std::vector<float> back(128);
+  dequantize_nf4_ref(w.codes.data(), w.scales.data(), 128, 64, back.data());
   EXPECT_EQ(back, x);
   EXPECT_DOUBLE_EQ(bits_per_weight_nf4(), 4.5);
+  EXPECT_DOUBLE_EQ(bits_per_weight_nf4(128), 4.25);
 }
 
 TEST(Q4dq, ScalesAreStoredInEightBitsAndErrorsStayWithinHalfAStep) {
@@ -111,9 +115,9 @@ TEST(BlockFormats, TinyAndSubnormalBlocksStayFinite) {
     std::vector<float> x(256, 0.0f);
     x[3] = tiny;
     x[100] = -tiny;
-    const auto nf4 = quantize_nf4(x);
+    const auto nf4 = quantize_nf4(x, 256);
     const auto q4 = quantize_q4dq(x);
-    const std::vector<float> a = kernels::dequantize(std::span<const BlockNf4>(nf4));
+    const std::vector<float> a = kernels::dequantize(nf4.view());
     const std::vector<float> b = kernels::dequantize(std::span<const BlockQ4DQ>(q4));
     for (std::size_t i = 0; i < x.size(); ++i) {
       ASSERT_TRUE(std::isfinite(a[i]) && std::isfinite(b[i])) << tiny << " at " << i;
@@ -126,17 +130,27 @@ TEST(BlockFormats, TinyAndSubnormalBlocksStayFinite) {
 }
 
 TEST(BlockFormats, BadInputIsRejected) {
-  EXPECT_THROW(quantize_nf4(std::vector<float>(63, 1.0f)), Error);
+  EXPECT_THROW(quantize_nf4(std::vector<float>(63, 1.0f), 63), Error);     // not whole groups
+  EXPECT_THROW(quantize_nf4(std::vector<float>(128, 1.0f), 48), Error);    // not whole rows
+  EXPECT_THROW(quantize_nf4(std::vector<float>(64, 1.0f), 64, 3), Error);  // an odd group
+  EXPECT_THROW(quantize_nf4(std::vector<float>(64, 1.0f), 0), Error);
   EXPECT_THROW(quantize_q4dq(std::vector<float>(300, 1.0f)), Error);
   std::vector<float> nan(64, 1.0f);
   nan[5] = NAN;
-  EXPECT_THROW(quantize_nf4(nan), Error);
-  const auto blocks = quantize_nf4(std::vector<float>(128, 1.0f));
-  std::vector<float> x(64), y(3);
-  EXPECT_THROW(kernels::gemv(std::span<const BlockNf4>(blocks), 3, 64, x, y), Error);  // 3 rows need 3 blocks
-  std::vector<float> x128(128), y1(1);
-  EXPECT_NO_THROW(kernels::gemv(std::span<const BlockNf4>(blocks), 1, 128, x128, y1));
-  EXPECT_THROW(kernels::gemv(std::span<const BlockNf4>(blocks), 1, 100, x128, y1), Error);
+  EXPECT_THROW(quantize_nf4(nan, 64), Error);
+  const Nf4Weights w = quantize_nf4(std::vector<float>(128, 1.0f), 128);
+  std::vector<float> x128(128), y1(1), y3(3);
+  EXPECT_NO_THROW(kernels::gemv(w.view(), x128, y1));
+  EXPECT_THROW(kernels::gemv(w.view(), x128, y3), Error);  // y does not match the rows
+  Nf4View bad = w.view();
+  bad.rows = 3;  // 3 rows need 3 x 64 code bytes
+  EXPECT_THROW(kernels::gemv(bad, x128, y3), Error);
+  bad = w.view();
+  bad.cols = 100;
+  EXPECT_THROW(kernels::dequantize(bad), Error);
+  bad = w.view();
+  bad.scales = bad.scales.first(1);
+  EXPECT_THROW(kernels::gemv(bad, x128, y1), Error);
 }
 
 // Weights with the edges: zeros, a constant block, +-large, subnormals, and random values.
@@ -154,7 +168,7 @@ std::vector<float> edge_weights(std::int64_t n, unsigned seed) {
   return w;
 }
 
-// Whole blocks only: the counts of 256 weights (4 NF4 blocks, 1 Q4DQ super-block) the variants see.
+// Whole blocks only: the counts of 256 weights (4 NF4 groups of 64, 1 Q4DQ super-block) the variants see.
 constexpr std::int64_t kBlockCounts[] = {0, 1, 2, 3, 7, 33};
 
 class DequantizeNf4 : public VariantTest<kernels::DequantizeNf4Fn> {};
@@ -162,11 +176,16 @@ TEST_P(DequantizeNf4, EqualsTheReferenceBitForBit) {
   const auto& v = variant();
   for (const std::int64_t blocks : kBlockCounts) {
     const auto w = edge_weights(blocks * 256, 11);
-    const auto nf4 = quantize_nf4(w);
-    std::vector<float> want(w.size()), got(w.size(), -1.0f);
-    dequantize_nf4_ref(nf4.data(), static_cast<std::int64_t>(w.size()), want.data());
-    v.fn(nf4.data(), static_cast<std::int64_t>(w.size()), got.data());
-    EXPECT_EQ(got, want) << v.name << " nf4, blocks of 256: " << blocks;
+    // Every group size the SIMD variants take up to 256 (multiples of kNf4SimdGroup).
+    for (std::int64_t group = kernels::kNf4SimdGroup; group <= 256; group += kernels::kNf4SimdGroup) {
+      if (256 % group != 0) continue;
+      const auto nf4 = quantize_nf4(w, 256, group);
+      std::vector<float> want(w.size()), got(w.size(), -1.0f);
+      const auto n = static_cast<std::int64_t>(w.size());
+      dequantize_nf4_ref(nf4.codes.data(), nf4.scales.data(), n, group, want.data());
+      v.fn(nf4.codes.data(), nf4.scales.data(), n, group, got.data());
+      EXPECT_EQ(got, want) << v.name << " nf4 g" << group << ", runs of 256: " << blocks;
+    }
   }
 }
 INSTANTIATE_TEST_SUITE_P(BlockKernels, DequantizeNf4, ::testing::ValuesIn(kernels::dequantize_nf4_variants()),
@@ -187,28 +206,24 @@ TEST_P(DequantizeQ4dq, EqualsTheReferenceBitForBit) {
 INSTANTIATE_TEST_SUITE_P(BlockKernels, DequantizeQ4dq,
                          ::testing::ValuesIn(kernels::dequantize_q4dq_variants()), VariantName());
 
-// A GEMV variant against the exact product of the dequantized weights: float32 sums of `cols` products,
+// A GEMV's y against the exact product of the dequantized weights: float32 sums of `cols` products,
 // |error| <= cols * 2^-24 * sum |w x| (a loose, standard bound).
-template <class Block, class Fn>
-void expect_gemv_close(const KernelVariant<Fn>& v, const std::vector<Block>& blocks, std::int64_t rows,
-                       std::int64_t cols, const std::vector<float>& x, const char* what) {
-  const std::vector<float> wd = kernels::dequantize(std::span<const Block>(blocks));
-  std::vector<float> y(static_cast<std::size_t>(rows));
-  v.fn(blocks.data(), rows, cols, x.data(), y.data());
+void expect_gemv_close(const std::vector<float>& y, const std::vector<float>& wd, std::int64_t rows,
+                       std::int64_t cols, const std::vector<float>& x, const std::string& what) {
   for (std::int64_t r = 0; r < rows; ++r) {
     double exact = 0, mag = 0;
     for (std::int64_t c = 0; c < cols; ++c) {
       exact += double(wd[r * cols + c]) * x[c];
       mag += std::fabs(double(wd[r * cols + c]) * x[c]);
     }
-    EXPECT_NEAR(y[r], exact, cols * 0x1p-24 * mag)
-        << v.name << " " << what << " " << rows << "x" << cols << " row " << r;
+    EXPECT_NEAR(y[r], exact, cols * 0x1p-24 * mag) << what << " " << rows << "x" << cols << " row " << r;
   }
 }
 
-// Rows x columns: 64 and 192 columns are whole NF4 blocks but not whole Q4DQ super-blocks (NF4 only).
+// Rows x columns: 32, 64, 96 and 192 columns are whole NF4 groups but not whole Q4DQ super-blocks (NF4
+// only).
 const std::vector<std::pair<std::int64_t, std::int64_t>> kGemvShapes = {
-    {5, 64}, {9, 192}, {1, 256}, {3, 512}, {17, 768}, {64, 2048}, {0, 256}};
+    {2, 32}, {5, 64}, {4, 96}, {9, 192}, {1, 256}, {3, 512}, {17, 768}, {64, 2048}, {0, 256}};
 
 class GemvNf4 : public VariantTest<kernels::GemvNf4Fn> {};
 TEST_P(GemvNf4, AgreesWithTheReferenceWithinRounding) {
@@ -218,7 +233,14 @@ TEST_P(GemvNf4, AgreesWithTheReferenceWithinRounding) {
     std::vector<float> w(static_cast<std::size_t>(rows * cols)), x(static_cast<std::size_t>(cols));
     for (auto& v : w) v = d(gen);
     for (auto& v : x) v = d(gen);
-    expect_gemv_close(variant(), quantize_nf4(w), rows, cols, x, "nf4");
+    for (const std::int64_t group : {std::int64_t{32}, std::int64_t{64}, std::int64_t{128}}) {
+      if (cols % group != 0) continue;
+      const Nf4Weights nf4 = quantize_nf4(w, cols, group);
+      std::vector<float> y(static_cast<std::size_t>(rows));
+      variant().fn(nf4.codes.data(), nf4.scales.data(), rows, cols, group, x.data(), y.data());
+      expect_gemv_close(y, kernels::dequantize(nf4.view()), rows, cols, x,
+                        std::string(variant().name) + " nf4 g" + std::to_string(group));
+    }
   }
 }
 INSTANTIATE_TEST_SUITE_P(BlockKernels, GemvNf4, ::testing::ValuesIn(kernels::gemv_nf4_variants()),
@@ -233,7 +255,11 @@ TEST_P(GemvQ4dq, AgreesWithTheReferenceWithinRounding) {
     std::vector<float> w(static_cast<std::size_t>(rows * cols)), x(static_cast<std::size_t>(cols));
     for (auto& v : w) v = d(gen);
     for (auto& v : x) v = d(gen);
-    expect_gemv_close(variant(), quantize_q4dq(w), rows, cols, x, "q4dq");
+    const auto q4 = quantize_q4dq(w);
+    std::vector<float> y(static_cast<std::size_t>(rows));
+    variant().fn(q4.data(), rows, cols, x.data(), y.data());
+    expect_gemv_close(y, kernels::dequantize(std::span<const BlockQ4DQ>(q4)), rows, cols, x,
+                      std::string(variant().name) + " q4dq");
   }
 }
 INSTANTIATE_TEST_SUITE_P(BlockKernels, GemvQ4dq, ::testing::ValuesIn(kernels::gemv_q4dq_variants()),
@@ -242,14 +268,13 @@ INSTANTIATE_TEST_SUITE_P(BlockKernels, GemvQ4dq, ::testing::ValuesIn(kernels::ge
 // The targets on real weights: on the near-Gaussian LSTM matrices, NF4 (blocks of 64) has less
 // weight MSE than INT4 RTN with groups of 64; double-quantized INT4 (g32) costs at most 4.6 bits/weight.
 TEST(BlockFormats, SileroLstmNf4BeatsInt4RtnAtTheSameGroupSize) {
-  const auto layers =
-      load_manifest_layers(std::string(QK_SOURCE_DIR) + "/examples/data/silero_vad_v5_16k");
+  const auto layers = load_manifest_layers(std::string(QK_SOURCE_DIR) + "/examples/data/silero_vad_v5_16k");
   int checked = 0;
   for (const auto& l : layers) {
     if (l.name.find("lstm") == std::string::npos) continue;
     ++checked;
-    const auto nf4 = quantize_nf4(l.values);
-    const std::vector<float> back_nf4 = kernels::dequantize(std::span<const BlockNf4>(nf4));
+    const auto nf4 = quantize_nf4(l.values, 64);
+    const std::vector<float> back_nf4 = kernels::dequantize(nf4.view());
     QuantSpec spec;
     spec.bits = 4;
     spec.granularity = Granularity::kPerGroup;

@@ -15,10 +15,10 @@
 #include "quantkit/core/error.hpp"
 #include "quantkit/core/fp8.hpp"
 #include "quantkit/core/quantize.hpp"
-#include "quantkit/kernels/quantize_tensor.hpp"
 #include "quantkit/kernels/block_kernels.hpp"
 #include "quantkit/kernels/fp8_kernels.hpp"
 #include "quantkit/kernels/gemm.hpp"
+#include "quantkit/kernels/quantize_tensor.hpp"
 #include "quantkit/ptq/weight_spec.hpp"
 
 namespace qk::perf {
@@ -100,12 +100,27 @@ void add_format(const char* format, const Weights& packed, Call call, Inputs& in
   }
 }
 
-// A GEMV case for a block format (NF4, Q4DQ: GEMV kernels only), over rotating copies of its blocks.
-template <class Block>
-void add_block_gemv(const char* format, std::vector<Block> blocks, Inputs& in, std::vector<Case>& cases) {
-  const auto bytes = static_cast<std::int64_t>(blocks.size() * sizeof(Block));
-  const auto copies = std::make_shared<const std::vector<std::vector<Block>>>(
-      static_cast<std::size_t>(cold_copies(bytes)), std::move(blocks));
+// The 4-bit formats with a GEMV kernel only: their bytes (scales included) and an n x n GEMV.
+std::int64_t weight_bytes(const Nf4Weights& w) {
+  return static_cast<std::int64_t>(w.codes.size() + w.scales.size() * sizeof(float));
+}
+std::int64_t weight_bytes(const std::vector<BlockQ4DQ>& w) {
+  return static_cast<std::int64_t>(w.size() * sizeof(BlockQ4DQ));
+}
+void gemv_of(const Nf4Weights& w, std::int64_t, const std::vector<float>& x, std::vector<float>& y) {
+  kernels::gemv(w.view(), x, y);
+}
+void gemv_of(const std::vector<BlockQ4DQ>& w, std::int64_t n, const std::vector<float>& x,
+             std::vector<float>& y) {
+  kernels::gemv(std::span<const BlockQ4DQ>(w), n, n, x, y);
+}
+
+// A GEMV case for a 4-bit format (NF4, Q4DQ: GEMV kernels only), over rotating copies of its weights.
+template <class Weights>
+void add_block_gemv(const char* format, Weights weights, Inputs& in, std::vector<Case>& cases) {
+  const std::int64_t bytes = weight_bytes(weights);
+  const auto copies = std::make_shared<const std::vector<Weights>>(
+      static_cast<std::size_t>(cold_copies(bytes)), std::move(weights));
   const double n2 = static_cast<double>(in.size) * static_cast<double>(in.size);
   auto y = std::make_shared<std::vector<float>>(static_cast<std::size_t>(in.size));
   const std::int64_t n = in.size;
@@ -116,10 +131,7 @@ void add_block_gemv(const char* format, std::vector<Block> blocks, Inputs& in, s
   c.result.bytes = bytes;
   c.result.bits_per_weight = static_cast<double>(bytes) * 8.0 / n2;
   c.result.gflops = 2.0 * n2;
-  c.call = [=](int i) {
-    kernels::gemv(std::span<const Block>((*copies)[static_cast<std::size_t>(i) % copies->size()]), n, n, *x,
-                  *y);
-  };
+  c.call = [=](int i) { gemv_of((*copies)[static_cast<std::size_t>(i) % copies->size()], n, *x, *y); };
   c.call(0);
   c.result.max_abs_error = max_abs_diff(*y, in.ref1);
   cases.push_back(std::move(c));
@@ -171,8 +183,8 @@ BenchReport run_gemm_bench(const BenchOptions& o, const std::function<void(const
   add_format("fp16", kernels::pack_fp16(*weights, n, n), gemm, in, cases);
   add_format("int8", kernels::pack_int8(*weights, n, n), gemm, in, cases);
   add_format("int4", kernels::pack_int4(*weights, n, n, 32), gemm, in, cases);
-  // The block formats need whole blocks along each row (NF4: 64 weights, Q4DQ: 256).
-  if (n % BlockNf4::kWeights == 0) add_block_gemv("nf4", quantize_nf4(*weights), in, cases);
+  // The 4-bit formats need whole groups along each row (NF4: 64 weights, Q4DQ: 256).
+  if (n % kNf4Block == 0) add_block_gemv("nf4", quantize_nf4(*weights, n), in, cases);
   if (n % BlockQ4DQ::kWeights == 0) add_block_gemv("q4dq", quantize_q4dq(*weights), in, cases);
   // GEMVs before GEMMs, formats in the order above.
   std::stable_partition(cases.begin() + 1, cases.end(),
@@ -197,7 +209,8 @@ BenchReport run_gemm_bench(const BenchOptions& o, const std::function<void(const
     kernels::quantize<float, std::int8_t>(view, *params, *codes);
   });
   add_stream_case("dequantize/int8", "int8", [=](int) {
-    kernels::dequantize<std::int8_t, float>(TensorView<const std::int8_t>(codes->data(), {n, n}), *params, *back);
+    kernels::dequantize<std::int8_t, float>(TensorView<const std::int8_t>(codes->data(), {n, n}), *params,
+                                            *back);
   });
   // FP8 E4M3 codes of the weights (one scale per tensor), decoded by the dispatched SIMD kernel.
   const ChannelLayout whole{1, n * n, static_cast<std::int64_t>(count)};
@@ -228,7 +241,8 @@ BenchReport run_gemm_bench(const BenchOptions& o, const std::function<void(const
   }
   // The round trip of quantize/int8: its codes dequantized, against the weights.
   std::vector<float> round_trip(count);
-  kernels::dequantize<std::int8_t, float>(TensorView<const std::int8_t>(codes->data(), {n, n}), *params, round_trip);
+  kernels::dequantize<std::int8_t, float>(TensorView<const std::int8_t>(codes->data(), {n, n}), *params,
+                                          round_trip);
   for (BenchResult& r : report.results)
     if (r.name == "quantize/int8") r.max_abs_error = max_abs_diff(round_trip, *weights);
   return report;

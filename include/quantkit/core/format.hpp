@@ -42,7 +42,6 @@ enum class Format : std::uint8_t {
   kFp8E4M3,
   kFp8E5M2,
   kNf4,
-  kBlockNf4,
   kBlockQ4DQ,
 };
 

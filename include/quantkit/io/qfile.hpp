@@ -25,6 +25,7 @@
 #include <span>
 #include <string>
 
+#include "quantkit/core/block_formats.hpp"
 #include "quantkit/core/element_format.hpp"
 #include "quantkit/core/quantize.hpp"
 #include "quantkit/core/spec.hpp"
@@ -51,10 +52,10 @@ struct MethodRecord {
 };
 
 struct QuantizedFileMeta {
-  QuantSpec spec;            // bits, signedness, scheme, range, granularity, axis, group size
-  QRange range;              // effective integer range of the codes
-  int code_bits = 8;         // bits per stored code: 8 means one byte per code, unpacked
-  Shape shape;               // shape of the original tensor
+  QuantSpec spec;                 // bits, signedness, scheme, range, granularity, axis, group size
+  QRange range;                   // effective integer range of the codes
+  int code_bits = 8;              // bits per stored code: 8 means one byte per code, unpacked
+  Shape shape;                    // shape of the original tensor
   DType dtype = DType::kFloat32;  // dtype of the original tensor
   ElementFormat element = ElementFormat::kInt;
   std::optional<MethodRecord> method;
@@ -82,6 +83,12 @@ QuantizedFile read_quantized_bytes(std::span<const std::byte> bytes, const std::
 
 // Decodes the codes of a quantized file as int32 (unpacking sub-8-bit codes).
 std::vector<std::int32_t> unpack_codes(const QuantizedFile& file);
+
+// The NF4 weights of a file with element nf4 in groups (its q and scale members, viewed in place: the file
+// must outlive the view), as the NF4 GEMV and dequantize take them (kernels/block_kernels.hpp): rows are
+// the tensor's leading dimensions flattened, columns its last. Throws qk::Error (naming `name`) for another
+// element or granularity.
+Nf4View nf4_view(const QuantizedFile& file, const std::string& name);
 
 // The meta of a codebook file: the codebook's bits, unsigned codes 0 .. 2^bits - 1, and the granularity
 // (per tensor, per channel, per group) of `layout_spec`.

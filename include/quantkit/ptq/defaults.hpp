@@ -10,8 +10,9 @@
 
 namespace qk {
 
-// NF4's default block: QLoRA stores one absmax per 64 consecutive weights.
-inline constexpr std::int64_t kNf4DefaultGroupSize = 64;
+// NF4's default block: QLoRA stores one absmax per 64 consecutive weights (core/block_formats.hpp), the
+// groups the NF4 GEMV reads a file in.
+inline constexpr std::int64_t kNf4DefaultGroupSize = kNf4Block;
 
 // Weights: default_weight_spec(rank) in ptq/weight_spec.hpp (8-bit signed symmetric, per channel on axis 0
 // for arrays of rank >= 2, per tensor for 0-d and 1-d arrays).
