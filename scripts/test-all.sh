@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: a release build and ctest (the dispatched SIMD path, then the
-# scalar path with QK_ISA=scalar), a bounded libFuzzer run over the .npy/.npz readers, then the suite
-# again under AddressSanitizer + UndefinedBehaviorSanitizer, and the embedding cache's concurrency tests
-# under ThreadSanitizer. Run from anywhere; builds go to build/, build-fuzz/, build-asan/ and build-tsan/.
+# The whole test suite, as CI runs it: a release build and ctest (the dispatched SIMD path, the "large"
+# label included), then the scalar path with QK_ISA=scalar, a bounded libFuzzer run over the .npy/.npz
+# readers, then the suite and the examples' quick runs again under AddressSanitizer +
+# UndefinedBehaviorSanitizer, and the threaded code (the embedding cache, the GEMMs, parallel_for) under
+# ThreadSanitizer. After each ctest run, the skipped tests are listed with their reasons. Run from
+# anywhere; builds go to build/, build-fuzz/, build-asan/ and build-tsan/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=${QK_JOBS:-2}
@@ -12,11 +14,13 @@ step() { printf '\n== %s\n' "$*"; }
 step "release build"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
-step "tests (release)"
+step "tests (release; the \"large\" label included: a 1 GiB quantize and 4.3 GB zip64 archives)"
 ctest --test-dir build --output-on-failure -j"$jobs"
+python3 scripts/ctest-skips.py build
 
 step "tests on the scalar path (QK_ISA=scalar: every SIMD kernel off)"
-QK_ISA=scalar ctest --test-dir build --output-on-failure -j"$jobs" -LE package -E Large
+QK_ISA=scalar ctest --test-dir build --output-on-failure -j"$jobs" -LE 'package|large'
+python3 scripts/ctest-skips.py build
 
 step "fuzz: build the libFuzzer targets with clang"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQK_BUILD_FUZZ=ON \
@@ -33,15 +37,18 @@ done
 
 step "sanitizer build (address,undefined)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQK_SANITIZE=address,undefined \
-  -DQK_BUILD_BENCH=OFF -DQK_BUILD_EXAMPLES=OFF -DQK_INSTALL=OFF >/dev/null
+  -DQK_BUILD_BENCH=OFF -DQK_BUILD_EXAMPLES=ON -DQK_INSTALL=OFF >/dev/null
 cmake --build build-asan -j"$jobs"
-step "tests (address,undefined)"
-ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE package -E Large
+step "tests (address,undefined; the examples' quick runs: QAT, GPTQ/AWQ and the kernels end to end)"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE 'package|large|full-run'
+python3 scripts/ctest-skips.py build-asan
 
 step "thread sanitizer build (the hot-row cache's concurrent readers and prefetch worker)"
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQK_SANITIZE=thread -DQK_BUILD_TOOLS=OFF \
   -DQK_BUILD_BENCH=OFF -DQK_BUILD_EXAMPLES=OFF -DQK_INSTALL=OFF >/dev/null
-cmake --build build-tsan -j"$jobs" --target test_embed
-step "tests (thread)"
+cmake --build build-tsan -j"$jobs" --target test_embed test_gemm
+step "tests (thread: the cache's readers, prefetch worker and stats monitor; threaded GEMMs and parallel_for)"
 TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/embed/test_embed --gtest_filter='HotRowCache.*:Prefetcher.*'
+TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/kernels/test_gemm \
+  --gtest_filter='Gemm.ResultsDoNotDependOnTheThreadCount:Parallel.*'

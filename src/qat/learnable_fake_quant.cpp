@@ -63,7 +63,7 @@ LearnableFakeQuantGrads fake_quantize_learnable_backward(std::span<const float> 
                           dscale = ((dy[k] * std::fma(code - zb, s, -x[k])) * inv) * grad_factor;
                           dzero = 0.0f;
                         } else {
-                          g.dx[k] = 0.0f;
+                          g.dx[k] = dy[k] * 0.0f;  // dy times the mask, as the reference: -0 for dy < 0
                           dscale = (dy[k] * (code < qmin ? qmin - zb : qmax - zb)) * grad_factor;
                           dzero = ((dy[k] * -1.0f) * s) * grad_factor;
                         }

@@ -6,7 +6,9 @@ meta JSON alone (packed codes: one little-endian bit stream, code i at bits [i*b
 element 0 is the low nibble of byte 0; signed codes are two's complement in b bits), dequantizes them as
 ((q - zero_point) * scale).astype(np.float32), or for a codebook element (fp8-e4m3, fp8-e5m2, nf4) as
 codebook[q] * scale in float32 after checking the codebook member against an FP8 decode written here,
-and requires the result to equal, bit for bit, the .npy that `qtool dequantize` wrote.
+and requires the result to equal, bit for bit, the .npy that `qtool dequantize` wrote. A file with the
+optional input_scale member (qtool quantize --method awq|smoothquant) holds codes of W * input_scale along
+the last axis; the tensor is then the dequantized codes / input_scale, in float32.
 
 usage: check_qfile.py QUANTIZED.npz DEQUANTIZED.npy      exit 0: equal, 1: not, 2: usage
 """
@@ -98,6 +100,9 @@ def check(quantized_path, dequantized_path):
         meta = json.loads(str(archive["meta"][()]))
         element = meta.get("element", "int")
         members = ["meta", "q", "scale", "zero_point"] + ([] if element == "int" else ["codebook"])
+        input_scale = archive["input_scale"] if "input_scale" in archive.files else None
+        if input_scale is not None:
+            members.append("input_scale")
         require(sorted(archive.files) == sorted(members), f"members {archive.files}")
         q, scale, zero_point = archive["q"], archive["scale"], archive["zero_point"]
         book = None if element == "int" else archive["codebook"]
@@ -114,6 +119,13 @@ def check(quantized_path, dequantized_path):
     lo, hi = meta["quant_min"], meta["quant_max"]
     require(codes.min() >= lo and codes.max() <= hi, f"codes in [{codes.min()}, {codes.max()}], outside [{lo}, {hi}]")
     expected = dequantize(codes, scale, zero_point, meta, book)
+    if input_scale is not None:
+        require("method" in meta and meta["method"]["name"] in ("awq", "smoothquant"),
+                f"input_scale in a file whose method is {meta.get('method')!r}")
+        require(input_scale.dtype == np.float32 and input_scale.shape == (meta["shape"][-1],),
+                f"input_scale is {input_scale.dtype} {input_scale.shape}, expected float32 ({meta['shape'][-1]},)")
+        require(np.all(np.isfinite(input_scale)) and np.all(input_scale > 0), "input_scale not finite and positive")
+        expected = (expected / input_scale).astype(np.float32)  # float32 / float32: one IEEE division
 
     actual = np.load(dequantized_path, allow_pickle=False)
     require(actual.dtype == np.float32 and actual.shape == expected.shape,

@@ -23,10 +23,18 @@ TEST(CliBench, JsonNamesEveryCase) {
     EXPECT_GT(row["median_us"].get<double>(), 0.0) << row;
     EXPECT_GT(row["gbps"].get<double>(), 0.0) << row;
     ASSERT_TRUE(row.contains("speedup_vs_fp32")) << row;
-    if (names.back().rfind("gem", 0) == 0) {
-      EXPECT_TRUE(row["speedup_vs_fp32"].is_number()) << row;
-      // Against the FP32 output: FP16 ~1e-3, INT8 ~0.1, INT4 ~0.5 at this size; a broken kernel is far off.
-      EXPECT_LT(row["max_abs_error"].get<double>(), 2.0) << row;
+    if (names.back().rfind("gem", 0) == 0 || names.back() == "quantize/int8") {
+      if (names.back() != "quantize/int8") EXPECT_TRUE(row["speedup_vs_fp32"].is_number()) << row;
+      // The error against the FP32 output (the weights for quantize), relative to that output's largest
+      // magnitude. Measured at this size: FP16 2e-4, INT8 and the quantize round trip 4e-3 to 1.5e-2,
+      // INT4/NF4/Q4DQ about 0.11 of it; each bound is two to five times that, while a kernel that writes
+      // zeros (error = 100% of it) or drops a block fails it.
+      const std::string format = row["format"];
+      const double reference = row["reference_max_abs"].get<double>();
+      const double relative = row["max_abs_error"].get<double>() / reference;
+      EXPECT_GT(reference, 0.01) << row;  // outputs reach ~0.9 here, the weights ~0.09
+      const double bound = format == "fp32" ? 0.0 : format == "fp16" ? 1e-3 : format == "int8" ? 0.05 : 0.3;
+      EXPECT_LE(relative, bound) << row;
     }
   }
   // 256 holds whole NF4 (64) and Q4DQ (256) blocks per row, so both block formats are benchmarked.

@@ -2,13 +2,16 @@
 // quantized table, recorded ids, the sweep, and bad input.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <vector>
 
 #include "cli/cli_test_util.hpp"
 #include "quantkit/core/tensor_view.hpp"
+#include "quantkit/embed/embedding_table.hpp"
 #include "quantkit/embed/id_stream.hpp"
 #include "quantkit/io/npy.hpp"
+#include "quantkit/io/npz.hpp"
 
 namespace qk::cli_test {
 namespace {
@@ -48,6 +51,18 @@ TEST(CliEmbed, SavesAQuantizedTableAndReplaysRecordedIds) {
   const auto saved =
       run_qtool({"embed", "--table", "t.npy", "--bits", "8", "--save", "t8.npz"}, dir.path().string());
   ASSERT_EQ(saved.exit_code, 0) << saved.err;
+  // The saved rows, byte for byte, are the library's int8 rows of the same floats (which
+  // tests/embed/test_embedding_table.cpp checks against golden rule 8 written independently).
+  const io::NpyArray rows = io::read_npz_member(dir.file("t8.npz"), "rows");
+  const EmbeddingTable want =
+      EmbeddingTable::from_floats(TensorView<const float>(values.data(), {300, 16}), EmbeddingStorage::kInt8);
+  ASSERT_EQ(rows.shape(), (Shape{300, embedding_row_bytes(EmbeddingStorage::kInt8, 16)}));
+  const std::vector<std::uint8_t> bytes = rows.to_vector<std::uint8_t>();
+  ASSERT_EQ(static_cast<std::int64_t>(bytes.size()), want.bytes());
+  for (std::int64_t r = 0; r < 300; ++r)
+    ASSERT_EQ(0, std::memcmp(bytes.data() + r * want.row_bytes(), want.row_data(r),
+                             static_cast<std::size_t>(want.row_bytes())))
+        << "row " << r;
   const auto r = run_qtool({"embed", "--table", "t8.npz", "--ids", "ids.npy", "--batch", "100",
                             "--cache-rows", "30", "--policy", "static", "--json"},
                            dir.path().string());

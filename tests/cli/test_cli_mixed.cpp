@@ -2,10 +2,13 @@
 // dry-run table and trade-off curve, plans under each kind of budget, pins, applying a plan, bad input.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_test_util.hpp"
+#include "quantkit/files/quantize_file.hpp"
+#include "quantkit/io/npy.hpp"
 #include "quantkit/io/qfile.hpp"
 
 namespace qk::cli_test {
@@ -15,6 +18,20 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 std::string silero() { return std::string(QK_SOURCE_DIR) + "/examples/data/silero_vad_v5_16k"; }
+
+// Summed squared error of a written layer (quantized .npz, or a float .npy) against the original weights,
+// computed here from the files.
+double file_error(const std::string& original, const fs::path& written) {
+  const std::vector<float> w = io::read_npy(original).to_vector<float>();
+  const std::vector<float> back = written.extension() == ".npz"
+                                      ? dequantize_to_float(io::read_quantized(written.string()))
+                                      : io::read_npy(written.string()).to_vector<float>();
+  EXPECT_EQ(back.size(), w.size()) << written;
+  double sum = 0;
+  for (std::size_t i = 0; i < std::min(w.size(), back.size()); ++i)
+    sum += (double(w[i]) - back[i]) * (double(w[i]) - back[i]);
+  return sum;
+}
 
 TEST(CliMixed, DryRunPrintsEveryCandidateAndTheTradeoffCurve) {
   TempFolder dir;
@@ -44,11 +61,35 @@ TEST(CliMixed, ByteBudgetPlanBeatsTheUniformPlansThatFitAndApplies) {
   const json out = json::parse(r.out);
   const double plan_mse = out["plan"]["totals"]["mse"].get<double>();
   EXPECT_LE(out["plan"]["totals"]["bytes"].get<double>(), 150000);
+  // The plan's error recomputed from the files it wrote, layer by layer.
+  double plan_error = 0;
+  for (const auto& l : out["plan"]["layers"]) {
+    const std::string name = l["name"];
+    const fs::path written = fs::exists(dir.path() / "q" / (name + ".npz"))
+                                 ? dir.path() / "q" / (name + ".npz")
+                                 : dir.path() / "q" / (name + ".npy");
+    const double e = file_error(l["file"], written);
+    EXPECT_NEAR(e, l["error"].get<double>(), 1e-6 * e + 1e-12) << name;
+    plan_error += e;
+  }
+  EXPECT_NEAR(plan_mse, plan_error / out["plan"]["totals"]["weights"].get<double>(), 1e-6 * plan_mse);
+  // Each uniform integer plan that fits, made here with qtool quantize (per channel, as mixed quantizes),
+  // with its error recomputed from those files: the plan beats every one of them.
   int fitting = 0;
   for (const auto& u : out["uniform"]) {
-    if (!u["fits_budget"].get<bool>()) continue;
+    const std::string bits = u["name"];
+    if (!u["fits_budget"].get<bool>() || bits == "fp16") continue;
     ++fitting;
-    EXPECT_LT(plan_mse, u["mse"].get<double>()) << u.dump();
+    double uniform_error = 0;
+    for (const auto& l : out["plan"]["layers"]) {
+      const std::string file = l["file"], name = l["name"];
+      const std::string q = "u" + bits + "_" + name + ".npz";
+      const auto r = run_qtool({"quantize", file, "-o", q, "--bits", bits}, dir.path().string());
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      uniform_error += file_error(file, dir.path() / q);
+    }
+    EXPECT_NEAR(uniform_error, u["error"].get<double>(), 1e-6 * uniform_error) << "uniform " << bits;
+    EXPECT_LT(plan_error, uniform_error) << "uniform " << bits;
   }
   EXPECT_GE(fitting, 2);
   EXPECT_TRUE(fs::exists(dir.file("plan.json")));

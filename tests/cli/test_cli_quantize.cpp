@@ -192,7 +192,10 @@ TEST_F(CliJson, Quantize) {
   EXPECT_EQ(j["output_bytes"], fs::file_size(path("q.npz")));
   EXPECT_EQ(j["nonfinite"], 0);
   EXPECT_GT(j["peak_rss_bytes"].get<std::uint64_t>(), 0u);
-  EXPECT_GE(j["seconds"].get<double>(), 0.0);
+  // seconds and gb_per_s describe one run: consistent with each other (bytes read / time), not a speed.
+  if (j["seconds"].get<double>() > 0)
+    EXPECT_NEAR(j["gb_per_s"].get<double>(), 4 * 64 * 4 / j["seconds"].get<double>() / 1e9,
+                1e-6 + 1e-3 * j["gb_per_s"].get<double>());
 
   // --json before the subcommand means the same.
   const json g = json::parse(
@@ -220,6 +223,7 @@ TEST_P(CliNumpy, DecodesWhatQtoolWrites) {
     GTEST_SKIP() << "no python3 that imports numpy (QK_PYTHON3 is empty): apt-get install python3-numpy";
   const InteropCase& c = GetParam();
   write("w.npy", npy_of("<f4", c.shape, weights(c.shape[0], c.shape[1])));
+  write("x.npy", npy_of("<f4", {16, c.shape[1]}, weights(16, c.shape[1])));  // for --method --acts
   std::vector<std::string> quant{"quantize", "w.npy", "-o", "q.npz"};
   quant.insert(quant.end(), c.args.begin(), c.args.end());
   ok(quant);
@@ -245,7 +249,12 @@ INSTANTIATE_TEST_SUITE_P(
                     InteropCase{"Fp8E4m3PerChannel", {4, 64}, {"--format", "fp8-e4m3"}},
                     InteropCase{"Fp8E5m2PerTensor", {3, 5}, {"--format", "fp8-e5m2", "--per-tensor"}},
                     InteropCase{"Nf4Groups", {4, 128}, {"--format", "nf4"}},
-                    InteropCase{"Nf4PerChannelOddCount", {3, 5}, {"--format", "nf4", "--axis", "0"}}),
+                    InteropCase{"Nf4PerChannelOddCount", {3, 5}, {"--format", "nf4", "--axis", "0"}},
+                    // input_scale: the codes are W * s per input channel; the tensor is their values / s.
+                    InteropCase{"AwqInt4Groups",
+                                {4, 64},
+                                {"--method", "awq", "--acts", "x.npy", "--bits", "4", "--group-size", "32"}},
+                    InteropCase{"SmoothQuantInt8", {4, 64}, {"--method", "smoothquant", "--acts", "x.npy"}}),
     [](const testing::TestParamInfo<InteropCase>& info) { return std::string(info.param.name); });
 
 }  // namespace

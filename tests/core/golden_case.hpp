@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -40,12 +41,34 @@ class GoldenCase {
   bool has_input(const std::string& name) const { return json_.at("inputs").contains(name); }
   bool has_expected(const std::string& name) const { return json_.at("expected").contains(name); }
 
-  // Compares got against expected field `name` by its check; informational fields never fail.
+  // Compares got against expected field `name` by its check; informational fields are not compared (see
+  // expect_as for what a runner can still check in them).
   template <class T>
   void expect(const std::string& name, const std::vector<T>& got) const {
-    const auto& field = json_.at("expected").at(name);
-    const std::string check = field.at("check").get<std::string>();
+    const std::string check = json_.at("expected").at(name).at("check").get<std::string>();
     if (check == "informational") return;
+    compare(name, got, check);
+  }
+
+  // Compares got against field `name` under `check` ("exact": every element bit for bit, or "tolerance":
+  // the field's own tolerance), whatever the case file says: for a tolerance field that the library
+  // reproduces exactly, and for informational fields that follow a documented rule.
+  template <class T>
+  void expect_as(const std::string& name, const std::vector<T>& got, const std::string& check) const {
+    compare(name, got, check);
+  }
+
+  // A check that is not a field comparison (the refusal of a bad input, a bound against the reference's
+  // result): counted with the fields.
+  void count_check() const { ++compared_; }
+  // How many checks were made: a case whose runner checks nothing is a failure of the suite.
+  int checks() const { return compared_; }
+
+ private:
+  template <class T>
+  void compare(const std::string& name, const std::vector<T>& got, const std::string& check) const {
+    ++compared_;
+    const auto& field = json_.at("expected").at(name);
     const auto want = io::read_npy((dir_ / field.at("file").get<std::string>()).string()).to_vector<T>();
     ASSERT_EQ(got.size(), want.size()) << name;
     double abs_tol = 0, rel_tol = 0;
@@ -59,7 +82,8 @@ class GoldenCase {
     for (std::size_t i = 0; i < got.size(); ++i) {
       bool ok;
       if constexpr (std::is_floating_point_v<T>) {
-        ok = check == "exact" ? got[i] == want[i]
+        // Exact means the same bits (so -0 is not 0, and NaN equals NaN of the same payload).
+        ok = check == "exact" ? std::memcmp(&got[i], &want[i], sizeof(T)) == 0
                               : std::abs(static_cast<double>(got[i]) - want[i]) <=
                                     abs_tol + rel_tol * std::abs(static_cast<double>(want[i]));
       } else {
@@ -73,7 +97,7 @@ class GoldenCase {
     EXPECT_EQ(failures, 0u) << name << ": " << failures << " of " << got.size() << " elements differ";
   }
 
- private:
+  mutable int compared_ = 0;
   std::filesystem::path dir_;
   nlohmann::json json_;
 };

@@ -2,17 +2,20 @@
 // in tests/kernels/test_kernels.cpp).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
 #include "../io/io_test_util.hpp"
 #include "quantkit/core/error.hpp"
+#include "quantkit/core/half.hpp"
 #include "quantkit/embed/embedding_table.hpp"
 #include "quantkit/embed/id_stream.hpp"
-#include "quantkit/files/embedding_file.hpp"
 #include "quantkit/embed/rowwise.hpp"
 #include "quantkit/embed/sparse_lookup.hpp"
+#include "quantkit/files/embedding_file.hpp"
 #include "quantkit/io/npy.hpp"
 #include "quantkit/io/npz.hpp"
 
@@ -48,33 +51,85 @@ TEST(EmbeddingTable, BytesPerRowMeetTheMemoryTargets) {
   EXPECT_EQ(embedding_row_bytes(EmbeddingStorage::kInt4, 7), 4 + 4);
 }
 
-TEST(EmbeddingTable, RowsDequantizeLikeTheReferenceAndWithinHalfAStep) {
+// Golden rule 8's fp16-scale/bias row (the 4- and 2-bit prepack, which the table's int8 rows use with
+// L = 255: FBGEMM's FusedNBitRowwiseQuantizedSBHalf), written again from the golden README, independent of
+// the library's prepack: codes, then the fp16 scale and bias.
+std::vector<std::uint8_t> golden_half_sb_row(const float* x, std::int64_t dim, int bits) {
+  float mn = x[0], mx = x[0];
+  for (std::int64_t d = 1; d < dim; ++d) mn = std::min(mn, x[d]), mx = std::max(mx, x[d]);
+  const auto L = static_cast<float>((1 << bits) - 1);
+  const half bias(mn);  // round to nearest even
+  const float range = mx - static_cast<float>(bias);
+  half scale(range / L);
+  if (range == 0.0f || static_cast<float>(scale) == 0.0f) scale = half(1.0f);
+  const float inv = 1.0f / static_cast<float>(scale);
+  const std::int64_t code_bytes = (dim * bits + 7) / 8;
+  std::vector<std::uint8_t> row(static_cast<std::size_t>(code_bytes + 4), 0);
+  for (std::int64_t d = 0; d < dim; ++d) {
+    float code = std::rint((x[d] - static_cast<float>(bias)) * inv);
+    code = code < 0.0f ? 0.0f : (code > L ? L : code);
+    const int per_byte = 8 / bits;
+    row[static_cast<std::size_t>(d / per_byte)] |=
+        static_cast<std::uint8_t>(static_cast<unsigned>(code) << ((d % per_byte) * bits));
+  }
+  row[static_cast<std::size_t>(code_bytes)] = static_cast<std::uint8_t>(scale.bits & 0xFF);
+  row[static_cast<std::size_t>(code_bytes) + 1] = static_cast<std::uint8_t>(scale.bits >> 8);
+  row[static_cast<std::size_t>(code_bytes) + 2] = static_cast<std::uint8_t>(bias.bits & 0xFF);
+  row[static_cast<std::size_t>(code_bytes) + 3] = static_cast<std::uint8_t>(bias.bits >> 8);
+  return row;
+}
+
+TEST(EmbeddingTable, RowsAreTheGoldenRowsAndWithinHalfAStep) {
   auto rng = seeded_rng();
   for (const std::int64_t dim : {1, 5, 16, 33, 64, 257}) {
     const std::int64_t rows = 37;
-    const auto values = random_values(rows * dim, rng);
+    auto values = random_values(rows * dim, rng);
+    for (std::int64_t d = 0; d < dim; ++d)
+      values[static_cast<std::size_t>(3 * dim + d)] = 0.4f;  // constant row
     for (const EmbeddingStorage storage : kAllStorages) {
       SCOPED_TRACE(std::string(to_string(storage)) + " dim " + std::to_string(dim));
       const auto table =
           EmbeddingTable::from_floats(TensorView<const float>(values.data(), {rows, dim}), storage);
       EXPECT_EQ(table.bytes(), rows * embedding_row_bytes(storage, dim));
+      const int bits = storage_bits(storage);
       std::vector<float> fast(static_cast<std::size_t>(dim)), ref(fast);
       for (std::int64_t r = 0; r < rows; ++r) {
         table.dequantize_row(r, fast.data());
         table.dequantize_row_ref(r, ref.data());
         ASSERT_EQ(fast, ref) << "row " << r;
         const float* x = values.data() + r * dim;
+        if (bits == 32) {
+          for (std::int64_t d = 0; d < dim; ++d) ASSERT_EQ(fast[d], x[d]) << "row " << r << " d " << d;
+          continue;
+        }
+        if (bits == 16) {  // round to nearest even: exactly qk::half's value
+          for (std::int64_t d = 0; d < dim; ++d)
+            ASSERT_EQ(fast[d], static_cast<float>(half(x[d]))) << "row " << r << " d " << d;
+          continue;
+        }
+        // Quantized rows: byte for byte the golden row.
+        const std::vector<std::uint8_t> golden = golden_half_sb_row(x, dim, bits);
+        ASSERT_EQ(0, std::memcmp(golden.data(), table.row_data(r), golden.size())) << "row " << r;
+        // And every value within half a step, plus what the float16 parameters cost. With
+        // e = 2^-11 (float16's relative rounding) and R = |mn| + (mx - mn):
+        // - bias = fp16(mn) may sit above mn by |mn| e: values below it clamp to code 0, off by <= |mn| e;
+        // - scale = fp16(range / L) may be below range / L by (range / L) e, so L * scale may fall short
+        //   of the top value by <= range e, which the clamp to L leaves as error;
+        // - elsewhere the code is the nearest: off by <= scale / 2, plus the float32 rounding of
+        //   (x - bias) * inv and of code * scale + bias: a few 2^-24 R;
+        // - a float16 subnormal scale is absolute-rounded (2^-25), which L codes multiply.
+        // So |x - dequantized| <= scale / 2 + R e + 4 * 2^-24 R + L 2^-25. Truncating instead of
+        // rounding costs up to a whole step (about 2.5 times this bound at 8 bits for N(0, 1) rows).
         float mn = x[0], mx = x[0];
         for (std::int64_t d = 0; d < dim; ++d) mn = std::min(mn, x[d]), mx = std::max(mx, x[d]);
-        // Quantized rows: half a step of the float16 scale, plus the float16 rounding of the bias and
-        // scale (relative 2^-11 of the range), as a bound on every value.
-        const int bits = storage_bits(storage);
-        const double step = bits <= 8 ? (mx - mn) / ((1 << bits) - 1) : 0.0;
-        const double bound = bits <= 8
-                                 ? step / 2 + (std::abs(mn) + (mx - mn)) * 2e-3 + 1e-6
-                                 : (bits == 16 ? std::abs(mx) * 1e-3 + std::abs(mn) * 1e-3 + 1e-7 : 0.0);
+        const double L = (1 << bits) - 1;
+        const double R = std::abs(mn) + (mx - mn);
+        const std::size_t code_bytes = golden.size() - 4;
+        const double scale =
+            half_bits_to_float(static_cast<std::uint16_t>(golden[code_bytes] | golden[code_bytes + 1] << 8));
+        const double bound = scale / 2 + R * 0x1p-11 + 4 * 0x1p-24 * R + L * 0x1p-25;
         for (std::int64_t d = 0; d < dim; ++d)
-          ASSERT_LE(std::abs(fast[d] - x[d]), bound) << "row " << r << " d " << d;
+          ASSERT_LE(std::abs(double(fast[d]) - x[d]), bound) << "row " << r << " d " << d;
       }
     }
   }

@@ -1,6 +1,7 @@
 // HotRowCache, its policies and map, prefetching, the replay simulator and the hit-rate targets.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <memory>
 #include <random>
 #include <thread>
@@ -187,8 +188,8 @@ TEST(HotRowCache, CachedResultsEqualUncachedBitForBit) {
   }
 }
 
-// Several reader threads and a prefetch worker on one cache: every result equals the uncached path.
-// CI runs this test under ThreadSanitizer too.
+// Several reader threads, a prefetch worker and a stats monitor on one cache: every result equals the
+// uncached path. CI runs this test under ThreadSanitizer too.
 TEST(HotRowCache, ConcurrentReadersAndPrefetchAgreeWithUncached) {
   const auto table = make_table(2000, 24, EmbeddingStorage::kInt8);
   ZipfStreamOptions z;
@@ -222,8 +223,30 @@ TEST(HotRowCache, ConcurrentReadersAndPrefetchAgreeWithUncached) {
         }
       });
     }
+    // A monitor reads stats() and resident_rows() while the readers and the worker run (what a serving
+    // process's metrics endpoint does): every snapshot is consistent, and the counters never go back.
+    std::atomic<bool> done{false};
+    int bad_snapshots = 0, snapshots = 0;
+    std::thread monitor([&] {
+      CacheStats last;
+      while (!done.load()) {
+        const CacheStats st = cache.stats();
+        const std::int64_t resident = cache.resident_rows();
+        ++snapshots;
+        bad_snapshots += st.hits > st.lookups || st.misses > st.lookups || st.lookups < last.lookups ||
+                         st.hits < last.hits || st.misses < last.misses || st.evictions < last.evictions ||
+                         resident < 0 || resident > 100;
+        last = st;
+      }
+    });
     for (auto& th : threads) th.join();
     prefetcher.wait();
+    done = true;
+    monitor.join();
+    EXPECT_EQ(bad_snapshots, 0) << "of " << snapshots << " snapshots";
+    EXPECT_GT(snapshots, 0);
+    const CacheStats final_stats = cache.stats();
+    EXPECT_EQ(final_stats.hits + final_stats.misses, final_stats.lookups);
     for (int t = 0; t < kThreads; ++t) EXPECT_EQ(failures[static_cast<std::size_t>(t)], 0) << "thread " << t;
     EXPECT_GT(prefetcher.stats().batches, 0);
     EXPECT_LE(cache.resident_rows(), 100);
@@ -334,6 +357,35 @@ TEST(HitRate, AgingLfuRecoversAfterTheHotSetShifts) {
   std::printf("second half: lfu with aging %.4f, without %.4f, oracle %.4f\n", aging, no_aging, oracle);
   EXPECT_GE(aging, 0.9 * oracle);
   EXPECT_GT(aging, no_aging);
+}
+
+// A stream whose hit rates are known in closed form: ids 0..K-1 in order, R times over (K = rows). At a
+// capacity of C rows:
+// - LRU misses every lookup while C < K (a cyclic scan always evicts the row needed next), and only the
+//   K first lookups at C = K: 1 - 1/R;
+// - the oracle (rows 0..C-1: all equally frequent, ties by id) misses each of its rows once: C(R-1)/(KR);
+//   preloaded it misses none of them: C/K;
+// - the static profile (the first tenth of the stream = one pass) picks the same rows, loaded up front: C/K;
+// - LFU at C = K admits every row into free space and then hits: 1 - 1/R.
+TEST(Sweep, MatchesTheKnownRatesOfACyclicStream) {
+  constexpr std::int64_t K = 1000, R = 10;
+  std::vector<std::int64_t> ids;
+  for (std::int64_t r = 0; r < R; ++r)
+    for (std::int64_t i = 0; i < K; ++i) ids.push_back(i);
+  SweepOptions o;
+  o.fractions = {0.05, 0.5, 1.0};
+  const auto points = sweep(ids, K, o);
+  ASSERT_EQ(points.size(), 3u);
+  for (const auto& p : points) {
+    const double C = static_cast<double>(p.capacity);
+    SCOPED_TRACE("capacity " + std::to_string(p.capacity));
+    EXPECT_EQ(p.capacity, static_cast<std::int64_t>(p.cache_fraction * K));
+    EXPECT_DOUBLE_EQ(p.lru, p.capacity < K ? 0.0 : 1.0 - 1.0 / R);
+    EXPECT_DOUBLE_EQ(p.oracle.oracle, C * (R - 1) / (K * R));
+    EXPECT_DOUBLE_EQ(p.oracle.oracle_preloaded, C / K);
+    EXPECT_DOUBLE_EQ(p.static_profile, C / K);
+    if (p.capacity == K) EXPECT_DOUBLE_EQ(p.lfu, 1.0 - 1.0 / R);
+  }
 }
 
 TEST(Sweep, CurvesAreRatesAndTheChartDrawsThem) {

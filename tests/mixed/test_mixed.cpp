@@ -179,9 +179,45 @@ TEST(MixedSelection, ThinnedFrontierStaysWithinItsBound) {
     const Selection exact = select_formats(t, b);
     const Selection approx = select_formats(t, b, thin);
     EXPECT_GT(approx.suboptimality_bound, 0.0);
-    // Each pass at ratio r multiplies the bound by r; the plan must honour what it reports.
-    EXPECT_LE(approx.error, exact.error * (1 + approx.suboptimality_bound) + 1e-12);
+    // Against the optimum found by brute force over all 5^7 assignments (not the library's exact mode):
+    // the thinned plan is never better than it, and within the bound it reports.
+    const Best optimum = brute_force(t, b);
+    EXPECT_DOUBLE_EQ(exact.error, optimum.error);
+    EXPECT_GE(approx.error, optimum.error * (1 - 1e-12));
+    EXPECT_LE(approx.error, optimum.error * (1 + approx.suboptimality_bound) + 1e-12);
     EXPECT_LE(static_cast<double>(approx.bytes), b.value);
+    // The bound itself: thinning at ratio 1 + epsilon / layers on each of the 7 layers, doubled per extra
+    // pass, stays below (1 + epsilon / 7)^7 - 1 times 2^passes; a frontier of 40 needs at most a few.
+    EXPECT_LE(approx.suboptimality_bound, std::pow(1 + 0.05 / 7, 7) * 16 - 1) << "extra " << extra;
+  }
+  // With a cap the frontier never reaches, nothing is thinned: exact, and a bound of 0.
+  SelectionOptions roomy;
+  roomy.max_frontier = 1 << 20;
+  roomy.epsilon = 0.05;
+  const Budget mid{BudgetKind::kBytes, static_cast<double>(min_bytes) + 200.0};
+  EXPECT_EQ(select_formats(t, mid, roomy).suboptimality_bound, 0.0);
+  EXPECT_DOUBLE_EQ(select_formats(t, mid, roomy).error, brute_force(t, mid).error);
+  // Caps from far below the unthinned frontier (about 110 points here) to above it: every plan is within
+  // its bound of the brute-force optimum, never better than it, and the bound grows as the cap tightens.
+  // At a cap of 100 each layer's frontier is thinned at most once, at ratio 1 + epsilon / 7, so the bound
+  // is at most (1 + epsilon / 7)^7 - 1 (about epsilon), not just "some number the plan reports".
+  const Best optimum = brute_force(t, mid);
+  double looser_bound = 0;
+  for (const std::size_t cap : {std::size_t{120}, std::size_t{100}, std::size_t{80}, std::size_t{60},
+                                std::size_t{40}, std::size_t{20}}) {
+    SelectionOptions capped;
+    capped.max_frontier = cap;
+    capped.epsilon = 0.05;
+    const Selection s = select_formats(t, mid, capped);
+    EXPECT_GE(s.error, optimum.error * (1 - 1e-12)) << "cap " << cap;
+    EXPECT_LE(s.error, optimum.error * (1 + s.suboptimality_bound) + 1e-12) << "cap " << cap;
+    EXPECT_GE(s.suboptimality_bound, looser_bound) << "cap " << cap;
+    looser_bound = s.suboptimality_bound;
+    if (cap == 120) EXPECT_EQ(s.suboptimality_bound, 0.0);
+    if (cap == 100) {
+      EXPECT_GT(s.suboptimality_bound, 0.0);
+      EXPECT_LE(s.suboptimality_bound, std::pow(1 + 0.05 / 7, 7) - 1);
+    }
   }
   // A cap far below what one thinning pass leaves still holds (the ratio grows), and the least-error plan
   // stays reachable, so the tightest reachable error threshold still has a plan.

@@ -41,6 +41,22 @@ std::vector<float> activations(std::int64_t rows, std::int64_t in, std::mt19937&
   return x;
 }
 
+// The output error recomputed from the activations themselves, independent of the library's Hessian:
+// the sum over rows x of ||(W - W_q) x||^2, in double.
+double recomputed_output_error(const std::vector<float>& w, const std::vector<float>& wq, std::int64_t out,
+                               std::int64_t in, const std::vector<float>& x) {
+  const std::int64_t rows = static_cast<std::int64_t>(x.size()) / in;
+  double sum = 0;
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t o = 0; o < out; ++o) {
+      double e = 0;
+      for (std::int64_t c = 0; c < in; ++c)
+        e += (double(w[o * in + c]) - wq[o * in + c]) * x[r * in + c];
+      sum += e * e;
+    }
+  return sum;
+}
+
 TEST(ActivationStats, OneBatchAndFiftyBatchesAgree) {
   std::mt19937 gen(seed());
   const std::int64_t rows = 500, in = 24;
@@ -138,7 +154,8 @@ TEST(Gptq, MatchesTheStraightforwardAlgorithm) {
   const std::int64_t out = 24, in = 64, rows = 400;
   const auto w = gaussian(out * in, 0.2f, gen);
   ActivationStats stats(in);
-  stats.add(activations(rows, in, gen, 4.0f), rows);
+  const auto x = activations(rows, in, gen, 4.0f);
+  stats.add(x, rows);
   for (const std::int64_t group : {0, 16}) {
     for (const bool act_order : {false, true}) {
       WeightQuantOptions o;
@@ -160,7 +177,13 @@ TEST(Gptq, MatchesTheStraightforwardAlgorithm) {
           << "group " << group << " act_order " << act_order;
       // And GPTQ's purpose: less output error than RTN.
       const QuantizedLinear rtn = quantize_linear(w, out, in, &stats, WeightMethod::kRtn, o);
-      EXPECT_LT(fast.output_error, rtn.output_error);
+      const double e_gptq = recomputed_output_error(w, fast.dequantized, out, in, x);
+      const double e_rtn = recomputed_output_error(w, rtn.dequantized, out, in, x);
+      EXPECT_LT(e_gptq, e_rtn) << "group " << group << " act_order " << act_order;
+      // What the library reports about itself is the same quantity in GPTQ's units: its Hessian is
+      // H = 2 X^T X / rows, so d H d^T summed over outputs is 2 / rows times the sum of squares above.
+      EXPECT_NEAR(fast.output_error, e_gptq * 2 / rows, 1e-3 * e_gptq * 2 / rows);
+      EXPECT_NEAR(rtn.output_error, e_rtn * 2 / rows, 1e-3 * e_rtn * 2 / rows);
     }
   }
 }
@@ -224,11 +247,13 @@ TEST(Awq, UniformActivationsChooseAlphaZeroAndOutlierChannelsDoNot) {
   auto wide = w;
   for (std::int64_t r = 0; r < out; ++r) wide[r * in + (r * 5 + 1) % in] = (r % 2 ? 2.5f : -2.5f);
   ActivationStats skewed(in);
-  skewed.add(activations(rows, in, gen, 20.0f), rows);
+  const auto xs = activations(rows, in, gen, 20.0f);
+  skewed.add(xs, rows);
   const QuantizedLinear awq = quantize_linear(wide, out, in, &skewed, WeightMethod::kAwq, o);
   const QuantizedLinear rtn = quantize_linear(wide, out, in, &skewed, WeightMethod::kRtn, o);
   EXPECT_GT(awq.alpha, 0.0);
-  EXPECT_LT(awq.output_error, rtn.output_error);
+  EXPECT_LT(recomputed_output_error(wide, awq.dequantized, out, in, xs),
+            recomputed_output_error(wide, rtn.dequantized, out, in, xs));
   // The codes are W diag(s) quantized: dequantizing and dividing by s gives the weights reported.
   for (std::int64_t r = 0; r < out; ++r)
     for (std::int64_t c = 0; c < in; ++c) {
@@ -245,7 +270,8 @@ TEST(Awq, AutoClipNeverRaisesTheOutputErrorAndUsesTheSlotsHessianBlock) {
   auto w = gaussian(out * in, 0.3f, gen);
   for (std::size_t k = 0; k < w.size(); k += 37) w[k] *= 6;  // stretched grids leave room to clip
   ActivationStats stats(in);
-  stats.add(activations(rows, in, gen, 10.0f), rows);
+  const auto x = activations(rows, in, gen, 10.0f);
+  stats.add(x, rows);
   for (const std::int64_t group : {std::int64_t{0}, std::int64_t{16}}) {
     WeightQuantOptions o;
     o.bits = 3;
@@ -256,7 +282,9 @@ TEST(Awq, AutoClipNeverRaisesTheOutputErrorAndUsesTheSlotsHessianBlock) {
     EXPECT_EQ(clipped.alpha, plain.alpha) << "the clip step comes after the scale search";
     // Large weights stretch every grid they sit in: shrinking those ranges must pay off, strictly (awq()
     // keeps the unclipped result when it does not, so <= alone would hold by construction).
-    EXPECT_LT(clipped.output_error, plain.output_error) << "group " << group;
+    EXPECT_LT(recomputed_output_error(w, clipped.dequantized, out, in, x),
+              recomputed_output_error(w, plain.dequantized, out, in, x))
+        << "group " << group;
     EXPECT_NE(clipped.params.scale, plain.params.scale) << "group " << group;
   }
   // With a diagonal Hessian the slot's block error is the importance-weighted error: both searches agree.

@@ -62,6 +62,12 @@ std::vector<float> normal(std::size_t n, float stddev, std::uint32_t seed) {
   return v;
 }
 
+double max_abs(const std::vector<float>& a) {
+  double m = 0;
+  for (const float v : a) m = std::max(m, std::fabs(static_cast<double>(v)));
+  return m;
+}
+
 double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
   double m = 0;
   for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(static_cast<double>(a[i]) - b[i]));
@@ -96,6 +102,7 @@ void add_format(const char* format, const Weights& packed, Call call, Inputs& in
     std::vector<float>& ref = gemv ? in.ref1 : in.refb;
     if (std::strcmp(format, "fp32") == 0) ref = *y;
     c.result.max_abs_error = max_abs_diff(*y, ref);
+    c.result.reference_max_abs = max_abs(ref);
     cases.push_back(std::move(c));
   }
 }
@@ -134,6 +141,7 @@ void add_block_gemv(const char* format, Weights weights, Inputs& in, std::vector
   c.call = [=](int i) { gemv_of((*copies)[static_cast<std::size_t>(i) % copies->size()], n, *x, *y); };
   c.call(0);
   c.result.max_abs_error = max_abs_diff(*y, in.ref1);
+  c.result.reference_max_abs = max_abs(in.ref1);
   cases.push_back(std::move(c));
 }
 
@@ -244,7 +252,10 @@ BenchReport run_gemm_bench(const BenchOptions& o, const std::function<void(const
   kernels::dequantize<std::int8_t, float>(TensorView<const std::int8_t>(codes->data(), {n, n}), *params,
                                           round_trip);
   for (BenchResult& r : report.results)
-    if (r.name == "quantize/int8") r.max_abs_error = max_abs_diff(round_trip, *weights);
+    if (r.name == "quantize/int8") {
+      r.max_abs_error = max_abs_diff(round_trip, *weights);
+      r.reference_max_abs = max_abs(*weights);
+    }
   return report;
 }
 

@@ -39,6 +39,8 @@ struct BenchResult {
   std::optional<double> speedup_vs_fp32;    // GEMV/GEMM: FP32 time / this time (same batch)
   std::optional<double> fraction_of_limit;  // GEMV: (bytes / read bandwidth) / this time
   std::optional<double> max_abs_error;      // GEMV/GEMM: against the FP32 output; quantize: round trip
+  std::optional<double> reference_max_abs;  // the largest |value| that error is measured against (FP32
+                                            // output or the weights), so the error reads relative to it
 };
 
 struct BenchReport {

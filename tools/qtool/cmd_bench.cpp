@@ -53,7 +53,8 @@ Handler add_bench(CLI::App& app, Output& out) {
                            {"gflops", r.gflops > 0 ? nlohmann::json(r.gflops) : nlohmann::json(nullptr)},
                            {"speedup_vs_fp32", optional_number(r.speedup_vs_fp32)},
                            {"fraction_of_bandwidth_limit", optional_number(r.fraction_of_limit)},
-                           {"max_abs_error", optional_number(r.max_abs_error)}});
+                           {"max_abs_error", optional_number(r.max_abs_error)},
+                           {"reference_max_abs", optional_number(r.reference_max_abs)}});
       }
       print_json({{"machine",
                    {{"cpu", m.cpu},

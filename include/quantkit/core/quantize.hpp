@@ -361,12 +361,14 @@ inline void fake_quantize(TensorView<const T> x, const QuantParams& params, std:
   fake_quantize_chunk<T>(x.flat(), layout, 0, params, out, mask);
 }
 
-// Straight-through estimator backward: dx = dy where the mask passes, 0 elsewhere.
+// Straight-through estimator backward: dx = dy * mask, as the reference multiplies: dy where the mask
+// passes, elsewhere dy * 0 (so -0 for a negative dy, NaN for a NaN dy, bit for bit the reference's zeros).
 template <QuantFloat T>
 inline void fake_quantize_backward(std::span<const T> dy, std::span<const std::uint8_t> mask,
                                    std::span<T> dx) {
   if (dy.size() != mask.size() || dx.size() != dy.size()) throw Error("fake_quantize_backward: sizes differ");
-  for (std::size_t i = 0; i < dy.size(); ++i) dx[i] = mask[i] ? dy[i] : T(0.0f);
+  for (std::size_t i = 0; i < dy.size(); ++i)
+    dx[i] = mask[i] ? dy[i] : T(to_compute(dy[i]) * compute_t<T>(0));
 }
 
 }  // namespace qk
