@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "quantkit/core/error.hpp"
+#include "quantkit/files/file_kind.hpp"
 #include "quantkit/io/npy.hpp"
 #include "quantkit/io/npz.hpp"
 #include "quantkit/files/quantize_file.hpp"
@@ -36,6 +37,7 @@ TensorFileKind tensor_file_kind(const std::string& path) {
 }
 
 NpySummary summarize_npy(const std::string& path, const std::string& reference) {
+  expect_file_kind(path, FileKind::kNpy);
   const io::NpyArray array = io::read_npy(path);
   const std::vector<float> values = array.to_vector<float>();
   NpySummary s;
@@ -48,6 +50,7 @@ NpySummary summarize_npy(const std::string& path, const std::string& reference) 
 }
 
 QuantizedSummary summarize_quantized(const std::string& path, const std::string& reference) {
+  expect_file_kind(path, FileKind::kQuantizedTensor);
   const io::QuantizedFile file = io::read_quantized(path);
   QuantizedSummary s;
   s.meta = file.meta;

@@ -12,6 +12,7 @@
 #include "file_streaming.hpp"
 #include "quantkit/core/pack.hpp"
 #include "quantkit/core/quantize.hpp"
+#include "quantkit/files/file_kind.hpp"
 #include "quantkit/io/atomic_file.hpp"
 #include "quantkit/io/npy.hpp"
 #include "quantkit/io/npz.hpp"
@@ -215,6 +216,7 @@ FileQuantReport dequantize_file(const std::string& input, const std::string& out
                 io::dtype_name(out_dtype));
   }
   { io::AtomicFile probe(output); }
+  expect_file_kind(input, FileKind::kQuantizedTensor);
   const io::QuantizedFile file = io::read_quantized(input);
   FileQuantReport report;
   report.shape = file.meta.shape;

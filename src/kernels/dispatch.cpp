@@ -5,6 +5,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <string>
+
+#include "quantkit/core/error.hpp"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <cpuid.h>
@@ -87,5 +90,13 @@ Isa active_isa() {
 }
 
 bool cpu_supports(Isa isa) { return static_cast<int>(isa) <= static_cast<int>(detected_isa()); }
+
+void check_isa_environment() {
+  const char* forced = std::getenv("QK_ISA");
+  if (forced == nullptr || *forced == '\0') return;
+  for (const Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512Vnni})
+    if (std::strcmp(forced, to_string(isa)) == 0) return;
+  throw Error(std::string("QK_ISA=") + forced + ": unknown instruction set (scalar, avx2 or avx512vnni)");
+}
 
 }  // namespace qk::kernels

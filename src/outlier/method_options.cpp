@@ -5,6 +5,13 @@
 
 namespace qk {
 
+int default_method_bits(WeightMethod method) { return method == WeightMethod::kSmoothQuant ? 8 : 4; }
+
+std::int64_t default_method_group_size(WeightMethod method, std::int64_t in_features) {
+  if (method == WeightMethod::kSmoothQuant) return 0;
+  return in_features > 0 && in_features % kMethodDefaultGroupSize == 0 ? kMethodDefaultGroupSize : 0;
+}
+
 void validate_method_request(const MethodRequest& r) {
   if (r.method != WeightMethod::kRtn && !r.has_activations)
     throw MethodOptionError(

@@ -208,13 +208,18 @@ TEST_F(CliErrors, GroupSizeDoesNotDivideTheLastAxis) {
 
 TEST_F(CliErrors, BitsOutOfRange) {
   write_weights();
-  // The bit width is checked before the input is read: the message is about the option, not a file.
-  expect_clean_failure({"quantize", "w.npy", "-o", "out.npz", "--bits", "1"}, "out.npz", "",
-                       "bits must be between 2 and 8, got 1");
-  expect_clean_failure({"quantize", "w.npy", "-o", "out.npz", "--bits", "9"}, "out.npz", "",
-                       "bits must be between 2 and 8, got 9");
-  expect_clean_failure({"fake-quant", "w.npy", "-o", "out.npy", "--bits", "9"}, "out.npy", "",
-                       "bits must be between 2 and 8, got 9");
+  // The bit width is a usage error (exit 2), found before the input is read; nothing is written.
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"quantize", "w.npy", "-o", "out.npz", "--bits", "1"},
+        std::vector<std::string>{"quantize", "w.npy", "-o", "out.npz", "--bits", "9"},
+        std::vector<std::string>{"fake-quant", "w.npy", "-o", "out.npy", "--bits", "9"}}) {
+    const auto before = snapshot(folder_.path());
+    const ProcessResult r = qtool(args);
+    EXPECT_EQ(r.exit_code, 2) << joined(args);
+    EXPECT_THAT(r.err,
+                StartsWith("qtool: usage error: --bits: Value " + args.back() + " not in range 2 to 8"));
+    expect_folder_unchanged(before);
+  }
 }
 
 TEST_F(CliErrors, OutputIsTheInput) {
@@ -226,8 +231,14 @@ TEST_F(CliErrors, OutputIsTheInput) {
   const std::string same = "the output is the same file as the input 'w.npy'";
   // The "existing output" is the input itself here: the snapshot shows it unchanged.
   expect_clean_failure({"fake-quant", "w.npy", "-o", "w.npy"}, "", "w.npy", same);
-  expect_clean_failure({"quantize", "w.npy", "-o", "w.npy"}, "", "w.npy", same);
-  expect_clean_failure({"quantize", "w.npy", "-o", "./w.npy"}, "", "./w.npy", same);
+  // quantize refuses a .npy output before anything else (a quantized file is an .npz): the input is safe.
+  for (const char* out : {"w.npy", "./w.npy"}) {
+    const auto before = snapshot(folder_.path());
+    const ProcessResult r = qtool({"quantize", "w.npy", "-o", out});
+    EXPECT_EQ(r.exit_code, 2) << out;
+    EXPECT_THAT(r.err, HasSubstr("a quantized file is an .npz archive"));
+    expect_folder_unchanged(before);
+  }
   expect_clean_failure({"fake-quant", "w.npy", "-o", "link.npy"}, "", "link.npy", same);
   expect_clean_failure({"fake-quant", "w.npy", "-o", "hard.npy"}, "", "hard.npy", same);
   expect_clean_failure({"fake-quant", "link.npy", "-o", "w.npy"}, "", "w.npy",

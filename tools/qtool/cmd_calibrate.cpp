@@ -9,8 +9,8 @@
 
 #include "common.hpp"
 #include "quantkit/calib/calibration.hpp"
-#include "quantkit/files/calibration_file.hpp"
 #include "quantkit/calib/presets.hpp"
+#include "quantkit/files/calibration_file.hpp"
 #include "quantkit/io/atomic_file.hpp"
 
 namespace qtool {

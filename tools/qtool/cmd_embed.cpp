@@ -10,12 +10,12 @@
 
 #include "common.hpp"
 #include "embed_report.hpp"
+#include "perf/embed_bench.hpp"
 #include "quantkit/core/error.hpp"
 #include "quantkit/embed/bench_inputs.hpp"
 #include "quantkit/embed/cache_replay.hpp"
 #include "quantkit/embed/embedding_table.hpp"
 #include "quantkit/files/embed_workload.hpp"
-#include "perf/embed_bench.hpp"
 
 namespace qtool {
 

@@ -11,8 +11,8 @@
 #include "inspect_report.hpp"
 #include "quantkit/core/spec.hpp"
 #include "quantkit/files/inspect.hpp"
-#include "quantkit/io/qfile.hpp"
 #include "quantkit/files/weight_method_file.hpp"
+#include "quantkit/io/qfile.hpp"
 #include "quantkit/ptq/stats.hpp"
 
 namespace qtool {
@@ -25,12 +25,9 @@ bool has_suffix(const std::string& s, const std::string& suffix) {
 
 int inspect_npy(const std::string& path, const std::string& reference, const Output& out) {
   const qk::NpySummary s = qk::summarize_npy(path, reference);
-  nlohmann::json j{{"file", path},
-                   {"kind", "npy"},
-                   {"shape", s.shape},
-                   {"dtype", qk::io::dtype_name(s.dtype)},
-                   {"bytes", s.file_bytes},
-                   {"stats", stats_json(s.stats)}};
+  nlohmann::json j{{"file", path},          {"kind", "npy"},
+                   {"shape", s.shape},      {"dtype", qk::io::dtype_name(s.dtype)},
+                   {"bytes", s.file_bytes}, {"stats", stats_json(s.stats)}};
   if (s.error) {
     j["reference"] = reference;
     j["error"] = error_json(*s.error);
@@ -83,8 +80,8 @@ int inspect_quantized(const std::string& path, const std::string& reference, con
                s.scale_max, s.zero_point_min, s.zero_point_max);
   }
   if (m.method) print_method(*m.method, s.has_input_scale);
-  fmt::print("  {} on disk, {} as {}: {:.2f}x smaller\n", human_bytes(s.file_bytes),
-             human_bytes(s.original_bytes), qk::io::dtype_name(m.dtype), s.compression_ratio);
+  fmt::print("  {} on disk, {} as {}: {}\n", human_bytes(s.file_bytes), human_bytes(s.original_bytes),
+             qk::io::dtype_name(m.dtype), size_change(s.compression_ratio));
   if (s.error) print_error(*s.error);
   return 0;
 }

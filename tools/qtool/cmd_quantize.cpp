@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "file_quant.hpp"
+#include "quantkit/files/npy_header.hpp"
 #include "quantkit/files/plan_file.hpp"
 #include "quantkit/files/weight_method_file.hpp"
 #include "quantkit/outlier/method_options.hpp"
@@ -81,8 +82,13 @@ int run_method(const FileQuantArgs& args, const MethodArgs& m, const Output& out
     throw UsageError(e.what());
   }
   request.has_activations = !m.acts.empty();
-  request.bits = spec.bits;
-  request.group_size = spec.group_size.value_or(0);
+  // Without --bits / --group-size the method's defaults (4-bit groups of 128 for GPTQ-style methods,
+  // W8A8 for smoothquant): the library's policy, outlier/method_options.hpp.
+  const qk::Shape shape = qk::read_npy_header(args.input).shape;
+  const std::int64_t in_features = shape.empty() ? 0 : shape.back();
+  request.bits = spec.bits_given() ? spec.bits : qk::default_method_bits(request.method);
+  request.group_size =
+      spec.group_size ? *spec.group_size : qk::default_method_group_size(request.method, in_features);
   request.damp = m.damp;
   request.act_order = m.act_order;
   request.alpha = m.alpha;
@@ -145,7 +151,9 @@ Handler add_quantize(CLI::App& app, Output& out) {
   auto method = std::make_shared<MethodArgs>();
   cmd->add_option(
       "--method", method->method,
-      "Outlier-aware method for a linear layer's weight [out, in]: rtn, importance, awq, gptq, smoothquant");
+      "Outlier-aware method for a linear layer's weight [out, in]: rtn, importance, awq, gptq, smoothquant "
+      "(default codes: 4-bit in groups of 128 when they divide the inputs, else per channel; smoothquant "
+      "8-bit per channel)");
   cmd->add_option("--acts", method->acts,
                   "Calibration activations of the layer's input, .npy [..., in] (repeatable)");
   cmd->add_option("--damp", method->damp, "gptq: dampening, a fraction of the mean Hessian diagonal")

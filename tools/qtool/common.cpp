@@ -22,7 +22,7 @@ void SpecOptions::add_to(CLI::App& app, Role role) {
          "--preset", preset,
          "Target preset: generic, ane, hexagon, edgetpu or x86 (sets the defaults below; flags override)")
       ->check(CLI::IsMember(names));
-  bits_opt_ = app.add_option("--bits", bits, "Bits per code, 2..8 (default 8)");
+  bits_opt_ = app.add_option("--bits", bits, "Bits per code, 2..8 (default 8)")->check(CLI::Range(2, 8));
   auto* u = app.add_flag("--unsigned", is_unsigned, "Unsigned codes (uint8 storage) instead of signed");
   auto* sg = app.add_flag("--signed", is_signed, "Signed codes (int8 storage; the default without a preset)");
   u->excludes(sg);
@@ -173,6 +173,16 @@ const char* remedy_hint(qk::FileRemedy remedy) {
       return " (--acts)";
     case qk::FileRemedy::kSaveEmbeddingTable:
       return "; write one with qtool embed --save";
+    case qk::FileRemedy::kUseAsEmbeddingTable:
+      return "; open it with qtool embed --table";
+    case qk::FileRemedy::kUseAsCalibration:
+      return "; apply it with qtool quantize --calib";
+    case qk::FileRemedy::kUseAsPlan:
+      return "; apply a plan with qtool quantize --plan";
+    case qk::FileRemedy::kUseAsQuantizedTensor:
+      return "; read it with qtool inspect or qtool dequantize";
+    case qk::FileRemedy::kUseAsArray:
+      return "; quantize it with qtool quantize";
   }
   return "";
 }
@@ -224,5 +234,11 @@ std::string human_bytes(std::uint64_t bytes) {
 }
 
 void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
+
+std::string size_change(double original_over_new) {
+  if (original_over_new >= 1.0 || original_over_new <= 0.0)
+    return fmt::format("{:.2f}x smaller", original_over_new);
+  return fmt::format("{:.2f}x larger", 1.0 / original_over_new);
+}
 
 }  // namespace qtool

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "quantkit/calib/presets.hpp"
-#include "quantkit/core/spec.hpp"
 #include "quantkit/core/progress.hpp"
+#include "quantkit/core/spec.hpp"
 #include "quantkit/files/file_error.hpp"
 #include "quantkit/files/quantize_file.hpp"
 
@@ -58,6 +58,7 @@ struct SpecOptions {
   // granularity flags (--per-tensor, --axis, --group-size), which codebook formats also take.
   bool any_integer_flag() const;
   bool any_granularity_flag() const;
+  bool bits_given() const { return bits_opt_ != nullptr && bits_opt_->count() > 0; }
 
  private:
   void apply_flags(qk::QuantSpec& spec) const;
@@ -89,6 +90,9 @@ std::string preset_note(const qk::TargetPreset& preset);
 
 std::uint64_t peak_rss_bytes();
 std::string human_bytes(std::uint64_t bytes);
+// "4.00x smaller" for a ratio original / new >= 1, "7.75x larger" below 1 (a tiny tensor's parameters
+// and archive headers can outweigh it).
+std::string size_change(double original_over_new);
 void print_json(const nlohmann::json& j);
 
 // Subcommand registration: each adds itself to app and returns the handler run when it is chosen.

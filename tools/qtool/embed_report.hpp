@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "common.hpp"
+#include "perf/embed_bench.hpp"
 #include "quantkit/embed/cache_replay.hpp"
 #include "quantkit/embed/embedding_table.hpp"
-#include "perf/embed_bench.hpp"
 
 namespace qtool {
 

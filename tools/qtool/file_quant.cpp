@@ -6,10 +6,10 @@
 #include <chrono>
 #include <filesystem>
 
-#include "quantkit/files/calibration_file.hpp"
-#include "quantkit/files/npy_header.hpp"
 #include "quantkit/calib/presets.hpp"
 #include "quantkit/core/spec.hpp"
+#include "quantkit/files/calibration_file.hpp"
+#include "quantkit/files/npy_header.hpp"
 #include "quantkit/io/npy.hpp"
 #include "quantkit/io/qfile.hpp"
 
@@ -34,13 +34,27 @@ int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake) {
   if (args.explain) {
     const int rank = args.input.empty() ? 2 : static_cast<int>(qk::read_npy_header(args.input).shape.size());
     const qk::FileQuantOptions options = args.spec.to_options(rank);
-    for (const std::string& line : args.spec.explain(rank)) fmt::print("{}\n", line);
-    fmt::print("weights ({}): {}\n", args.input.empty() ? "a rank-2 array" : args.input,
-               qk::describe_spec(options.spec));
+    const std::vector<std::string> lines = args.spec.explain(rank);
+    const std::string weights = qk::describe_spec(options.spec);
+    if (out.json) {
+      print_json({{"input", args.input.empty() ? nlohmann::json(nullptr) : nlohmann::json(args.input)},
+                  {"explain", lines},
+                  {"weights", weights}});
+      return 0;
+    }
+    for (const std::string& line : lines) fmt::print("{}\n", line);
+    fmt::print("weights ({}): {}\n", args.input.empty() ? "a rank-2 array" : args.input, weights);
     return 0;
   }
   if (args.input.empty()) throw UsageError("the input .npy is required");
   if (args.output.empty()) throw UsageError("--output is required");
+  // A quantized file is an .npz archive (fake-quant writes a float .npy): refuse a name that says otherwise
+  // rather than write a zip under it.
+  const std::string want_suffix = fake ? ".npy" : ".npz";
+  if (std::filesystem::path(args.output).extension() != want_suffix)
+    throw UsageError(std::string("-o ") + args.output + ": " +
+                     (fake ? "fake-quant writes a float .npy" : "a quantized file is an .npz archive") +
+                     "; name the output *" + want_suffix);
   if (!args.tensor.empty() && args.calib.empty()) throw UsageError("--tensor needs --calib");
   const int rank = static_cast<int>(qk::read_npy_header(args.input).shape.size());
   qk::FileQuantOptions options;
@@ -119,8 +133,8 @@ int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake) {
                r.slots);
   }
   if (!fake)
-    fmt::print("  {} -> {} ({:.2f}x smaller)\n", human_bytes(r.input_bytes), human_bytes(r.output_bytes),
-               ratio);
+    fmt::print("  {} -> {} ({})\n", human_bytes(r.input_bytes), human_bytes(r.output_bytes),
+               size_change(ratio));
   if (r.nonfinite) fmt::print("  {} non-finite value(s) saturated (--allow-nonfinite)\n", r.nonfinite);
   fmt::print("  {:.3f} s, {:.2f} GB/s, peak RSS {}\n", seconds,
              seconds > 0 ? static_cast<double>(r.input_bytes) / seconds / 1e9 : 0.0,

@@ -6,10 +6,14 @@
 #include <cstdio>
 #include <exception>
 #include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
 
 #include "common.hpp"
 #include "quantkit/core/error.hpp"
 #include "quantkit/files/file_error.hpp"
+#include "quantkit/kernels/dispatch.hpp"
 
 #ifndef QK_VERSION
 #define QK_VERSION "unknown"
@@ -44,6 +48,27 @@ int main(int argc, char** argv) {
   for (auto& [sub, handler] : handlers)
     sub->add_flag("--json", out.json, "Machine-readable JSON output on stdout");
 
+  // With --json every outcome is one JSON object on stdout: a failure prints {"error", "exit_code"} there
+  // and its message on stderr as always. A parse error may come before --json was read, so look for it.
+  bool json_requested = false;
+  for (int i = 1; i < argc; ++i) json_requested |= std::string_view(argv[i]) == "--json";
+  std::string subcommand;
+  for (int i = 1; i < argc && subcommand.empty(); ++i)
+    if (argv[i][0] != '-') subcommand = argv[i];
+  auto fail = [&](int code, const std::string& kind, const std::string& message, const std::string& hint) {
+    qtool::finish_progress();
+    std::fprintf(stderr, "qtool: %s: %s%s\n", kind.c_str(), message.c_str(), hint.c_str());
+    if (json_requested || out.json)
+      std::printf("%s\n", nlohmann::json{{"error", message}, {"exit_code", code}}.dump().c_str());
+    return code;
+  };
+  // Usage errors name the subcommand's help, so the pointer leads somewhere useful.
+  auto help_hint = [&] {
+    bool known = false;
+    for (const CLI::App* sub : app.get_subcommands({})) known |= sub->get_name() == subcommand;
+    return "\nRun 'qtool " + (known ? subcommand + " " : std::string()) + "--help' for usage.";
+  };
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -54,8 +79,12 @@ int main(int argc, char** argv) {
     std::printf("qtool (quantkit) %s\n", QK_VERSION);
     return 0;
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "qtool: usage error: %s\nRun 'qtool --help' for usage.\n", e.what());
-    return 2;
+    return fail(2, "usage error", e.what(), help_hint());
+  }
+  try {
+    qk::kernels::check_isa_environment();
+  } catch (const qk::Error& e) {
+    return fail(2, "usage error", e.what(), "");
   }
   try {
     for (auto& [sub, handler] : handlers) {
@@ -63,24 +92,14 @@ int main(int argc, char** argv) {
     }
     return 2;
   } catch (const qtool::UsageError& e) {
-    qtool::finish_progress();
-    std::fprintf(stderr, "qtool: usage error: %s\n", e.what());
-    return 2;
+    return fail(2, "usage error", e.what(), help_hint());
   } catch (const qk::FileError& e) {
-    qtool::finish_progress();
-    std::fprintf(stderr, "qtool: error: %s%s\n", e.what(), qtool::remedy_hint(e.remedy()));
-    return 1;
+    return fail(1, "error", e.what(), qtool::remedy_hint(e.remedy()));
   } catch (const qk::Error& e) {
-    qtool::finish_progress();
-    std::fprintf(stderr, "qtool: error: %s\n", e.what());
-    return 1;
+    return fail(1, "error", e.what(), "");
   } catch (const std::bad_alloc&) {
-    qtool::finish_progress();
-    std::fprintf(stderr, "qtool: error: out of memory\n");
-    return 1;
+    return fail(1, "error", "out of memory", "");
   } catch (const std::exception& e) {
-    qtool::finish_progress();
-    std::fprintf(stderr, "qtool: error: %s\n", e.what());
-    return 1;
+    return fail(1, "error", e.what(), "");
   }
 }

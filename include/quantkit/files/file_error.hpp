@@ -13,6 +13,12 @@ enum class FileRemedy {
   kSaturateNonFinite,   // the input holds NaN/Inf: quantize with NonFinitePolicy::kSaturate
   kGiveActivations,     // the method needs calibration activation files
   kSaveEmbeddingTable,  // the .npz is not an embedding table: write one with save_embedding_table
+  // The file is another kind of quantkit file than the one asked for (files/file_kind.hpp); use it as:
+  kUseAsEmbeddingTable,
+  kUseAsCalibration,
+  kUseAsPlan,            // a mixed-precision plan, or the manifest of its output
+  kUseAsQuantizedTensor,
+  kUseAsArray,
 };
 
 class FileError : public Error {

@@ -21,6 +21,10 @@ Isa detected_isa();
 // The ISA kernels use: detected_isa(), or QK_ISA when set (never above what the CPU supports).
 Isa active_isa();
 bool cpu_supports(Isa isa);
+// Throws qk::Error naming the valid values when QK_ISA is set to something other than scalar, avx2 or
+// avx512vnni (the kernels themselves ignore an unknown value and use the detected ISA; a program can call
+// this at start-up to refuse a typo instead).
+void check_isa_environment();
 
 // The work a variant does per step, from which testers and benchmarks derive the awkward sizes (0, 1,
 // tile - 1, tile, tile + 1, many tiles + a remainder). GEMM kernels: `rows` of W (outputs) and `batch`

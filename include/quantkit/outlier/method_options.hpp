@@ -39,6 +39,15 @@ class MethodOptionError : public Error {
   MethodOptionProblem problem_;
 };
 
+// The codes a method makes when the request names no width or groups: what GPTQ and AWQ users expect
+// (AutoGPTQ, AutoAWQ, llama.cpp's Q4 formats): 4-bit in groups of kMethodDefaultGroupSize along the
+// input, for rtn and importance too (so that they compare like for like), and SmoothQuant's W8A8: 8-bit
+// per output channel. A layer whose input width the default group does not divide falls back to one
+// scale per output channel. in_features: the layer's input width.
+inline constexpr std::int64_t kMethodDefaultGroupSize = 128;
+int default_method_bits(WeightMethod method);
+std::int64_t default_method_group_size(WeightMethod method, std::int64_t in_features);
+
 // Throws MethodOptionError for the first problem found, in the order of the enum.
 void validate_method_request(const MethodRequest& request);
 
