@@ -44,7 +44,7 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE 'package|large|full-run'
 python3 scripts/ctest-skips.py build-asan
 
-step "thread sanitizer build (the hot-row cache's concurrent readers and prefetch worker)"
+step "thread sanitizer build (the hot-row cache, the threaded GEMMs)"
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQK_SANITIZE=thread -DQK_BUILD_TOOLS=OFF \
   -DQK_BUILD_BENCH=OFF -DQK_BUILD_EXAMPLES=OFF -DQK_INSTALL=OFF >/dev/null
 cmake --build build-tsan -j"$jobs" --target test_embed test_gemm

@@ -36,7 +36,14 @@ void for_each_array(const std::vector<std::string>& inputs, const ProgressFn& pr
   if (inputs.empty()) throw Error("no inputs given");
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     const std::string& input = inputs[i];
-    if (ends_with(input, ".npy")) {
+    const auto equals = input.find('=');
+    if (equals != std::string::npos && equals > 0 && ends_with(input, ".npy")) {
+      // NAME=FILE.npy: the array is a batch of tensor NAME, whatever the file is called (batches dumped
+      // as act_0.npy, act_1.npy, ... become one tensor).
+      const std::string path = input.substr(equals + 1);
+      const io::NpyArray a = io::read_npy(path);
+      f(input.substr(0, equals), path, a);
+    } else if (ends_with(input, ".npy")) {
       const io::NpyArray a = io::read_npy(input);
       f(std::filesystem::path(input).stem().string(), input, a);
     } else if (ends_with(input, ".npz")) {
@@ -53,7 +60,7 @@ void for_each_array(const std::vector<std::string>& inputs, const ProgressFn& pr
       const io::NpyArray a = io::read_npz_member(path, key);
       f(key, input, a);
     } else {
-      throw Error(input + ": not a .npy file, a .npz archive or ARCHIVE.npz:KEY");
+      throw Error(input + ": not a .npy file, NAME=FILE.npy, a .npz archive or ARCHIVE.npz:KEY");
     }
     if (progress) progress(static_cast<double>(i + 1) / static_cast<double>(inputs.size()));
   }

@@ -8,6 +8,8 @@
 #include <random>
 
 #include "cli/cli_test_util.hpp"
+#include "quantkit/core/tensor_view.hpp"
+#include "quantkit/io/npy.hpp"
 #include "quantkit/io/npz.hpp"
 
 namespace qk::cli_test {
@@ -129,6 +131,32 @@ TEST_F(CliCalibrate, MergedShardsEqualOneRun) {
   fails({"calibrate", "--merge", "ma.json", "ma.json", "-o", "x.json"}, "cannot be merged");
   ok({"calibrate", "b0.npz", "-o", "four.json", "--bits", "4"});
   fails({"calibrate", "--merge", "a.json", "four.json", "-o", "x.json"}, "different settings");
+}
+
+// Batches of one tensor dumped as separate .npy files: NAME=FILE.npy makes them one tensor, the same
+// result as the .npz members of that name.
+TEST_F(CliCalibrate, NamedNpyBatchesAreOneTensor) {
+  write_batches(3);
+  for (int b = 0; b < 3; ++b) {
+    const io::NpyArray relu = io::read_npz_member(p("b" + std::to_string(b) + ".npz"), "relu");
+    const std::vector<float> v = relu.to_vector<float>();
+    io::write_npy<float>(p("act_" + std::to_string(b) + ".npy"),
+                         TensorView<const float>(v.data(), relu.shape()));
+  }
+  ok({"calibrate", "relu=act_0.npy", "relu=act_1.npy", "relu=act_2.npy", "-o", "named.json", "--method",
+      "percentile"});
+  ok({"calibrate", "b0.npz:relu", "b1.npz:relu", "b2.npz:relu", "-o", "members.json", "--method",
+      "percentile"});
+  const json named = read_json(p("named.json")).at("tensors");
+  const json members = read_json(p("members.json")).at("tensors");
+  ASSERT_EQ(named.size(), 1u);
+  ASSERT_TRUE(named.contains("relu"));
+  EXPECT_EQ(named.at("relu").at("batches"), 3);
+  for (const char* key : {"min", "max", "clip_min", "clip_max", "scale", "zero_point", "count", "batches"})
+    EXPECT_EQ(named.at("relu").at(key), members.at("relu").at(key)) << key;
+  // Without names each file is its own tensor.
+  ok({"calibrate", "act_0.npy", "act_1.npy", "-o", "stems.json"});
+  EXPECT_EQ(read_json(p("stems.json")).at("tensors").size(), 2u);
 }
 
 TEST_F(CliCalibrate, ValidationFlagsAShiftAndPassesHeldOutData) {

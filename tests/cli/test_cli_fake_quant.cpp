@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <ostream>
 
 #include "cli_fixture.hpp"
@@ -68,6 +70,22 @@ TEST_F(CliJson, FakeQuantAndDequantize) {
   expect_keys(f, {"input", "output", "shape", "bits", "scheme", "output_bytes", "peak_rss_bytes"});
   EXPECT_EQ(f["scheme"], "affine");
   EXPECT_EQ(f["output_bytes"], fs::file_size(path("fq.npy")));
+  // The error summary fake-quant's help promises, against a recomputation from the two files.
+  const std::vector<float> w = weights(4, 64);
+  const std::vector<float> fq = io::read_npy(path("fq.npy").string()).to_vector<float>();
+  double sse = 0, signal = 0, max_abs = 0;
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    const double e = double(w[i]) - fq[i];
+    sse += e * e;
+    signal += double(w[i]) * w[i];
+    max_abs = std::max(max_abs, std::abs(e));
+  }
+  ASSERT_TRUE(f.contains("error")) << f.dump();
+  EXPECT_NEAR(f["error"]["mse"].get<double>(), sse / w.size(), 1e-9 * sse / w.size() + 1e-18);
+  EXPECT_DOUBLE_EQ(f["error"]["max_abs"].get<double>(), max_abs);
+  EXPECT_NEAR(f["error"]["sqnr_db"].get<double>(), 10 * std::log10(signal / sse), 1e-6);
+  EXPECT_THAT(ok({"fake-quant", "w.npy", "-o", "fq4.npy", "--bits", "4"}).out,
+              HasSubstr("error vs input: MSE"));
   ok({"quantize", "w.npy", "-o", "q.npz"});
   const json d = json::parse(ok({"dequantize", "q.npz", "-o", "d.npy", "--dtype", "f64", "--json"}).out);
   expect_keys(d, {"input", "output", "shape", "dtype", "bits", "output_bytes"});

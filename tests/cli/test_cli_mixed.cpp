@@ -177,5 +177,43 @@ TEST(CliMixed, BadUsageAndBadInputFailCleanly) {
   EXPECT_FALSE(fs::exists(dir.path() / "d"));
 }
 
+// A plain folder of .npy files is a folder of layers (names from the file stems); a hand-written manifest
+// with a missing or mistyped field fails naming the manifest, the layer and the field.
+TEST(CliMixed, FolderOfNpyAndManifestErrorsNameTheField) {
+  TempFolder dir;
+  fs::create_directory(dir.path() / "layers");
+  for (const char* name : {"encoder.0.weight", "decoder.lstm.ih.weight"})
+    fs::copy_file(fs::path(silero()) / (std::string(name) + ".npy"),
+                  dir.path() / "layers" / (std::string(name) + ".npy"));
+  const auto r =
+      run_qtool({"mixed", "layers", "--budget-bits", "4", "-o", "plan.json", "--json"}, dir.path().string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json plan = json::parse(r.out)["plan"];
+  ASSERT_EQ(plan["layers"].size(), 2u);
+  EXPECT_EQ(plan["layers"][0]["name"], "decoder.lstm.ih.weight");  // name order
+  EXPECT_EQ(plan["layers"][1]["name"], "encoder.0.weight");
+
+  fs::create_directory(dir.path() / "bad");
+  fs::copy_file(fs::path(silero()) / "encoder.0.weight.npy", dir.path() / "bad" / "w.npy");
+  struct Case {
+    const char* manifest;
+    const char* phrase;
+  };
+  for (const Case& c : std::vector<Case>{
+           {R"({"layers": [{"name": "enc", "file": "w.npy"}]})", R"(layer enc: field "shape" is missing)"},
+           {R"({"layers": [{"name": "enc", "file": "w.npy", "shape": "128x129x3"}]})",
+            R"(layer enc: field "shape" is "128x129x3", expected a list of dimensions)"},
+           {R"({"layers": [{"file": "w.npy", "shape": [1]}]})", R"(layer 0: field "name" is missing)"},
+           {R"({"layers": [{"name": "enc", "file": "w.npy", "shape": [128, 129]}]})", "layer enc: shape"},
+           {R"({"weights": []})", R"(expected {"layers")"},
+           {"{not json", "not valid JSON"}}) {
+    write_file(dir.path() / "bad" / "manifest.json", c.manifest);
+    const auto bad = run_qtool({"mixed", "bad", "--budget-bits", "4", "-o", "bad.json"}, dir.path().string());
+    EXPECT_EQ(bad.exit_code, 1) << c.manifest;
+    EXPECT_NE(bad.err.find(c.phrase), std::string::npos) << c.manifest << "\n" << bad.err;
+    EXPECT_FALSE(fs::exists(dir.path() / "bad.json"));
+  }
+}
+
 }  // namespace
 }  // namespace qk::cli_test

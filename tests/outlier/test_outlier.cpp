@@ -9,10 +9,10 @@
 #include <random>
 #include <vector>
 
-#include "quantkit/core/quantize.hpp"
-#include "quantkit/outlier/activation_stats.hpp"
 #include "outlier/eigen_matrix.hpp"
 #include "outlier/weight_grid.hpp"
+#include "quantkit/core/quantize.hpp"
+#include "quantkit/outlier/activation_stats.hpp"
 #include "quantkit/outlier/weight_methods.hpp"
 
 namespace qk {
@@ -50,8 +50,7 @@ double recomputed_output_error(const std::vector<float>& w, const std::vector<fl
   for (std::int64_t r = 0; r < rows; ++r)
     for (std::int64_t o = 0; o < out; ++o) {
       double e = 0;
-      for (std::int64_t c = 0; c < in; ++c)
-        e += (double(w[o * in + c]) - wq[o * in + c]) * x[r * in + c];
+      for (std::int64_t c = 0; c < in; ++c) e += (double(w[o * in + c]) - wq[o * in + c]) * x[r * in + c];
       sum += e * e;
     }
   return sum;
@@ -78,7 +77,8 @@ TEST(ActivationStats, OneBatchAndFiftyBatchesAgree) {
   for (std::size_t c = 0; c < 24; ++c) EXPECT_NEAR(one.mean_abs()[c], many.mean_abs()[c], 1e-12);
   ActivationStats merged(in);
   merged.merge(many);
-  EXPECT_LE((detail::eigen_view(merged.hessian()) - h1).cwiseAbs().maxCoeff(), 1e-12 * h1.cwiseAbs().maxCoeff());
+  EXPECT_LE((detail::eigen_view(merged.hessian()) - h1).cwiseAbs().maxCoeff(),
+            1e-12 * h1.cwiseAbs().maxCoeff());
 }
 
 TEST(ActivationStats, BadBatchesAreRejectedAndChangeNothing) {
@@ -164,8 +164,8 @@ TEST(Gptq, MatchesTheStraightforwardAlgorithm) {
       o.act_order = act_order;
       o.block_size = 8;  // several lazy blocks; with groups of 16 the block widens to 16 (whole groups)
       const QuantizedLinear fast = quantize_linear(w, out, in, &stats, WeightMethod::kGptq, o);
-      const QuantizedLinear slow =
-          straightforward_gptq(w, out, in, detail::eigen_view(stats.hessian()), weight_method_spec(o, in), o.damp, act_order);
+      const QuantizedLinear slow = straightforward_gptq(w, out, in, detail::eigen_view(stats.hessian()),
+                                                        weight_method_spec(o, in), o.damp, act_order);
       // Float32 versus double and a different summation order may flip a code at a rounding tie and
       // its consequences; nearly all codes agree and the output errors agree closely.
       std::int64_t same = 0;
@@ -336,9 +336,11 @@ TEST(CompareOutputs, PlainTermsAndTheEdgeCases) {
       sig += y * y;
     }
   const OutputError e = compare_outputs(w, approx, out, in, h);
-  EXPECT_NEAR(e.mse, err / (rows * out), 1e-9 * err);
-  EXPECT_NEAR(e.relative, err / sig, 1e-9);
-  EXPECT_NEAR(e.sqnr_db, -10 * std::log10(err / sig), 1e-6);
+  // The library's Hessian is accumulated in float32: relative agreement to a few 2^-24 (1e-6 leaves room;
+  // an absolute 1e-9 on `relative` failed for 1 seed in ~130).
+  EXPECT_NEAR(e.mse, err / (rows * out), 1e-6 * err / (rows * out));
+  EXPECT_NEAR(e.relative, err / sig, 1e-6 * err / sig);
+  EXPECT_NEAR(e.sqnr_db, -10 * std::log10(err / sig), 1e-5);
   const OutputError same = compare_outputs(w, w, out, in, h);
   EXPECT_EQ(same.relative, 0.0);
   EXPECT_TRUE(std::isinf(same.sqnr_db) && same.sqnr_db > 0);

@@ -1,5 +1,6 @@
 # Installs the built quantkit into a scratch prefix, then builds examples/quickstart against it with
-# find_package(quantkit CONFIG) and runs it.
+# find_package(quantkit CONFIG) and runs it; then moves the prefix and runs the installed qtool's demo,
+# which must find its data beside itself (not in the build's source tree or the configured prefix).
 include(${CMAKE_CURRENT_LIST_DIR}/run_step.cmake)
 file(REMOVE_RECURSE ${WORK})
 run_step("install" ${CMAKE_COMMAND} --install ${QK_BUILD_DIR} --prefix ${WORK}/prefix)
@@ -22,3 +23,14 @@ endforeach()
 file(WRITE ${WORK}/all_headers.cpp "${all_headers}int main() { return 0; }\n")
 run_step("compile every installed header without Eigen" ${CXX} -std=c++20 -fsyntax-only
          -I${WORK}/prefix/include ${WORK}/all_headers.cpp)
+
+# The installed qtool finds the bundled weights relative to itself: after the prefix is moved (so the
+# prefix it was installed to is gone), `qtool demo --json` must report data from the moved prefix.
+if(EXISTS ${WORK}/prefix/bin/qtool)
+  file(RENAME ${WORK}/prefix ${WORK}/moved)
+  run_step("installed demo" ${WORK}/moved/bin/qtool demo --json)
+  if(NOT STEP_OUTPUT MATCHES "\"data\": *\"${WORK}/moved/share/quantkit/data/silero_vad_v5_16k\"")
+    message(FATAL_ERROR "the moved qtool did not use its own data:\n${STEP_OUTPUT}")
+  endif()
+  file(RENAME ${WORK}/moved ${WORK}/prefix)
+endif()

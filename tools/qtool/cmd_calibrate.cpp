@@ -129,8 +129,8 @@ Handler add_calibrate(CLI::App& app, Output& out) {
                                  "held-out data");
   auto args = std::make_shared<CalibrateArgs>();
   cmd->add_option("inputs", args->inputs,
-                  "Inputs: X.npy (tensor X), A.npz (one tensor per member) or A.npz:KEY; a repeated name is "
-                  "another batch of that tensor");
+                  "Inputs: X.npy (tensor X), NAME=X.npy (a batch of tensor NAME), A.npz (one tensor per "
+                  "member) or A.npz:KEY; a repeated name is another batch of that tensor");
   cmd->add_option("-o,--output", args->output, "Output calibration file (.json)");
   cmd->add_option("--method", args->method,
                   "minmax, moving-average, percentile, entropy or mse (default minmax)")

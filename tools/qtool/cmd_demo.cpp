@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <vector>
 
 #include "common.hpp"
 #include "quantkit/files/manifest.hpp"
@@ -14,16 +15,28 @@
 #ifndef QK_DEMO_INSTALLED_DATA_DIR
 #define QK_DEMO_INSTALLED_DATA_DIR ""
 #endif
+#ifndef QK_DEMO_DATA_DIR_FROM_BINDIR
+#define QK_DEMO_DATA_DIR_FROM_BINDIR ""
+#endif
 
 namespace qtool {
 
 namespace {
 
+// Where the bundled weights are, in order: --data; beside the running executable as installed
+// (<prefix>/bin/qtool -> <prefix>/share/quantkit/data/..., so a moved or copied prefix still works); the
+// prefix configured at build time; the source tree (a qtool run from its build folder).
 std::string find_data_dir(const std::string& given) {
   if (!given.empty()) return given;
-  for (const char* dir : {QK_DEMO_DATA_DIR, QK_DEMO_INSTALLED_DATA_DIR}) {
-    if (*dir && std::filesystem::exists(std::filesystem::path(dir) / "manifest.json")) return dir;
-  }
+  std::vector<std::filesystem::path> candidates;
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec && *QK_DEMO_DATA_DIR_FROM_BINDIR)
+    candidates.push_back(exe.parent_path() / QK_DEMO_DATA_DIR_FROM_BINDIR);
+  for (const char* dir : {QK_DEMO_INSTALLED_DATA_DIR, QK_DEMO_DATA_DIR})
+    if (*dir) candidates.emplace_back(dir);
+  for (const auto& dir : candidates)
+    if (std::filesystem::exists(dir / "manifest.json", ec)) return dir.lexically_normal().string();
   throw qk::Error("the bundled weights were not found; pass --data DIR (a folder with manifest.json)");
 }
 

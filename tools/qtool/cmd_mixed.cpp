@@ -173,7 +173,10 @@ Handler add_mixed(CLI::App& app, Output& out) {
       "mixed",
       "Choose a format per layer (mixed precision) under a budget from each layer's quantization error");
   auto args = std::make_shared<MixedArgs>();
-  cmd->add_option("inputs", args->inputs, "manifest.json (or its folder), or LAYER.npy files")->required();
+  cmd->add_option(
+         "inputs", args->inputs,
+         "manifest.json (or its folder), a folder of .npy files (layer = file stem), or LAYER.npy files")
+      ->required();
   cmd->add_option("--budget-bits", args->budget_bits,
                   "Average nominal bits per weight (weight-weighted; scales not counted)");
   cmd->add_option("--budget-bytes", args->budget_bytes, "Stored bytes, codes plus scales and zero points");

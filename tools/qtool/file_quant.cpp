@@ -4,11 +4,14 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include "quantkit/calib/presets.hpp"
 #include "quantkit/core/spec.hpp"
 #include "quantkit/files/calibration_file.hpp"
+#include "quantkit/files/inspect.hpp"
 #include "quantkit/files/npy_header.hpp"
 #include "quantkit/io/npy.hpp"
 #include "quantkit/io/qfile.hpp"
@@ -98,6 +101,11 @@ int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake) {
                                  : options.spec;
   const double ratio =
       r.output_bytes ? static_cast<double>(r.input_bytes) / static_cast<double>(r.output_bytes) : 0.0;
+  const std::uint64_t peak_rss = peak_rss_bytes();  // before the error summary reads both files
+  // fake-quant's purpose: the error it introduces, output against input (files/inspect.hpp's comparison;
+  // not with saturated NaN/Inf, which have no error to speak of).
+  std::optional<qk::ErrorStats> error;
+  if (fake && r.nonfinite == 0) error = qk::summarize_npy(args.output, args.input).error;
   if (out.json) {
     nlohmann::json j;
     j["input"] = args.input;
@@ -117,7 +125,12 @@ int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake) {
     j["nonfinite"] = r.nonfinite;
     j["seconds"] = seconds;
     j["gb_per_s"] = seconds > 0 ? static_cast<double>(r.input_bytes) / seconds / 1e9 : 0.0;
-    j["peak_rss_bytes"] = peak_rss_bytes();
+    j["peak_rss_bytes"] = peak_rss;
+    if (error)
+      j["error"] = {
+          {"mse", error->mse},
+          {"max_abs", error->max_abs},
+          {"sqnr_db", std::isinf(error->sqnr_db) ? nlohmann::json(nullptr) : nlohmann::json(error->sqnr_db)}};
     print_json(j);
     return 0;
   }
@@ -136,9 +149,11 @@ int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake) {
     fmt::print("  {} -> {} ({})\n", human_bytes(r.input_bytes), human_bytes(r.output_bytes),
                size_change(ratio));
   if (r.nonfinite) fmt::print("  {} non-finite value(s) saturated (--allow-nonfinite)\n", r.nonfinite);
+  if (error)
+    fmt::print("  error vs input: MSE {:.4e}, max abs {:.4g}, SQNR {}\n", error->mse, error->max_abs,
+               std::isinf(error->sqnr_db) ? std::string("exact") : fmt::format("{:.2f} dB", error->sqnr_db));
   fmt::print("  {:.3f} s, {:.2f} GB/s, peak RSS {}\n", seconds,
-             seconds > 0 ? static_cast<double>(r.input_bytes) / seconds / 1e9 : 0.0,
-             human_bytes(peak_rss_bytes()));
+             seconds > 0 ? static_cast<double>(r.input_bytes) / seconds / 1e9 : 0.0, human_bytes(peak_rss));
   return 0;
 }
 

@@ -2,9 +2,10 @@
 // the result and the observers' state as calib.json, merge saved calibrations, read stored parameters, and
 // validate a saved calibration against held-out files. The math is calib/calibration.hpp's.
 //
-// Inputs: `x.npy` is the tensor named `x` (the file stem); `a.npz` holds one tensor per member, named by
-// its key; `a.npz:key` takes that member only. The same name in several inputs means several batches of
-// one tensor (e.g. one .npz of activations per calibration batch).
+// Inputs: `x.npy` is the tensor named `x` (the file stem); `NAME=x.npy` is a batch of tensor NAME;
+// `a.npz` holds one tensor per member, named by its key; `a.npz:key` takes that member only. The same name
+// in several inputs means several batches of one tensor (e.g. one .npz of activations per calibration
+// batch, or fc1=batch0.npy fc1=batch1.npy).
 #pragma once
 
 #include <string>

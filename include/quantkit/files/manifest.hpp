@@ -1,5 +1,6 @@
 // A weights manifest (manifest.json beside .npy files: {"layers": [{"name", "file", "shape", ...}]}),
-// the layout of the bundled Silero VAD weights.
+// the layout of the bundled Silero VAD weights: "name" a string, "file" a path relative to the manifest,
+// "shape" the array's dimensions (checked against the file); other fields are ignored.
 #pragma once
 
 #include <string>
@@ -16,7 +17,9 @@ struct ManifestLayer {
   Shape shape;
 };
 
-// Reads manifest.json (a path to the file or to its folder); checks every listed file exists.
+// Reads manifest.json (a path to the file or to its folder); checks every listed file exists. Errors
+// name the manifest, the layer and the field. A folder without manifest.json is read as a folder of
+// weights: every .npy in it is a layer named by its file stem (in name order), its shape from its header.
 std::vector<ManifestLayer> read_manifest(const std::string& path);
 
 // Loads every layer as float32, checking the shape against the manifest.
