@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "file_streaming.hpp"
+#include "quantkit/core/qparams.hpp"
 #include "quantkit/core/pack.hpp"
 #include "quantkit/files/quantize_file.hpp"
 #include "quantkit/io/atomic_file.hpp"
@@ -35,6 +36,8 @@ FileQuantReport quantize_codebook_file(const std::string& input, const std::stri
     const ObservedRange seen = scan_file(array, in, options, layout, report, 0.5, true);
     QuantParams params{meta.spec, codebook_scales(seen.mins, seen.maxs, element, array.name()),
                        std::vector<std::int32_t>(static_cast<std::size_t>(layout.slots), 0)};
+    // Float16 scales are rounded before encoding, so the codes are those of the stored scale.
+    for (float& s : params.scale) s = stored_scale(s, meta.spec);
     const int bits = meta.code_bits;
     const Shape q_shape = bits < 8 ? Shape{packed_bytes(report.numel, bits)} : array.shape();
     std::vector<std::byte> npy = io::encode_npy_header(io::DType::kUint8, q_shape);
@@ -55,6 +58,8 @@ FileQuantReport quantize_codebook_file(const std::string& input, const std::stri
                                          static_cast<double>(std::max<std::int64_t>(1, report.numel)));
     });
     detail::write_quantized_npz(output, std::move(npy), meta, params);
+    report.bits_per_weight =
+        io::payload_bits_per_weight(bits, meta.spec.scale_dtype, false, report.slots, report.numel);
     return 0;
   });
   report.output_bytes = file_size_or_zero(output);

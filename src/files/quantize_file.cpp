@@ -160,6 +160,10 @@ FileQuantReport quantize_file(const std::string& input, const std::string& outpu
     meta.shape = array.shape();
     meta.dtype = array.dtype();
     detail::write_quantized_npz(output, std::move(npy), meta, params);
+    report.bits_per_weight = io::payload_bits_per_weight(
+        bits, meta.spec.scale_dtype,
+        std::any_of(params.zero_point.begin(), params.zero_point.end(), [](std::int32_t z) { return z != 0; }),
+        report.slots, report.numel);
     return 0;
   });
   report.output_bytes = file_size_or_zero(output);

@@ -29,8 +29,10 @@ std::int64_t activation_rows(const io::NpyArray& a, std::int64_t in, const std::
   return in > 0 ? a.numel() / in : 0;
 }
 
-// A linear layer's weight file [out, in], read as float32 and checked (rank 2, every value finite) before
-// any activation is streamed; errors name the file and, for a NaN/Inf, its row and column.
+// A linear layer's weight file [out, in], or a conv weight [out, in, k...] flattened to [out, in * k...]
+// (its activations are then the im2col'ed patches, as demo and mixed take them), read as float32 and checked
+// (rank 2 or more, every value finite) before any activation is streamed; errors name the file and, for a
+// NaN/Inf, its row and column.
 struct LinearWeight {
   Shape shape;
   io::DType dtype = io::DType::kFloat32;
@@ -40,9 +42,13 @@ struct LinearWeight {
 
 LinearWeight read_linear_weight(const std::string& path) {
   const io::NpyArray a = io::read_npy(path);
-  if (a.shape().size() != 2)
-    throw Error(path + ": expected a linear layer's weight [out, in], got shape " + shape_string(a.shape()));
-  LinearWeight lw{a.shape(), a.dtype(), a.shape()[0], a.shape()[1], a.to_vector<float>()};
+  if (a.shape().size() < 2)
+    throw Error(path + ": expected a linear layer's weight [out, in] or a conv weight [out, in, k...], got shape " +
+                shape_string(a.shape()));
+  const std::int64_t out = a.shape()[0];
+  std::int64_t in = 1;
+  for (std::size_t i = 1; i < a.shape().size(); ++i) in *= a.shape()[i];
+  LinearWeight lw{a.shape(), a.dtype(), out, in, a.to_vector<float>()};
   const std::int64_t width = std::max<std::int64_t>(lw.in, 1);
   for (std::size_t i = 0; i < lw.w.size(); ++i)
     if (!std::isfinite(lw.w[i]))
@@ -187,6 +193,10 @@ MethodFileReport quantize_file_with_method(const std::string& weights,
                              std::span<const std::uint8_t>(packed));
   }
   io::add_quantized_params(writer, meta, q.params);
+  report.bits_per_weight = io::payload_bits_per_weight(
+      meta.code_bits, meta.spec.scale_dtype,
+      std::any_of(q.params.zero_point.begin(), q.params.zero_point.end(), [](std::int32_t z) { return z != 0; }),
+      static_cast<std::int64_t>(q.params.scale.size()), static_cast<std::int64_t>(q.codes.size()));
   if (!q.input_scale.empty())
     writer.add<float>("input_scale", {report.in}, std::span<const float>(q.input_scale));
   writer.write(output);

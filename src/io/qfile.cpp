@@ -6,6 +6,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "quantkit/core/pack.hpp"
@@ -28,13 +29,14 @@ Int integer_field(const json& j, const char* key, const std::string& name) {
 std::string encode_meta(const QuantizedFileMeta& meta) {
   const QuantSpec& s = meta.spec;
   json j;
-  j["format"] = is_codebook(meta.element) ? kQuantizedFormatV2 : kQuantizedFormat;
+  j["format"] = meta.needs_v3() ? kQuantizedFormatV3 : is_codebook(meta.element) ? kQuantizedFormatV2 : kQuantizedFormat;
   j["element"] = to_string(meta.element);
   j["bits"] = meta.code_bits;
   detail::write_spec_fields(j, s, meta.range);
   j["packing"] = meta.code_bits == 8 ? "none" : "lsb_bitstream";
   j["shape"] = meta.shape;
   j["dtype"] = dtype_name(meta.dtype);
+  if (meta.needs_v3()) j["zero_point_member"] = meta.zero_point_member;
   if (meta.method) {
     const MethodRecord& m = *meta.method;
     j["method"] = {{"name", m.name},
@@ -51,9 +53,9 @@ QuantizedFileMeta decode_meta(const std::string& text, const std::string& name) 
   try {
     const json j = json::parse(text);
     const std::string format = j.at("format").get<std::string>();
-    if (format != kQuantizedFormat && format != kQuantizedFormatV2) {
-      throw Error(name + ": meta format is '" + format + "', expected " + kQuantizedFormat + " or " +
-                  kQuantizedFormatV2);
+    if (format != kQuantizedFormat && format != kQuantizedFormatV2 && format != kQuantizedFormatV3) {
+      throw Error(name + ": meta format is '" + format + "', expected " + kQuantizedFormat + ", " +
+                  kQuantizedFormatV2 + " or " + kQuantizedFormatV3);
     }
     meta.code_bits = integer_field<int>(j, "bits", name);
     meta.range = {integer_field<std::int32_t>(j, "quant_min", name),
@@ -94,8 +96,10 @@ QuantizedFileMeta decode_meta(const std::string& text, const std::string& name) 
       meta.method = r;
     }
     if (j.contains("element")) meta.element = parse_element_format(j.at("element").get<std::string>());
-    if (is_codebook(meta.element) && format != kQuantizedFormatV2)
-      throw Error(name + ": a " + to_string(meta.element) + " file must say format " + kQuantizedFormatV2);
+    if (is_codebook(meta.element) && format == kQuantizedFormat)
+      throw Error(name + ": a " + to_string(meta.element) + " file must say format " + kQuantizedFormatV2 +
+                  " or later");
+    meta.zero_point_member = format != kQuantizedFormatV3 || j.value("zero_point_member", true);
     if (is_codebook(meta.element)) {
       const int bits = codebook_bits(meta.element);
       if (meta.code_bits != bits || s.is_signed || meta.range.min != 0 || meta.range.max != (1 << bits) - 1)
@@ -112,6 +116,13 @@ QuantizedFileMeta decode_meta(const std::string& text, const std::string& name) 
   return meta;
 }
 
+double payload_bits_per_weight(int code_bits, ScaleDType scale_dtype, bool zero_point_member, std::int64_t slots,
+                               std::int64_t numel) {
+  if (numel <= 0) return 0.0;
+  const double per_slot = (scale_dtype == ScaleDType::kFloat16 ? 16.0 : 32.0) + (zero_point_member ? 32.0 : 0.0);
+  return code_bits + per_slot * static_cast<double>(slots) / static_cast<double>(numel);
+}
+
 Shape param_shape(const Shape& shape, const QuantSpec& spec) {
   switch (spec.granularity) {
     case Granularity::kPerTensor:
@@ -123,12 +134,13 @@ Shape param_shape(const Shape& shape, const QuantSpec& spec) {
       return out;
     }
     case Granularity::kPerGroup: {
-      Shape out = shape;
-      if (out.empty() || spec.group_size <= 0 || out.back() % spec.group_size != 0) {
-        throw Error("group size " + std::to_string(spec.group_size) + " does not divide the last axis");
+      const std::int64_t row = group_row_length(shape, spec.group_size);
+      if (row == shape.back()) {
+        Shape out = shape;
+        out.back() /= spec.group_size;
+        return out;
       }
-      out.back() /= spec.group_size;
-      return out;
+      return {shape[0], row / spec.group_size};  // groups along a conv weight's flattened rows
     }
   }
   return {};
@@ -147,6 +159,7 @@ QuantizedFileMeta codebook_meta(ElementFormat element, const QuantSpec& layout_s
   spec.group_size = layout_spec.group_size;
   spec.quant_min = 0;
   spec.quant_max = (1 << bits) - 1;
+  spec.scale_dtype = layout_spec.scale_dtype;
   spec.validate();
   QuantizedFileMeta meta;
   meta.spec = spec;
@@ -158,10 +171,25 @@ QuantizedFileMeta codebook_meta(ElementFormat element, const QuantSpec& layout_s
   return meta;
 }
 
-void add_quantized_params(NpzWriter& writer, const QuantizedFileMeta& meta, const QuantParams& params) {
+void add_quantized_params(NpzWriter& writer, const QuantizedFileMeta& given, const QuantParams& params) {
+  QuantizedFileMeta meta = given;
+  meta.zero_point_member =
+      std::any_of(params.zero_point.begin(), params.zero_point.end(), [](std::int32_t z) { return z != 0; });
   const Shape pshape = param_shape(meta.shape, meta.spec);
-  writer.add<float>("scale", pshape, std::span<const float>(params.scale));
-  writer.add<std::int32_t>("zero_point", pshape, std::span<const std::int32_t>(params.zero_point));
+  if (meta.spec.scale_dtype == ScaleDType::kFloat16) {
+    std::vector<half> h;
+    h.reserve(params.scale.size());
+    for (const float v : params.scale) {
+      if (stored_scale(v, meta.spec) != v) throw Error("scale " + std::to_string(v) + " is not a float16 value");
+      h.emplace_back(v);
+    }
+    writer.add<half>("scale", pshape, std::span<const half>(h));
+  } else {
+    writer.add<float>("scale", pshape, std::span<const float>(params.scale));
+  }
+  if (meta.zero_point_member)
+    writer.add<std::int32_t>("zero_point", pshape, std::span<const std::int32_t>(params.zero_point));
+
   if (is_codebook(meta.element)) {
     const std::vector<float> book = codebook(meta.element);
     writer.add<float>("codebook", {static_cast<std::int64_t>(book.size())}, std::span<const float>(book));
@@ -176,15 +204,21 @@ namespace {
 QuantizedFile validate_quantized(const std::vector<std::string>& names,
                                  const std::function<NpyArray(const std::string&)>& member,
                                  const std::string& path) {
-  for (const char* required : {"q", "scale", "zero_point", "meta"}) {
+  for (const char* required : {"q", "scale", "meta"}) {
     if (std::find(names.begin(), names.end(), required) == names.end()) {
       throw Error(path + ": not a quantized tensor file (member '" + required + "' is missing)");
     }
   }
   QuantizedFile file;
   file.meta = decode_meta(member("meta").as_string(), path);
+  const bool has_zero_point = std::find(names.begin(), names.end(), "zero_point") != names.end();
+  if (file.meta.zero_point_member && !has_zero_point)
+    throw Error(path + ": not a quantized tensor file (member 'zero_point' is missing)");
+  if (!file.meta.zero_point_member && has_zero_point)
+    throw Error(path + ": meta says zero_point_member false, but the file has a zero_point member");
   const NpyArray scale = member("scale");
-  const NpyArray zero_point = member("zero_point");
+  const std::optional<NpyArray> zero_point =
+      has_zero_point ? std::optional<NpyArray>(member("zero_point")) : std::nullopt;
   file.q = member("q");
   Shape pshape;
   try {
@@ -192,16 +226,19 @@ QuantizedFile validate_quantized(const std::vector<std::string>& names,
   } catch (const Error& e) {
     throw Error(path + ": " + e.what());
   }
-  if (scale.dtype() != DType::kFloat32 || zero_point.dtype() != DType::kInt32) {
-    throw Error(path + ": scale must be float32 and zero_point int32");
+  const DType scale_dtype = file.meta.spec.scale_dtype == ScaleDType::kFloat16 ? DType::kFloat16 : DType::kFloat32;
+  if (scale.dtype() != scale_dtype || (zero_point && zero_point->dtype() != DType::kInt32)) {
+    throw Error(path + ": scale must be " + dtype_name(scale_dtype) + " (meta scale_dtype) and zero_point int32");
   }
-  if (scale.shape() != pshape || zero_point.shape() != pshape) {
+  if (scale.shape() != pshape || (zero_point && zero_point->shape() != pshape)) {
     throw Error(path + ": scale/zero_point shape " + shape_string(scale.shape()) + " does not match " +
                 shape_string(pshape));
   }
   file.params.spec = file.meta.spec;
   file.params.scale = scale.to_vector<float>();
-  file.params.zero_point = zero_point.to_vector<std::int32_t>();
+  // Without the member every zero point is 0 (signed symmetric codes and codebooks need none).
+  file.params.zero_point = zero_point ? zero_point->to_vector<std::int32_t>()
+                                      : std::vector<std::int32_t>(file.params.scale.size(), 0);
   const std::int64_t numel = shape_numel(file.meta.shape);
   if (file.meta.code_bits == 8) {
     const DType want = file.meta.spec.is_signed ? DType::kInt8 : DType::kUint8;
@@ -248,8 +285,12 @@ QuantizedFile validate_quantized(const std::vector<std::string>& names,
   }
   if (std::find(names.begin(), names.end(), "input_scale") != names.end()) {
     const NpyArray s = member("input_scale");
-    if (s.dtype() != DType::kFloat32 || file.meta.shape.empty() || s.shape() != Shape{file.meta.shape.back()})
-      throw Error(path + ": input_scale must be float32 with one value per input channel (the last axis)");
+    // One value per input column of the [shape[0], rest] view: the last axis of a matrix, a conv weight's
+    // flattened in * k... columns.
+    std::int64_t columns = 1;
+    for (std::size_t i = 1; i < file.meta.shape.size(); ++i) columns *= file.meta.shape[i];
+    if (s.dtype() != DType::kFloat32 || file.meta.shape.size() < 2 || s.shape() != Shape{columns})
+      throw Error(path + ": input_scale must be float32 with one value per input column (prod(shape[1:]))");
     file.input_scale = s.to_vector<float>();
     for (const float v : file.input_scale)
       if (!(std::isfinite(v) && v > 0))
@@ -300,7 +341,7 @@ Nf4View nf4_view(const QuantizedFile& file, const std::string& name) {
     throw Error(name + ": the nf4 kernels take groups along the rows; this file has " +
                 (m.shape.empty() ? std::string("a 0-d tensor") : std::string(to_string(m.spec.granularity)) + " scales"));
   Nf4View w;
-  w.cols = m.shape.back();
+  w.cols = group_row_length(m.shape, m.spec.group_size);  // a conv weight's groups may run along [out, rest]
   w.rows = w.cols > 0 ? shape_numel(m.shape) / w.cols : 0;
   w.group_size = m.spec.group_size;
   const auto raw = file.q.raw();

@@ -13,6 +13,8 @@ void write_spec_fields(nlohmann::json& j, const QuantSpec& s, QRange range) {
   j["reduce_range"] = s.reduce_range;
   j["quant_min"] = range.min;
   j["quant_max"] = range.max;
+  j["scale_dtype"] = to_string(s.scale_dtype);
+  j["range_rule"] = to_string(s.range_rule);
 }
 
 void read_spec_fields(const nlohmann::json& j, QuantSpec& s, const std::string& where, const char* what,
@@ -35,6 +37,17 @@ void read_spec_fields(const nlohmann::json& j, QuantSpec& s, const std::string& 
     s.group_size = integer_field<std::int64_t>(j, "group_size", where, what);
   } else {
     throw Error(where + "unknown granularity '" + g + "'" + in);
+  }
+  // Both fields are newer than the formats: absent means float32 scales and PyTorch's rule.
+  if (j.contains("scale_dtype")) {
+    const std::string d = j.at("scale_dtype").get<std::string>();
+    if (d != "float32" && d != "float16") throw Error(where + "unknown scale_dtype '" + d + "'" + in);
+    s.scale_dtype = d == "float32" ? ScaleDType::kFloat32 : ScaleDType::kFloat16;
+  }
+  if (j.contains("range_rule")) {
+    const std::string r = j.at("range_rule").get<std::string>();
+    if (r != "pytorch" && r != "full") throw Error(where + "unknown range_rule '" + r + "'" + in);
+    s.range_rule = r == "pytorch" ? RangeRule::kPyTorch : RangeRule::kFull;
   }
 }
 

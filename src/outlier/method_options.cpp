@@ -35,6 +35,8 @@ WeightQuantOptions method_options(const MethodRequest& r) {
   o.damp = r.damp.value_or(o.damp);
   o.act_order = r.act_order;
   o.smooth_alpha = r.alpha.value_or(o.smooth_alpha);
+  o.scale_dtype = r.scale_dtype;
+  o.range_rule = r.range_rule;
   return o;
 }
 

@@ -39,6 +39,8 @@ QuantSpec weight_method_spec(const WeightQuantOptions& options, std::int64_t in)
   spec.bits = options.bits;
   spec.is_signed = true;
   spec.scheme = Scheme::kSymmetric;
+  spec.scale_dtype = options.scale_dtype;
+  spec.range_rule = options.range_rule;
   if (options.group_size > 0) {
     if (in % options.group_size != 0)
       throw Error("group size " + std::to_string(options.group_size) + " does not divide the layer's " +

@@ -81,14 +81,15 @@ def dequantize(codes, scale, zero_point, meta, book=None):
         values = book[codes]
         if meta["granularity"] == "per_group":
             group = meta["group_size"]
-            grouped = values.reshape(values.shape[:-1] + (values.shape[-1] // group, group))
+            # scale's shape says where the groups run: the last axis, or a conv weight's flattened rows.
+            grouped = values.reshape(scale.shape + (group,))
             return (grouped * scale[..., None]).reshape(values.shape)
         return values * scale
     # int32 - int32 times float32 computes in float64 in numpy; the product of a small integer and a
     # float32 is exact in float64, so rounding it to float32 once gives the float32 product qtool computes.
     if meta["granularity"] == "per_group":
         group = meta["group_size"]
-        grouped = codes.reshape(codes.shape[:-1] + (codes.shape[-1] // group, group))
+        grouped = codes.reshape(scale.shape + (group,))
         out = (grouped - zero_point[..., None]) * scale[..., None]
         return out.reshape(codes.shape).astype(np.float32)
     # per tensor: 0-d parameters; per channel: the channel count at the axis and 1 elsewhere. Both broadcast.
@@ -99,20 +100,34 @@ def check(quantized_path, dequantized_path):
     with np.load(quantized_path, allow_pickle=False) as archive:
         meta = json.loads(str(archive["meta"][()]))
         element = meta.get("element", "int")
-        members = ["meta", "q", "scale", "zero_point"] + ([] if element == "int" else ["codebook"])
+        # Version 3 leaves the zero_point member out when every zero point is 0 (meta zero_point_member).
+        has_zero_point = meta.get("zero_point_member", True)
+        members = ["meta", "q", "scale"] + (["zero_point"] if has_zero_point else []) + (
+            [] if element == "int" else ["codebook"])
         input_scale = archive["input_scale"] if "input_scale" in archive.files else None
         if input_scale is not None:
             members.append("input_scale")
         require(sorted(archive.files) == sorted(members), f"members {archive.files}")
-        q, scale, zero_point = archive["q"], archive["scale"], archive["zero_point"]
+        q, scale = archive["q"], archive["scale"]
+        zero_point = archive["zero_point"] if has_zero_point else np.zeros(scale.shape, dtype=np.int32)
         book = None if element == "int" else archive["codebook"]
     if book is not None:
         check_codebook(book, element)
         require(np.all(zero_point == 0), "a codebook file has zero points")
-    # Integer files are version 1; codebook files version 2 (so that a version-1 reader refuses them).
-    want_format = "quantkit.qtensor/1" if meta.get("element", "int") == "int" else "quantkit.qtensor/2"
+    # Integer files are version 1; codebook files version 2 (so that a version-1 reader refuses them);
+    # files without a zero_point member, with float16 scales or the full range rule version 3.
+    scale_dtype = meta.get("scale_dtype", "float32")
+    full_range = meta.get("range_rule", "pytorch") == "full"
+    if not has_zero_point or scale_dtype != "float32" or full_range:
+        want_format = "quantkit.qtensor/3"
+    else:
+        want_format = "quantkit.qtensor/1" if element == "int" else "quantkit.qtensor/2"
     require(meta["format"] == want_format, f"format {meta['format']!r}, expected {want_format!r}")
-    require(scale.dtype == np.float32, f"scale dtype {scale.dtype}")
+    require(has_zero_point or meta["format"] == "quantkit.qtensor/3", "zero_point missing before version 3")
+    require(has_zero_point == bool(np.any(zero_point != 0)), "zero_point member present iff a zero point is not 0")
+    require(scale.dtype == np.dtype(scale_dtype), f"scale dtype {scale.dtype}, meta says {scale_dtype}")
+    require(full_range or np.all(scale > 0), "a scale is not positive")
+    scale = scale.astype(np.float32)  # float16 scales widen exactly
     require(zero_point.dtype == np.int32, f"zero_point dtype {zero_point.dtype}")
     require(scale.shape == zero_point.shape, f"scale {scale.shape} vs zero_point {zero_point.shape}")
     codes = decode_codes(q, meta)
@@ -122,10 +137,13 @@ def check(quantized_path, dequantized_path):
     if input_scale is not None:
         require("method" in meta and meta["method"]["name"] in ("awq", "smoothquant"),
                 f"input_scale in a file whose method is {meta.get('method')!r}")
-        require(input_scale.dtype == np.float32 and input_scale.shape == (meta["shape"][-1],),
-                f"input_scale is {input_scale.dtype} {input_scale.shape}, expected float32 ({meta['shape'][-1]},)")
+        # One value per column of the [shape[0], rest] view (a conv weight's flattened in * k...).
+        columns = int(np.prod(meta["shape"][1:]))
+        require(input_scale.dtype == np.float32 and input_scale.shape == (columns,),
+                f"input_scale is {input_scale.dtype} {input_scale.shape}, expected float32 ({columns},)")
         require(np.all(np.isfinite(input_scale)) and np.all(input_scale > 0), "input_scale not finite and positive")
-        expected = (expected / input_scale).astype(np.float32)  # float32 / float32: one IEEE division
+        # float32 / float32: one IEEE division
+        expected = (expected.reshape(-1, columns) / input_scale).astype(np.float32).reshape(expected.shape)
 
     actual = np.load(dequantized_path, allow_pickle=False)
     require(actual.dtype == np.float32 and actual.shape == expected.shape,

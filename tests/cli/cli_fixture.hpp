@@ -134,15 +134,28 @@ class Cli : public testing::Test {
 };
 
 // The members of a quantized .npz, read with the library's plain .npz reader (not read_quantized).
+// A file without a zero_point member (every zero point 0, format version 3) gets an int32 array of zeros
+// shaped like scale, and has_zero_point false.
 struct Quantized {
   io::NpyArray q, scale, zero_point;
   json meta;
+  bool has_zero_point = true;
 };
 
 inline Quantized read_quantized_members(const fs::path& file) {
   auto members = io::read_npz(file.string());
-  return Quantized{std::move(members.at("q")), std::move(members.at("scale")),
-                   std::move(members.at("zero_point")), json::parse(members.at("meta").as_string())};
+  const bool has_zp = members.count("zero_point") > 0;
+  io::NpyArray zp;
+  if (has_zp) {
+    zp = std::move(members.at("zero_point"));
+  } else {
+    const io::NpyArray& scale = members.at("scale");
+    const std::vector<std::int32_t> zeros(static_cast<std::size_t>(scale.numel()), 0);
+    zp = io::parse_npy(io::encode_npy(io::DType::kInt32, scale.shape(), std::as_bytes(std::span(zeros))),
+                       "zero_point");
+  }
+  return Quantized{std::move(members.at("q")), std::move(members.at("scale")), std::move(zp),
+                   json::parse(members.at("meta").as_string()), has_zp};
 }
 
 inline void expect_keys(const json& j, const std::vector<std::string>& keys) {

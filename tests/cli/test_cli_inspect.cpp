@@ -78,7 +78,8 @@ TEST_F(CliJson, Inspect) {
   expect_keys(q, {"file", "kind", "meta", "scales", "scale_min", "scale_max", "zero_point_min",
                   "zero_point_max", "bytes", "original_bytes", "compression_ratio", "reference", "error"});
   EXPECT_EQ(q["kind"], "quantized");
-  EXPECT_EQ(q["meta"]["format"], "quantkit.qtensor/1");
+  EXPECT_EQ(q["meta"]["format"], "quantkit.qtensor/3");  // symmetric int8: no zero_point member
+  EXPECT_EQ(q["meta"]["zero_point_member"], false);
   EXPECT_EQ(q["original_bytes"], 1024);
   // 8-bit per channel on smooth values: the step is 1/127.5 of each row's range, ~40 dB and more.
   EXPECT_GT(q["error"]["sqnr_db"].get<double>(), 35.0);

@@ -100,7 +100,7 @@ TEST(CliOutlier, BadCalibrationInputFailsAndWritesNothing) {
        "nan.npy: non-finite activation at row 5, column 9"},
       {{"--method", "gptq"}, 2, "needs --acts"},
       {{"--method", "magic", "--acts", "x.npy"}, 2, "unknown method"},
-      {{"--method", "gptq", "--acts", "x.npy", "--affine"}, 2, "only --bits and --group-size"},
+      {{"--method", "gptq", "--acts", "x.npy", "--affine"}, 2, "takes only --bits, --group-size, --scale-dtype and --range"},
       {{"--method", "gptq", "--acts", "x.npy", "--group-size", "48"}, 1, "does not divide"},
       {{"--acts", "x.npy"}, 2, "are for --method"},
       {{"--damp", "0.1"}, 2, "are for --method"},
@@ -124,9 +124,17 @@ TEST(CliOutlier, BadCalibrationInputFailsAndWritesNothing) {
     EXPECT_NE(r.err.find(c.fragment), std::string::npos) << r.err;
     EXPECT_EQ(snapshot(dir.path()), before) << c.fragment;
   }
-  const auto r = run_qtool({"quantize", "conv.npy", "-o", "out.npz", "--method", "rtn"}, dir.path().string());
+  // A conv weight is a layer of its flattened rows (in * k... columns); a vector is no layer.
+  const auto conv_run = run_qtool({"quantize", "conv.npy", "-o", "out.npz", "--method", "rtn", "--json"},
+                              dir.path().string());
+  EXPECT_EQ(conv_run.exit_code, 0) << conv_run.err;
+  EXPECT_EQ(io::read_quantized(dir.file("out.npz")).meta.shape, (Shape{4, 4, 3}));
+  std::filesystem::remove(dir.file("out.npz"));
+  const std::vector<float> bias(4, 1.0f);
+  io::write_npy<float>(dir.file("bias.npy"), TensorView<const float>(bias.data(), {4}));
+  const auto r = run_qtool({"quantize", "bias.npy", "-o", "out.npz", "--method", "rtn"}, dir.path().string());
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("expected a linear layer's weight [out, in]"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("expected a linear layer's weight [out, in] or a conv weight"), std::string::npos) << r.err;
 }
 
 TEST(CliOutlier, FormatsBeyondIntegersRoundTripThroughQtool) {

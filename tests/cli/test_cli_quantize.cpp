@@ -48,6 +48,27 @@ TEST_F(CliRoundTrip, Int8PerChannelByDefault) {
   }
 }
 
+// The payload's bits per weight: 4-bit groups of 32 cost 5.0 with float32 scales and no zero point, 4.5
+// with float16 scales (ggml's Q4_0), 6.0 affine (an int32 zero point per group).
+TEST_F(CliRoundTrip, BitsPerWeight) {
+  write_weights();
+  auto bits = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args{"quantize", "w.npy", "-o", "q.npz", "--bits", "4", "--group-size", "32", "--json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return json::parse(ok(args).out)["bits_per_weight"].get<double>();
+  };
+  EXPECT_DOUBLE_EQ(bits({}), 5.0);
+  EXPECT_DOUBLE_EQ(bits({"--scale-dtype", "f16"}), 4.5);
+  EXPECT_DOUBLE_EQ(bits({"--scale-dtype", "f16", "--range", "full"}), 4.5);
+  EXPECT_DOUBLE_EQ(bits({"--affine"}), 6.0);
+  const ProcessResult r = ok({"quantize", "w.npy", "-o", "q.npz", "--bits", "4", "--group-size", "32",
+                              "--scale-dtype", "f16", "--range", "full"});
+  EXPECT_THAT(r.out, HasSubstr("4.50 bits/weight (float16 scales, full range)"));
+  const ProcessResult bad = qtool({"quantize", "w.npy", "-o", "q.npz", "--range", "full", "--affine"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("--range full needs signed symmetric codes"));
+}
+
 TEST_F(CliRoundTrip, Int4PerGroup) {
   write_weights();
   const ProcessResult r = ok({"quantize", "w.npy", "-o", "q.npz", "--bits", "4", "--group-size", "32"});
@@ -222,8 +243,10 @@ TEST_P(CliNumpy, DecodesWhatQtoolWrites) {
   if (python.empty())
     GTEST_SKIP() << "no python3 that imports numpy (QK_PYTHON3 is empty): apt-get install python3-numpy";
   const InteropCase& c = GetParam();
-  write("w.npy", npy_of("<f4", c.shape, weights(c.shape[0], c.shape[1])));
-  write("x.npy", npy_of("<f4", {16, c.shape[1]}, weights(16, c.shape[1])));  // for --method --acts
+  // A conv weight [out, in, kh, kw] is a layer of in * kh * kw columns (its inputs: im2col patches).
+  const std::int64_t columns = shape_numel(c.shape) / c.shape[0];
+  write("w.npy", npy_of("<f4", c.shape, weights(c.shape[0], columns)));
+  write("x.npy", npy_of("<f4", {16, columns}, weights(16, columns)));  // for --method --acts
   std::vector<std::string> quant{"quantize", "w.npy", "-o", "q.npz"};
   quant.insert(quant.end(), c.args.begin(), c.args.end());
   ok(quant);
@@ -241,6 +264,13 @@ INSTANTIATE_TEST_SUITE_P(
                         "Uint8AffinePerChannelAxis1", {4, 64}, {"--affine", "--unsigned", "--axis", "1"}},
                     InteropCase{"Int8PerTensor", {4, 64}, {"--per-tensor"}},
                     InteropCase{"Int4PerGroup", {4, 64}, {"--bits", "4", "--group-size", "32"}},
+                    InteropCase{"Int4F16ScalesFullRange",
+                                {4, 64},
+                                {"--bits", "4", "--group-size", "32", "--scale-dtype", "f16", "--range", "full"}},
+                    InteropCase{"Nf4F16Scales", {4, 128}, {"--format", "nf4", "--scale-dtype", "f16"}},
+                    InteropCase{"GptqF16Scales",
+                                {4, 64},
+                                {"--method", "gptq", "--acts", "x.npy", "--group-size", "32", "--scale-dtype", "f16"}},
                     InteropCase{"Uint4AffinePerTensorOddCount",
                                 {3, 5},
                                 {"--bits", "4", "--unsigned", "--affine", "--per-tensor"}},
@@ -254,7 +284,12 @@ INSTANTIATE_TEST_SUITE_P(
                     InteropCase{"AwqInt4Groups",
                                 {4, 64},
                                 {"--method", "awq", "--acts", "x.npy", "--bits", "4", "--group-size", "32"}},
-                    InteropCase{"SmoothQuantInt8", {4, 64}, {"--method", "smoothquant", "--acts", "x.npy"}}),
+                    InteropCase{"SmoothQuantInt8", {4, 64}, {"--method", "smoothquant", "--acts", "x.npy"}},
+                    // Conv weights: groups that do not divide kw run along the flattened rows (in * kh * kw).
+                    InteropCase{"ConvInt4GroupsAlongFlattenedRows", {8, 3, 3, 3}, {"--bits", "4", "--group-size", "27"}},
+                    InteropCase{"ConvNf4GroupsAlongFlattenedRows", {8, 4, 3, 3}, {"--format", "nf4", "--group-size", "12"}},
+                    InteropCase{"ConvGptq", {8, 3, 3, 3}, {"--method", "gptq", "--acts", "x.npy", "--group-size", "27"}},
+                    InteropCase{"ConvAwq", {8, 3, 3, 3}, {"--method", "awq", "--acts", "x.npy", "--group-size", "9"}}),
     [](const testing::TestParamInfo<InteropCase>& info) { return std::string(info.param.name); });
 
 }  // namespace

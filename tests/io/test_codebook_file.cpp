@@ -282,7 +282,10 @@ TEST(CodebookFile, TamperedFilesAreRefused) {
     w.add<std::int32_t>("zero_point", Shape{}, std::span<const std::int32_t>(z));
     if (with_book)
       w.add<float>("codebook", Shape{static_cast<std::int64_t>(book.size())}, std::span<const float>(book));
-    w.add_encoded("meta", encode_npy_string(encode_meta(good.meta)));
+    // With a zero_point member: a version-2 file, as written before zero points of 0 were left out.
+    QuantizedFileMeta meta = good.meta;
+    meta.zero_point_member = true;
+    w.add_encoded("meta", encode_npy_string(encode_meta(meta)));
     w.write(path);
   };
   std::vector<float> book = codebook(ElementFormat::kFp8E4M3);

@@ -103,7 +103,7 @@ Handler add_demo(CLI::App& app, Output& out) {
                  r.error.max_abs, r.seconds * 1e3);
     }
     fmt::print(
-        "\nbytes count codes plus float32 scales and int32 zero points; SQNR over all weights; time is the "
+        "\nbytes count codes plus float32 scales (int32 zero points only where one is not 0, as in the file); SQNR over all weights; time is the "
         "median of 5\n"
         "runs of quantize + dequantize (FP16: convert and back). INT4 groups of {} run along each output "
         "row,\n"

@@ -72,7 +72,8 @@ int run_method(const FileQuantArgs& args, const MethodArgs& m, const Output& out
   const SpecOptions& spec = args.spec;
   if (spec.is_unsigned || spec.affine || spec.per_tensor || spec.axis || spec.qmin || spec.qmax ||
       spec.reduce_range || spec.scale || spec.zero_point || !spec.preset.empty() || !args.calib.empty())
-    throw UsageError("--method takes only --bits and --group-size (codes are signed symmetric)");
+    throw UsageError(
+        "--method takes only --bits, --group-size, --scale-dtype and --range (codes are signed symmetric)");
   if (args.input.empty() || args.output.empty())
     throw UsageError("--method needs the weight .npy and -o OUT.npz");
   qk::MethodRequest request;
@@ -89,6 +90,8 @@ int run_method(const FileQuantArgs& args, const MethodArgs& m, const Output& out
   request.bits = spec.bits_given() ? spec.bits : qk::default_method_bits(request.method);
   request.group_size =
       spec.group_size ? *spec.group_size : qk::default_method_group_size(request.method, in_features);
+  request.scale_dtype = spec.scale_dtype == "f16" ? qk::ScaleDType::kFloat16 : qk::ScaleDType::kFloat32;
+  request.range_rule = spec.range_rule == "full" ? qk::RangeRule::kFull : qk::RangeRule::kPyTorch;
   request.damp = m.damp;
   request.act_order = m.act_order;
   request.alpha = m.alpha;
@@ -116,6 +119,9 @@ int run_method(const FileQuantArgs& args, const MethodArgs& m, const Output& out
     j["alpha"] = r.result.alpha;
     j["input_scale"] = !r.result.input_scale.empty();
     j["output_bytes"] = r.output_bytes;
+    j["bits_per_weight"] = r.bits_per_weight;
+    j["scale_dtype"] = qk::to_string(o.scale_dtype);
+    j["range_rule"] = qk::to_string(o.range_rule);
     print_json(j);
     return 0;
   }
@@ -126,7 +132,9 @@ int run_method(const FileQuantArgs& args, const MethodArgs& m, const Output& out
   if (r.result.output_error > 0) fmt::print(", output error {:.4e}", r.result.output_error);
   if (r.rtn_output_error > 0) fmt::print(" (rtn: {:.4e})", r.rtn_output_error);
   if (!r.result.input_scale.empty()) fmt::print(", alpha {:.2f}, input_scale stored", r.result.alpha);
-  fmt::print("\n  {} written\n", human_bytes(r.output_bytes));
+  fmt::print("\n  {} written, {:.2f} bits/weight ({} scales{})\n", human_bytes(r.output_bytes), r.bits_per_weight,
+             o.scale_dtype == qk::ScaleDType::kFloat16 ? "float16" : "float32",
+             o.range_rule == qk::RangeRule::kFull ? ", full range" : "");
   return 0;
 }
 

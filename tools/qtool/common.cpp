@@ -60,6 +60,15 @@ void SpecOptions::add_to(CLI::App& app, Role role) {
     sc->needs(zp);
     zp->needs(sc);
     sc->excludes(ax)->excludes(gs);
+    scale_dtype_opt_ = app.add_option("--scale-dtype", scale_dtype,
+                                      "How scales are stored: f32 (default) or f16 (as ggml and GPTQ/AWQ "
+                                      "checkpoints; codes are computed with the rounded scale)")
+                           ->check(CLI::IsMember({"f32", "f16"}));
+    range_opt_ = app.add_option("--range", range_rule,
+                                "Symmetric range rule: pytorch (default, scale = amax / 7.5 at 4 bits, "
+                                "bit-exact with PyTorch) or full (ggml's Q4_0: the value of largest "
+                                "magnitude maps to the lowest code, e.g. -8, with its sign)")
+                     ->check(CLI::IsMember({"pytorch", "full"}));
     app.add_flag(
         "--allow-nonfinite", allow_nonfinite,
         "Accept NaN/Inf: they are left out of the range, +Inf/-Inf saturate to qmax/qmin, NaN becomes "
@@ -69,15 +78,16 @@ void SpecOptions::add_to(CLI::App& app, Role role) {
 
 bool SpecOptions::any_spec_flag() const {
   for (const CLI::Option* o : {bits_opt_, unsigned_opt_, signed_opt_, affine_opt_, symmetric_opt_,
-                               reduce_opt_, per_tensor_opt_, axis_opt_, group_opt_, qmin_opt_}) {
+                               reduce_opt_, per_tensor_opt_, axis_opt_, group_opt_, qmin_opt_, scale_dtype_opt_,
+                               range_opt_}) {
     if (o && o->count() > 0) return true;
   }
   return !preset.empty();
 }
 
 bool SpecOptions::any_integer_flag() const {
-  for (const CLI::Option* o :
-       {bits_opt_, unsigned_opt_, signed_opt_, affine_opt_, symmetric_opt_, reduce_opt_, qmin_opt_}) {
+  for (const CLI::Option* o : {bits_opt_, unsigned_opt_, signed_opt_, affine_opt_, symmetric_opt_, reduce_opt_,
+                               qmin_opt_, range_opt_}) {
     if (o && o->count() > 0) return true;
   }
   return !preset.empty() || scale.has_value();
@@ -95,6 +105,12 @@ void SpecOptions::apply_flags(qk::QuantSpec& spec) const {
   if (qmin) {
     spec.quant_min = *qmin;
     spec.quant_max = *qmax;
+  }
+  if (scale_dtype == "f16") spec.scale_dtype = qk::ScaleDType::kFloat16;
+  if (range_rule == "full") {
+    if (!spec.is_signed || spec.scheme != qk::Scheme::kSymmetric)
+      throw UsageError("--range full needs signed symmetric codes");
+    spec.range_rule = qk::RangeRule::kFull;
   }
   if (per_tensor) {
     spec.granularity = qk::Granularity::kPerTensor;

@@ -41,6 +41,8 @@ struct SpecOptions {
   std::optional<std::int32_t> zero_point;
   bool allow_nonfinite = false;
   std::string preset;
+  std::string scale_dtype = "f32";  // f32 | f16 (weights)
+  std::string range_rule = "pytorch";  // pytorch | full (weights)
 
   void add_to(CLI::App& app, Role role);
   // Weights: the preset's weight spec or quantkit's default (qk::weight_spec_for_preset), then the
@@ -72,6 +74,8 @@ struct SpecOptions {
   const CLI::Option* axis_opt_ = nullptr;
   const CLI::Option* group_opt_ = nullptr;
   const CLI::Option* qmin_opt_ = nullptr;
+  const CLI::Option* scale_dtype_opt_ = nullptr;
+  const CLI::Option* range_opt_ = nullptr;
 };
 
 struct Output {

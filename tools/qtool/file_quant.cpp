@@ -122,6 +122,9 @@ int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake) {
     j["scales"] = r.slots;
     j["input_bytes"] = r.input_bytes;
     j["output_bytes"] = r.output_bytes;
+    if (!fake) j["bits_per_weight"] = r.bits_per_weight;
+    j["scale_dtype"] = qk::to_string(spec.scale_dtype);
+    j["range_rule"] = qk::to_string(spec.range_rule);
     j["nonfinite"] = r.nonfinite;
     j["seconds"] = seconds;
     j["gb_per_s"] = seconds > 0 ? static_cast<double>(r.input_bytes) / seconds / 1e9 : 0.0;
@@ -146,8 +149,10 @@ int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake) {
                r.slots);
   }
   if (!fake)
-    fmt::print("  {} -> {} ({})\n", human_bytes(r.input_bytes), human_bytes(r.output_bytes),
-               size_change(ratio));
+    fmt::print("  {} -> {} ({}), {:.2f} bits/weight ({} scales{})\n", human_bytes(r.input_bytes),
+               human_bytes(r.output_bytes), size_change(ratio), r.bits_per_weight,
+               spec.scale_dtype == qk::ScaleDType::kFloat16 ? "float16" : "float32",
+               spec.range_rule == qk::RangeRule::kFull ? ", full range" : "");
   if (r.nonfinite) fmt::print("  {} non-finite value(s) saturated (--allow-nonfinite)\n", r.nonfinite);
   if (error)
     fmt::print("  error vs input: MSE {:.4e}, max abs {:.4g}, SQNR {}\n", error->mse, error->max_abs,

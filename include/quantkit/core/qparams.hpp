@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "quantkit/core/error.hpp"
+#include "quantkit/core/half.hpp"
 #include "quantkit/core/spec.hpp"
 
 namespace qk {
@@ -24,11 +25,25 @@ struct QParams {
 };
 
 // Throws unless the scale is finite and positive and its float32 inverse is finite (golden rule 10).
-inline void check_scale(float scale, const std::string& where = "scale") {
-  if (!(std::isfinite(scale) && scale > 0.0f) || !std::isfinite(1.0f / scale)) {
-    throw Error(where + " " + std::to_string(scale) +
-                " is not usable: it must be finite and positive with a finite inverse");
+// The full range rule (RangeRule::kFull) also makes negative scales: allow_negative admits them.
+inline void check_scale(float scale, const std::string& where = "scale", bool allow_negative = false) {
+  const bool sign_ok = scale > 0.0f || (allow_negative && scale < 0.0f);
+  if (!(std::isfinite(scale) && sign_ok) || !std::isfinite(1.0f / scale)) {
+    throw Error(where + " " + std::to_string(scale) + " is not usable: it must be finite and " +
+                (allow_negative ? "non-zero" : "positive") + " with a finite inverse");
   }
+}
+
+// A scale as the spec stores it: float16 scales are rounded to nearest even; one beyond float16's range
+// throws, and one that would round to zero becomes the smallest float16 of its sign (never reached from an
+// observed range: kScaleEps is a float16 subnormal).
+inline float stored_scale(float scale, const QuantSpec& spec) {
+  if (spec.scale_dtype == ScaleDType::kFloat32) return scale;
+  const float h = half_bits_to_float(float_to_half_bits(scale));
+  if (!std::isfinite(h))
+    throw Error("scale " + std::to_string(scale) + " exceeds float16's range (65504); store float32 scales");
+  if (h == 0.0f) return std::copysign(half_bits_to_float(1), scale);
+  return h;
 }
 
 // Rule 2. Arithmetic is float32, one rounding per operation, as in PyTorch's observers.
@@ -43,15 +58,22 @@ inline QParams choose_qparams(float min_val, float max_val, const QuantSpec& spe
   const float max_pos = std::max(max_val, 0.0f);
   QParams p;
   if (spec.scheme == Scheme::kAffine) {
-    p.scale = std::max((max_pos - min_neg) / static_cast<float>(r.max - r.min), kScaleEps);
+    p.scale = stored_scale(std::max((max_pos - min_neg) / static_cast<float>(r.max - r.min), kScaleEps), spec);
     const float shift = std::nearbyint(min_neg / p.scale);
     const double zp = std::clamp(static_cast<double>(r.min) - static_cast<double>(shift),
                                  static_cast<double>(r.min), static_cast<double>(r.max));
     p.zero_point = static_cast<std::int32_t>(zp);
+  } else if (spec.range_rule == RangeRule::kFull) {
+    // ggml's Q4_0 rule: the value of largest magnitude, with its sign, maps to qmin exactly.
+    const float m = -min_neg >= max_pos ? min_neg : max_pos;
+    p.scale = m / static_cast<float>(r.min);
+    if (std::fabs(p.scale) < kScaleEps) p.scale = kScaleEps;
+    p.scale = stored_scale(p.scale, spec);
+    p.zero_point = 0;
   } else {
     const float amax = std::max(-min_neg, max_pos);
     // The divisor is (qmax - qmin) / 2 exactly: 127.5 for int8, 7.5 for int4.
-    p.scale = std::max(amax / (static_cast<float>(r.max - r.min) / 2.0f), kScaleEps);
+    p.scale = stored_scale(std::max(amax / (static_cast<float>(r.max - r.min) / 2.0f), kScaleEps), spec);
     if (spec.is_signed) {
       p.zero_point = 0;
     } else if (spec.is_default_uint8()) {

@@ -116,7 +116,11 @@ inline void check_params(const QuantParams& params, const ChannelLayout& layout)
   }
   const QRange r = params.spec.range();
   for (std::size_t i = 0; i < params.scale.size(); ++i) {
-    check_scale(params.scale[i], "scale[" + std::to_string(i) + "]");
+    check_scale(params.scale[i], "scale[" + std::to_string(i) + "]",
+                params.spec.range_rule == RangeRule::kFull);
+    if (params.spec.scale_dtype == ScaleDType::kFloat16 && stored_scale(params.scale[i], params.spec) != params.scale[i])
+      throw Error("scale[" + std::to_string(i) + "] " + std::to_string(params.scale[i]) +
+                  " is not a float16 value, as the spec's float16 scales must be");
     if (params.zero_point[i] < r.min || params.zero_point[i] > r.max) {
       throw Error("zero point " + std::to_string(params.zero_point[i]) + " lies outside [" +
                   std::to_string(r.min) + ", " + std::to_string(r.max) + "]");

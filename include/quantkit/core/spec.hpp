@@ -13,6 +13,14 @@ namespace qk {
 
 enum class Scheme { kAffine, kSymmetric };
 enum class Granularity { kPerTensor, kPerChannel, kPerGroup };
+// How a scale is stored: float32, or float16 as ggml's blocks and GPTQ/AWQ checkpoints store it. A
+// float16 scale is rounded before any code is computed with it, so codes and stored scale agree.
+enum class ScaleDType { kFloat32, kFloat16 };
+// The symmetric range rule. kPyTorch (the default, bit-exact with PyTorch): scale = amax / ((qmax - qmin) /
+// 2), e.g. amax / 7.5 at 4 bits, so +amax rounds to 8 and clamps to 7. kFull (ggml's Q4_0 rule): the
+// value of largest magnitude m maps exactly to qmin, scale = m / qmin, negative when m is positive, so
+// the whole range of codes is used; signed symmetric codes only.
+enum class RangeRule { kPyTorch, kFull };
 
 struct QRange {
   std::int64_t min = 0;
@@ -32,6 +40,8 @@ inline const char* to_string(Granularity g) {
   }
   return "?";
 }
+inline const char* to_string(ScaleDType d) { return d == ScaleDType::kFloat32 ? "float32" : "float16"; }
+inline const char* to_string(RangeRule r) { return r == RangeRule::kPyTorch ? "pytorch" : "full"; }
 
 struct QuantSpec {
   int bits = 8;           // 2..8 when no explicit range is given
@@ -43,6 +53,8 @@ struct QuantSpec {
   Granularity granularity = Granularity::kPerTensor;
   int axis = 0;                 // channel axis for kPerChannel (negative counts from the end)
   std::int64_t group_size = 0;  // for kPerGroup: consecutive elements along the last axis
+  ScaleDType scale_dtype = ScaleDType::kFloat32;
+  RangeRule range_rule = RangeRule::kPyTorch;
 
   bool has_explicit_range() const { return quant_min.has_value() || quant_max.has_value(); }
 
@@ -92,6 +104,9 @@ struct QuantSpec {
     if (!is_signed && scheme == Scheme::kSymmetric && reduce_range) {
       throw Error("unsigned symmetric quantization with reduce_range is not supported (as in PyTorch)");
     }
+    if (range_rule == RangeRule::kFull && !(scheme == Scheme::kSymmetric && is_signed)) {
+      throw Error("the full range rule needs signed symmetric codes");
+    }
     if (granularity == Granularity::kPerGroup && group_size <= 0) {
       throw Error("per-group quantization needs a positive group size");
     }
@@ -133,6 +148,24 @@ inline int normalize_axis(int axis, int rank) {
   return a;
 }
 
+// The row that groups of `group_size` run along: the last axis when the group divides it; otherwise, for a
+// tensor of rank 3 or more (a conv weight [out, in, kh, kw]), the flattened row [out, rest] that demo and
+// mixed also quantize, so groups of 32 work on a 3x3 conv. Elements are C-ordered either way, so group g
+// is elements [g * G, (g + 1) * G) in both cases; only the scale array's shape differs (io/qfile.hpp).
+inline std::int64_t group_row_length(const Shape& shape, std::int64_t group_size) {
+  if (shape.empty()) throw Error("per-group quantization needs at least one dimension");
+  const std::int64_t last = shape.back();
+  if (group_size > 0 && last % group_size == 0) return last;
+  std::int64_t rest = 1;
+  for (std::size_t i = 1; i < shape.size(); ++i) rest *= shape[i];
+  if (shape.size() >= 3 && group_size > 0 && rest % group_size == 0) return rest;
+  if (shape.size() >= 3)
+    throw Error("group size " + std::to_string(group_size) + " divides neither the last axis (" +
+                std::to_string(last) + ") nor the flattened row (" + std::to_string(rest) + ")");
+  throw Error("group size " + std::to_string(group_size) + " does not divide the last axis (" +
+              std::to_string(last) + ")");
+}
+
 inline ChannelLayout channel_layout(const Shape& shape, const QuantSpec& spec) {
   ChannelLayout layout;
   layout.numel = shape_numel(shape);
@@ -152,11 +185,7 @@ inline ChannelLayout channel_layout(const Shape& shape, const QuantSpec& spec) {
     }
     case Granularity::kPerGroup: {
       if (rank == 0) throw Error("per-group quantization needs at least one dimension");
-      const std::int64_t last = shape.back();
-      if (spec.group_size <= 0 || last % spec.group_size != 0) {
-        throw Error("group size " + std::to_string(spec.group_size) + " does not divide the last axis (" +
-                    std::to_string(last) + ")");
-      }
+      (void)group_row_length(shape, spec.group_size);  // throws when the group fits no row
       layout.inner = spec.group_size;
       layout.slots = layout.numel / spec.group_size;
       break;

@@ -46,6 +46,7 @@ struct FileQuantReport {
   std::int64_t slots = 0;          // number of scales (1, channels or groups)
   int code_bits = 8;
   QRange range;
+  double bits_per_weight = 0;  // of the written payload (io::payload_bits_per_weight); quantize_file only
 };
 
 // IN.npy -> OUT.npz in the quantized-file format (io/qfile.hpp). Writes atomically; nothing is created

@@ -22,6 +22,7 @@ struct MethodFileReport {
   QuantizedLinear result;  // codes, parameters, dequantized weights, alpha, output error
   double weight_mse = 0;
   double rtn_output_error = 0;  // RTN's output error on the same statistics (0 without a Hessian)
+  double bits_per_weight = 0;   // of the written payload (io::payload_bits_per_weight)
 };
 
 // Statistics of a layer's input streamed from .npy files [..., in] in batches of 4,096 rows (float32

@@ -2,14 +2,22 @@
 //   q           integer codes: int8/uint8 with the input's shape at 8 bits; below 8 bits a 1-D uint8
 //               array of packed codes (see core/pack.hpp for the bit layout)
 //   scale       float32: 0-d per tensor; per channel the input's rank with C at the axis and 1 elsewhere
-//               (so (q - zero_point) * scale broadcasts); per group shape[:-1] + [shape[-1] / group_size]
-//   zero_point  int32, the same shape as scale
-//   input_scale (optional) float32 [shape[-1]]: written by AWQ and SmoothQuant
+//               (so (q - zero_point) * scale broadcasts); per group shape[:-1] + [shape[-1] / group_size], or
+//               [shape[0], prod(shape[1:]) / group_size] when the group does not divide the last axis of a
+//               tensor of rank >= 3 (a conv weight's flattened rows, core/spec.hpp group_row_length);
+//               either way numpy dequantizes with q.reshape(scale.shape + (group_size,))
+//   scale is float16 instead when meta scale_dtype is "float16"; with meta range_rule "full" scales may be
+//   negative (ggml's Q4_0 rule: the value of largest magnitude maps to the lowest code, core/spec.hpp)
+//   zero_point  int32, the same shape as scale; absent when every zero point is 0 (meta zero_point_member
+//               false, format version 3): read it as 0
+//   input_scale (optional) float32 [prod(shape[1:])]: written by AWQ and SmoothQuant
 //               (files/weight_method_file.hpp).
-//               The codes then quantize W * input_scale (per input channel, the last axis); the
+//               The codes then quantize W * input_scale (per input column of the [shape[0], rest] view:
+//               the last axis of a matrix, the flattened in * k... of a conv weight); the
 //               tensor is (q - zero_point) * scale / input_scale, which dequantize_file applies.
 //   meta        0-d unicode string holding JSON (format, element, bits, signed, scheme, granularity, axis,
-//               group_size, quant_min, quant_max, reduce_range, packing, shape, dtype)
+//               group_size, quant_min, quant_max, reduce_range, scale_dtype, range_rule, packing, shape,
+//               dtype; zero_point_member in version 3)
 //
 // element is "int" (the default when absent: files written before it existed) or a codebook format, whose
 // files say format "quantkit.qtensor/2" (integer files stay "quantkit.qtensor/1")
@@ -40,6 +48,7 @@ namespace qk::io {
 // for integer codes. Both are read.
 inline constexpr const char* kQuantizedFormat = "quantkit.qtensor/1";
 inline constexpr const char* kQuantizedFormatV2 = "quantkit.qtensor/2";
+inline constexpr const char* kQuantizedFormatV3 = "quantkit.qtensor/3";
 
 // How an outlier-aware method made the file (qtool quantize --method; meta field "method", optional):
 // what `qtool inspect` reports next to the errors it measures.
@@ -59,7 +68,21 @@ struct QuantizedFileMeta {
   DType dtype = DType::kFloat32;  // dtype of the original tensor
   ElementFormat element = ElementFormat::kInt;
   std::optional<MethodRecord> method;
+  // Whether the file has a zero_point member. add_quantized_params leaves it out when every zero point is
+  // 0 (signed symmetric codes, codebooks), and readers then take 0: 4-bit g32 symmetric costs 5.0 bits per
+  // weight with float32 scales, 4.5 with float16 ones, instead of 6.0 with an int32 zero point per group.
+  bool zero_point_member = true;
+  // Files that drop the zero point, store float16 scales or use the full range rule say version 3, so
+  // that a reader of versions 1 and 2 refuses them instead of misreading them.
+  bool needs_v3() const {
+    return !zero_point_member || spec.scale_dtype != ScaleDType::kFloat32 || spec.range_rule != RangeRule::kPyTorch;
+  }
 };
+
+// Bits per weight of a file's payload (codes, scales, zero points; not the zip and meta overhead): what
+// formats are compared by (ggml's Q4_0: 4.5). zero_point_member: any zero point is not 0.
+double payload_bits_per_weight(int code_bits, ScaleDType scale_dtype, bool zero_point_member, std::int64_t slots,
+                               std::int64_t numel);
 
 // The JSON text stored in `meta`, and its parser (which validates every field).
 std::string encode_meta(const QuantizedFileMeta& meta);

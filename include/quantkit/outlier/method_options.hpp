@@ -19,6 +19,8 @@ struct MethodRequest {
   std::optional<double> damp;   // gptq
   bool act_order = false;       // gptq
   std::optional<double> alpha;  // smoothquant
+  ScaleDType scale_dtype = ScaleDType::kFloat32;
+  RangeRule range_rule = RangeRule::kPyTorch;
 };
 
 enum class MethodOptionProblem {

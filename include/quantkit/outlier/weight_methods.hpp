@@ -48,6 +48,9 @@ struct WeightQuantOptions {
   // importance and awq's clip: clip factors searched, from 1 down to min_clip
   int clip_grid = 20;
   double min_clip = 0.5;
+  // How scales are stored and which symmetric range rule the codes use (core/spec.hpp).
+  ScaleDType scale_dtype = ScaleDType::kFloat32;
+  RangeRule range_rule = RangeRule::kPyTorch;
 };
 
 struct QuantizedLinear {

@@ -26,7 +26,7 @@ struct LayerResult {
 struct FormatResult {
   WeightFormat format = WeightFormat::kFP32;
   std::uint64_t weights = 0;  // number of weights
-  std::uint64_t bytes = 0;    // stored bytes: codes plus float32 scales and int32 zero points
+  std::uint64_t bytes = 0;    // stored bytes: codes, scales and (when not all 0) int32 zero points
   double bits_per_weight = 0;
   ErrorStats error;    // over all layers together
   double seconds = 0;  // median wall time of quantize + dequantize over all layers
