@@ -169,7 +169,8 @@ CalibrationResult Observer::result() const {
         break;
       case CalibMethod::kHistogram: {
         // torch's dst_nbins is 2^(bits of the dtype): 256 for 8-bit storage, even with reduce_range.
-        const ClipRange c = histogram_l2_search(state_.torch_histograms[i], std::int64_t{1} << spec.storage_bits());
+        const ClipRange c =
+            histogram_l2_search(state_.torch_histograms[i], std::int64_t{1} << spec.storage_bits());
         s.clip = {std::min(c.lo, 0.0f), std::max(c.hi, 0.0f)};  // rule 2 widens to 0 anyway
         break;
       }
@@ -198,7 +199,8 @@ Observer Observer::from_state(ObserverState state) {
   const bool average = state.config.method == CalibMethod::kMovingAverage;
   if (state.batches < 0) throw Error("observer state: negative batch count");
   if (state.batches == 0) {
-    if (slots != 0 || !state.histograms.empty() || !state.torch_histograms.empty()) throw Error("observer state: data without batches");
+    if (slots != 0 || !state.histograms.empty() || !state.torch_histograms.empty())
+      throw Error("observer state: data without batches");
   } else {
     if (slots == 0 || state.max.size() != slots || state.histograms.size() != slots ||
         (average && (state.avg_min.size() != slots || state.avg_max.size() != slots))) {

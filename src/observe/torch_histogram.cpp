@@ -16,7 +16,8 @@ namespace {
 void check_bins(int bins, int upsample_rate) {
   if (bins < 1 || bins > (1 << 24))
     throw Error("histogram bins must lie in [1, 16777216], got " + std::to_string(bins));
-  if (upsample_rate < 1) throw Error("histogram upsample rate must be positive, got " + std::to_string(upsample_rate));
+  if (upsample_rate < 1)
+    throw Error("histogram upsample rate must be positive, got " + std::to_string(upsample_rate));
 }
 
 // c10::div_floor_floating, the scalar twin of torch.div(a, b, rounding_mode='floor') on float32.
@@ -149,8 +150,8 @@ TorchHistogram TorchHistogram::from_state(int bins, int upsample_rate, float min
 }
 
 double histogram_l2_error(const TorchHistogram& h, std::int64_t dst_bins, int start_bin, int end_bin) {
-  const double bin_width = (double{h.max()} - double{h.min()}) / h.bins();                     // py
-  const double dst_bin_width = bin_width * (end_bin - start_bin + 1) / dst_bins;                // py
+  const double bin_width = (double{h.max()} - double{h.min()}) / h.bins();        // py
+  const double dst_bin_width = bin_width * (end_bin - start_bin + 1) / dst_bins;  // py
   if (dst_bin_width == 0.0) return 0.0;
   const auto bw = static_cast<float>(bin_width);  // the scalar as a float32 tensor operand
   const auto dbw = static_cast<float>(dst_bin_width);

@@ -377,7 +377,8 @@ TEST(TorchHistogramMethod, WiderBatchReBinsAndKeepsTheCounts) {
   const std::vector<float> fresh = torch_histc(b, 2048, -4.0, 4.0);
   for (int j = 512; j < 1536; ++j) {
     const float want = fresh[j] + static_cast<float>((double{old.counts()[2 * (j - 512)]} * 128 +
-                                                      double{old.counts()[2 * (j - 512) + 1]} * 128) / 128);
+                                                      double{old.counts()[2 * (j - 512) + 1]} * 128) /
+                                                     128);
     EXPECT_EQ(h.counts()[j], want) << j;
   }
 }

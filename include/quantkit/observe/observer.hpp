@@ -4,9 +4,9 @@
 //
 // Every observer keeps the running min/max and a canonical histogram per slot (observe/histogram.hpp),
 // so every method can report the fraction it clips. The histogram method also keeps PyTorch's own
-// histogram per slot (observe/torch_histogram.hpp), whose bins follow torch's and the batch order. The method picks a clip range per slot; the scale
-// and zero point always come from qparams_from_minmax (golden README rule 2), the same code path as the
-// plain min/max observer.
+// histogram per slot (observe/torch_histogram.hpp), whose bins follow torch's and the batch order. The method
+// picks a clip range per slot; the scale and zero point always come from qparams_from_minmax (golden README
+// rule 2), the same code path as the plain min/max observer.
 #pragma once
 
 #include <cstdint>
@@ -36,8 +36,8 @@ CalibMethod parse_calib_method(const std::string& name);
 struct ObserverConfig {
   CalibMethod method = CalibMethod::kMinMax;
   QuantSpec spec;
-  float averaging_constant = 0.01f;  // moving-average
-  double percentile = 99.99;         // percentile, in (0, 100]
+  float averaging_constant = 0.01f;    // moving-average
+  double percentile = 99.99;           // percentile, in (0, 100]
   int bins = Histogram::kDefaultBins;  // also the histogram method's torch bins (PyTorch's default 2048)
 
   void validate() const;
@@ -70,9 +70,9 @@ struct ObserverState {
   ObserverConfig config;
   Shape shape;
   std::int64_t batches = 0;
-  std::vector<float> min, max;          // running min/max per slot
-  std::vector<float> avg_min, avg_max;  // moving-average state per slot (moving-average only)
-  std::vector<Histogram> histograms;    // per slot
+  std::vector<float> min, max;                   // running min/max per slot
+  std::vector<float> avg_min, avg_max;           // moving-average state per slot (moving-average only)
+  std::vector<Histogram> histograms;             // per slot
   std::vector<TorchHistogram> torch_histograms;  // per slot (histogram only)
 };
 

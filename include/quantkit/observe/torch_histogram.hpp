@@ -38,7 +38,8 @@ class TorchHistogram {
   void add(std::span<const float> x, float lo, float hi);
 
   // Restores a saved state; validates it.
-  static TorchHistogram from_state(int bins, int upsample_rate, float min, float max, std::vector<float> counts);
+  static TorchHistogram from_state(int bins, int upsample_rate, float min, float max,
+                                   std::vector<float> counts);
 
  private:
   void reset(std::span<const float> x, float lo, float hi);
