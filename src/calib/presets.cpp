@@ -11,9 +11,15 @@ namespace qk {
 namespace {
 
 constexpr std::array<TargetPreset, 5> kPresets{{
-    {"generic", "any runtime (PyTorch eager/FX default qconfig)", true, Scheme::kSymmetric, false,
-     Scheme::kAffine, false, false,
-     "int8 symmetric per-channel weights, uint8 affine per-tensor activations, static"},
+    // PyTorch's default qconfig ('x86'/'fbgemm') quantizes activations with HistogramObserver and
+    // reduce_range=True, 'qnnpack' with reduce_range=False. A preset sets specs, not the observer, so
+    // generic keeps the full 8-bit range (qnnpack's, and what every other runtime expects) and names the
+    // method that reproduces torch's observer.
+    {"generic", "any runtime (PyTorch default qconfig's dtypes and schemes, full 8-bit activation range)",
+     true, Scheme::kSymmetric, false, Scheme::kAffine, false, false,
+     "int8 symmetric per-channel weights, uint8 affine per-tensor activations [0, 255] (no reduce_range), "
+     "static; the preset does not pick the calibration method (the histogram method is PyTorch's "
+     "default HistogramObserver)"},
     {"ane", "Apple Neural Engine (Core ML)", true, Scheme::kSymmetric, true, Scheme::kSymmetric, false, false,
      "int8 symmetric per-channel weights, int8 symmetric per-tensor activations, static only"},
     {"hexagon", "Qualcomm Hexagon DSP/HTP (QNN)", false, Scheme::kAffine, false, Scheme::kAffine, false,

@@ -148,6 +148,26 @@ Histogram histogram_from_json(const json& j, int bins) {
                                std::move(counts));
 }
 
+// PyTorch's histogram (histogram method): float32 counts, sparse as [bin, count] pairs like the above.
+json torch_histogram_to_json(const TorchHistogram& h) {
+  json bins = json::array();
+  const auto counts = h.counts();
+  for (std::size_t k = 0; k < counts.size(); ++k)
+    if (counts[k] != 0.0f) bins.push_back({k, counts[k]});
+  return {{"min", h.min()}, {"max", h.max()}, {"upsample_rate", h.upsample_rate()}, {"counts", bins}};
+}
+
+TorchHistogram torch_histogram_from_json(const json& j, int bins) {
+  std::vector<float> counts(static_cast<std::size_t>(bins), 0.0f);
+  for (const json& pair : j.at("counts")) {
+    const auto k = pair.at(0).get<std::int64_t>();
+    if (k < 0 || k >= bins) throw Error("torch histogram bin index out of range");
+    counts[static_cast<std::size_t>(k)] = pair.at(1).get<float>();
+  }
+  return TorchHistogram::from_state(bins, j.at("upsample_rate").get<int>(), j.at("min").get<float>(),
+                                    j.at("max").get<float>(), std::move(counts));
+}
+
 json tensor_to_json(const Observer& o, const CalibrationResult& r, bool with_state) {
   const ObserverConfig& c = o.config();
   json j;
@@ -192,6 +212,11 @@ json tensor_to_json(const Observer& o, const CalibrationResult& r, bool with_sta
     json hs = json::array();
     for (const Histogram& h : s.histograms) hs.push_back(histogram_to_json(h));
     st["histograms"] = hs;
+    if (c.method == CalibMethod::kHistogram) {
+      json ths = json::array();
+      for (const TorchHistogram& h : s.torch_histograms) ths.push_back(torch_histogram_to_json(h));
+      st["torch_histograms"] = ths;
+    }
     j["state"] = st;
   }
   return j;
@@ -222,6 +247,10 @@ Observer tensor_from_json(const json& j) {
     s.avg_max = st.at("avg_max").get<std::vector<float>>();
   }
   for (const json& h : st.at("histograms")) s.histograms.push_back(histogram_from_json(h, s.config.bins));
+  if (s.config.method == CalibMethod::kHistogram) {
+    for (const json& h : st.at("torch_histograms"))
+      s.torch_histograms.push_back(torch_histogram_from_json(h, s.config.bins));
+  }
   return Observer::from_state(std::move(s));
 }
 

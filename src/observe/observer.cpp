@@ -19,17 +19,19 @@ const char* to_string(CalibMethod m) {
       return "entropy";
     case CalibMethod::kMse:
       return "mse";
+    case CalibMethod::kHistogram:
+      return "histogram";
   }
   return "?";
 }
 
 CalibMethod parse_calib_method(const std::string& name) {
   for (const CalibMethod m : {CalibMethod::kMinMax, CalibMethod::kMovingAverage, CalibMethod::kPercentile,
-                              CalibMethod::kEntropy, CalibMethod::kMse}) {
+                              CalibMethod::kEntropy, CalibMethod::kMse, CalibMethod::kHistogram}) {
     if (name == to_string(m)) return m;
   }
   throw Error("unknown calibration method '" + name +
-              "' (choose minmax, moving-average, percentile, entropy or mse)");
+              "' (choose minmax, moving-average, percentile, entropy, mse or histogram)");
 }
 
 void ObserverConfig::validate() const {
@@ -110,6 +112,11 @@ void Observer::merge(const Observer& other) {
         "moving-average calibrations cannot be merged: the average depends on the order of the batches "
         "(calibrate in one run, or use minmax or a histogram method)");
   }
+  if (state_.config.method == CalibMethod::kHistogram) {
+    throw Error(
+        "histogram calibrations cannot be merged: PyTorch's histogram is re-binned batch by batch, so it "
+        "depends on the order of the batches (calibrate in one run, or use mse for a mergeable L2 search)");
+  }
   if (empty()) {
     state_ = other.state_;
     return;
@@ -160,6 +167,13 @@ CalibrationResult Observer::result() const {
       case CalibMethod::kMse:
         s.clip = mse_clip(h, spec);
         break;
+      case CalibMethod::kHistogram: {
+        // torch's dst_nbins is 2^(bits of the dtype): 256 for 8-bit storage, even with reduce_range.
+        const ClipRange c =
+            histogram_l2_search(state_.torch_histograms[i], std::int64_t{1} << spec.storage_bits());
+        s.clip = {std::min(c.lo, 0.0f), std::max(c.hi, 0.0f)};  // rule 2 widens to 0 anyway
+        break;
+      }
     }
     lo[i] = s.clip.lo;
     hi[i] = s.clip.hi;
@@ -185,7 +199,8 @@ Observer Observer::from_state(ObserverState state) {
   const bool average = state.config.method == CalibMethod::kMovingAverage;
   if (state.batches < 0) throw Error("observer state: negative batch count");
   if (state.batches == 0) {
-    if (slots != 0 || !state.histograms.empty()) throw Error("observer state: data without batches");
+    if (slots != 0 || !state.histograms.empty() || !state.torch_histograms.empty())
+      throw Error("observer state: data without batches");
   } else {
     if (slots == 0 || state.max.size() != slots || state.histograms.size() != slots ||
         (average && (state.avg_min.size() != slots || state.avg_max.size() != slots))) {
@@ -197,6 +212,12 @@ Observer Observer::from_state(ObserverState state) {
         throw Error("observer state: histogram bin count differs from the config");
       if (h.empty() || h.min() != state.min[i] || h.max() != state.max[i]) {
         throw Error("observer state: slot " + std::to_string(i) + "'s histogram does not match its min/max");
+      }
+      if (state.config.method == CalibMethod::kHistogram &&
+          (state.torch_histograms.size() != slots || state.torch_histograms[i].bins() != state.config.bins ||
+           state.torch_histograms[i].empty())) {
+        throw Error("observer state: slot " + std::to_string(i) + " has no PyTorch histogram of " +
+                    std::to_string(state.config.bins) + " bins");
       }
       if (average && !(std::isfinite(state.avg_min[i]) && std::isfinite(state.avg_max[i]) &&
                        state.avg_min[i] <= state.avg_max[i])) {

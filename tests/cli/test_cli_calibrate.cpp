@@ -98,7 +98,7 @@ TEST_F(CliCalibrate, WritesEveryFieldPerTensor) {
 
 TEST_F(CliCalibrate, EveryMethodAndPerChannel) {
   write_batches(2);
-  for (const char* m : {"minmax", "moving-average", "percentile", "entropy", "mse"}) {
+  for (const char* m : {"minmax", "moving-average", "percentile", "entropy", "mse", "histogram"}) {
     ok({"calibrate", "b0.npz", "b1.npz", "-o", "c.json", "--method", m});
     EXPECT_EQ(read_json(p("c.json")).at("tensors").at("attn").at("method"), m);
   }
@@ -129,6 +129,8 @@ TEST_F(CliCalibrate, MergedShardsEqualOneRun) {
   }
   ok({"calibrate", "b0.npz", "-o", "ma.json", "--method", "moving-average"});
   fails({"calibrate", "--merge", "ma.json", "ma.json", "-o", "x.json"}, "cannot be merged");
+  ok({"calibrate", "b0.npz", "-o", "hist.json", "--method", "histogram"});
+  fails({"calibrate", "--merge", "hist.json", "hist.json", "-o", "x.json"}, "cannot be merged");
   ok({"calibrate", "b0.npz", "-o", "four.json", "--bits", "4"});
   fails({"calibrate", "--merge", "a.json", "four.json", "-o", "x.json"}, "different settings");
 }

@@ -165,14 +165,30 @@ void run_observer_moving_average(const GoldenCase& c) {
   c.expect("zero_point", std::vector<std::int64_t>(r.params.zero_point.begin(), r.params.zero_point.end()));
 }
 
-// Informational: PyTorch's HistogramObserver (an approximate L2 search). Our mse observer must quantize
-// the same data with no more error than the reference's scale and zero point (2% slack for its
-// different error model).
+// PyTorch's HistogramObserver. The case is informational, but the histogram method mirrors torch's
+// float32 arithmetic, so its histogram, range, scale and zero point are checked bit for bit. Our mse
+// observer (a different, mergeable error model) must quantize the same data with no more error than the
+// reference's scale and zero point, up to 2% slack.
 void run_observer_histogram(const GoldenCase& c) {
   const QuantSpec spec = observer_spec(c.params().at("qspec"));
+  ASSERT_EQ(c.params().at("bins").get<int>(), Histogram::kDefaultBins);
+  ASSERT_EQ(c.params().at("upsample_rate").get<int>(), TorchHistogram::kDefaultUpsampleRate);
   const auto xa = c.input_array("x");
   const auto x = xa.to_vector<float>();
   const TensorView<const float> view(x.data(), xa.shape());
+
+  Observer torch_obs(ObserverConfig{CalibMethod::kHistogram, spec});
+  torch_obs.observe<float>(view);
+  const TorchHistogram& h = torch_obs.state().torch_histograms.at(0);
+  c.expect_as("min_val", std::vector<float>{h.min()}, "exact");
+  c.expect_as("max_val", std::vector<float>{h.max()}, "exact");
+  c.expect_as("histogram", std::vector<float>(h.counts().begin(), h.counts().end()), "exact");
+  const QuantParams torch_params = torch_obs.result().params;
+  c.expect_as("scale", torch_params.scale, "exact");
+  c.expect_as("zero_point",
+              std::vector<std::int64_t>(torch_params.zero_point.begin(), torch_params.zero_point.end()),
+              "exact");
+
   Observer obs(ObserverConfig{CalibMethod::kMse, spec});
   obs.observe<float>(view);
   const QuantParams ours = obs.result().params;

@@ -326,6 +326,83 @@ TEST(Observer, MovingAverageRefusesToMerge) {
   EXPECT_THROW(a.merge(b), Error);
 }
 
+// The histogram method (PyTorch 1.13 HistogramObserver). Bit-exactness is checked on the golden cases;
+// these tests pin the batch-to-batch behaviour the golden cases (one batch each) do not reach.
+TEST(TorchHistogramMethod, NameRoundTripsAndSameRangeBatchesAccumulate) {
+  EXPECT_EQ(parse_calib_method("histogram"), CalibMethod::kHistogram);
+  EXPECT_STREQ(to_string(CalibMethod::kHistogram), "histogram");
+  std::vector<float> x = sample(Dist::kGauss, 4096, 31);
+  x[0] = -3.0f;  // integer ends: the histogram's truncated range equals the observed range
+  x[1] = 5.0f;
+  for (float& v : x) v = std::clamp(v, -3.0f, 5.0f);
+  Observer one(ObserverConfig{CalibMethod::kHistogram, spec_of(8, Scheme::kAffine)});
+  one.observe(view(x));
+  Observer twice(ObserverConfig{CalibMethod::kHistogram, spec_of(8, Scheme::kAffine)});
+  twice.observe(view(x));
+  twice.observe(view(x));
+  const TorchHistogram& h1 = one.state().torch_histograms.at(0);
+  const TorchHistogram& h2 = twice.state().torch_histograms.at(0);
+  EXPECT_EQ(h2.min(), -3.0f);
+  EXPECT_EQ(h2.max(), 5.0f);
+  double total = 0.0;
+  for (int j = 0; j < h1.bins(); ++j) {
+    EXPECT_EQ(h2.counts()[j], 2.0f * h1.counts()[j]) << j;  // torch: combined_histogram += histogram
+    total += h1.counts()[j];
+  }
+  EXPECT_EQ(total, 4096.0);
+  // Doubling every count leaves the L2 search where it was (every quantile bound scales with it).
+  EXPECT_EQ(one.result().params.scale, twice.result().params.scale);
+  EXPECT_EQ(one.result().params.zero_point, twice.result().params.zero_point);
+}
+
+TEST(TorchHistogramMethod, WiderBatchReBinsAndKeepsTheCounts) {
+  // Batch 1 spans [-2, 2], batch 2 [-4, 4]: _adjust_min_max gives downsample_rate 256 (twice the width),
+  // start_idx 2 / 2^-16 = 131072 (new bin 512) and e = 0, so the max stays 4. Each new bin then takes two
+  // old bins whole, and the total is kept.
+  std::vector<float> a = sample(Dist::kGauss, 3000, 5), b = sample(Dist::kGauss, 3000, 6);
+  for (float& v : a) v = std::clamp(v, -2.0f, 2.0f);
+  for (float& v : b) v = std::clamp(2.0f * v, -4.0f, 4.0f);
+  a[0] = -2.0f, a[1] = 2.0f, b[0] = -4.0f, b[1] = 4.0f;
+  TorchHistogram h(2048);
+  h.add(a, -2.0f, 2.0f);
+  h.add(b, -4.0f, 4.0f);
+  EXPECT_EQ(h.min(), -4.0f);
+  EXPECT_EQ(h.max(), 4.0f);
+  double total = 0.0;
+  for (const float c : h.counts()) total += c;
+  EXPECT_NEAR(total, 6000.0, 1e-3);
+  // New bin 512 + k/2 holds old bins k and k + 1 (k even) plus the new batch's own count.
+  TorchHistogram old(2048);
+  old.add(a, -2.0f, 2.0f);
+  const std::vector<float> fresh = torch_histc(b, 2048, -4.0, 4.0);
+  for (int j = 512; j < 1536; ++j) {
+    const float want = fresh[j] + static_cast<float>((double{old.counts()[2 * (j - 512)]} * 128 +
+                                                      double{old.counts()[2 * (j - 512) + 1]} * 128) /
+                                                     128);
+    EXPECT_EQ(h.counts()[j], want) << j;
+  }
+}
+
+TEST(TorchHistogramMethod, RefusesToMergeAndRestoresItsState) {
+  ObserverConfig c{CalibMethod::kHistogram, spec_of(8, Scheme::kAffine)};
+  Observer a(c), b(c);
+  const std::vector<float> x = sample(Dist::kLaplace, 5000, 9);
+  a.observe(view(x));
+  b.observe(view(x));
+  EXPECT_THROW(a.merge(b), Error);
+  const Observer back = Observer::from_state(a.state());
+  EXPECT_EQ(back.result().params.scale, a.result().params.scale);
+  EXPECT_EQ(back.result().params.zero_point, a.result().params.zero_point);
+  ObserverState broken = a.state();
+  broken.torch_histograms.clear();
+  EXPECT_THROW(Observer::from_state(broken), Error);
+  // The search never clips more than the observed range and never leaves it.
+  const CalibrationResult r = a.result();
+  const SlotCalibration& s = r.slots[0];
+  EXPECT_GE(s.clip.lo, std::min(s.min, 0.0f));
+  EXPECT_LE(s.clip.hi, std::max(s.max, 0.0f) * 1.0001f);
+}
+
 TEST(Observer, RejectsBadInput) {
   Observer o(ObserverConfig{CalibMethod::kPercentile, spec_of(8, Scheme::kAffine)});
   std::vector<float> x{1.0f, 2.0f, NAN, 3.0f};

@@ -133,8 +133,9 @@ Handler add_calibrate(CLI::App& app, Output& out) {
                   "member) or A.npz:KEY; a repeated name is another batch of that tensor");
   cmd->add_option("-o,--output", args->output, "Output calibration file (.json)");
   cmd->add_option("--method", args->method,
-                  "minmax, moving-average, percentile, entropy or mse (default minmax)")
-      ->check(CLI::IsMember({"minmax", "moving-average", "percentile", "entropy", "mse"}));
+                  "minmax, moving-average, percentile, entropy, mse or histogram (PyTorch's "
+                  "HistogramObserver) (default minmax)")
+      ->check(CLI::IsMember({"minmax", "moving-average", "percentile", "entropy", "mse", "histogram"}));
   cmd->add_option("--percentile", args->percentile,
                   "Percentile for --method percentile, in (0, 100] (default 99.99)");
   cmd->add_option("--bins", args->bins, "Histogram bins (default 2048)");

@@ -1,10 +1,12 @@
-// Calibration observers: minmax, moving-average, percentile, entropy and mse, per tensor, per channel or
-// per group, fed batch by batch in constant memory, with a state that can be saved and merged.
+// Calibration observers: minmax, moving-average, percentile, entropy, mse and histogram (PyTorch's
+// HistogramObserver), per tensor, per channel or per group, fed batch by batch in constant memory, with a
+// state that can be saved and (except moving-average and histogram) merged.
 //
 // Every observer keeps the running min/max and a canonical histogram per slot (observe/histogram.hpp),
-// so every method can report the fraction it clips. The method picks a clip range per slot; the scale
-// and zero point always come from qparams_from_minmax (golden README rule 2), the same code path as the
-// plain min/max observer.
+// so every method can report the fraction it clips. The histogram method also keeps PyTorch's own
+// histogram per slot (observe/torch_histogram.hpp), whose bins follow torch's and the batch order. The method
+// picks a clip range per slot; the scale and zero point always come from qparams_from_minmax (golden README
+// rule 2), the same code path as the plain min/max observer.
 #pragma once
 
 #include <cstdint>
@@ -20,21 +22,23 @@
 #include "quantkit/observe/clip_search.hpp"
 #include "quantkit/observe/histogram.hpp"
 #include "quantkit/observe/minmax.hpp"
+#include "quantkit/observe/torch_histogram.hpp"
 
 namespace qk {
 
-enum class CalibMethod { kMinMax, kMovingAverage, kPercentile, kEntropy, kMse };
+enum class CalibMethod { kMinMax, kMovingAverage, kPercentile, kEntropy, kMse, kHistogram };
 
 const char* to_string(CalibMethod m);
-// "minmax", "moving-average", "percentile", "entropy" or "mse"; throws naming the choices otherwise.
+// "minmax", "moving-average", "percentile", "entropy", "mse" or "histogram"; throws naming the choices
+// otherwise.
 CalibMethod parse_calib_method(const std::string& name);
 
 struct ObserverConfig {
   CalibMethod method = CalibMethod::kMinMax;
   QuantSpec spec;
-  float averaging_constant = 0.01f;  // moving-average
-  double percentile = 99.99;         // percentile, in (0, 100]
-  int bins = Histogram::kDefaultBins;
+  float averaging_constant = 0.01f;    // moving-average
+  double percentile = 99.99;           // percentile, in (0, 100]
+  int bins = Histogram::kDefaultBins;  // also the histogram method's torch bins (PyTorch's default 2048)
 
   void validate() const;
 };
@@ -66,9 +70,10 @@ struct ObserverState {
   ObserverConfig config;
   Shape shape;
   std::int64_t batches = 0;
-  std::vector<float> min, max;          // running min/max per slot
-  std::vector<float> avg_min, avg_max;  // moving-average state per slot (moving-average only)
-  std::vector<Histogram> histograms;    // per slot
+  std::vector<float> min, max;                   // running min/max per slot
+  std::vector<float> avg_min, avg_max;           // moving-average state per slot (moving-average only)
+  std::vector<Histogram> histograms;             // per slot
+  std::vector<TorchHistogram> torch_histograms;  // per slot (histogram only)
 };
 
 class Observer {
@@ -92,7 +97,7 @@ class Observer {
 
   // Adds another observer's data, as if its batches had been observed here. Needs the same
   // configuration and compatible shapes. The min/max and the histogram are exact (the histogram grid is
-  // canonical); moving-average state depends on batch order and cannot be merged (throws).
+  // canonical); moving-average and histogram state depend on batch order and cannot be merged (throws).
   void merge(const Observer& other);
 
   CalibrationResult result() const;
@@ -139,12 +144,22 @@ void Observer::observe(TensorView<const T> x) {
   if (state_.histograms.empty())
     state_.histograms.assign(static_cast<std::size_t>(slots), Histogram(state_.config.bins));
   const std::span<const T> flat = x.flat();
+  const bool torch_histogram = state_.config.method == CalibMethod::kHistogram;
+  // PyTorch histograms one slot's batch at once (a re-binning needs all of it), so gather each slot.
+  std::vector<std::vector<float>> slot_values(torch_histogram ? static_cast<std::size_t>(slots) : 0);
   for_each_slot_run(layout, 0, x.numel(), [&](std::int64_t slot, std::int64_t begin, std::int64_t len) {
     const auto s = static_cast<std::size_t>(slot);
-    detail::histogram_add<T>(state_.histograms[s],
-                             flat.subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(len)),
-                             mins[s], maxs[s]);
+    const auto run = flat.subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(len));
+    detail::histogram_add<T>(state_.histograms[s], run, mins[s], maxs[s]);
+    if (torch_histogram)
+      for (const T v : run) slot_values[s].push_back(static_cast<float>(v));
   });
+  if (torch_histogram) {
+    if (state_.torch_histograms.empty())
+      state_.torch_histograms.assign(static_cast<std::size_t>(slots), TorchHistogram(state_.config.bins));
+    for (std::size_t s = 0; s < slot_values.size(); ++s)
+      state_.torch_histograms[s].add(slot_values[s], mins[s], maxs[s]);
+  }
   if (state_.batches == 0) state_.shape = x.shape();
   update_range(mins, maxs);
   ++state_.batches;
