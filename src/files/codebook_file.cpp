@@ -15,16 +15,13 @@ namespace qk {
 
 namespace detail {
 
-FileQuantReport quantize_codebook_file(const std::string& input, const std::string& output,
-                                       const FileQuantOptions& options) {
+FileQuantReport quantize_codebook_array(const io::NpyArray& array, const QuantizedSink& sink,
+                                        const FileQuantOptions& options) {
   const ElementFormat element = options.element;
   if (!is_codebook(element)) throw Error("integer codes are not a codebook format");
   if (options.fixed_params || options.given_params)
     throw Error(std::string(to_string(element)) +
                 " scales come from each slot's amax: no fixed or given parameters");
-  io::check_output_differs(output, {input});
-  { io::AtomicFile probe(output); }  // fail on an unwritable folder before the work, not after
-  const io::NpyArray array = io::read_npy(input);
   const io::QuantizedFileMeta meta = io::codebook_meta(element, options.spec, array.shape(), array.dtype());
   FileQuantReport report;
   fill_report_header(array, report);
@@ -57,12 +54,11 @@ FileQuantReport quantize_codebook_file(const std::string& input, const std::stri
       report_progress(options, 0.5 + 0.5 * static_cast<double>(offset + static_cast<std::int64_t>(x.size())) /
                                          static_cast<double>(std::max<std::int64_t>(1, report.numel)));
     });
-    detail::write_quantized_npz(output, std::move(npy), meta, params);
+    detail::write_quantized_npz(sink, std::move(npy), meta, params);
     report.bits_per_weight =
         io::payload_bits_per_weight(bits, meta.spec.scale_dtype, false, report.slots, report.numel);
     return 0;
   });
-  report.output_bytes = file_size_or_zero(output);
   return report;
 }
 

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "quantkit/files/checkpoint_file.hpp"
 #include "quantkit/files/embedding_file.hpp"
 #include "quantkit/files/file_error.hpp"
 #include "quantkit/files/plan_file.hpp"
@@ -29,6 +30,7 @@ FileKind npz_kind(const std::string& path) {
   try {
     const std::vector<std::string> names = io::npz_names(path);
     const auto has = [&](const char* n) { return std::find(names.begin(), names.end(), n) != names.end(); };
+    if (has(kCheckpointIndexMember)) return FileKind::kQuantizedCheckpoint;
     if (has("meta")) {
       const std::string meta = io::read_npz_member(path, "meta").as_string();
       const nlohmann::json j = nlohmann::json::parse(meta, nullptr, false);
@@ -65,6 +67,8 @@ const char* describe(FileKind kind) {
       return "a quantized tensor file";
     case FileKind::kEmbeddingTable:
       return "an embedding table";
+    case FileKind::kQuantizedCheckpoint:
+      return "a quantized checkpoint (one quantized tensor per member)";
     case FileKind::kNpzArchive:
       return "an .npz archive of arrays";
     case FileKind::kCalibration:
@@ -95,6 +99,7 @@ void expect_file_kind(const std::string& path, FileKind wanted) {
       remedy = FileRemedy::kUseAsPlan;
       break;
     case FileKind::kQuantizedTensor:
+    case FileKind::kQuantizedCheckpoint:
       remedy = FileRemedy::kUseAsQuantizedTensor;
       break;
     default:

@@ -148,19 +148,33 @@ ObservedRange scan_file(const io::NpyArray& array, const FloatInput<T>& in, cons
   return {std::move(mins), std::move(maxs)};
 }
 
-// Writes the quantized .npz atomically: the encoded q member, then scale, zero_point (codebook) and meta.
-inline void write_quantized_npz(const std::string& output, std::vector<std::byte> q_npy,
+// Where a quantized tensor goes: its own .npz at `output`, written atomically, or the members `prefix`q,
+// `prefix`scale, ... of a checkpoint archive being assembled in `writer` (files/checkpoint_file.hpp).
+struct QuantizedSink {
+  std::string output;
+  io::NpzWriter* writer = nullptr;
+  std::string prefix;
+};
+
+// Writes the encoded q member, then scale, zero_point (when not all 0), codebook and meta.
+inline void write_quantized_npz(const QuantizedSink& sink, std::vector<std::byte> q_npy,
                                 const io::QuantizedFileMeta& meta, const QuantParams& params) {
+  if (sink.writer) {
+    sink.writer->add_encoded(sink.prefix + "q", std::move(q_npy));
+    io::add_quantized_params(*sink.writer, meta, params, sink.prefix);
+    return;
+  }
   io::NpzWriter writer;
   writer.add_encoded("q", std::move(q_npy));
   io::add_quantized_params(writer, meta, params);
-  writer.write(output);
+  writer.write(sink.output);
 }
 
-// Codebook formats (codebook_file.cpp): the file quantizer quantize_file hands them to, and the decode
-// of a codebook file (before any input_scale).
-FileQuantReport quantize_codebook_file(const std::string& input, const std::string& output,
-                                       const FileQuantOptions& options);
+// An array read from a file into the quantizers: integer codes (quantize_file.cpp) or a codebook format
+// (codebook_file.cpp). The report's output_bytes is left to the caller.
+FileQuantReport quantize_array(const io::NpyArray& array, const QuantizedSink& sink, const FileQuantOptions& options);
+FileQuantReport quantize_codebook_array(const io::NpyArray& array, const QuantizedSink& sink,
+                                        const FileQuantOptions& options);
 std::vector<float> dequantize_codebook_file(const io::QuantizedFile& file);
 
 }  // namespace qk::detail

@@ -9,6 +9,7 @@
 #include "quantkit/io/npy.hpp"
 #include "quantkit/io/npz.hpp"
 #include "quantkit/files/quantize_file.hpp"
+#include "quantkit/files/tensor_input.hpp"
 
 namespace qk {
 
@@ -19,7 +20,7 @@ bool has_suffix(const std::string& s, const std::string& suffix) {
 }
 
 std::vector<float> reference_values(const std::string& path, const Shape& shape) {
-  const io::NpyArray ref = io::read_npy(path);
+  const io::NpyArray ref = read_tensor_input(path);  // FILE.npy or ARCHIVE.npz:KEY
   if (ref.shape() != shape) {
     throw Error(path + ": reference shape " + shape_string(ref.shape()) + " differs from " +
                 shape_string(shape));

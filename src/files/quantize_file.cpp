@@ -13,6 +13,7 @@
 #include "quantkit/core/pack.hpp"
 #include "quantkit/core/quantize.hpp"
 #include "quantkit/files/file_kind.hpp"
+#include "quantkit/files/tensor_input.hpp"
 #include "quantkit/io/atomic_file.hpp"
 #include "quantkit/io/npy.hpp"
 #include "quantkit/io/npz.hpp"
@@ -102,11 +103,20 @@ std::vector<float> dequantize_to_float(const io::QuantizedFile& file) {
 
 FileQuantReport quantize_file(const std::string& input, const std::string& output,
                               const FileQuantOptions& options) {
-  if (is_codebook(options.element)) return detail::quantize_codebook_file(input, output, options);
-  io::check_output_differs(output, {input});
-  check_spec_for_file(options.spec);
+  io::check_output_differs(output, {tensor_input_path(input)});
+  if (!is_codebook(options.element)) check_spec_for_file(options.spec);
   { io::AtomicFile probe(output); }  // fail on an unwritable folder before the work, not after
-  const io::NpyArray array = io::read_npy(input);
+  const io::NpyArray array = read_tensor_input(input);
+  FileQuantReport report = is_codebook(options.element)
+                               ? detail::quantize_codebook_array(array, {output, nullptr, ""}, options)
+                               : detail::quantize_array(array, {output, nullptr, ""}, options);
+  report.output_bytes = file_size_or_zero(output);
+  return report;
+}
+
+FileQuantReport detail::quantize_array(const io::NpyArray& array, const QuantizedSink& sink,
+                                       const FileQuantOptions& options) {
+  check_spec_for_file(options.spec);
   FileQuantReport report;
   fill_report_header(array, report);
   const ChannelLayout layout = input_layout(array, options.spec);
@@ -159,14 +169,13 @@ FileQuantReport quantize_file(const std::string& input, const std::string& outpu
     meta.code_bits = bits;
     meta.shape = array.shape();
     meta.dtype = array.dtype();
-    detail::write_quantized_npz(output, std::move(npy), meta, params);
+    detail::write_quantized_npz(sink, std::move(npy), meta, params);
     report.bits_per_weight = io::payload_bits_per_weight(
         bits, meta.spec.scale_dtype,
         std::any_of(params.zero_point.begin(), params.zero_point.end(), [](std::int32_t z) { return z != 0; }),
         report.slots, report.numel);
     return 0;
   });
-  report.output_bytes = file_size_or_zero(output);
   return report;
 }
 
@@ -174,10 +183,10 @@ FileQuantReport fake_quantize_file(const std::string& input, const std::string& 
                                    const FileQuantOptions& options) {
   if (is_codebook(options.element))
     throw Error(std::string("fake quantization takes integer codes, not ") + to_string(options.element));
-  io::check_output_differs(output, {input});
+  io::check_output_differs(output, {tensor_input_path(input)});
   options.spec.validate();
   { io::AtomicFile probe(output); }
-  const io::NpyArray array = io::read_npy(input);
+  const io::NpyArray array = read_tensor_input(input);
   FileQuantReport report;
   fill_report_header(array, report);
   const ChannelLayout layout = input_layout(array, options.spec);

@@ -171,7 +171,8 @@ QuantizedFileMeta codebook_meta(ElementFormat element, const QuantSpec& layout_s
   return meta;
 }
 
-void add_quantized_params(NpzWriter& writer, const QuantizedFileMeta& given, const QuantParams& params) {
+void add_quantized_params(NpzWriter& writer, const QuantizedFileMeta& given, const QuantParams& params,
+                          const std::string& prefix) {
   QuantizedFileMeta meta = given;
   meta.zero_point_member =
       std::any_of(params.zero_point.begin(), params.zero_point.end(), [](std::int32_t z) { return z != 0; });
@@ -183,18 +184,18 @@ void add_quantized_params(NpzWriter& writer, const QuantizedFileMeta& given, con
       if (stored_scale(v, meta.spec) != v) throw Error("scale " + std::to_string(v) + " is not a float16 value");
       h.emplace_back(v);
     }
-    writer.add<half>("scale", pshape, std::span<const half>(h));
+    writer.add<half>(prefix + "scale", pshape, std::span<const half>(h));
   } else {
-    writer.add<float>("scale", pshape, std::span<const float>(params.scale));
+    writer.add<float>(prefix + "scale", pshape, std::span<const float>(params.scale));
   }
   if (meta.zero_point_member)
-    writer.add<std::int32_t>("zero_point", pshape, std::span<const std::int32_t>(params.zero_point));
+    writer.add<std::int32_t>(prefix + "zero_point", pshape, std::span<const std::int32_t>(params.zero_point));
 
   if (is_codebook(meta.element)) {
     const std::vector<float> book = codebook(meta.element);
-    writer.add<float>("codebook", {static_cast<std::int64_t>(book.size())}, std::span<const float>(book));
+    writer.add<float>(prefix + "codebook", {static_cast<std::int64_t>(book.size())}, std::span<const float>(book));
   }
-  writer.add_encoded("meta", encode_npy_string(encode_meta(meta)));
+  writer.add_encoded(prefix + "meta", encode_npy_string(encode_meta(meta)));
 }
 
 namespace {
@@ -304,6 +305,15 @@ QuantizedFile validate_quantized(const std::vector<std::string>& names,
 QuantizedFile read_quantized(const std::string& path) {
   return validate_quantized(
       npz_names(path), [&](const std::string& name) { return read_npz_member(path, name); }, path);
+}
+
+QuantizedFile read_quantized_member(const std::string& path, const std::string& key) {
+  const std::string prefix = key + "/";
+  std::vector<std::string> names;
+  for (const std::string& n : npz_names(path))
+    if (n.size() > prefix.size() && n.compare(0, prefix.size(), prefix) == 0) names.push_back(n.substr(prefix.size()));
+  return validate_quantized(
+      names, [&](const std::string& name) { return read_npz_member(path, prefix + name); }, path + ":" + key);
 }
 
 QuantizedFile read_quantized_bytes(std::span<const std::byte> bytes, const std::string& name) {

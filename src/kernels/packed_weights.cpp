@@ -67,7 +67,8 @@ Int8Weights pack_int8_codes(std::span<const std::int8_t> codes, std::span<const 
   if (static_cast<std::int64_t>(scales.size()) != rows) throw Error("int8 weights: need one scale per row");
   // Σ_k 255 * 128 must fit the int32 accumulator (|acc| <= cols * 32640).
   if (cols > 65536) throw Error("int8 weights: more than 65536 columns would overflow the int32 accumulator");
-  for (std::int64_t r = 0; r < rows; ++r) check_scale(scales[static_cast<std::size_t>(r)]);
+  // Negative scales come from the full range rule (core/spec.hpp RangeRule::kFull): the kernels only multiply.
+  for (std::int64_t r = 0; r < rows; ++r) check_scale(scales[static_cast<std::size_t>(r)], "scale", true);
   Int8Weights out;
   out.rows = rows;
   out.cols = cols;
@@ -125,7 +126,7 @@ Int4Weights pack_int4_codes(std::span<const std::int8_t> codes, std::span<const 
     double term = 0.0;
     for (std::int64_t g = 0; g < groups; ++g) {
       const float scale = scales[static_cast<std::size_t>(r * groups + g)];
-      check_scale(scale);
+      check_scale(scale, "scale", true);
       out.scales[static_cast<std::size_t>(r * stored_groups + g)] = scale;
       std::int64_t group_sum = 0;
       for (std::int64_t c = g * group_size; c < std::min(cols, (g + 1) * group_size); ++c) {

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "common.hpp"
+#include "quantkit/files/checkpoint_file.hpp"
 #include "quantkit/io/dtype.hpp"
 
 namespace qtool {
@@ -12,13 +13,28 @@ Handler add_dequantize(CLI::App& app, Output& out) {
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("dequantize", "Dequantize a quantized .npz back to a float .npy");
-  cmd->add_option("input", args->input, "Quantized .npz written by qtool quantize")->required();
-  cmd->add_option("-o,--output", args->output, "Output .npy")->required();
+  cmd->add_option("input", args->input, "Quantized .npz written by qtool quantize (a tensor or a checkpoint)")
+      ->required();
+  cmd->add_option("-o,--output", args->output, "Output .npy (.npz for a checkpoint)")->required();
   cmd->add_option("--dtype", args->dtype, "Output dtype")->check(CLI::IsMember({"f16", "f32", "f64"}));
   return [args, &out] {
     const qk::io::DType dtype = args->dtype == "f16"   ? qk::io::DType::kFloat16
                                 : args->dtype == "f64" ? qk::io::DType::kFloat64
                                                        : qk::io::DType::kFloat32;
+    if (qk::is_quantized_checkpoint(args->input)) {
+      if (!args->output.ends_with(".npz"))
+        throw UsageError("-o " + args->output + ": a checkpoint dequantizes to an .npz; name the output *.npz");
+      const qk::CheckpointReport r = qk::dequantize_checkpoint(args->input, args->output, dtype);
+      if (out.json) {
+        print_json({{"input", args->input}, {"output", args->output}, {"kind", "checkpoint"},
+                    {"members", r.members.size()}, {"dtype", qk::io::dtype_name(dtype)},
+                    {"output_bytes", r.output_bytes}});
+      } else {
+        fmt::print("dequantized checkpoint {} -> {}: {} member(s), quantized ones as {}\n", args->input,
+                   args->output, r.members.size(), qk::io::dtype_name(dtype));
+      }
+      return 0;
+    }
     const qk::FileQuantReport r = qk::dequantize_file(args->input, args->output, dtype);
     if (out.json) {
       print_json({{"input", args->input},

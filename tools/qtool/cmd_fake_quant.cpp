@@ -7,7 +7,7 @@ Handler add_fake_quant(CLI::App& app, Output& out) {
   auto* cmd = app.add_subcommand("fake-quant",
                                  "Quantize then dequantize a .npy tensor (same dtype out), to see the error");
   auto args = std::make_shared<FileQuantArgs>();
-  add_file_quant_args(*cmd, *args, "Output .npy");
+  add_file_quant_args(*cmd, *args, "Output .npy", /*checkpoints=*/false);
   return [args, &out] { return run_file_quant(*args, out, /*fake=*/true); };
 }
 

@@ -10,6 +10,7 @@
 #include "common.hpp"
 #include "inspect_report.hpp"
 #include "quantkit/core/spec.hpp"
+#include "quantkit/files/checkpoint_file.hpp"
 #include "quantkit/files/inspect.hpp"
 #include "quantkit/files/weight_method_file.hpp"
 #include "quantkit/io/qfile.hpp"
@@ -170,6 +171,7 @@ Handler add_inspect(CLI::App& app, Output& out) {
       case qk::TensorFileKind::kQuantized:
         return inspect_quantized(file, args->reference, out);
       case qk::TensorFileKind::kNpz:
+        if (qk::is_quantized_checkpoint(file)) return inspect_checkpoint(file, args->reference, out.json);
         if (!args->reference.empty()) throw UsageError("--reference needs a .npy or a quantized .npz");
         return inspect_npz(file, out);
       case qk::TensorFileKind::kNpy:

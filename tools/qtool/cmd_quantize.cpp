@@ -148,7 +148,7 @@ Handler add_quantize(CLI::App& app, Output& out) {
   auto args = std::make_shared<FileQuantArgs>();
   auto plan = std::make_shared<std::string>();
   auto out_dir = std::make_shared<std::string>();
-  add_file_quant_args(*cmd, *args, "Output .npz");
+  add_file_quant_args(*cmd, *args, "Output .npz", /*checkpoints=*/true);
   cmd->add_option("--format", args->format,
                   "Element format: int (codes per the flags above), fp8-e4m3, fp8-e5m2 (scale = amax / "
                   "max finite; per channel by default) or nf4 (scale = absmax; groups of 64 by default)")

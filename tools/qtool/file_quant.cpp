@@ -11,6 +11,8 @@
 #include "quantkit/calib/presets.hpp"
 #include "quantkit/core/spec.hpp"
 #include "quantkit/files/calibration_file.hpp"
+#include "quantkit/files/checkpoint_file.hpp"
+#include "quantkit/files/tensor_input.hpp"
 #include "quantkit/files/inspect.hpp"
 #include "quantkit/files/npy_header.hpp"
 #include "quantkit/io/npy.hpp"
@@ -18,17 +20,96 @@
 
 namespace qtool {
 
-void add_file_quant_args(CLI::App& cmd, FileQuantArgs& args, const char* output_help) {
-  cmd.add_option("input", args.input, "Input .npy (float16/32/64)");
+void add_file_quant_args(CLI::App& cmd, FileQuantArgs& args, const char* output_help, bool checkpoints) {
+  cmd.add_option("input", args.input,
+                 "Input .npy (float16/32/64), ARCHIVE.npz:KEY for one member, or a whole checkpoint .npz "
+                 "(quantize only)");
   cmd.add_option("-o,--output", args.output, output_help);
   args.spec.add_to(cmd, SpecOptions::Role::kWeights);
   cmd.add_option("--calib", args.calib,
                  "Apply the parameters stored in this calibration file (qtool calibrate)");
   cmd.add_option("--tensor", args.tensor,
                  "Tensor name in the calibration file (default: the input's file stem)");
+  if (checkpoints) {
+    cmd.add_option("--include", args.include,
+                   "Checkpoint .npz: quantize only members matching this shell pattern (repeatable)");
+    cmd.add_option("--exclude", args.exclude,
+                   "Checkpoint .npz: copy members matching this shell pattern unquantized (repeatable)");
+  }
   cmd.add_flag("--explain", args.explain,
                "Print what the preset and flags choose, then exit without quantizing");
 }
+
+namespace {
+
+int run_checkpoint_quant(const FileQuantArgs& args, const Output& out) {
+  qk::ElementFormat element = qk::ElementFormat::kInt;
+  try {
+    element = qk::parse_element_format(args.format);
+  } catch (const qk::Error& e) {
+    throw UsageError(e.what());
+  }
+  if (qk::is_codebook(element) && args.spec.any_integer_flag())
+    throw UsageError(std::string("--format ") + args.format +
+                     " fixes the codes: give only --per-tensor, --axis or --group-size");
+  qk::CheckpointQuantOptions o;
+  o.include = args.include;
+  o.exclude = args.exclude;
+  // Each member gets the spec for its rank (per channel on axis 0 by default), as a single tensor would.
+  const SpecOptions& spec = args.spec;
+  o.options_for = [&spec, element](const qk::Shape& shape) {
+    qk::FileQuantOptions options = spec.to_options(static_cast<int>(shape.size()), element);
+    options.element = element;
+    return options;
+  };
+  o.progress = make_progress("quantize");
+  const auto start = std::chrono::steady_clock::now();
+  const qk::CheckpointReport r = qk::quantize_checkpoint(args.input, args.output, o);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  finish_progress();
+  std::int64_t quantized = 0, weights = 0;
+  double payload_bits = 0;
+  for (const qk::CheckpointEntry& e : r.members)
+    if (e.quantized) {
+      ++quantized;
+      weights += e.report.numel;
+      payload_bits += e.report.bits_per_weight * static_cast<double>(e.report.numel);
+    }
+  const double bits_per_weight = weights ? payload_bits / static_cast<double>(weights) : 0.0;
+  if (out.json) {
+    nlohmann::json members = nlohmann::json::array();
+    for (const qk::CheckpointEntry& e : r.members) {
+      nlohmann::json m{{"name", e.name}, {"shape", e.shape}, {"dtype", qk::io::dtype_name(e.dtype)},
+                       {"quantized", e.quantized}};
+      if (e.quantized)
+        m["bits_per_weight"] = e.report.bits_per_weight;
+      else
+        m["reason"] = e.reason;
+      members.push_back(m);
+    }
+    print_json({{"input", args.input},
+                {"output", args.output},
+                {"kind", "checkpoint"},
+                {"members", members},
+                {"input_bytes", r.input_bytes},
+                {"output_bytes", r.output_bytes},
+                {"bits_per_weight", bits_per_weight},
+                {"seconds", seconds}});
+    return 0;
+  }
+  fmt::print("quantized checkpoint {} -> {}: {} of {} member(s) quantized, {:.2f} bits/weight\n", args.input,
+             args.output, quantized, r.members.size(), bits_per_weight);
+  for (const qk::CheckpointEntry& e : r.members)
+    fmt::print("  {:<32} {:<16} {}\n", e.name, qk::shape_string(e.shape),
+               e.quantized ? fmt::format("{:.2f} bits/weight", e.report.bits_per_weight)
+                           : "copied (" + e.reason + ")");
+  const double ratio = r.output_bytes ? static_cast<double>(r.input_bytes) / static_cast<double>(r.output_bytes) : 0.0;
+  fmt::print("  {} -> {} ({}), {:.3f} s\n", human_bytes(r.input_bytes), human_bytes(r.output_bytes),
+             size_change(ratio), seconds);
+  return 0;
+}
+
+}  // namespace
 
 int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake) {
   if (args.explain && args.format != "int")
@@ -59,6 +140,15 @@ int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake) {
                      (fake ? "fake-quant writes a float .npy" : "a quantized file is an .npz archive") +
                      "; name the output *" + want_suffix);
   if (!args.tensor.empty() && args.calib.empty()) throw UsageError("--tensor needs --calib");
+  // A whole .npz (not ARCHIVE.npz:KEY) is a checkpoint: every floating member of rank >= 2 is quantized.
+  const bool checkpoint = args.input.ends_with(".npz") && !qk::parse_npz_member(args.input);
+  if (!checkpoint && (!args.include.empty() || !args.exclude.empty()))
+    throw UsageError("--include and --exclude select members of a checkpoint .npz");
+  if (checkpoint) {
+    if (fake) throw UsageError("fake-quant takes one tensor: a .npy or ARCHIVE.npz:KEY");
+    if (!args.calib.empty()) throw UsageError("--calib applies to one tensor: name it as ARCHIVE.npz:KEY");
+    return run_checkpoint_quant(args, out);
+  }
   const int rank = static_cast<int>(qk::read_npy_header(args.input).shape.size());
   qk::FileQuantOptions options;
   qk::ElementFormat element = qk::ElementFormat::kInt;
@@ -79,8 +169,10 @@ int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake) {
   } else if (!args.calib.empty()) {
     if (args.spec.any_spec_flag() || args.spec.scale)
       throw UsageError("--calib brings its own quantization settings; drop the other quantization flags");
-    const std::string name =
-        args.tensor.empty() ? std::filesystem::path(args.input).stem().string() : args.tensor;
+    const auto member = qk::parse_npz_member(args.input);
+    const std::string name = !args.tensor.empty() ? args.tensor
+                             : member            ? member->key
+                                                 : std::filesystem::path(args.input).stem().string();
     qk::StoredParams stored = qk::read_calibrated_params(args.calib, name);
     options.spec = stored.params.spec;
     options.given_params = std::move(stored.params);

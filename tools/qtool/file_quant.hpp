@@ -15,9 +15,11 @@ struct FileQuantArgs {
   std::string tensor;  // ... of this tensor (default: the input's file stem)
   bool explain = false;
   std::string format = "int";  // quantize --format: int, fp8-e4m3, fp8-e5m2, nf4
+  std::vector<std::string> include, exclude;  // checkpoint members (shell patterns)
 };
 
-void add_file_quant_args(CLI::App& cmd, FileQuantArgs& args, const char* output_help);
+// checkpoints: the command takes a whole .npz checkpoint (--include / --exclude): quantize, not fake-quant.
+void add_file_quant_args(CLI::App& cmd, FileQuantArgs& args, const char* output_help, bool checkpoints);
 int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake);
 
 }  // namespace qtool

@@ -6,6 +6,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common.hpp"
+#include "quantkit/files/checkpoint_file.hpp"
+#include "quantkit/files/inspect.hpp"
+
 namespace qtool {
 
 nlohmann::json stats_json(const qk::TensorStats& s) {
@@ -64,6 +68,41 @@ nlohmann::json error_json(const qk::ErrorStats& e) {
   return {{"mse", e.mse},
           {"max_abs_error", e.max_abs},
           {"sqnr_db", std::isinf(e.sqnr_db) ? nlohmann::json(nullptr) : nlohmann::json(e.sqnr_db)}};
+}
+
+// qtool inspect on a quantized checkpoint: one row per quantized member, errors against --reference.
+int inspect_checkpoint(const std::string& path, const std::string& reference, bool json) {
+  const std::vector<qk::CheckpointTensorSummary> rows = qk::summarize_checkpoint(path, reference);
+  const qk::CheckpointIndex index = qk::read_checkpoint_index(path);
+  if (json) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& r : rows) {
+      nlohmann::json row{{"name", r.name},
+                         {"shape", r.meta.shape},
+                         {"format", qk::format_label(r.meta)},
+                         {"bits_per_weight", r.bits_per_weight}};
+      if (r.has_reference) row["error"] = error_json(r.error);
+      j.push_back(row);
+    }
+    print_json({{"file", path}, {"kind", "quantized_checkpoint"}, {"quantized", j}, {"copied", index.copied}});
+    return 0;
+  }
+  fmt::print("{}: quantized checkpoint, {} quantized and {} copied member(s)\n\n", path, rows.size(),
+             index.copied.size());
+  fmt::print("| member | shape | format | bits/weight |{}\n|---|---|---|---:|{}\n",
+             reference.empty() ? "" : " MSE | SQNR dB |", reference.empty() ? "" : "---:|---:|");
+  for (const auto& r : rows) {
+    fmt::print("| {} | {} | {} | {:.2f} |", r.name, qk::shape_string(r.meta.shape), qk::format_label(r.meta),
+               r.bits_per_weight);
+    if (r.has_reference) fmt::print(" {:.4e} | {:.2f} |", r.error.mse, r.error.sqnr_db);
+    fmt::print("\n");
+  }
+  if (!index.copied.empty()) {
+    std::string names;
+    for (const auto& n : index.copied) names += (names.empty() ? "" : ", ") + n;
+    fmt::print("\ncopied: {}\n", names);
+  }
+  return 0;
 }
 
 }  // namespace qtool

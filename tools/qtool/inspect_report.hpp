@@ -14,5 +14,7 @@ void print_stats(const qk::TensorStats& s);
 void print_method(const qk::io::MethodRecord& r, bool has_input_scale);
 void print_error(const qk::ErrorStats& e);
 nlohmann::json error_json(const qk::ErrorStats& e);
+// The report on a quantized checkpoint (files/checkpoint_file.hpp), text or JSON.
+int inspect_checkpoint(const std::string& path, const std::string& reference, bool json);
 
 }  // namespace qtool

@@ -11,6 +11,7 @@ enum class FileKind {
   kNpy,              // a .npy array
   kQuantizedTensor,  // an .npz from quantize_file (member q, meta format quantkit.qtensor/N)
   kEmbeddingTable,   // an .npz from save_embedding_table (meta format quantkit.embedding)
+  kQuantizedCheckpoint,  // an .npz from quantize_checkpoint (member quantkit_checkpoint)
   kNpzArchive,       // any other .npz (a checkpoint, numpy.savez)
   kCalibration,      // calib.json (format quantkit-calibration)
   kMixedPlan,        // plan.json (format quantkit.mixed-plan/1)

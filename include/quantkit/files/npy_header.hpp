@@ -9,6 +9,8 @@
 namespace qk {
 
 // The parsed and validated header of a .npy; the data is memory-mapped, never read. Errors name the file.
+// ARCHIVE.npz:KEY (files/tensor_input.hpp) gives that member's header (the member is read: zip members are
+// not mapped).
 io::NpyHeader read_npy_header(const std::string& path);
 
 }  // namespace qk

@@ -104,6 +104,10 @@ QuantizedFile read_quantized(const std::string& path);
 // The same from an .npz held in memory (name: for messages); the fuzz target's entry point.
 QuantizedFile read_quantized_bytes(std::span<const std::byte> bytes, const std::string& name);
 
+// A quantized tensor stored under the prefix "KEY/" of a larger archive (files/checkpoint_file.hpp), read
+// and validated as read_quantized does; messages name path:key.
+QuantizedFile read_quantized_member(const std::string& path, const std::string& key);
+
 // Decodes the codes of a quantized file as int32 (unpacking sub-8-bit codes).
 std::vector<std::int32_t> unpack_codes(const QuantizedFile& file);
 
@@ -119,7 +123,8 @@ QuantizedFileMeta codebook_meta(ElementFormat element, const QuantSpec& layout_s
                                 DType dtype);
 
 // Adds scale, zero_point and meta members (and a codebook file's codebook) for a tensor to an archive being
-// written; q is added by the caller.
-void add_quantized_params(NpzWriter& writer, const QuantizedFileMeta& meta, const QuantParams& params);
+// written, each name preceded by `prefix` (a checkpoint's "KEY/"); q is added by the caller.
+void add_quantized_params(NpzWriter& writer, const QuantizedFileMeta& meta, const QuantParams& params,
+                          const std::string& prefix = "");
 
 }  // namespace qk::io

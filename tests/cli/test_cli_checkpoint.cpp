@@ -1,0 +1,105 @@
+// qtool on whole .npz checkpoints (files/checkpoint_file.hpp): every floating member of rank >= 2
+// quantized (include/exclude patterns), the rest copied; ARCHIVE.npz:KEY for one member; inspect and
+// dequantize on the result; numpy reads it without quantkit.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/cli_fixture.hpp"
+#include "quantkit/quantkit.hpp"
+
+namespace qk::cli_test {
+namespace {
+
+using nlohmann::json;
+using testing::HasSubstr;
+
+class CliCheckpoint : public Cli {
+ protected:
+  void SetUp() override {
+    io::NpzWriter w;
+    const std::vector<float> fc1 = weights(16, 64), conv = weights(8, 27), bias(16, 0.5f);
+    const std::vector<std::int64_t> steps{7};
+    w.add<float>("fc1.weight", {16, 64}, fc1);
+    w.add<float>("fc1.bias", {16}, bias);
+    w.add<float>("conv.weight", {8, 3, 3, 3}, conv);
+    w.add<std::int64_t>("steps", {}, steps);
+    w.add<float>("head.weight", {16, 64}, fc1);
+    w.write(path("model.npz").string());
+  }
+};
+
+TEST_F(CliCheckpoint, QuantizesFloatMatricesAndCopiesTheRest) {
+  const json j = json::parse(ok({"quantize", "model.npz", "-o", "m.q.npz", "--bits", "4", "--group-size", "32",
+                                 "--exclude", "conv.*", "--json"})
+                                 .out);
+  EXPECT_EQ(j["kind"], "checkpoint");
+  std::map<std::string, json> members;
+  for (const json& m : j["members"]) members[m["name"]] = m;
+  EXPECT_TRUE(members["fc1.weight"]["quantized"]);
+  EXPECT_TRUE(members["head.weight"]["quantized"]);
+  EXPECT_EQ(members["fc1.bias"]["reason"], "rank 1");
+  EXPECT_EQ(members["steps"]["reason"], "int64");
+  EXPECT_EQ(members["conv.weight"]["reason"], "excluded by 'conv.*'");
+  EXPECT_DOUBLE_EQ(j["bits_per_weight"].get<double>(), 5.0);
+
+  // Each quantized member equals quantizing that member alone (ARCHIVE.npz:KEY).
+  ok({"quantize", "model.npz:fc1.weight", "-o", "one.npz", "--bits", "4", "--group-size", "32"});
+  const io::QuantizedFile one = io::read_quantized(path("one.npz").string());
+  const io::QuantizedFile member = read_checkpoint_tensor(path("m.q.npz").string(), "fc1.weight");
+  EXPECT_EQ(member.params.scale, one.params.scale);
+  EXPECT_EQ(io::unpack_codes(member), io::unpack_codes(one));
+
+  // Back to a plain checkpoint: same members, the copied ones unchanged.
+  ok({"dequantize", "m.q.npz", "-o", "back.npz"});
+  const auto back = io::read_npz(path("back.npz").string());
+  EXPECT_EQ(back.size(), 5u);
+  EXPECT_EQ(back.at("fc1.weight").to_vector<float>(), dequantize_to_float(one));
+  EXPECT_EQ(back.at("conv.weight").to_vector<float>(), weights(8, 27));
+  EXPECT_EQ(back.at("steps").to_vector<std::int64_t>(), std::vector<std::int64_t>{7});
+
+  const ProcessResult inspect = ok({"inspect", "m.q.npz", "--reference", "model.npz"});
+  EXPECT_THAT(inspect.out, HasSubstr("quantized checkpoint, 2 quantized and 3 copied member(s)"));
+  EXPECT_THAT(inspect.out, HasSubstr("| fc1.weight | (16, 64) | int4 g32 | 5.00 |"));
+}
+
+TEST_F(CliCheckpoint, IncludeSelectsAndErrorsNameTheMember) {
+  const json j = json::parse(ok({"quantize", "model.npz", "-o", "m.q.npz", "--include", "head.*", "--json"}).out);
+  for (const json& m : j["members"]) EXPECT_EQ(m["quantized"], m["name"] == "head.weight") << m.dump();
+  // Groups of 32 fit neither conv.weight's last axis (3) nor its flattened rows (27).
+  const ProcessResult r = qtool({"quantize", "model.npz", "-o", "bad.npz", "--bits", "4", "--group-size", "32"});
+  expect_error_line(r, "model.npz:conv.weight", "exclude the member");
+  EXPECT_FALSE(fs::exists(path("bad.npz")));
+  // Usage: patterns only for a checkpoint, fake-quant takes one tensor.
+  write_weights();
+  EXPECT_EQ(qtool({"quantize", "w.npy", "-o", "q.npz", "--include", "x"}).exit_code, 2);
+  EXPECT_EQ(qtool({"fake-quant", "model.npz", "-o", "f.npy"}).exit_code, 2);
+  ok({"fake-quant", "model.npz:fc1.weight", "-o", "f.npy"});
+}
+
+// numpy alone reads the result: KEY/q, KEY/scale, KEY/meta and the index member.
+TEST_F(CliCheckpoint, NumpyReadsIt) {
+  const std::string python = numpy_python();
+  if (python.empty()) GTEST_SKIP() << "no python3 that imports numpy";
+  ok({"quantize", "model.npz", "-o", "m.q.npz", "--exclude", "conv.*"});
+  ok({"dequantize", "m.q.npz", "-o", "back.npz"});
+  const std::string script = R"(
+import json, numpy as np
+z = np.load("m.q.npz", allow_pickle=False)
+index = json.loads(str(z["quantkit_checkpoint"][()]))
+assert index["format"] == "quantkit.qcheckpoint/1", index
+assert index["quantized"] == ["fc1.weight", "head.weight"], index
+q, s = z["fc1.weight/q"].astype(np.int32), z["fc1.weight/scale"]
+w = (q * s).astype(np.float32)   # int8 per channel, symmetric: no zero_point member
+assert "fc1.weight/zero_point" not in z.files
+assert np.array_equal(w, np.load("back.npz")["fc1.weight"])
+assert np.array_equal(z["steps"], np.array(7))
+)";
+  write("check.py", script);
+  const ProcessResult r = run_process({python, "check.py"}, folder_.path().string());
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
+}  // namespace
+}  // namespace qk::cli_test
