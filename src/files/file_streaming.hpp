@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <span>
 #include <string>
@@ -169,6 +170,12 @@ inline void write_quantized_npz(const QuantizedSink& sink, std::vector<std::byte
   io::add_quantized_params(writer, meta, params);
   writer.write(sink.output);
 }
+
+// Fake quantization through a real file: quantize(tmp) writes a quantized .npz to a temporary beside
+// `output`, which is then dequantized to `output` in `dtype` (the input's float dtype); the temporary is
+// removed whatever happens. For the quantizers that have no in-place fake path (codebooks, the methods).
+void fake_through_file(const std::string& output, io::DType dtype,
+                       const std::function<void(const std::string&)>& quantize);
 
 // An array read from a file into the quantizers: integer codes (quantize_file.cpp) or a codebook format
 // (codebook_file.cpp). The report's output_bytes is left to the caller.

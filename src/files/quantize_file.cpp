@@ -13,6 +13,7 @@
 #include "quantkit/core/pack.hpp"
 #include "quantkit/core/quantize.hpp"
 #include "quantkit/files/file_kind.hpp"
+#include "quantkit/files/npy_header.hpp"
 #include "quantkit/files/tensor_input.hpp"
 #include "quantkit/io/atomic_file.hpp"
 #include "quantkit/io/npy.hpp"
@@ -179,10 +180,33 @@ FileQuantReport detail::quantize_array(const io::NpyArray& array, const Quantize
   return report;
 }
 
+void detail::fake_through_file(const std::string& output, io::DType dtype,
+                               const std::function<void(const std::string&)>& quantize) {
+  const std::string tmp = output + ".qk-fake.npz";
+  struct Remove {
+    std::string path;
+    ~Remove() {
+      std::error_code ec;
+      std::filesystem::remove(path, ec);
+    }
+  } remove{tmp};
+  quantize(tmp);
+  dequantize_file(tmp, output, dtype);
+}
+
 FileQuantReport fake_quantize_file(const std::string& input, const std::string& output,
                                    const FileQuantOptions& options) {
-  if (is_codebook(options.element))
-    throw Error(std::string("fake quantization takes integer codes, not ") + to_string(options.element));
+  if (is_codebook(options.element)) {
+    // The codebook quantizers write codes; dequantizing the file gives the values they stand for.
+    io::check_output_differs(output, {tensor_input_path(input)});
+    { io::AtomicFile probe(output); }
+    const io::DType dtype = read_npy_header(input).dtype;
+    FileQuantReport report;
+    detail::fake_through_file(output, dtype, [&](const std::string& tmp) { report = quantize_file(input, tmp, options); });
+    report.output_bytes = file_size_or_zero(output);
+    report.bits_per_weight = 0;
+    return report;
+  }
   io::check_output_differs(output, {tensor_input_path(input)});
   options.spec.validate();
   { io::AtomicFile probe(output); }

@@ -7,7 +7,9 @@
 
 #include "quantkit/core/error.hpp"
 #include "quantkit/core/pack.hpp"
+#include "file_streaming.hpp"
 #include "quantkit/files/file_error.hpp"
+#include "quantkit/files/npy_header.hpp"
 #include "quantkit/files/quantize_file.hpp"
 #include "quantkit/io/atomic_file.hpp"
 #include "quantkit/io/npy.hpp"
@@ -200,6 +202,23 @@ MethodFileReport quantize_file_with_method(const std::string& weights,
   if (!q.input_scale.empty())
     writer.add<float>("input_scale", {report.in}, std::span<const float>(q.input_scale));
   writer.write(output);
+  std::error_code ec;
+  report.output_bytes = static_cast<std::uint64_t>(std::filesystem::file_size(output, ec));
+  return report;
+}
+
+MethodFileReport fake_quantize_file_with_method(const std::string& weights,
+                                                const std::vector<std::string>& activations,
+                                                const std::string& output, WeightMethod method,
+                                                const WeightQuantOptions& options, const ProgressFn& progress) {
+  std::vector<std::string> inputs = activations;
+  inputs.push_back(weights);
+  io::check_output_differs(output, inputs);
+  { io::AtomicFile probe(output); }
+  MethodFileReport report;
+  detail::fake_through_file(output, read_npy_header(weights).dtype, [&](const std::string& tmp) {
+    report = quantize_file_with_method(weights, activations, tmp, method, options, progress);
+  });
   std::error_code ec;
   report.output_bytes = static_cast<std::uint64_t>(std::filesystem::file_size(output, ec));
   return report;

@@ -94,5 +94,38 @@ TEST_F(CliJson, FakeQuantAndDequantize) {
   EXPECT_EQ(d["output_bytes"], fs::file_size(path("d.npy")));
 }
 
+// --format and --method: fake-quant writes exactly what quantize with the same flags dequantizes to, and
+// reports its error against the input.
+TEST_F(Cli, FakeQuantTakesFormatsAndMethods) {
+  write_weights();
+  write("x.npy", npy_of("<f4", {32, 64}, weights(32, 64)));
+  const std::vector<std::vector<std::string>> cases = {
+      {"--format", "nf4"},
+      {"--format", "fp8-e4m3"},
+      {"--method", "gptq", "--acts", "x.npy", "--group-size", "32"},
+      {"--method", "awq", "--acts", "x.npy", "--group-size", "32", "--scale-dtype", "f16"},
+  };
+  for (const auto& flags : cases) {
+    SCOPED_TRACE(flags[1]);
+    std::vector<std::string> fake{"fake-quant", "w.npy", "-o", "f.npy", "--json"};
+    fake.insert(fake.end(), flags.begin(), flags.end());
+    const json j = json::parse(ok(fake).out);
+    ASSERT_TRUE(j.contains("error")) << j.dump();
+    EXPECT_GT(j["error"]["mse"].get<double>(), 0.0);
+    std::vector<std::string> quant{"quantize", "w.npy", "-o", "q.npz"};
+    quant.insert(quant.end(), flags.begin(), flags.end());
+    ok(quant);
+    ok({"dequantize", "q.npz", "-o", "d.npy"});
+    const auto f = io::read_npy(path("f.npy").string()).to_vector<float>();
+    EXPECT_EQ(f, io::read_npy(path("d.npy").string()).to_vector<float>());
+    double mse = 0;
+    const auto w = weights(4, 64);
+    for (std::size_t i = 0; i < w.size(); ++i) mse += (double{w[i]} - f[i]) * (double{w[i]} - f[i]);
+    EXPECT_NEAR(j["error"]["mse"].get<double>(), mse / static_cast<double>(w.size()), 1e-9);
+  }
+  EXPECT_EQ(qtool({"fake-quant", "w.npy", "-o", "f.npz", "--method", "gptq", "--acts", "x.npy"}).exit_code, 2);
+  EXPECT_EQ(qtool({"fake-quant", "w.npy", "-o", "f.npy", "--format", "nf4", "--method", "gptq"}).exit_code, 2);
+}
+
 }  // namespace
 }  // namespace qk::cli_test

@@ -30,6 +30,10 @@ void add_file_quant_args(CLI::App& cmd, FileQuantArgs& args, const char* output_
                  "Apply the parameters stored in this calibration file (qtool calibrate)");
   cmd.add_option("--tensor", args.tensor,
                  "Tensor name in the calibration file (default: the input's file stem)");
+  cmd.add_option("--format", args.format,
+                 "Element format: int (codes per the flags above), fp8-e4m3, fp8-e5m2 (scale = amax / "
+                 "max finite; per channel by default) or nf4 (scale = absmax; groups of 64 by default)")
+      ->capture_default_str();
   if (checkpoints) {
     cmd.add_option("--include", args.include,
                    "Checkpoint .npz: quantize only members matching this shell pattern (repeatable)");
@@ -158,7 +162,6 @@ int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake) {
     throw UsageError(e.what());
   }
   if (qk::is_codebook(element)) {
-    if (fake) throw UsageError("fake-quant takes integer codes only");
     if (args.spec.any_integer_flag() || !args.calib.empty())
       throw UsageError(std::string("--format ") + args.format +
                        " fixes the codes: give only --per-tensor, --axis or --group-size");

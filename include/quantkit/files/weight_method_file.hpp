@@ -57,4 +57,13 @@ MethodFileReport quantize_file_with_method(const std::string& weights,
                                            const WeightQuantOptions& options,
                                            const ProgressFn& progress = {});
 
+// The same written as the weights the layer computes with (OUT.npy in the weight's float dtype: the
+// quantized file dequantized, input_scale undone) instead of the quantized file: fake quantization with a
+// method. output_bytes is the .npy's size.
+MethodFileReport fake_quantize_file_with_method(const std::string& weights,
+                                                const std::vector<std::string>& activations,
+                                                const std::string& output, WeightMethod method,
+                                                const WeightQuantOptions& options,
+                                                const ProgressFn& progress = {});
+
 }  // namespace qk
