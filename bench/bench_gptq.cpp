@@ -4,7 +4,6 @@
 // within twice the layer plus the activation statistics). Times are reported per run (Iterations(1) at
 // the large sizes: one run already takes seconds); AWQ also reports its peak RSS and output error.
 #include <benchmark/benchmark.h>
-
 #include <sys/resource.h>
 
 #include <fstream>

@@ -32,12 +32,14 @@ namespace {
 // library's FP32 kernel, AVX2+FMA where the CPU has it), the products summed in double. A relative error
 // near 1e-6 can only swap clip factors that tie to that precision. Returns the chosen grid per slot.
 std::vector<SlotGrid> hessian_clip_search(std::span<const float> w, std::int64_t out, std::int64_t in,
-                                          std::int64_t width, const QuantSpec& spec, const ClipSearch& search) {
+                                          std::int64_t width, const QuantSpec& spec,
+                                          const ClipSearch& search) {
   constexpr std::int64_t kRowBlock = 64;
   const QRange r = spec.range();
   const std::int64_t slots = in / width, trials = std::max(0, search.grid + 1);
   std::vector<SlotGrid> chosen(static_cast<std::size_t>(out * slots));
-  kernels::Fp32Weights block{width, width, kernels::AlignedVector<float>(static_cast<std::size_t>(width * width))};
+  kernels::Fp32Weights block{width, width,
+                             kernels::AlignedVector<float>(static_cast<std::size_t>(width * width))};
   std::vector<float> d, y;
   std::vector<SlotGrid> grids;
   for (std::int64_t slot_index = 0; slot_index < slots; ++slot_index) {
@@ -60,7 +62,8 @@ std::vector<SlotGrid> hessian_clip_search(std::span<const float> w, std::int64_t
         const std::span<const float> slot =
             w.subspan(static_cast<std::size_t>((first + row) * in + start), static_cast<std::size_t>(width));
         for (std::int64_t k = 0; k < trials; ++k) {
-          const double clip = 1.0 - (1.0 - search.min_clip) * static_cast<double>(k) / std::max(1, search.grid);
+          const double clip =
+              1.0 - (1.0 - search.min_clip) * static_cast<double>(k) / std::max(1, search.grid);
           const SlotGrid g = slot_grid(slot, spec, clip);
           const std::int64_t t = row * trials + k;
           grids[static_cast<std::size_t>(t)] = g;
@@ -74,9 +77,9 @@ std::vector<SlotGrid> hessian_clip_search(std::span<const float> w, std::int64_t
       kernels::gemm(d, batch, block, y);  // y = d H_ss^T = d H_ss
       for (std::int64_t row = 0; row < rows; ++row) {
         double best_err = INFINITY;
-        SlotGrid best = slot_grid(w.subspan(static_cast<std::size_t>((first + row) * in + start),
-                                            static_cast<std::size_t>(width)),
-                                  spec);
+        SlotGrid best = slot_grid(
+            w.subspan(static_cast<std::size_t>((first + row) * in + start), static_cast<std::size_t>(width)),
+            spec);
         for (std::int64_t k = 0; k < trials; ++k) {
           const std::int64_t t = row * trials + k;
           double err = 0;

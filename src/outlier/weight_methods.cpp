@@ -4,9 +4,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "eigen_matrix.hpp"
 #include "quantkit/core/error.hpp"
 #include "quantkit/kernels/gemm.hpp"
-#include "eigen_matrix.hpp"
 #include "weight_grid.hpp"
 
 namespace qk {
@@ -153,8 +153,7 @@ Eigen::VectorXd exact_row_errors(std::span<const float> w, std::span<const float
       }
     // (d L)_i = sum_{j>i} d_j H_ji with L the strictly lower triangle: H's symmetry gives the j<i half.
     dl.noalias() = d * hessian.triangularView<Eigen::StrictlyLower>();
-    errors.segment(first, rows) =
-        (2.0 * dl + d * diagonal.asDiagonal()).cwiseProduct(d).rowwise().sum();
+    errors.segment(first, rows) = (2.0 * dl + d * diagonal.asDiagonal()).cwiseProduct(d).rowwise().sum();
   }
   return errors;
 }
@@ -173,7 +172,8 @@ class FloatRowErrors {
     for (std::int64_t i = 0; i < parts_; ++i)
       for (std::int64_t j = i; j < parts_; ++j) {
         // y = d_i W^T with W = H[j block, i block], so y = d_i H[i block, j block], dotted with d_j.
-        kernels::Fp32Weights b{part_, part_, kernels::AlignedVector<float>(static_cast<std::size_t>(part_ * part_))};
+        kernels::Fp32Weights b{part_, part_,
+                               kernels::AlignedVector<float>(static_cast<std::size_t>(part_ * part_))};
         for (std::int64_t r = 0; r < part_; ++r)
           for (std::int64_t c = 0; c < part_; ++c)
             b.values[static_cast<std::size_t>(r * part_ + c)] =
@@ -312,7 +312,8 @@ QuantizedLinear awq(std::span<const float> w, std::int64_t out, std::int64_t in,
     sampled.resize(static_cast<std::size_t>(sample * in));
     for (std::int64_t i = 0; i < sample; ++i) {
       const std::int64_t r = i * out / sample;  // evenly strided, first row included
-      std::copy(w.begin() + static_cast<std::ptrdiff_t>(r * in), w.begin() + static_cast<std::ptrdiff_t>((r + 1) * in),
+      std::copy(w.begin() + static_cast<std::ptrdiff_t>(r * in),
+                w.begin() + static_cast<std::ptrdiff_t>((r + 1) * in),
                 sampled.begin() + static_cast<std::ptrdiff_t>(i * in));
     }
     w_sample = sampled;
@@ -422,7 +423,8 @@ QuantizedLinear awq(std::span<const float> w, std::int64_t out, std::int64_t in,
       std::copy(clipped.params.scale.begin() + from, clipped.params.scale.begin() + from + slots_per_row,
                 best.params.scale.begin() + to);
       std::copy(clipped.params.zero_point.begin() + from,
-                clipped.params.zero_point.begin() + from + slots_per_row, best.params.zero_point.begin() + to);
+                clipped.params.zero_point.begin() + from + slots_per_row,
+                best.params.zero_point.begin() + to);
     }
   }
   best.output_error = exact_row_errors(w, best.dequantized, out, in, h).sum();
