@@ -18,10 +18,14 @@ namespace qk::detail {
 // with a Hessian of the values' own input, the slot's output error d H_ss d^T over the slot's diagonal
 // block of H (AWQ's auto-clip, Lin et al. 2023). Neither set: plain min/max, no search.
 struct ClipSearch {
-  std::vector<double> importance;            // per input channel
-  const Eigen::MatrixXd* hessian = nullptr;  // in x in; takes precedence over importance
+  std::vector<double> importance;                              // per input channel
+  const Eigen::Map<const Eigen::MatrixXd>* hessian = nullptr;  // in x in; takes precedence over importance
   int grid = 20;
   double min_clip = 0.5;
+  // With a Hessian, for values W diag(s) (AWQ), whose input is x / s: hessian_scale = 1/s per input, and
+  // the slot's error is (d / s) H (d / s)^T, scaled on the fly instead of forming diag(1/s) H diag(1/s)
+  // (in x in doubles). Empty: no scaling.
+  std::vector<double> hessian_scale;
   bool active() const { return hessian || !importance.empty(); }
 };
 

@@ -8,7 +8,8 @@
 // - importance: RTN whose per-channel / per-group scale is searched (a grid of clip factors) to minimise
 //   sum_j imp_j (w_j - q_j)^2 with imp_j = mean x_j^2 (llama.cpp's imatrix idea).
 // - awq: s = mean|x|^alpha (normalised to geometric mean 1) with alpha on a grid in [0, 1], chosen to
-//   minimise the output error ||X W^T - X What^T||^2 = (n/2) sum_rows d H d^T; the smallest alpha wins ties.
+//   minimise the output error ||X W^T - X What^T||^2 = (n/2) sum_rows d H d^T, scored on up to
+//   awq_sample_rows evenly strided rows (all rows of a smaller layer); the smallest alpha wins ties.
 //   Then, as the AWQ reference does (auto_clip), each slot's clip factor is searched on the slot's
 //   block of the Hessian (awq_clip); a row keeps its clipped slots only if its output error drops.
 // - gptq: column by column with error compensation through the Cholesky factor of the dampened inverse
@@ -44,6 +45,9 @@ struct WeightQuantOptions {
   // awq / smoothquant
   int alpha_grid = 20;        // awq: alpha in {0, 1/grid, ..., 1}
   bool awq_clip = true;       // awq: then search each slot's clip factor (clip_grid, min_clip) on H
+  // awq: output rows (evenly strided) that score each alpha; 0 or more than the layer has: all rows.
+  // The chosen alpha then quantizes the whole layer, and output_error is the whole layer's.
+  std::int64_t awq_sample_rows = 256;
   double smooth_alpha = 0.5;  // smoothquant's migration strength
   // importance and awq's clip: clip factors searched, from 1 down to min_clip
   int clip_grid = 20;
