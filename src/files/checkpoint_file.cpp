@@ -159,9 +159,8 @@ std::vector<CheckpointTensorSummary> summarize_checkpoint(const std::string& pat
     CheckpointTensorSummary s;
     s.name = key;
     s.meta = f.meta;
-    const bool zp = std::any_of(f.params.zero_point.begin(), f.params.zero_point.end(),
-                                [](std::int32_t z) { return z != 0; });
-    s.bits_per_weight = io::payload_bits_per_weight(f.meta.code_bits, f.meta.spec.scale_dtype, zp,
+    s.bits_per_weight = io::payload_bits_per_weight(f.meta.code_bits, f.meta.spec.scale_dtype,
+                                                    stores_zero_points(f.params),
                                                     static_cast<std::int64_t>(f.params.scale.size()),
                                                     shape_numel(f.meta.shape));
     if (!reference.empty()) {

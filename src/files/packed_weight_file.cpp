@@ -27,7 +27,7 @@ Matrix check_common(const io::QuantizedFile& file, const std::string& name, int 
     throw Error(what + "signed " + std::to_string(bits) + "-bit codes [" + std::to_string(-(1 << (bits - 1))) +
                 ", " + std::to_string((1 << (bits - 1)) - 1) + "]; this file has " + std::to_string(m.code_bits) +
                 "-bit codes [" + std::to_string(m.range.min) + ", " + std::to_string(m.range.max) + "]");
-  if (std::any_of(file.params.zero_point.begin(), file.params.zero_point.end(), [](std::int32_t z) { return z != 0; }))
+  if (stores_zero_points(file.params))
     throw Error(what + "symmetric codes (zero point 0); this file is affine");
   if (!file.input_scale.empty())
     throw Error(what + "plain weights; this file has an input_scale (awq or smoothquant): dequantize it, or "

@@ -172,9 +172,7 @@ FileQuantReport detail::quantize_array(const io::NpyArray& array, const Quantize
     meta.dtype = array.dtype();
     detail::write_quantized_npz(sink, std::move(npy), meta, params);
     report.bits_per_weight = io::payload_bits_per_weight(
-        bits, meta.spec.scale_dtype,
-        std::any_of(params.zero_point.begin(), params.zero_point.end(), [](std::int32_t z) { return z != 0; }),
-        report.slots, report.numel);
+        bits, meta.spec.scale_dtype, stores_zero_points(params), report.slots, report.numel);
     return 0;
   });
   return report;

@@ -23,6 +23,15 @@ namespace {
 
 constexpr std::int64_t kRowsPerBatch = 4096;
 
+// The output overwrites no input and can be written: checked before any work.
+void check_method_output(const std::string& weights, const std::vector<std::string>& activations,
+                         const std::string& output) {
+  std::vector<std::string> inputs = activations;
+  inputs.push_back(weights);
+  io::check_output_differs(output, inputs);
+  { io::AtomicFile probe(output); }  // an unwritable folder fails before the work
+}
+
 // Rows of an activation file: every leading axis flattened, the last axis must be the layer's input.
 std::int64_t activation_rows(const io::NpyArray& a, std::int64_t in, const std::string& path) {
   if (a.shape().empty() || a.shape().back() != in)
@@ -148,10 +157,7 @@ MethodFileReport quantize_file_with_method(const std::string& weights,
                                            const std::vector<std::string>& activations,
                                            const std::string& output, WeightMethod method,
                                            const WeightQuantOptions& options, const ProgressFn& progress) {
-  std::vector<std::string> inputs = activations;
-  inputs.push_back(weights);
-  io::check_output_differs(output, inputs);
-  { io::AtomicFile probe(output); }  // an unwritable folder fails before the work
+  check_method_output(weights, activations, output);
   const LinearWeight wa = read_linear_weight(weights);
   MethodFileReport report;
   report.out = wa.out;
@@ -196,8 +202,7 @@ MethodFileReport quantize_file_with_method(const std::string& weights,
   }
   io::add_quantized_params(writer, meta, q.params);
   report.bits_per_weight = io::payload_bits_per_weight(
-      meta.code_bits, meta.spec.scale_dtype,
-      std::any_of(q.params.zero_point.begin(), q.params.zero_point.end(), [](std::int32_t z) { return z != 0; }),
+      meta.code_bits, meta.spec.scale_dtype, stores_zero_points(q.params),
       static_cast<std::int64_t>(q.params.scale.size()), static_cast<std::int64_t>(q.codes.size()));
   if (!q.input_scale.empty())
     writer.add<float>("input_scale", {report.in}, std::span<const float>(q.input_scale));
@@ -211,10 +216,7 @@ MethodFileReport fake_quantize_file_with_method(const std::string& weights,
                                                 const std::vector<std::string>& activations,
                                                 const std::string& output, WeightMethod method,
                                                 const WeightQuantOptions& options, const ProgressFn& progress) {
-  std::vector<std::string> inputs = activations;
-  inputs.push_back(weights);
-  io::check_output_differs(output, inputs);
-  { io::AtomicFile probe(output); }
+  check_method_output(weights, activations, output);
   MethodFileReport report;
   detail::fake_through_file(output, read_npy_header(weights).dtype, [&](const std::string& tmp) {
     report = quantize_file_with_method(weights, activations, tmp, method, options, progress);

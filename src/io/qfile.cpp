@@ -174,8 +174,7 @@ QuantizedFileMeta codebook_meta(ElementFormat element, const QuantSpec& layout_s
 void add_quantized_params(NpzWriter& writer, const QuantizedFileMeta& given, const QuantParams& params,
                           const std::string& prefix) {
   QuantizedFileMeta meta = given;
-  meta.zero_point_member =
-      std::any_of(params.zero_point.begin(), params.zero_point.end(), [](std::int32_t z) { return z != 0; });
+  meta.zero_point_member = stores_zero_points(params);
   const Shape pshape = param_shape(meta.shape, meta.spec);
   if (meta.spec.scale_dtype == ScaleDType::kFloat16) {
     std::vector<half> h;

@@ -58,6 +58,17 @@ QuantSpec weight_method_spec(const WeightQuantOptions& options, std::int64_t in)
 
 namespace {
 
+// Rows [first, first + rows) of d = w - approx, in double.
+void difference_rows(std::span<const float> w, std::span<const float> approx, std::int64_t first,
+                     std::int64_t rows, std::int64_t in, Eigen::MatrixXd& d) {
+  d.resize(rows, in);
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t c = 0; c < in; ++c) {
+      const auto k = static_cast<std::size_t>((first + r) * in + c);
+      d(r, c) = static_cast<double>(w[k]) - static_cast<double>(approx[k]);
+    }
+}
+
 // d_r H d_r^T for every row r of d = w - approx, kRowBlock rows per matrix product: the speed of a GEMM,
 // with temporaries of 2 x kRowBlock x in doubles instead of 2 x out x in (four times a float layer).
 Eigen::VectorXd row_output_errors(std::span<const float> w, std::span<const float> approx, std::int64_t out,
@@ -67,12 +78,7 @@ Eigen::VectorXd row_output_errors(std::span<const float> w, std::span<const floa
   Eigen::MatrixXd d, dh;
   for (std::int64_t first = 0; first < out; first += kRowBlock) {
     const std::int64_t rows = std::min(kRowBlock, out - first);
-    d.resize(rows, in);
-    for (std::int64_t r = 0; r < rows; ++r)
-      for (std::int64_t c = 0; c < in; ++c) {
-        const auto k = static_cast<std::size_t>((first + r) * in + c);
-        d(r, c) = static_cast<double>(w[k]) - static_cast<double>(approx[k]);
-      }
+    difference_rows(w, approx, first, rows, in, d);
     dh.noalias() = d * hessian;
     errors.segment(first, rows) = dh.cwiseProduct(d).rowwise().sum();
   }
@@ -147,12 +153,7 @@ Eigen::VectorXd exact_row_errors(std::span<const float> w, std::span<const float
   Eigen::MatrixXd d, dl;
   for (std::int64_t first = 0; first < out; first += kRowBlock) {
     const std::int64_t rows = std::min(kRowBlock, out - first);
-    d.resize(rows, in);
-    for (std::int64_t r = 0; r < rows; ++r)
-      for (std::int64_t c = 0; c < in; ++c) {
-        const auto k = static_cast<std::size_t>((first + r) * in + c);
-        d(r, c) = static_cast<double>(w[k]) - static_cast<double>(approx[k]);
-      }
+    difference_rows(w, approx, first, rows, in, d);
     // (d L)_i = sum_{j>i} d_j H_ji with L the strictly lower triangle: H's symmetry gives the j<i half.
     dl.noalias() = d * hessian.triangularView<Eigen::StrictlyLower>();
     errors.segment(first, rows) = (2.0 * dl + d * diagonal.asDiagonal()).cwiseProduct(d).rowwise().sum();

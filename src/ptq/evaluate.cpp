@@ -70,8 +70,7 @@ LayerRun run_layer(const WeightLayer& layer, WeightFormat format, std::int64_t g
   kernels::quantize<float, std::int8_t>(view, params, q);
   kernels::dequantize<std::int8_t, float>(TensorView<const std::int8_t>(q.data(), view_shape), params, run.approx);
   // What the quantized file stores (io/qfile.hpp): a zero point per slot only when one is not 0.
-  const bool zero_points = std::any_of(params.zero_point.begin(), params.zero_point.end(),
-                                       [](std::int32_t z) { return z != 0; });
+  const bool zero_points = stores_zero_points(params);
   run.bytes = static_cast<std::uint64_t>(packed_bytes(static_cast<std::int64_t>(n), spec.bits)) +
               params.scale.size() * (spec.scale_dtype == ScaleDType::kFloat16 ? 2 : 4) +
               (zero_points ? params.zero_point.size() * 4 : 0);

@@ -36,6 +36,14 @@ struct QuantParams {
   std::vector<std::int32_t> zero_point;
 };
 
+// Whether some zero point is not 0: a quantized file then stores its zero_point member (io/qfile.hpp), and
+// a size estimate counts one int32 per slot.
+inline bool stores_zero_points(const QuantParams& params) {
+  for (const std::int32_t z : params.zero_point)
+    if (z != 0) return true;
+  return false;
+}
+
 // The reciprocal PyTorch multiplies by. Rule 5: multiply by the float32 inverse, never divide.
 template <class C>
 inline C inverse_scale(float scale) {
