@@ -105,9 +105,11 @@ CheckpointReport quantize_checkpoint(const std::string& input, const std::string
         e.report = is_codebook(o.element) ? detail::quantize_codebook_array(a, sink, o)
                                           : detail::quantize_array(a, sink, o);
       } catch (const Error& err) {
-        const std::string what = err.what();
-        throw Error(input + ":" + key + ": " + (what.rfind(a.name(), 0) == 0 ? what.substr(a.name().size() + 2) : what) +
-                    " (exclude the member to copy it unquantized)");
+        // The array's own name leads the message ("NAME: problem"); the member's full name replaces it.
+        std::string what = err.what();
+        const std::string lead = a.name() + ": ";
+        if (!a.name().empty() && what.starts_with(lead)) what.erase(0, lead.size());
+        throw Error(input + ":" + key + ": " + what + " (exclude the member to copy it unquantized)");
       }
       e.quantized = true;
       index["quantized"].push_back(key);

@@ -28,18 +28,38 @@ class Descriptor {
   Descriptor& operator=(const Descriptor&) = delete;
   ~Descriptor() { reset(); }
   int get() const { return fd_; }
-  void reset() {
+  void reset(int fd = -1) {
     if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+  int release() {
+    const int fd = fd_;
     fd_ = -1;
+    return fd;
   }
 
  private:
   int fd_;
 };
 
+// A pseudo-terminal: the master end (read by the parent) and the open slave end (the child's stderr).
+void open_terminal(Descriptor& master, Descriptor& slave) {
+  const int m = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (m < 0) fail("posix_openpt");
+  Descriptor owned(m);
+  if (::grantpt(m) != 0 || ::unlockpt(m) != 0) fail("grantpt");
+  const char* name = ::ptsname(m);
+  if (name == nullptr) fail("ptsname");
+  const int s = ::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (s < 0) fail(std::string("open ") + name);
+  master.reset(owned.release());
+  slave.reset(s);
+}
+
 }  // namespace
 
-ProcessResult run_process(const std::vector<std::string>& argv, const std::string& cwd) {
+ProcessResult run_process(const std::vector<std::string>& argv, const std::string& cwd,
+                          bool stderr_on_terminal) {
   if (argv.empty()) throw std::invalid_argument("run_process: no program");
   // Everything the child touches is prepared before fork: between fork and exec only async-signal-safe
   // calls are allowed (the test binary may have other threads).
@@ -50,8 +70,14 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::strin
   int out_fds[2], err_fds[2];
   if (::pipe2(out_fds, O_CLOEXEC) != 0) fail("pipe2");
   Descriptor out_read(out_fds[0]), out_write(out_fds[1]);
-  if (::pipe2(err_fds, O_CLOEXEC) != 0) fail("pipe2");
-  Descriptor err_read(err_fds[0]), err_write(err_fds[1]);
+  Descriptor err_read, err_write;
+  if (stderr_on_terminal) {
+    open_terminal(err_read, err_write);
+  } else {
+    if (::pipe2(err_fds, O_CLOEXEC) != 0) fail("pipe2");
+    err_read.reset(err_fds[0]);
+    err_write.reset(err_fds[1]);
+  }
   Descriptor null_in(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (null_in.get() < 0) fail("open /dev/null");
 
@@ -87,6 +113,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::strin
       if (fds[i].fd < 0 || fds[i].revents == 0) continue;
       const ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
       if (n < 0 && errno == EINTR) continue;
+      // A terminal's master end reports EIO, not end of file, once the child's side is closed.
       if (n <= 0) {
         fds[i].fd = -1;  // poll ignores negative descriptors
         --open_pipes;
@@ -107,6 +134,12 @@ ProcessResult run_qtool(const std::vector<std::string>& args, const std::string&
   std::vector<std::string> argv{QK_QTOOL};
   argv.insert(argv.end(), args.begin(), args.end());
   return run_process(argv, cwd);
+}
+
+ProcessResult run_qtool_at_terminal(const std::vector<std::string>& args, const std::string& cwd) {
+  std::vector<std::string> argv{QK_QTOOL};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_process(argv, cwd, true);
 }
 
 std::string numpy_python() {

@@ -18,10 +18,15 @@ struct ProcessResult {
 
 // Runs argv[0] (a path; PATH is not searched) with its arguments in folder cwd, stdin from /dev/null,
 // and waits for it. No shell is involved: every argument reaches the child exactly as given.
-ProcessResult run_process(const std::vector<std::string>& argv, const std::string& cwd);
+// With stderr_on_terminal, the child's stderr is a pseudo-terminal (what a user at a terminal gives it;
+// the terminal turns "\n" into "\r\n") and `err` holds what it wrote there; stdout stays a pipe.
+ProcessResult run_process(const std::vector<std::string>& argv, const std::string& cwd,
+                          bool stderr_on_terminal = false);
 
 // The qtool under test (QK_QTOOL, the build's binary) with args, run in folder cwd.
 ProcessResult run_qtool(const std::vector<std::string>& args, const std::string& cwd);
+// The same with stderr on a pseudo-terminal, as a user at a terminal runs it.
+ProcessResult run_qtool_at_terminal(const std::vector<std::string>& args, const std::string& cwd);
 
 // The python3 that imports numpy: $QK_PYTHON3 when set, else the one CMake found; empty when none.
 std::string numpy_python();

@@ -17,10 +17,24 @@ TEST(CliBench, JsonNamesEveryCase) {
   const json j = json::parse(r.out);
   EXPECT_FALSE(j["machine"]["cpu"].get<std::string>().empty());
   EXPECT_GT(j["machine"]["read_gbps"].get<double>(), 0.0);
+  EXPECT_GT(j["seconds"].get<double>(), 0.0);
   std::vector<std::string> names;
   for (const auto& row : j["results"]) {
     names.push_back(row["name"]);
     EXPECT_GT(row["median_us"].get<double>(), 0.0) << row;
+    // The spread: min <= median <= max over the rounds, and each ratio's interquartile range holds its
+    // median (ratios are taken round by round, so FP32's own ratio is exactly 1 in every round).
+    EXPECT_LE(row["min_us"].get<double>(), row["median_us"].get<double>()) << row;
+    EXPECT_LE(row["median_us"].get<double>(), row["max_us"].get<double>()) << row;
+    for (const char* ratio : {"speedup_vs_fp32", "fraction_of_bandwidth_limit"}) {
+      if (!row[ratio].is_number()) continue;
+      const auto& iqr = row[std::string(ratio) + "_iqr"];
+      ASSERT_EQ(iqr.size(), 2u) << row;
+      EXPECT_LE(iqr[0].get<double>(), row[ratio].get<double>()) << row;
+      EXPECT_GE(iqr[1].get<double>(), row[ratio].get<double>()) << row;
+    }
+    if (row["format"] == "fp32" && row["name"].get<std::string>().rfind("gem", 0) == 0)
+      EXPECT_EQ(row["speedup_vs_fp32_iqr"], json::array({1.0, 1.0})) << row;
     EXPECT_GT(row["gbps"].get<double>(), 0.0) << row;
     ASSERT_TRUE(row.contains("speedup_vs_fp32")) << row;
     if (names.back().rfind("gem", 0) == 0 || names.back() == "quantize/int8") {
@@ -60,6 +74,9 @@ TEST(CliBench, TableAndUsageErrors) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("| gemv/int4 |"));
   EXPECT_THAT(r.out, HasSubstr("streaming read"));
+  EXPECT_THAT(r.out, HasSubstr("| gemv/fp32 | 32.00 |"));
+  EXPECT_THAT(r.out, HasSubstr("1.00x (1.00-1.00)"));  // FP32 against itself, round by round
+  EXPECT_THAT(r.out, HasSubstr("The run took"));
   r = run_qtool({"bench", "--size", "0"}, folder.path().string());
   EXPECT_EQ(r.exit_code, 2);
   r = run_qtool({"bench", "--threads", "x"}, folder.path().string());

@@ -1,9 +1,12 @@
 // What a new user hits first: one JSON object on stdout for every outcome under --json (failures and
 // usage errors too), usage errors that point to the subcommand's help, out-of-range --bits and a
 // quantized output not named .npz refused as usage errors, QK_ISA typos refused, "larger" said when a file
-// grows, the wrong kind of quantkit file named for what it is, and the methods' default codes.
+// grows, the wrong kind of quantkit file named for what it is, the methods' default codes, and progress
+// on stderr at a terminal (and nowhere else).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <cstdlib>
 
 #include "cli_fixture.hpp"
 #include "quantkit/io/qfile.hpp"
@@ -133,6 +136,41 @@ TEST_F(CliEdges, MethodDefaultsAreFourBitGroupsOf128) {
   f = io::read_quantized(path("r8.npz").string());
   EXPECT_EQ(f.meta.spec.bits, 8);
   EXPECT_EQ(f.meta.spec.group_size, 64);
+}
+
+// Long work draws a progress bar on stderr when stderr is a terminal, and nothing when it is not; stdout
+// is the same either way. QTOOL_PROGRESS_DELAY=0 draws from the start (the default waits a second, longer
+// than these small runs take).
+TEST_F(CliEdges, ProgressAppearsOnlyAtATerminal) {
+  struct DelayZero {
+    DelayZero() { ::setenv("QTOOL_PROGRESS_DELAY", "0", 1); }
+    ~DelayZero() { ::unsetenv("QTOOL_PROGRESS_DELAY"); }
+  } delay_zero;
+  write("w.npy", npy_of("<f4", {8, 256}, weights(8, 256)));
+  write("x.npy", npy_of("<f4", {64, 256}, weights(64, 256)));
+  const std::string cwd = path("").string();
+  const struct {
+    std::vector<std::string> args;
+    std::string bar;
+  } runs[] = {
+      {{"demo"}, "demo ["},
+      {{"bench", "--size", "128", "--batch", "2", "--repeat", "2"}, "bench ["},
+      {{"quantize", "w.npy", "-o", "g.npz", "--method", "gptq", "--acts", "x.npy"}, "gptq ["},
+      {{"quantize", "w.npy", "-o", "a.npz", "--method", "awq", "--acts", "x.npy", "--json"}, "awq ["},
+  };
+  for (const auto& run : runs) {
+    const ProcessResult at_terminal = run_qtool_at_terminal(run.args, cwd);
+    ASSERT_EQ(at_terminal.exit_code, 0) << run.args[0] << ": " << at_terminal.err;
+    EXPECT_THAT(at_terminal.err, HasSubstr(run.bar)) << run.args[0];
+    EXPECT_THAT(at_terminal.err, HasSubstr("100%")) << run.args[0];
+    const ProcessResult piped = run_qtool(run.args, cwd);
+    ASSERT_EQ(piped.exit_code, 0) << run.args[0] << ": " << piped.err;
+    EXPECT_THAT(piped.err, testing::Not(HasSubstr(run.bar))) << run.args[0];
+    if (run.args.back() == "--json") {
+      EXPECT_NO_THROW((void)json::parse(at_terminal.out)) << at_terminal.out;
+      EXPECT_NO_THROW((void)json::parse(piped.out)) << piped.out;
+    }
+  }
 }
 
 }  // namespace

@@ -1,6 +1,9 @@
-// run_gemm_bench: every case timed as the median of `repeat` calls after one warm-up call, the cases
-// interleaved round by round, with the weights rotated through copies that together exceed the
-// last-level cache three times over.
+// run_gemm_bench: every case timed `repeat` times after a warm-up round, the cases interleaved round by
+// round, with the weights rotated through copies that together exceed the last-level cache three times
+// over. Times are reported as min/median/max; ratios (speedup over FP32, fraction of the read limit) are
+// taken within each round and summarized as a median with its interquartile range, which is what keeps
+// them steady from run to run on a shared machine: two cases of one round run milliseconds apart, while
+// the noise (another tenant's memory traffic, frequency changes) lasts longer than that.
 #include "perf/gemm_bench.hpp"
 
 #include <algorithm>
@@ -32,16 +35,34 @@ struct Case {
   std::vector<double> times_us;
 };
 
-double median(std::vector<double> v) {
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
-  return v[v.size() / 2];
+// The q-quantile (0..1) of v, interpolating between neighbours as numpy.percentile does by default.
+double quantile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  const double at = q * static_cast<double>(v.size() - 1);
+  const auto below = static_cast<std::size_t>(at);
+  const std::size_t above = std::min(below + 1, v.size() - 1);
+  return v[below] + (at - static_cast<double>(below)) * (v[above] - v[below]);
+}
+
+Spread spread_of(const std::vector<double>& v) {
+  return {quantile(v, 0.5), quantile(v, 0.25), quantile(v, 0.75)};
+}
+
+// Round by round, numerator[r] / denominator[r].
+std::vector<double> paired_ratios(const std::vector<double>& numerator,
+                                  const std::vector<double>& denominator) {
+  std::vector<double> ratios(numerator.size());
+  for (std::size_t r = 0; r < ratios.size(); ++r) ratios[r] = numerator[r] / denominator[r];
+  return ratios;
 }
 
 // Round-robin timing: every round times each case once, so a burst of noise from elsewhere on the
 // machine (they last longer than one case) lands on all cases alike and the ratios survive it.
 void time_cases(std::vector<Case>& cases, int repeat,
                 const std::function<void(const std::string&)>& progress) {
-  for (auto& c : cases) c.call(0);  // warm-up: first touch of buffers, thread start-up
+  // Warm-up round, not timed: first touch of output buffers, thread start-up, the core's clock ramp.
+  if (progress) progress("warm-up");
+  for (auto& c : cases) c.call(0);
   for (int round = 1; round <= repeat; ++round) {
     if (progress) progress("round " + std::to_string(round) + " of " + std::to_string(repeat));
     for (auto& c : cases) {
@@ -51,7 +72,11 @@ void time_cases(std::vector<Case>& cases, int repeat,
           std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
     }
   }
-  for (auto& c : cases) c.result.median_us = median(c.times_us);
+  for (auto& c : cases) {
+    c.result.median_us = quantile(c.times_us, 0.5);
+    c.result.min_us = *std::min_element(c.times_us.begin(), c.times_us.end());
+    c.result.max_us = *std::max_element(c.times_us.begin(), c.times_us.end());
+  }
 }
 
 std::vector<float> normal(std::size_t n, float stddev, std::uint32_t seed) {
@@ -76,6 +101,7 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
 
 struct Inputs {
   std::int64_t size, batch;
+  std::int64_t between_calls;     // bytes the rest of a round moves between two calls of one case
   std::vector<float> x1, xb;      // GEMV and GEMM activations
   std::vector<float> ref1, refb;  // FP32 outputs
 };
@@ -84,8 +110,8 @@ struct Inputs {
 template <class Weights, class Call>
 void add_format(const char* format, const Weights& packed, Call call, Inputs& in, std::vector<Case>& cases) {
   const std::int64_t bytes = kernels::weight_bytes(packed);
-  const auto copies =
-      std::make_shared<const std::vector<Weights>>(static_cast<std::size_t>(cold_copies(bytes)), packed);
+  const auto copies = std::make_shared<const std::vector<Weights>>(
+      static_cast<std::size_t>(cold_copies(bytes, in.between_calls)), packed);
   const double n2 = static_cast<double>(in.size) * static_cast<double>(in.size);
   for (const bool gemv : {true, false}) {
     const std::int64_t batch = gemv ? 1 : in.batch;
@@ -127,7 +153,7 @@ template <class Weights>
 void add_block_gemv(const char* format, Weights weights, Inputs& in, std::vector<Case>& cases) {
   const std::int64_t bytes = weight_bytes(weights);
   const auto copies = std::make_shared<const std::vector<Weights>>(
-      static_cast<std::size_t>(cold_copies(bytes)), std::move(weights));
+      static_cast<std::size_t>(cold_copies(bytes, in.between_calls)), std::move(weights));
   const double n2 = static_cast<double>(in.size) * static_cast<double>(in.size);
   auto y = std::make_shared<std::vector<float>>(static_cast<std::size_t>(in.size));
   const std::int64_t n = in.size;
@@ -152,16 +178,25 @@ BenchReport run_gemm_bench(const BenchOptions& o, const std::function<void(const
   if (o.batch < 1 || o.batch > 4096) throw Error("bench: batch must be in 1..4096");
   if (o.threads < 1 || o.threads > 256) throw Error("bench: threads must be in 1..256");
   if (o.repeat < 1 || o.repeat > 10000) throw Error("bench: repeat must be in 1..10000");
+  const auto started = std::chrono::steady_clock::now();
   BenchReport report;
   report.machine = machine_info();
   report.options = o;
-  report.cold = "each call reads the next of several copies of the weights, together >= 3x the " +
-                std::to_string(report.machine.last_level_cache_bytes >> 20) + " MiB last-level cache";
+  report.cold =
+      "between two calls of a case, the rest of the round and the case's rotating copies of its "
+      "weights move >= 3x the " +
+      std::to_string(report.machine.last_level_cache_bytes >> 20) + " MiB last-level cache";
   const std::int64_t n = o.size;
   const auto count = static_cast<std::size_t>(n * n);
   const auto weights = std::make_shared<const std::vector<float>>(normal(count, 0.02f, 1));
+  // Every round moves at least these bytes besides the GEMV/GEMM weights: the streaming read (4 n^2),
+  // quantize (4 n^2 in, n^2 out), dequantize INT8 and FP8 (n^2 in, 4 n^2 out each) and memcpy (4 n^2 each
+  // way). At 4096^2 that is 432 MiB, far past any last-level cache, so one copy of each format's weights is
+  // cold on every call; small sizes rotate through more copies (cold_copies).
+  const std::int64_t streamed = 27 * n * n;
   Inputs in{n,
             o.batch,
+            streamed,
             normal(static_cast<std::size_t>(n), 1.0f, 2),
             normal(static_cast<std::size_t>(o.batch * n), 1.0f, 3),
             {},
@@ -174,16 +209,17 @@ BenchReport run_gemm_bench(const BenchOptions& o, const std::function<void(const
   if (progress) progress("packing weights");
   std::vector<Case> cases;
   {
-    // The streaming-read limit, over rotating copies of the FP32 weights' bytes.
+    // The streaming-read limit, over the FP32 weights and, where the round moves too little, copies of them.
     const auto bytes = static_cast<std::int64_t>(count * sizeof(float));
-    const auto copies = std::make_shared<std::vector<std::vector<float>>>(
-        static_cast<std::size_t>(cold_copies(bytes)), *weights);
+    const auto extra = std::make_shared<std::vector<std::vector<float>>>(
+        static_cast<std::size_t>(cold_copies(bytes, streamed - bytes) - 1), *weights);
     auto sink = std::make_shared<std::uint64_t>(0);
     Case c;
     c.result.name = "read";
     c.result.bytes = bytes;
-    c.call = [copies, sink, bytes](int i) {
-      *sink += stream_read((*copies)[static_cast<std::size_t>(i) % copies->size()].data(), bytes);
+    c.call = [weights, extra, sink, bytes](int i) {
+      const std::size_t k = static_cast<std::size_t>(i) % (extra->size() + 1);
+      *sink += stream_read(k == 0 ? weights->data() : (*extra)[k - 1].data(), bytes);
     };
     cases.push_back(std::move(c));
   }
@@ -231,24 +267,32 @@ BenchReport run_gemm_bench(const BenchOptions& o, const std::function<void(const
   time_cases(cases, o.repeat, progress);
 
   report.read_gbps = static_cast<double>(cases[0].result.bytes) / (cases[0].result.median_us * 1e3);
-  double gemv_fp32_us = 0, gemm_fp32_us = 0;
+  const std::vector<double>& read_us = cases[0].times_us;
+  const std::vector<double>*gemv_fp32_us = nullptr, *gemm_fp32_us = nullptr;
   for (const Case& c : cases) {
-    if (c.result.name == "gemv/fp32") gemv_fp32_us = c.result.median_us;
-    if (c.result.name == "gemm/fp32") gemm_fp32_us = c.result.median_us;
+    if (c.result.name == "gemv/fp32") gemv_fp32_us = &c.times_us;
+    if (c.result.name == "gemm/fp32") gemm_fp32_us = &c.times_us;
   }
   for (std::size_t i = 1; i < cases.size(); ++i) {
     BenchResult r = cases[i].result;
+    const std::vector<double>& us = cases[i].times_us;
     r.gbps = static_cast<double>(r.bytes) / (r.median_us * 1e3);
     const bool gemv = r.name.rfind("gemv/", 0) == 0, gemm_case = r.name.rfind("gemm/", 0) == 0;
     if (gemv || gemm_case) {
       r.gflops /= r.median_us * 1e3;
-      r.speedup_vs_fp32 = (gemv ? gemv_fp32_us : gemm_fp32_us) / r.median_us;
+      r.speedup_vs_fp32 = spread_of(paired_ratios(*(gemv ? gemv_fp32_us : gemm_fp32_us), us));
     }
-    if (gemv) r.fraction_of_limit = (static_cast<double>(r.bytes) / (report.read_gbps * 1e3)) / r.median_us;
+    if (gemv) {
+      // (bytes / read rate) / time = (bytes / read bytes) * read time / time, round by round.
+      std::vector<double> fraction = paired_ratios(read_us, us);
+      for (double& f : fraction)
+        f *= static_cast<double>(r.bytes) / static_cast<double>(cases[0].result.bytes);
+      r.fraction_of_limit = spread_of(fraction);
+    }
     report.results.push_back(r);
   }
   // The round trip of quantize/int8: its codes dequantized, against the weights.
-  std::vector<float> round_trip(count);
+  std::vector<float>& round_trip = *back;  // the dequantize case's output buffer, no longer timed
   kernels::dequantize<std::int8_t, float>(TensorView<const std::int8_t>(codes->data(), {n, n}), *params,
                                           round_trip);
   for (BenchResult& r : report.results)
@@ -256,6 +300,7 @@ BenchReport run_gemm_bench(const BenchOptions& o, const std::function<void(const
       r.max_abs_error = max_abs_diff(round_trip, *weights);
       r.reference_max_abs = max_abs(*weights);
     }
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return report;
 }
 

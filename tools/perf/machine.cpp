@@ -3,8 +3,8 @@
 #include <string>
 #include <thread>
 
-#include "quantkit/kernels/dispatch.hpp"
 #include "perf/gemm_bench.hpp"
+#include "quantkit/kernels/dispatch.hpp"
 
 namespace qk::perf {
 
@@ -49,9 +49,9 @@ std::int64_t last_level_cache_bytes() {
   return best > 0 ? best : (std::int64_t{32} << 20);
 }
 
-int cold_copies(std::int64_t bytes) {
+int cold_copies(std::int64_t bytes, std::int64_t other_bytes) {
   if (bytes <= 0) return 1;
-  const std::int64_t want = 3 * last_level_cache_bytes();
+  const std::int64_t want = 3 * last_level_cache_bytes() - std::max<std::int64_t>(0, other_bytes);
   return static_cast<int>(std::max<std::int64_t>(1, (want + bytes - 1) / bytes));
 }
 

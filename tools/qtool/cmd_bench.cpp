@@ -13,8 +13,16 @@ nlohmann::json optional_number(const std::optional<double>& v) {
   return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
 }
 
-std::string optional_text(const std::optional<double>& v, const char* format) {
-  return v ? fmt::format(fmt::runtime(format), *v) : std::string("-");
+// A ratio's median in JSON, and its interquartile range as [low, high] under `name`_iqr.
+void add_spread(nlohmann::json& row, const std::string& name, const std::optional<qk::perf::Spread>& s) {
+  row[name] = s ? nlohmann::json(s->median) : nlohmann::json(nullptr);
+  row[name + "_iqr"] = s ? nlohmann::json::array({s->low, s->high}) : nlohmann::json(nullptr);
+}
+
+// "2.95x (2.90-3.01)": the median and the interquartile range over the rounds.
+std::string spread_text(const std::optional<qk::perf::Spread>& s, const char* unit) {
+  if (!s) return "-";
+  return fmt::format("{:.2f}{} ({:.2f}-{:.2f})", s->median, unit, s->low, s->high);
 }
 
 }  // namespace
@@ -30,31 +38,36 @@ Handler add_bench(CLI::App& app, Output& out) {
   cmd->add_option("--threads", options->threads, "Threads that split the weight rows (default 1)")
       ->check(CLI::Range(1, 256));
   cmd->add_option("--repeat", options->repeat,
-                  "Rounds; each times every case once, and the median per case is reported (default 11)")
+                  "Timed rounds after a warm-up round; each times every case once (default 21)")
       ->check(CLI::Range(1, 10000));
   return [options, &out] {
     const auto progress = make_progress("bench");
     int step = 0;
+    // Steps: preparing the weights, the warm-up round, then the timed rounds.
     const qk::perf::BenchReport report = qk::perf::run_gemm_bench(*options, [&](const std::string&) {
-      if (progress) progress(++step / (options->repeat + 1.0));
+      if (progress) progress(step++ / (options->repeat + 2.0));
     });
+    if (progress) progress(1.0);
     finish_progress();
     const auto& m = report.machine;
     if (out.json) {
       nlohmann::json results = nlohmann::json::array();
       for (const auto& r : report.results) {
-        results.push_back({{"name", r.name},
-                           {"format", r.format},
-                           {"bits_per_weight", r.bits_per_weight > 0 ? nlohmann::json(r.bits_per_weight)
-                                                                     : nlohmann::json(nullptr)},
-                           {"bytes", r.bytes},
-                           {"median_us", r.median_us},
-                           {"gbps", r.gbps},
-                           {"gflops", r.gflops > 0 ? nlohmann::json(r.gflops) : nlohmann::json(nullptr)},
-                           {"speedup_vs_fp32", optional_number(r.speedup_vs_fp32)},
-                           {"fraction_of_bandwidth_limit", optional_number(r.fraction_of_limit)},
-                           {"max_abs_error", optional_number(r.max_abs_error)},
-                           {"reference_max_abs", optional_number(r.reference_max_abs)}});
+        nlohmann::json row = {{"name", r.name},
+                              {"format", r.format},
+                              {"bits_per_weight", r.bits_per_weight > 0 ? nlohmann::json(r.bits_per_weight)
+                                                                        : nlohmann::json(nullptr)},
+                              {"bytes", r.bytes},
+                              {"median_us", r.median_us},
+                              {"min_us", r.min_us},
+                              {"max_us", r.max_us},
+                              {"gbps", r.gbps},
+                              {"gflops", r.gflops > 0 ? nlohmann::json(r.gflops) : nlohmann::json(nullptr)},
+                              {"max_abs_error", optional_number(r.max_abs_error)},
+                              {"reference_max_abs", optional_number(r.reference_max_abs)}};
+        add_spread(row, "speedup_vs_fp32", r.speedup_vs_fp32);
+        add_spread(row, "fraction_of_bandwidth_limit", r.fraction_of_limit);
+        results.push_back(std::move(row));
       }
       print_json({{"machine",
                    {{"cpu", m.cpu},
@@ -69,25 +82,29 @@ Handler add_bench(CLI::App& app, Output& out) {
                     {"batch", report.options.batch},
                     {"threads", report.options.threads},
                     {"repeat", report.options.repeat}}},
+                  {"seconds", report.seconds},
                   {"results", results}});
       return 0;
     }
     fmt::print("qtool bench: {} ({} path; CPU supports {}), {} logical CPUs, last-level cache {} MiB\n",
                m.cpu, m.isa, m.detected_isa, m.logical_cpus, m.last_level_cache_bytes >> 20);
     fmt::print(
-        "weights {}x{}, GEMM batch {}, {} thread(s), median of {} interleaved rounds; cold weights: {}\n",
+        "weights {}x{}, GEMM batch {}, {} thread(s), {} interleaved rounds after a warm-up round; cold "
+        "weights: "
+        "{}\n",
         options->size, options->size, options->batch, options->threads, options->repeat, report.cold);
     fmt::print("streaming read: {:.1f} GB/s (the GEMV limit is weight bytes / this)\n\n", report.read_gbps);
     fmt::print(
-        "| case | bits/weight | weight bytes | median us | GB/s | GFLOP/s | vs FP32 | of BW limit | max abs "
-        "err |\n");
-    fmt::print("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        "| case | bits/weight | weight bytes | median us | min-max us | GB/s | GFLOP/s | vs FP32 (IQR) | of "
+        "BW "
+        "limit (IQR) | max abs err |\n");
+    fmt::print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (const auto& r : report.results) {
-      fmt::print("| {} | {} | {} | {:.1f} | {:.1f} | {} | {} | {} | {} |\n", r.name,
+      fmt::print("| {} | {} | {} | {:.1f} | {:.0f}-{:.0f} | {:.1f} | {} | {} | {} | {} |\n", r.name,
                  r.bits_per_weight > 0 ? fmt::format("{:.2f}", r.bits_per_weight) : "-", r.bytes, r.median_us,
-                 r.gbps, r.gflops > 0 ? fmt::format("{:.1f}", r.gflops) : "-",
-                 optional_text(r.speedup_vs_fp32, "{:.2f}x"), optional_text(r.fraction_of_limit, "{:.2f}"),
-                 optional_text(r.max_abs_error, "{:.3g}"));
+                 r.min_us, r.max_us, r.gbps, r.gflops > 0 ? fmt::format("{:.1f}", r.gflops) : "-",
+                 spread_text(r.speedup_vs_fp32, "x"), spread_text(r.fraction_of_limit, ""),
+                 r.max_abs_error ? fmt::format("{:.3g}", *r.max_abs_error) : "-");
     }
     fmt::print(
         "\nINT8/INT4 quantize the activations per row to uint8 on each call (PyTorch's dynamic rule, 7-bit) "
@@ -96,7 +113,11 @@ Handler add_bench(CLI::App& app, Output& out) {
         "GEMV/GEMM and\n"
         "float32 bytes for quantize (observe + quantize per channel), dequantize and memcpy. Errors are "
         "against\n"
-        "the FP32 output of the same inputs; for quantize/int8, the round-trip error of the weights.\n");
+        "the FP32 output of the same inputs; for quantize/int8, the round-trip error of the weights. Ratios "
+        "are\n"
+        "taken round by round (FP32 and the case ran milliseconds apart) and given as median (interquartile "
+        "range).\n");
+    fmt::print("The run took {:.1f} s.\n", report.seconds);
     return 0;
   };
 }

@@ -62,10 +62,15 @@ Handler add_demo(CLI::App& app, Output& out) {
     const std::string dir = find_data_dir(args->data);
     const auto layers = qk::load_manifest_layers(dir);
     std::vector<qk::FormatResult> results;
-    for (const auto f : {qk::WeightFormat::kFP32, qk::WeightFormat::kFP16, qk::WeightFormat::kInt8PerChannel,
-                         qk::WeightFormat::kInt4PerGroup}) {
+    const auto formats = {qk::WeightFormat::kFP32, qk::WeightFormat::kFP16, qk::WeightFormat::kInt8PerChannel,
+                          qk::WeightFormat::kInt4PerGroup};
+    const auto progress = make_progress("demo");  // draws only when the run passes a second (--data DIR)
+    for (const auto f : formats) {
+      if (progress) progress(static_cast<double>(results.size()) / static_cast<double>(formats.size()));
       results.push_back(qk::evaluate_format(layers, f, args->group_size));
     }
+    if (progress) progress(1.0);
+    finish_progress();
     const double fp32_bytes = static_cast<double>(results[0].bytes);
     if (out.json) {
       nlohmann::json rows = nlohmann::json::array();
@@ -103,7 +108,8 @@ Handler add_demo(CLI::App& app, Output& out) {
                  r.error.max_abs, r.seconds * 1e3);
     }
     fmt::print(
-        "\nbytes count codes plus float32 scales (int32 zero points only where one is not 0, as in the file); SQNR over all weights; time is the "
+        "\nbytes count codes plus float32 scales (int32 zero points only where one is not 0, as in the "
+        "file); SQNR over all weights; time is the "
         "median of 5\n"
         "runs of quantize + dequantize (FP16: convert and back). INT4 groups of {} run along each output "
         "row,\n"

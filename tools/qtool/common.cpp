@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "quantkit/calib/presets.hpp"
@@ -77,17 +79,17 @@ void SpecOptions::add_to(CLI::App& app, Role role) {
 }
 
 bool SpecOptions::any_spec_flag() const {
-  for (const CLI::Option* o : {bits_opt_, unsigned_opt_, signed_opt_, affine_opt_, symmetric_opt_,
-                               reduce_opt_, per_tensor_opt_, axis_opt_, group_opt_, qmin_opt_, scale_dtype_opt_,
-                               range_opt_}) {
+  for (const CLI::Option* o :
+       {bits_opt_, unsigned_opt_, signed_opt_, affine_opt_, symmetric_opt_, reduce_opt_, per_tensor_opt_,
+        axis_opt_, group_opt_, qmin_opt_, scale_dtype_opt_, range_opt_}) {
     if (o && o->count() > 0) return true;
   }
   return !preset.empty();
 }
 
 bool SpecOptions::any_integer_flag() const {
-  for (const CLI::Option* o : {bits_opt_, unsigned_opt_, signed_opt_, affine_opt_, symmetric_opt_, reduce_opt_,
-                               qmin_opt_, range_opt_}) {
+  for (const CLI::Option* o : {bits_opt_, unsigned_opt_, signed_opt_, affine_opt_, symmetric_opt_,
+                               reduce_opt_, qmin_opt_, range_opt_}) {
     if (o && o->count() > 0) return true;
   }
   return !preset.empty() || scale.has_value();
@@ -210,13 +212,22 @@ std::string preset_note(const qk::TargetPreset& preset) {
   return note;
 }
 
+// Seconds a run goes before its bar appears: 1, or QTOOL_PROGRESS_DELAY (0 draws at once; the tests use it).
+double progress_delay() {
+  const char* text = std::getenv("QTOOL_PROGRESS_DELAY");
+  if (text == nullptr || *text == '\0') return 1.0;
+  char* end = nullptr;
+  const double v = std::strtod(text, &end);
+  return (*end == '\0' && v >= 0.0 && std::isfinite(v)) ? v : 1.0;
+}
+
 qk::ProgressFn make_progress(const std::string& label) {
   g_progress = {std::chrono::steady_clock::now(), false};
   if (!isatty(STDERR_FILENO)) return {};
-  return [label](double fraction) {
+  return [label, delay = progress_delay()](double fraction) {
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - g_progress.start).count();
-    if (elapsed < 1.0) return;
+    if (elapsed < delay) return;
     const int width = 30;
     const int filled = static_cast<int>(fraction * width + 0.5);
     std::fprintf(stderr, "\r%s [%s%s] %3.0f%% %.1fs", label.c_str(),
