@@ -147,6 +147,13 @@ CheckpointIndex read_checkpoint_index(const std::string& path) {
   } catch (const nlohmann::json::exception& e) {
     throw Error(path + ": malformed " + kCheckpointIndexMember + ": " + e.what());
   }
+  // Each member once, in one list: a name listed twice would be read (or written back) twice.
+  std::set<std::string> seen;
+  for (const auto* list : {&index.quantized, &index.copied})
+    for (const std::string& name : *list)
+      if (name.empty() || !seen.insert(name).second)
+        throw Error(path + ": malformed " + kCheckpointIndexMember + ": member '" + name + "' is listed " +
+                    (name.empty() ? "without a name" : "twice"));
   return index;
 }
 

@@ -101,5 +101,55 @@ assert np.array_equal(z["steps"], np.array(7))
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
 
+// A quantized checkpoint whose index or members were tampered with: inspect and dequantize fail with one
+// line naming the file, exit 1, and write nothing; never a crash.
+TEST_F(CliCheckpoint, TamperedCheckpointsFailCleanly) {
+  ok({"quantize", "model.npz", "-o", "m.q.npz", "--bits", "4", "--group-size", "32", "--exclude", "conv.*"});
+  const auto members = io::read_npz(path("m.q.npz").string());
+  // The archive again, with `replace` (member -> its new .npy bytes, empty = drop the member).
+  const auto tampered = [&](const std::string& name, const std::map<std::string, std::string>& replace) {
+    io::NpzWriter w;
+    for (const auto& [member, a] : members) {
+      const auto it = replace.find(member);
+      if (it == replace.end() && a.dtype() == io::DType::kUnicode) {
+        w.add_encoded(member, io::encode_npy_string(a.as_string()));
+      } else if (it == replace.end()) {
+        w.add(member, a.dtype(), a.shape(), a.raw());
+      } else if (!it->second.empty()) {
+        w.add_encoded(member, io::encode_npy_string(it->second));
+      }
+    }
+    for (const auto& [member, text] : replace)
+      if (!members.count(member) && !text.empty()) w.add_encoded(member, io::encode_npy_string(text));
+    w.write(path(name).string());
+  };
+  const std::string index = kCheckpointIndexMember;
+  const json good = json::parse(members.at(index).as_string());
+  json ghost = good, wrong_type = good, both = good;
+  ghost["quantized"].push_back("ghost.weight");
+  wrong_type["quantized"] = json::array({5});
+  both["copied"].push_back("fc1.weight");
+  const std::vector<std::pair<std::string, std::map<std::string, std::string>>> cases = {
+      {"not_json.npz", {{index, "{not json"}}},
+      {"ghost.npz", {{index, ghost.dump()}}},
+      {"wrong_type.npz", {{index, wrong_type.dump()}}},
+      {"listed_twice.npz", {{index, both.dump()}}},
+      {"no_codes.npz", {{"fc1.weight/q", ""}}},
+      {"bad_meta.npz", {{"fc1.weight/meta", "{\"format\": \"quantkit.qtensor/3\"}"}}},
+      {"meta_not_json.npz", {{"fc1.weight/meta", "]"}}},
+  };
+  for (const auto& [name, replace] : cases) {
+    tampered(name, replace);
+    for (const std::vector<std::string>& args : {std::vector<std::string>{"inspect", name},
+                                                 std::vector<std::string>{"dequantize", name, "-o", "out.npz"}}) {
+      const ProcessResult r = qtool(args);
+      EXPECT_EQ(r.exit_code, 1) << name << " " << args[0] << ": " << r.out << r.err;
+      EXPECT_THAT(r.err, HasSubstr(name)) << args[0];
+      EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+      EXPECT_FALSE(fs::exists(path("out.npz"))) << name;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace qk::cli_test
