@@ -157,7 +157,8 @@ Handler add_mixed(CLI::App& app, Output& out) {
          "manifest.json (or its folder), a folder of .npy files (layer = file stem), or LAYER.npy files")
       ->required();
   cmd->add_option("--budget-bits", args->budget_bits,
-                  "Average nominal bits per weight (weight-weighted; scales not counted)");
+                  "Average nominal bits per weight (weight-weighted; a group format counts its scales, e.g. "
+                  "4g32 = 5; per-channel scales are not counted)");
   cmd->add_option("--budget-bytes", args->budget_bytes, "Stored bytes, codes plus scales and zero points");
   cmd->add_option("--max-error", args->max_error,
                   "Cheapest plan whose total weight MSE (other --error: total error) stays within this");
