@@ -313,6 +313,15 @@ TEST(CliMixed, ActsJudgeLayersByTheirOutputError) {
       EXPECT_NEAR(l["output_sqnr_db"].get<double>(), 10 * std::log10(energy / err), 1e-4) << name;
     }
   }
+  // The plan file keeps the output SQNR, and quantize --plan reads it and writes the same layers.
+  const json saved = json::parse(read_file(llm.dir.path() / "relative.json"));
+  for (const auto& l : saved["layers"])
+    EXPECT_EQ(l.contains("output_sqnr_db"), l["name"] != "ff") << l["name"];
+  const auto a =
+      run_qtool({"quantize", "--plan", "relative.json", "--out-dir", "again"}, llm.dir.path().string());
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  for (const auto& e : fs::directory_iterator(llm.dir.path() / "relative"))
+    EXPECT_EQ(read_file(e.path()), read_file(llm.dir.path() / "again" / e.path().filename())) << e.path();
   // The text report shows the output SQNR column and the measure.
   const auto t =
       run_qtool({"mixed", "llm", "--acts", "q_proj=xq.npy", "--budget-bits", "4.5", "-o", "t.json"},
