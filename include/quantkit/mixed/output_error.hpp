@@ -4,8 +4,8 @@
 // (a linear layer's input activations; for a convolution, its im2col patches). Quantizing W to Wq moves
 // the outputs X W^T by X dW^T, dW = W - Wq, and
 //     ||X dW^T||^2 = sum_r dW_r^T (X^T X) dW_r = trace(dW G dW^T),   G = X^T X  [in, in],
-// so G is computed once per layer and every candidate's error then costs out * in^2, whatever the number
-// of rows. G is kept in double: its entries sum `rows` products.
+// so G is computed once per layer and every candidate's error then costs out * in^2 / 2 multiply-adds
+// (G is symmetric), whatever the number of rows. G is kept in double: its entries sum `rows` products.
 #pragma once
 
 #include <cstdint>
