@@ -54,6 +54,7 @@
 #include "quantkit/kernels/quantize_tensor.hpp"
 #include "quantkit/mixed/budget.hpp"
 #include "quantkit/mixed/candidate.hpp"
+#include "quantkit/mixed/output_error.hpp"
 #include "quantkit/mixed/plan.hpp"
 #include "quantkit/mixed/selection.hpp"
 #include "quantkit/observe/clip_search.hpp"
