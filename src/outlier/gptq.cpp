@@ -88,7 +88,12 @@ QuantizedLinear gptq_linear(std::span<const float> w, std::int64_t out, std::int
       hp(i, j) = hessian(perm[static_cast<std::size_t>(i)], perm[static_cast<std::size_t>(j)]);
   }
   hp.diagonal().array() += options.damp * hp.diagonal().mean();
+  hessian.resize(0, 0);  // freed: hp holds the permuted copy
   const Eigen::MatrixXf u = inverse_cholesky_upper(hp);
+  hp.resize(0, 0);
+  // The inverse takes about the time of a tenth of the columns; the columns' blocks share the rest.
+  constexpr double kInverseShare = 0.1;
+  if (options.progress) options.progress(kInverseShare);
 
   QuantizedLinear q;
   q.out = out;
@@ -125,6 +130,9 @@ QuantizedLinear gptq_linear(std::span<const float> w, std::int64_t out, std::int
         w1.rightCols(count - i - 1).noalias() -= err1.col(i) * u.block(col, col + 1, 1, count - i - 1);
     }
     if (i2 < in) wp.rightCols(in - i2).noalias() -= err1 * u.block(i1, i2, count, in - i2);
+    if (options.progress)
+      options.progress(kInverseShare +
+                       (1 - kInverseShare) * static_cast<double>(i2) / static_cast<double>(in));
   }
   for (const SlotGrid& g : grids) {
     q.params.scale.push_back(g.scale);
