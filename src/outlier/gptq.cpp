@@ -95,12 +95,7 @@ QuantizedLinear gptq_linear(std::span<const float> w, std::int64_t out, std::int
   constexpr double kInverseShare = 0.1;
   if (options.progress) options.progress(kInverseShare);
 
-  QuantizedLinear q;
-  q.out = out;
-  q.in = in;
-  q.params.spec = spec;
-  q.codes.assign(w.size(), 0);
-  q.dequantized.assign(w.size(), 0.0f);
+  QuantizedLinear q = empty_layer(out, in, spec);
   std::vector<float> slot(static_cast<std::size_t>(std::max<std::int64_t>(group, 1)));
   for (std::int64_t i1 = 0; i1 < in; i1 += block) {
     const std::int64_t i2 = std::min(i1 + block, in);

@@ -3,6 +3,10 @@
 
 #include <algorithm>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 namespace qk::detail {
 
 void difference_rows(std::span<const float> w, std::span<const float> approx, std::int64_t first,
@@ -45,21 +49,37 @@ Eigen::VectorXd exact_row_errors(std::span<const float> w, std::span<const float
   return errors;
 }
 
-FloatRowErrors::FloatRowErrors(const Eigen::Ref<const Eigen::MatrixXd>& hessian, std::int64_t in) : in_(in) {
+FloatRowErrors::FloatRowErrors(const Eigen::Map<const Eigen::MatrixXd>& hessian, std::int64_t in)
+    : hessian_(hessian), in_(in) {
   // Blocks of at least 512 inputs keep each product a GEMM worth its overhead; small layers: one block.
   parts_ = in % 4 == 0 && in >= 2048 ? 4 : 1;
   part_ = in / parts_;
   for (std::int64_t i = 0; i < parts_; ++i)
     for (std::int64_t j = i; j < parts_; ++j) {
-      // y = d_i W^T with W = H[j block, i block], so y = d_i H[i block, j block], dotted with d_j.
-      kernels::Fp32Weights b{part_, part_,
-                             kernels::AlignedVector<float>(static_cast<std::size_t>(part_ * part_))};
-      for (std::int64_t r = 0; r < part_; ++r)
-        for (std::int64_t c = 0; c < part_; ++c)
-          b.values[static_cast<std::size_t>(r * part_ + c)] =
-              static_cast<float>(hessian(j * part_ + r, i * part_ + c));
-      blocks_.push_back(std::move(b));
+      blocks_.emplace_back();
+      convert_block(i, j, blocks_.back());
     }
+}
+
+void FloatRowErrors::convert_block(std::int64_t i, std::int64_t j, kernels::Fp32Weights& b) const {
+  // y = d_i W^T with W = H[j block, i block], so y = d_i H[i block, j block], dotted with d_j. H(j.., i..)
+  // is read as H(i.., j..) (H is symmetric): down H's columns, in memory order.
+  b.rows = part_;
+  b.cols = part_;
+  b.values.resize(static_cast<std::size_t>(part_ * part_));
+  for (std::int64_t r = 0; r < part_; ++r)
+    for (std::int64_t c = 0; c < part_; ++c)
+      b.values[static_cast<std::size_t>(r * part_ + c)] =
+          static_cast<float>(hessian_(i * part_ + c, j * part_ + r));
+}
+
+void FloatRowErrors::drop_copy() {
+  blocks_ = {};
+#if defined(__GLIBC__)
+  // glibc keeps freed blocks below its adaptive mmap threshold (4 MiB blocks, once an 8 MiB temporary was
+  // freed) in the heap, resident: without handing them back the drop lowers no peak.
+  malloc_trim(0);
+#endif
 }
 
 Eigen::VectorXd FloatRowErrors::operator()(std::span<const float> w, std::span<const float> approx,
@@ -84,7 +104,8 @@ Eigen::VectorXd FloatRowErrors::operator()(std::span<const float> w, std::span<c
     std::size_t b = 0;
     for (std::int64_t i = 0; i < parts_; ++i)
       for (std::int64_t j = i; j < parts_; ++j, ++b) {
-        kernels::gemm(d_[static_cast<std::size_t>(i)], rows, blocks_[b], y_);
+        if (blocks_.empty()) convert_block(i, j, scratch_);
+        kernels::gemm(d_[static_cast<std::size_t>(i)], rows, blocks_.empty() ? scratch_ : blocks_[b], y_);
         const std::vector<float>& dj = d_[static_cast<std::size_t>(j)];
         const double weight = i == j ? 1.0 : 2.0;
         for (std::int64_t r = 0; r < rows; ++r) {

@@ -100,14 +100,19 @@ std::vector<SlotGrid> hessian_clip_search(std::span<const float> w, std::int64_t
 
 }  // namespace
 
-QuantizedLinear rtn_linear(std::span<const float> w, std::int64_t out, std::int64_t in, const QuantSpec& spec,
-                           const ClipSearch& search) {
+QuantizedLinear empty_layer(std::int64_t out, std::int64_t in, const QuantSpec& spec) {
   QuantizedLinear q;
   q.out = out;
   q.in = in;
   q.params.spec = spec;
-  q.codes.resize(w.size());
-  q.dequantized.resize(w.size());
+  q.codes.assign(static_cast<std::size_t>(out * in), 0);
+  q.dequantized.assign(static_cast<std::size_t>(out * in), 0.0f);
+  return q;
+}
+
+QuantizedLinear rtn_linear(std::span<const float> w, std::int64_t out, std::int64_t in, const QuantSpec& spec,
+                           const ClipSearch& search) {
+  QuantizedLinear q = empty_layer(out, in, spec);
   const QRange r = spec.range();
   const std::int64_t width = spec.granularity == Granularity::kPerGroup ? spec.group_size : in;
   if (search.hessian && (search.hessian->rows() != in || search.hessian->cols() != in))
@@ -158,12 +163,7 @@ QuantizedLinear scaled_rtn(std::span<const float> w, std::int64_t out, std::int6
   constexpr std::int64_t kRowBlock = 256;
   std::vector<float> sf(s.size());
   for (std::size_t c = 0; c < s.size(); ++c) sf[c] = static_cast<float>(s[c]);
-  QuantizedLinear q;
-  q.out = out;
-  q.in = in;
-  q.params.spec = spec;
-  q.codes.resize(w.size());
-  q.dequantized.resize(w.size());
+  QuantizedLinear q = empty_layer(out, in, spec);
   std::vector<float> scaled;
   for (std::int64_t first = 0; first < out; first += kRowBlock) {
     const std::int64_t rows = std::min(kRowBlock, out - first);

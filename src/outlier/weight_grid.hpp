@@ -37,6 +37,9 @@ struct SlotGrid {
 SlotGrid slot_grid(std::span<const float> values, const QuantSpec& spec, double clip = 1.0);
 std::int8_t quantize_to_grid(float w, const SlotGrid& g, QRange r);
 
+// A layer's result with every code and value zero and no parameters yet.
+QuantizedLinear empty_layer(std::int64_t out, std::int64_t in, const QuantSpec& spec);
+
 QuantizedLinear rtn_linear(std::span<const float> w, std::int64_t out, std::int64_t in, const QuantSpec& spec,
                            const ClipSearch& search);
 
