@@ -556,9 +556,8 @@ TEST(WeightMethods, AGivenHessianGivesTheSameLayer) {
   }
   // Without the accumulator's Hessian, awq and gptq need the given one; a wrong size is refused.
   EXPECT_THROW(quantize_linear(w, out, in, &stats, WeightMethod::kAwq, o), Error);
-  EXPECT_THROW(quantize_linear(w, out, in, &stats, SquareMatrix{in - 1, std::vector<double>((in - 1) * (in - 1))},
-                               WeightMethod::kGptq, o),
-               Error);
+  const SquareMatrix narrow{in - 1, std::vector<double>((in - 1) * (in - 1))};
+  EXPECT_THROW(quantize_linear(w, out, in, &stats, narrow, WeightMethod::kGptq, o), Error);
 }
 
 TEST(WeightMethods, BadInputIsRejected) {
