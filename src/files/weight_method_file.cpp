@@ -22,6 +22,9 @@ namespace qk {
 namespace {
 
 constexpr std::int64_t kRowsPerBatch = 4096;
+// Shares of a GPTQ/AWQ run's progress (4096 x 4096, 1,024-4,096 calibration rows): reading the
+// activations (X^T X) and RTN's output error (one pass of d H d^T); the method takes the rest.
+constexpr double kReadShare = 0.15, kRtnErrorShare = 0.15;
 
 // The output overwrites no input and can be written: checked before any work.
 void check_method_output(const std::string& weights, const std::vector<std::string>& activations,
@@ -129,9 +132,9 @@ std::vector<LayerFileError> compare_layer_files(const std::vector<std::string>& 
   SquareMatrix h;
   double signal = 0;  // ||X W^T||^2 in output_error's units, once for every file
   if (!activations.empty()) {
-    const ActivationStats stats = stream_activation_stats(activations, in, true, progress);
+    ActivationStats stats = stream_activation_stats(activations, in, true, progress);
     if (stats.rows() == 0) throw Error(activations.front() + ": the activation files hold no rows");
-    h = stats.hessian();
+    h = stats.take_hessian();
     signal = output_error(w, std::vector<float>(w.size(), 0.0f), out, in, h);
   }
   std::vector<LayerFileError> result;
@@ -168,14 +171,26 @@ MethodFileReport quantize_file_with_method(const std::string& weights,
                     FileRemedy::kGiveActivations);
 
   const bool hessian = method == WeightMethod::kAwq || method == WeightMethod::kGptq;
-  const ActivationStats stats = stream_activation_stats(activations, report.in, hessian, progress);
+  // The progress: reading the activations, then (with a Hessian) RTN's output error, then the method.
+  const ProgressFn& whole = progress ? progress : options.progress;
+  const double read_end = activations.empty() ? 0.0 : hessian ? kReadShare : 0.9;
+  const double rtn_end = hessian ? read_end + kRtnErrorShare : read_end;
+  ActivationStats stats =
+      stream_activation_stats(activations, report.in, hessian, progress_part(whole, 0.0, read_end));
   report.calibration_rows = stats.rows();
+  // H is formed once, in the accumulator's own storage (no copy), for RTN's error and the method. RTN goes
+  // first, so that its whole-layer result is gone before the method's exists.
+  const SquareMatrix h = hessian && stats.rows() > 0 ? stats.take_hessian() : SquareMatrix{};
+  const ActivationStats* calibration = activations.empty() ? nullptr : &stats;
+  WeightQuantOptions step = options;
   try {
-    report.result =
-        quantize_linear(w, report.out, report.in, activations.empty() ? nullptr : &stats, method, options);
-    if (hessian)
+    if (hessian) {
+      step.progress = progress_part(whole, read_end, rtn_end);
       report.rtn_output_error =
-          quantize_linear(w, report.out, report.in, &stats, WeightMethod::kRtn, options).output_error;
+          quantize_linear(w, report.out, report.in, &stats, h, WeightMethod::kRtn, step).output_error;
+    }
+    step.progress = progress_part(whole, rtn_end, 1.0);
+    report.result = quantize_linear(w, report.out, report.in, calibration, h, method, step);
   } catch (const Error& e) {
     throw Error(weights + ": " + e.what());
   }

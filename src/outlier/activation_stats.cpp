@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include "quantkit/core/error.hpp"
 #include "eigen_matrix.hpp"
@@ -78,16 +79,35 @@ std::vector<double> ActivationStats::mean_square() const {
   return m;
 }
 
-SquareMatrix ActivationStats::hessian() const {
+namespace {
+
+// X^T X (lower triangle up to date) -> H = 2 X^T X / n, in place.
+SquareMatrix hessian_from(std::int64_t n, std::int64_t rows, std::vector<double> xtx) {
+  SquareMatrix out{n, std::move(xtx)};
+  Eigen::Map<Eigen::MatrixXd> h(out.values.data(), n, n);
+  h.triangularView<Eigen::StrictlyUpper>() = h.transpose();
+  h *= 2.0 / static_cast<double>(rows);
+  return out;
+}
+
+}  // namespace
+
+void ActivationStats::check_hessian() const {
   if (!with_hessian_) throw Error("activation statistics were gathered without the Hessian");
   if (rows_ == 0) throw Error("activation statistics: no calibration rows");
+}
+
+SquareMatrix ActivationStats::hessian() const {
+  check_hessian();
   // Built in place from a copy of X^T X: an in x in temporary besides the result would raise the peak
   // memory of a 4096-wide layer by 128 MB.
-  SquareMatrix out{in_, xtx_};
-  Eigen::Map<Eigen::MatrixXd> h(out.values.data(), in_, in_);
-  h.triangularView<Eigen::StrictlyUpper>() = h.transpose();
-  h *= 2.0 / static_cast<double>(rows_);
-  return out;
+  return hessian_from(in_, rows_, xtx_);
+}
+
+SquareMatrix ActivationStats::take_hessian() {
+  check_hessian();
+  with_hessian_ = false;
+  return hessian_from(in_, rows_, std::move(xtx_));
 }
 
 }  // namespace qk

@@ -100,14 +100,19 @@ std::vector<SlotGrid> hessian_clip_search(std::span<const float> w, std::int64_t
 
 }  // namespace
 
-QuantizedLinear rtn_linear(std::span<const float> w, std::int64_t out, std::int64_t in, const QuantSpec& spec,
-                           const ClipSearch& search) {
+QuantizedLinear empty_layer(std::int64_t out, std::int64_t in, const QuantSpec& spec) {
   QuantizedLinear q;
   q.out = out;
   q.in = in;
   q.params.spec = spec;
-  q.codes.resize(w.size());
-  q.dequantized.resize(w.size());
+  q.codes.assign(static_cast<std::size_t>(out * in), 0);
+  q.dequantized.assign(static_cast<std::size_t>(out * in), 0.0f);
+  return q;
+}
+
+QuantizedLinear rtn_linear(std::span<const float> w, std::int64_t out, std::int64_t in, const QuantSpec& spec,
+                           const ClipSearch& search) {
+  QuantizedLinear q = empty_layer(out, in, spec);
   const QRange r = spec.range();
   const std::int64_t width = spec.granularity == Granularity::kPerGroup ? spec.group_size : in;
   if (search.hessian && (search.hessian->rows() != in || search.hessian->cols() != in))
@@ -150,6 +155,34 @@ QuantizedLinear rtn_linear(std::span<const float> w, std::int64_t out, std::int6
       }
     }
   }
+  return q;
+}
+
+QuantizedLinear scaled_rtn(std::span<const float> w, std::int64_t out, std::int64_t in,
+                           std::span<const double> s, const QuantSpec& spec, const ClipSearch& search) {
+  constexpr std::int64_t kRowBlock = 256;
+  std::vector<float> sf(s.size());
+  for (std::size_t c = 0; c < s.size(); ++c) sf[c] = static_cast<float>(s[c]);
+  QuantizedLinear q = empty_layer(out, in, spec);
+  std::vector<float> scaled;
+  for (std::int64_t first = 0; first < out; first += kRowBlock) {
+    const std::int64_t rows = std::min(kRowBlock, out - first);
+    const auto base = static_cast<std::size_t>(first * in);
+    scaled.resize(static_cast<std::size_t>(rows * in));
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t c = 0; c < in; ++c) {
+        const auto k = static_cast<std::size_t>(r * in + c);
+        scaled[k] = w[base + k] * sf[static_cast<std::size_t>(c)];
+      }
+    const QuantizedLinear part = rtn_linear(scaled, rows, in, spec, search);
+    std::copy(part.codes.begin(), part.codes.end(), q.codes.begin() + static_cast<std::ptrdiff_t>(base));
+    for (std::size_t k = 0; k < part.dequantized.size(); ++k)
+      q.dequantized[base + k] = part.dequantized[k] / sf[k % static_cast<std::size_t>(in)];
+    q.params.scale.insert(q.params.scale.end(), part.params.scale.begin(), part.params.scale.end());
+    q.params.zero_point.insert(q.params.zero_point.end(), part.params.zero_point.begin(),
+                               part.params.zero_point.end());
+  }
+  q.input_scale = std::move(sf);
   return q;
 }
 

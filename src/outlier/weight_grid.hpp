@@ -37,11 +37,27 @@ struct SlotGrid {
 SlotGrid slot_grid(std::span<const float> values, const QuantSpec& spec, double clip = 1.0);
 std::int8_t quantize_to_grid(float w, const SlotGrid& g, QRange r);
 
+// A layer's result with every code and value zero and no parameters yet.
+QuantizedLinear empty_layer(std::int64_t out, std::int64_t in, const QuantSpec& spec);
+
 QuantizedLinear rtn_linear(std::span<const float> w, std::int64_t out, std::int64_t in, const QuantSpec& spec,
                            const ClipSearch& search);
 
+// W diag(s), quantized by RTN (with the clip search), back to the layer's weights by diag(1/s): the codes,
+// parameters, dequantized weights and input_scale of AWQ's and SmoothQuant's layers. Rows are
+// independent: they go through 256 at a time, so the scaled copy of W never exists whole.
+QuantizedLinear scaled_rtn(std::span<const float> w, std::int64_t out, std::int64_t in,
+                           std::span<const double> s, const QuantSpec& spec, const ClipSearch& search = {});
+
+// options.progress (optional) gets the fraction of the columns done.
 QuantizedLinear gptq_linear(std::span<const float> w, std::int64_t out, std::int64_t in,
                             Eigen::MatrixXd hessian, const QuantSpec& spec,
                             const WeightQuantOptions& options);
+
+// AWQ (weight_methods.hpp) on the layer's Hessian h; the result carries its exact output error.
+// options.progress (optional) gets the fraction of the work done, ending at 1.
+QuantizedLinear awq_linear(std::span<const float> w, std::int64_t out, std::int64_t in,
+                           std::span<const double> mean_abs, const Eigen::Map<const Eigen::MatrixXd>& h,
+                           const QuantSpec& spec, const WeightQuantOptions& options);
 
 }  // namespace qk::detail

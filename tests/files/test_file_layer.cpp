@@ -90,6 +90,30 @@ TEST(FileErrors, AMethodWithoutActivationsAsksForThem) {
   expect_no_cli_words(message);
 }
 
+// A method's progress covers the whole run: the activations read, then RTN's reference error and the
+// method's own compute, nondecreasing, ending at 1.
+TEST(MethodFiles, ProgressCoversReadingAndTheCompute) {
+  ScratchDir dir;
+  const std::int64_t out = 32, in = 64, rows = 128;
+  const std::vector<float> w = normal_values(out * in, 5, 0.0f, 1.0f);
+  const std::vector<float> x = normal_values(rows * in, 6, 0.0f, 1.0f);
+  io::write_npy<float>(dir.file("w.npy"), TensorView<const float>(w.data(), {out, in}));
+  io::write_npy<float>(dir.file("x.npy"), TensorView<const float>(x.data(), {rows, in}));
+  WeightQuantOptions o;
+  o.group_size = 16;
+  o.block_size = 16;
+  for (const WeightMethod m : {WeightMethod::kGptq, WeightMethod::kAwq}) {
+    std::vector<double> seen;
+    quantize_file_with_method(dir.file("w.npy"), {dir.file("x.npy")}, dir.file("q.npz"), m, o,
+                              [&](double f) { seen.push_back(f); });
+    ASSERT_GE(seen.size(), 4u) << to_string(m);  // one batch read, then RTN's error and the method's steps
+    for (std::size_t i = 1; i < seen.size(); ++i) EXPECT_GE(seen[i], seen[i - 1]) << to_string(m) << " " << i;
+    EXPECT_GT(seen.front(), 0.0) << to_string(m);
+    EXPECT_LT(seen.front(), 0.5) << to_string(m);  // reading is the first part, not the whole
+    EXPECT_EQ(seen.back(), 1.0) << to_string(m);
+  }
+}
+
 TEST(NpyHeader, IsTheHeaderTheFullReaderSees) {
   ScratchDir dir;
   const std::vector<float> v = normal_values(2 * 3 * 5, 3, 0.0f, 1.0f);

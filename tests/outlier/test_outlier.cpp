@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <Eigen/Dense>
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -471,6 +472,92 @@ TEST(SmoothQuant, W8A8ErrorOnOutlierChannelsDropsAtLeastFourfold) {
   std::printf("W8A8 output error: plain %.4e, smoothquant %.4e (%.1fx lower)\n", err_plain, err_smooth,
               err_plain / err_smooth);
   EXPECT_GE(err_plain / err_smooth, 4.0) << err_plain << " vs " << err_smooth;
+}
+
+// What a progress callback saw: at least one call, every fraction in [0, 1], nondecreasing, the last 1.
+void expect_monotone_to_one(const std::vector<double>& seen, const char* what) {
+  ASSERT_FALSE(seen.empty()) << what;
+  EXPECT_GE(seen.front(), 0.0) << what;
+  for (std::size_t i = 1; i < seen.size(); ++i) EXPECT_GE(seen[i], seen[i - 1]) << what << " call " << i;
+  EXPECT_LE(*std::max_element(seen.begin(), seen.end()), 1.0) << what;
+  EXPECT_EQ(seen.back(), 1.0) << what;
+}
+
+// A layer on which AWQ runs every step (the sample, the whole-layer rescoring, the clip pass).
+struct SmallLayer {
+  static constexpr std::int64_t out = 300, in = 64, rows = 200;
+  std::vector<float> w;
+  ActivationStats stats{in};
+  WeightQuantOptions o;
+  explicit SmallLayer(std::mt19937& gen) : w(gaussian(out * in, 0.3f, gen)) {
+    stats.add(activations(rows, in, gen, 10.0f), rows);
+    o.group_size = 16;
+    o.awq_sample_rows = 64;
+  }
+};
+
+TEST(WeightMethods, ProgressCoversTheComputeMonotoneToOne) {
+  std::mt19937 gen(seed());
+  SmallLayer layer(gen);
+  const std::vector<float>& w = layer.w;
+  const ActivationStats& stats = layer.stats;
+  const std::int64_t out = SmallLayer::out, in = SmallLayer::in;
+  WeightQuantOptions& o = layer.o;
+  o.block_size = 16;  // gptq: four blocks of columns
+  for (const WeightMethod m : {WeightMethod::kGptq, WeightMethod::kAwq, WeightMethod::kRtn,
+                               WeightMethod::kImportance, WeightMethod::kSmoothQuant}) {
+    std::vector<double> seen;
+    WeightQuantOptions with = o;
+    with.progress = [&](double f) { seen.push_back(f); };
+    const QuantizedLinear reported = quantize_linear(w, out, in, &stats, m, with);
+    expect_monotone_to_one(seen, to_string(m));
+    if (m == WeightMethod::kGptq) EXPECT_GE(seen.size(), 5u);  // the inverse, then each block
+    if (m == WeightMethod::kAwq) EXPECT_GE(seen.size(), static_cast<std::size_t>(o.alpha_grid + 1));
+    // Listening changes nothing.
+    EXPECT_EQ(reported.dequantized, quantize_linear(w, out, in, &stats, m, o).dequantized) << to_string(m);
+  }
+}
+
+TEST(ActivationStats, TakeHessianHandsOverTheSameValuesWithoutACopy) {
+  std::mt19937 gen(seed());
+  const std::int64_t in = 24, rows = 50;
+  ActivationStats stats(in);
+  stats.add(activations(rows, in, gen), rows);
+  const SquareMatrix copy = stats.hessian();
+  const std::vector<double> mean_abs = stats.mean_abs();
+  const SquareMatrix taken = stats.take_hessian();
+  EXPECT_EQ(taken.n, in);
+  EXPECT_EQ(taken.values, copy.values);
+  EXPECT_FALSE(stats.has_hessian());
+  EXPECT_THROW(stats.hessian(), Error);
+  EXPECT_EQ(stats.mean_abs(), mean_abs);
+  EXPECT_EQ(stats.rows(), rows);
+}
+
+// A Hessian formed by the caller (take_hessian: no copy) gives what quantize_linear forms itself.
+TEST(WeightMethods, AGivenHessianGivesTheSameLayer) {
+  std::mt19937 gen(seed());
+  SmallLayer layer(gen);
+  const std::vector<float>& w = layer.w;
+  ActivationStats& stats = layer.stats;
+  const WeightQuantOptions& o = layer.o;
+  const std::int64_t out = SmallLayer::out, in = SmallLayer::in;
+  std::vector<QuantizedLinear> formed;
+  for (const WeightMethod m : {WeightMethod::kAwq, WeightMethod::kGptq, WeightMethod::kRtn})
+    formed.push_back(quantize_linear(w, out, in, &stats, m, o));
+  const SquareMatrix h = stats.take_hessian();
+  std::size_t i = 0;
+  for (const WeightMethod m : {WeightMethod::kAwq, WeightMethod::kGptq, WeightMethod::kRtn}) {
+    const QuantizedLinear given = quantize_linear(w, out, in, &stats, h, m, o);
+    EXPECT_EQ(given.codes, formed[i].codes) << to_string(m);
+    EXPECT_EQ(given.dequantized, formed[i].dequantized) << to_string(m);
+    EXPECT_EQ(given.output_error, formed[i].output_error) << to_string(m);
+    ++i;
+  }
+  // Without the accumulator's Hessian, awq and gptq need the given one; a wrong size is refused.
+  EXPECT_THROW(quantize_linear(w, out, in, &stats, WeightMethod::kAwq, o), Error);
+  const SquareMatrix narrow{in - 1, std::vector<double>((in - 1) * (in - 1))};
+  EXPECT_THROW(quantize_linear(w, out, in, &stats, narrow, WeightMethod::kGptq, o), Error);
 }
 
 TEST(WeightMethods, BadInputIsRejected) {

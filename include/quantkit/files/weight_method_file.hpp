@@ -48,7 +48,10 @@ std::vector<LayerFileError> compare_layer_files(const std::vector<std::string>& 
                                                 const std::vector<std::string>& activations,
                                                 const ProgressFn& progress = {});
 
-// progress (optional) receives the fraction of activation rows read, 0..1. Writes atomically; nothing is
+// progress (optional; else options.progress) receives the fraction of the whole run done, 0..1,
+// nondecreasing, ending at 1: reading the activations, then (awq, gptq) RTN's reference output error, then
+// the method's own compute (per block of columns for gptq, per alpha and row block for awq). The Hessian
+// is formed once, without a copy of the accumulator. Writes atomically; nothing is
 // written when anything fails (mismatched widths, NaN in activations, a singular Hessian, ...). A method
 // other than rtn without activation files throws a FileError (FileRemedy::kGiveActivations).
 MethodFileReport quantize_file_with_method(const std::string& weights,

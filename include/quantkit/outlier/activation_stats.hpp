@@ -28,10 +28,16 @@ class ActivationStats {
   std::vector<double> mean_abs() const;
   std::vector<double> max_abs() const { return max_abs_; }
   std::vector<double> mean_square() const;  // llama.cpp's importance (imatrix) per input channel
-  // H = 2 X^T X / n. Throws when no rows were added or the Hessian was not accumulated.
+  // H = 2 X^T X / n. Throws when no rows were added or the Hessian was not accumulated. hessian() copies
+  // the accumulator (in x in doubles); take_hessian() forms H in the accumulator's own storage and hands
+  // it over, with no copy: the statistics then have no Hessian (has_hessian() false), the per-channel
+  // figures and rows stay. Both give the same values.
   SquareMatrix hessian() const;
+  SquareMatrix take_hessian();
 
  private:
+  void check_hessian() const;
+
   std::int64_t in_ = 0;
   bool with_hessian_ = true;
   std::int64_t rows_ = 0;

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "quantkit/core/progress.hpp"
 #include "quantkit/core/quantize.hpp"
 #include "quantkit/core/spec.hpp"
 #include "quantkit/outlier/activation_stats.hpp"
@@ -55,6 +56,10 @@ struct WeightQuantOptions {
   // How scales are stored and which symmetric range rule the codes use (core/spec.hpp).
   ScaleDType scale_dtype = ScaleDType::kFloat32;
   RangeRule range_rule = RangeRule::kPyTorch;
+  // Called (when set) with the fraction of quantize_linear's work done, 0..1, nondecreasing, ending at 1:
+  // per block of columns for gptq, per alpha, row block and pass for awq; the other methods report 1 at
+  // the end.
+  ProgressFn progress;
 };
 
 struct QuantizedLinear {
@@ -73,9 +78,16 @@ QuantSpec weight_method_spec(const WeightQuantOptions& options, std::int64_t in)
 // W: [out, in] row-major. stats must match `in`; rtn ignores it, importance and smoothquant need no
 // Hessian, awq and gptq do. Throws naming the layer size and the problem (mismatched widths, NaN weights,
 // a Hessian that stays singular after dampening).
+// The Hessian is formed here from a copy of the statistics' accumulator (ActivationStats::hessian()).
 QuantizedLinear quantize_linear(std::span<const float> w, std::int64_t out, std::int64_t in,
                                 const ActivationStats* stats, WeightMethod method,
                                 const WeightQuantOptions& options = {});
+// The same with the layer's Hessian formed by the caller: one Hessian serves several calls, and
+// stats->take_hessian() forms it with no copy (in x in doubles less at the peak). `hessian` is used
+// wherever H is needed (awq, gptq, the output error; empty: none), `stats` for the per-channel figures.
+QuantizedLinear quantize_linear(std::span<const float> w, std::int64_t out, std::int64_t in,
+                                const ActivationStats* stats, const SquareMatrix& hessian,
+                                WeightMethod method, const WeightQuantOptions& options = {});
 
 // The output error sum over rows of d H d^T for approximate weights (d = w - approx).
 double output_error(std::span<const float> w, std::span<const float> approx, std::int64_t out,
