@@ -59,6 +59,23 @@ std::vector<std::byte> encode_copy(const io::NpyArray& a) {
   }
 }
 
+// A whole checkpoint mixes shapes: a group size that fits the linear layers may fit no row of a small conv
+// or an odd embedding. Such a member is quantized per output channel instead (the finest granularity
+// that fits any shape), as llama.cpp's quantizer falls back to another type for tensors whose rows do
+// not hold whole blocks; the returned note says so. Empty when the spec fits as it is.
+std::string fall_back_to_channels(QuantSpec& spec, const Shape& shape) {
+  if (spec.granularity != Granularity::kPerGroup) return "";
+  try {
+    (void)group_row_length(shape, spec.group_size);
+    return "";
+  } catch (const Error& e) {
+    spec.granularity = Granularity::kPerChannel;
+    spec.axis = 0;
+    spec.group_size = 0;
+    return std::string("per channel: ") + e.what();
+  }
+}
+
 std::uint64_t size_or_zero(const std::string& path) {
   std::error_code ec;
   const auto n = std::filesystem::file_size(path, ec);
@@ -101,6 +118,7 @@ CheckpointReport quantize_checkpoint(const std::string& input, const std::string
       try {
         FileQuantOptions o = options.options_for(a.shape());
         o.progress = {};
+        e.note = fall_back_to_channels(o.spec, a.shape());
         const detail::QuantizedSink sink{"", &writer, key + "/"};
         e.report = is_codebook(o.element) ? detail::quantize_codebook_array(a, sink, o)
                                           : detail::quantize_array(a, sink, o);

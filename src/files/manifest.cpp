@@ -69,6 +69,13 @@ std::vector<ManifestLayer> read_manifest(const std::string& path) {
             .string();
     layer.shape = field<Shape>(entry, "shape", where, "a list of dimensions");
     if (!std::filesystem::exists(layer.file)) throw Error(where + ": file " + layer.file + " is missing");
+    if (entry.contains("acts")) {
+      layer.acts =
+          (file.parent_path() / field<std::string>(entry, "acts", where, "a path relative to the manifest"))
+              .string();
+      if (!std::filesystem::exists(layer.acts))
+        throw Error(where + ": acts file " + layer.acts + " is missing");
+    }
     layers.push_back(std::move(layer));
   }
   if (layers.empty()) throw Error(file.string() + ": manifest lists no layers");

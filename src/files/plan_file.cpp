@@ -79,6 +79,8 @@ std::string plan_to_json(const Plan& plan, const std::string& relative_to) {
                            {"mse", l.mse},
                            {"sqnr_db", finite_or_null(l.sqnr_db)},
                            {"pinned_by", l.pinned_by}});
+    if (!std::isnan(l.output_sqnr_db))
+      j["layers"].back()["output_sqnr_db"] = finite_or_null(l.output_sqnr_db);
   }
   const double signal = [&] {
     double s = 0;
@@ -151,6 +153,9 @@ Plan read_plan(const std::string& path) {
                       ? e.at("sqnr_db").get<double>()
                       : std::numeric_limits<double>::infinity();
       l.pinned_by = e.value("pinned_by", "");
+      if (e.contains("output_sqnr_db"))  // null: an exact format
+        l.output_sqnr_db = e.at("output_sqnr_db").is_number() ? e.at("output_sqnr_db").get<double>()
+                                                              : std::numeric_limits<double>::infinity();
       if (!fs::exists(l.file)) throw Error(where + ": weight file " + l.file + " is missing");
       const Shape stored = read_npy_header(l.file).shape;  // the data is read once, by apply_plan
       if (stored != l.shape)

@@ -32,12 +32,14 @@ std::uint64_t total_weights(const std::vector<LayerSensitivity>& layers) {
   return std::max<std::uint64_t>(1, n);
 }
 
-Budget solver_budget(const Budget& user, const std::vector<LayerSensitivity>& layers) {
-  if (user.kind != BudgetKind::kMaxError) return user;
+Budget solver_budget(const Budget& user, const std::vector<LayerSensitivity>& layers,
+                     const std::string& error_measure) {
+  if (user.kind != BudgetKind::kMaxError || error_measure != "weight-sse") return user;
   return {BudgetKind::kMaxError, user.value * static_cast<double>(total_weights(layers))};
 }
 
-void check_reachable(const std::vector<LayerSensitivity>& layers, const Budget& user) {
+void check_reachable(const std::vector<LayerSensitivity>& layers, const Budget& user,
+                     const std::string& error_measure) {
   if (user.kind != BudgetKind::kMaxError) return;
   double least = 0;
   for (const LayerSensitivity& l : layers) {
@@ -45,16 +47,19 @@ void check_reachable(const std::vector<LayerSensitivity>& layers, const Budget& 
     for (const CandidateCost& o : l.options) best = std::min(best, o.error);
     least += best;
   }
-  if (least > solver_budget(user, layers).value)
-    throw Error("no plan keeps the total weight MSE within " + number(user.value) +
-                ": the least reachable is " + number(least / static_cast<double>(total_weights(layers))));
+  const bool mse = error_measure == "weight-sse";
+  if (least > solver_budget(user, layers, error_measure).value)
+    throw Error("no plan keeps the total " +
+                (mse ? std::string("weight MSE") : "error (" + error_measure + ")") + " within " +
+                number(user.value) + ": the least reachable is " +
+                number(mse ? least / static_cast<double>(total_weights(layers)) : least));
 }
 
 Plan plan_within_budget(const std::vector<LayerSensitivity>& layers, const std::vector<std::string>& files,
                         const Budget& user, const std::string& error_measure) {
   check_budget(user);
-  check_reachable(layers, user);
-  const Budget budget = solver_budget(user, layers);
+  check_reachable(layers, user, error_measure);
+  const Budget budget = solver_budget(user, layers, error_measure);
   const Selection selection = select_formats(layers, budget);
   Plan plan = make_plan(layers, files, selection, budget, error_measure);
   plan.budget = user.value;

@@ -69,8 +69,7 @@ std::string granularity_name(const CandidateFormat& f, const Shape& shape) {
 }
 
 QuantSpec candidate_spec(const CandidateFormat& f, const Shape& shape, Shape& view_shape) {
-  if (!f.is_integer())
-    throw Error("format " + to_string(f) + " is not an integer format");
+  if (!f.is_integer()) throw Error("format " + to_string(f) + " is not an integer format");
   return integer_weight_spec(f.bits(), f.group_size, shape, view_shape);
 }
 
@@ -94,8 +93,11 @@ CandidateResult apply_candidate(std::span<const float> weights, const Shape& sha
     const TensorView<const float> view(weights.data(), view_shape);
     const QuantParams params = kernels::choose_qparams<float>(view, spec);
     fake_quantize<float>(view, params, res.approx);
+    // As `qtool quantize` and apply_plan write the layer: packed codes, a float32 scale per slot, and an
+    // int32 zero point per slot only when some zero point is not 0 (never, for these symmetric formats).
+    const std::size_t per_slot = sizeof(float) + (stores_zero_points(params) ? sizeof(std::int32_t) : 0);
     res.bytes = static_cast<std::uint64_t>(packed_bytes(static_cast<std::int64_t>(n), spec.bits)) +
-                params.scale.size() * (sizeof(float) + sizeof(std::int32_t));
+                params.scale.size() * per_slot;
   }
   res.error = compare(weights, res.approx);
   return res;

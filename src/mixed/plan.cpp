@@ -18,7 +18,7 @@ std::uint64_t Plan::total_bytes() const {
 }
 double Plan::average_bits() const {
   double bits = 0;
-  for (const auto& l : layers) bits += static_cast<double>(l.format.bits()) * static_cast<double>(l.weights);
+  for (const auto& l : layers) bits += static_cast<double>(l.format.nominal_bits(l.weights));
   const auto n = total_weights();
   return n ? bits / static_cast<double>(n) : 0;
 }
@@ -46,7 +46,8 @@ Plan make_plan(const std::vector<LayerSensitivity>& layers, const std::vector<st
   for (std::size_t i = 0; i < layers.size(); ++i) {
     const CandidateCost& c = layers[i].options.at(selection.choice[i]);
     plan.layers.push_back({layers[i].name, files[i], layers[i].shape, c.format, layers[i].weights, c.bytes,
-                           c.error, c.weight_error.mse, c.weight_error.sqnr_db, layers[i].pinned_by});
+                           c.error, c.weight_error.mse, c.weight_error.sqnr_db, layers[i].pinned_by,
+                           output_sqnr_db(layers[i], c)});
   }
   return plan;
 }

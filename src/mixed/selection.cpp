@@ -4,8 +4,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 
 #include "quantkit/core/error.hpp"
+#include "quantkit/mixed/output_error.hpp"
 
 namespace qk {
 
@@ -37,28 +39,97 @@ bool glob_match(std::string_view pattern, std::string_view name) {
   return p == pattern.size();
 }
 
+const char* to_string(ErrorMeasure measure) {
+  switch (measure) {
+    case ErrorMeasure::kWeightSse:
+      return "weight-sse";
+    case ErrorMeasure::kOutputSse:
+      return "output-sse";
+    case ErrorMeasure::kRelative:
+      return "relative";
+  }
+  return "?";
+}
+
+ErrorMeasure parse_error_measure(const std::string& text) {
+  for (const ErrorMeasure m : {ErrorMeasure::kWeightSse, ErrorMeasure::kOutputSse, ErrorMeasure::kRelative})
+    if (text == to_string(m)) return m;
+  throw Error("unknown error measure '" + text + "': expected weight-sse, output-sse or relative");
+}
+
+double output_sqnr_db(const LayerSensitivity& layer, const CandidateCost& cost) {
+  if (!layer.has_activations) return std::nan("");
+  if (cost.output_error <= 0) return std::numeric_limits<double>::infinity();
+  return 10 * std::log10(layer.output_energy / cost.output_error);
+}
+
+namespace {
+
+// The layer's formats: the candidates, or the first pin that matches it (recorded in s.pinned_by).
+std::vector<CandidateFormat> layer_formats(const LayerInput& layer,
+                                           std::span<const CandidateFormat> candidates,
+                                           std::span<const PinRule> pins, LayerSensitivity& s) {
+  for (const PinRule& pin : pins) {
+    if (glob_match(pin.pattern, layer.name)) {
+      s.pinned_by = pin.pattern;
+      return {pin.format};
+    }
+  }
+  return {candidates.begin(), candidates.end()};
+}
+
+// The measure's error of one candidate (weight_sse: its summed squared weight error).
+double measured_error(const LayerSensitivity& s, const CandidateCost& c, double weight_sse,
+                      double weight_energy, ErrorMeasure measure) {
+  switch (measure) {
+    case ErrorMeasure::kWeightSse:
+      return weight_sse;
+    case ErrorMeasure::kOutputSse:
+      return s.has_activations ? c.output_error : weight_sse;
+    case ErrorMeasure::kRelative:
+      if (s.has_activations) return s.output_energy > 0 ? c.output_error / s.output_energy : c.output_error;
+      return weight_energy > 0 ? weight_sse / weight_energy : weight_sse;
+  }
+  return weight_sse;
+}
+
+}  // namespace
+
 std::vector<LayerSensitivity> measure_sensitivity(std::span<const LayerInput> layers,
                                                   std::span<const CandidateFormat> candidates,
-                                                  std::span<const PinRule> pins, const TaskMetric& metric) {
+                                                  std::span<const PinRule> pins, const TaskMetric& metric,
+                                                  ErrorMeasure measure, const ProgressFn& progress) {
   if (layers.empty()) throw Error("mixed precision: no layers");
   if (candidates.empty()) throw Error("mixed precision: no candidate formats");
   std::vector<LayerSensitivity> out;
+  std::vector<std::vector<CandidateFormat>> formats(layers.size());
+  std::size_t total = 0, done = 0;
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    out.emplace_back();
+    formats[i] = layer_formats(layers[i], candidates, pins, out[i]);
+    total += formats[i].size();
+  }
   for (std::size_t i = 0; i < layers.size(); ++i) {
     const LayerInput& layer = layers[i];
-    LayerSensitivity s;
+    LayerSensitivity& s = out[i];
     s.name = layer.name;
     s.shape = layer.shape;
     s.weights = layer.weights.size();
-    std::vector<CandidateFormat> formats(candidates.begin(), candidates.end());
-    for (const PinRule& pin : pins) {
-      if (glob_match(pin.pattern, layer.name)) {
-        s.pinned_by = pin.pattern;
-        formats = {pin.format};
-        break;
-      }
-    }
+    s.has_activations = !layer.gram.empty();
+    const std::uint64_t in = layer.shape.size() >= 2 && layer.shape[0] > 0
+                                 ? s.weights / static_cast<std::uint64_t>(layer.shape[0])
+                                 : 0;
+    if (s.has_activations && (in == 0 || layer.gram.size() != in * in))
+      throw Error("layer " + layer.name + " of shape " + shape_string(layer.shape) +
+                  ": an input Gram matrix of " + std::to_string(layer.gram.size()) +
+                  " entries does not match " +
+                  (in == 0 ? std::string("(activations need a layer of rank >= 2)")
+                           : std::to_string(in) + " input features"));
+    if (s.has_activations) s.output_energy = output_energy(layer.weights, layer.gram);
+    double weight_energy = 0;
+    for (const float w : layer.weights) weight_energy += static_cast<double>(w) * w;
     std::string why_not;
-    for (const CandidateFormat& f : formats) {
+    for (const CandidateFormat& f : formats[i]) {
       CandidateResult r;
       try {
         r = apply_candidate(layer.weights, layer.shape, f);
@@ -66,19 +137,23 @@ std::vector<LayerSensitivity> measure_sensitivity(std::span<const LayerInput> la
         if (!s.pinned_by.empty())
           throw Error("layer " + layer.name + ": pinned format " + to_string(f) + ": " + e.what());
         why_not += "; " + to_string(f) + ": " + e.what();
+        if (progress) progress(static_cast<double>(++done) / static_cast<double>(total));
         continue;
       }
       CandidateCost c;
       c.format = f;
       c.bytes = r.bytes;
       c.weight_error = r.error;
-      c.error = metric ? std::max(0.0, metric(i, f, r.approx)) : r.error.mse * static_cast<double>(s.weights);
+      if (s.has_activations) c.output_error = output_error(layer.weights, r.approx, layer.gram);
+      const double weight_sse = r.error.mse * static_cast<double>(s.weights);
+      c.error = metric ? std::max(0.0, metric(i, f, r.approx))
+                       : measured_error(s, c, weight_sse, weight_energy, measure);
       if (!std::isfinite(c.error))
         throw Error("layer " + layer.name + ": the error of " + to_string(f) + " is not finite");
       s.options.push_back(c);
+      if (progress) progress(static_cast<double>(++done) / static_cast<double>(total));
     }
     if (s.options.empty()) throw Error("layer " + layer.name + ": no candidate format applies" + why_not);
-    out.push_back(std::move(s));
   }
   // A pin that matches nothing is almost always a typo in the pattern: say so instead of ignoring it.
   for (const PinRule& pin : pins) {
@@ -122,7 +197,7 @@ struct Frontier {
 };
 
 std::uint64_t option_cost(const LayerSensitivity& layer, const CandidateCost& c, bool nominal_bits) {
-  return nominal_bits ? static_cast<std::uint64_t>(c.format.bits()) * layer.weights : c.bytes;
+  return nominal_bits ? c.format.nominal_bits(layer.weights) : c.bytes;
 }
 
 Frontier build_frontier(const std::vector<LayerSensitivity>& layers, bool nominal_bits,
@@ -153,8 +228,8 @@ Frontier build_frontier(const std::vector<LayerSensitivity>& layers, bool nomina
       if (kept.empty() || n.error < kept.back().error) kept.push_back(n);
     }
     // Thinning: drop a point when the last kept (cheaper) one errs at most `ratio` times as much. Should
-    // one pass not bring the frontier under the cap, the ratio's excess over 1 doubles and it runs again. The least-error
-    // point always stays, so every error threshold reachable before thinning stays reachable.
+    // one pass not bring the frontier under the cap, the ratio's excess over 1 doubles and it runs again. The
+    // least-error point always stays, so every error threshold reachable before thinning stays reachable.
     double ratio = step;
     while (kept.size() > std::max<std::size_t>(options.max_frontier, 2)) {
       std::vector<Node> thinned;
@@ -194,7 +269,7 @@ Selection summarize(const std::vector<LayerSensitivity>& layers, std::vector<std
     s.error += c.error;
     s.bytes += c.bytes;
     s.weights += layers[l].weights;
-    bit_sum += static_cast<double>(c.format.bits()) * static_cast<double>(layers[l].weights);
+    bit_sum += static_cast<double>(c.format.nominal_bits(layers[l].weights));
   }
   s.average_bits = s.weights ? bit_sum / static_cast<double>(s.weights) : 0;
   s.suboptimality_bound = bound;

@@ -77,6 +77,11 @@ TEST(CliBench, TableAndUsageErrors) {
   EXPECT_THAT(r.out, HasSubstr("| gemv/fp32 | 32.00 |"));
   EXPECT_THAT(r.out, HasSubstr("1.00x (1.00-1.00)"));  // FP32 against itself, round by round
   EXPECT_THAT(r.out, HasSubstr("The run took"));
+  // A tiny matrix runs (before the copies were capped, 1x1 weights rotated through 25 million of them)
+  // and says that its weights stay partly cached.
+  r = run_qtool({"bench", "--size", "1", "--batch", "1", "--repeat", "1"}, folder.path().string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("partly cached"));
   r = run_qtool({"bench", "--size", "0"}, folder.path().string());
   EXPECT_EQ(r.exit_code, 2);
   r = run_qtool({"bench", "--threads", "x"}, folder.path().string());

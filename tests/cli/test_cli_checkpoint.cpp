@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_fixture.hpp"
@@ -67,9 +69,17 @@ TEST_F(CliCheckpoint, QuantizesFloatMatricesAndCopiesTheRest) {
 TEST_F(CliCheckpoint, IncludeSelectsAndErrorsNameTheMember) {
   const json j = json::parse(ok({"quantize", "model.npz", "-o", "m.q.npz", "--include", "head.*", "--json"}).out);
   for (const json& m : j["members"]) EXPECT_EQ(m["quantized"], m["name"] == "head.weight") << m.dump();
-  // Groups of 32 fit neither conv.weight's last axis (3) nor its flattened rows (27).
-  const ProcessResult r = qtool({"quantize", "model.npz", "-o", "bad.npz", "--bits", "4", "--group-size", "32"});
-  expect_error_line(r, "model.npz:conv.weight", "exclude the member");
+  // A member that cannot be quantized (a NaN) fails the run, naming the archive and the member.
+  {
+    io::NpzWriter w;
+    std::vector<float> values = weights(4, 64);
+    values[5] = std::nanf("");
+    w.add<float>("ok.weight", {4, 64}, weights(4, 64));
+    w.add<float>("bad.weight", {4, 64}, values);
+    w.write(path("nan.npz").string());
+  }
+  const ProcessResult r = qtool({"quantize", "nan.npz", "-o", "bad.npz"});
+  expect_error_line(r, "nan.npz:bad.weight", "exclude the member");
   EXPECT_FALSE(fs::exists(path("bad.npz")));
   // Usage: patterns only for a checkpoint, fake-quant takes one tensor.
   write_weights();
@@ -99,6 +109,26 @@ assert np.array_equal(z["steps"], np.array(7))
   write("check.py", script);
   const ProcessResult r = run_process({python, "check.py"}, folder_.path().string());
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
+// A member whose rows hold no whole group (conv.weight [8, 3, 3, 3]: rows of 3, flattened 27) is quantized
+// per output channel, and the report says so; the others keep their groups.
+TEST_F(CliCheckpoint, AMemberWithoutWholeGroupsFallsBackToChannels) {
+  const json j = json::parse(
+      ok({"quantize", "model.npz", "-o", "m.q.npz", "--bits", "4", "--group-size", "32", "--json"}).out);
+  std::map<std::string, json> members;
+  for (const json& m : j["members"]) members[m["name"]] = m;
+  EXPECT_TRUE(members["conv.weight"]["quantized"]);
+  EXPECT_THAT(members["conv.weight"]["note"].get<std::string>(), HasSubstr("per channel: group size 32"));
+  EXPECT_FALSE(members["fc1.weight"].contains("note"));
+  const io::QuantizedFile conv = read_checkpoint_tensor(path("m.q.npz").string(), "conv.weight");
+  EXPECT_EQ(conv.meta.spec.granularity, Granularity::kPerChannel);
+  EXPECT_EQ(conv.params.scale.size(), 8u);
+  EXPECT_EQ(conv.meta.spec.bits, 4);
+  const io::QuantizedFile fc1 = read_checkpoint_tensor(path("m.q.npz").string(), "fc1.weight");
+  EXPECT_EQ(fc1.meta.spec.group_size, 32);
+  EXPECT_THAT(ok({"quantize", "model.npz", "-o", "t.q.npz", "--bits", "4", "--group-size", "32"}).out,
+              HasSubstr("(per channel: group size 32"));
 }
 
 // A quantized checkpoint whose index or members were tampered with: inspect and dequantize fail with one

@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <random>
+#include <utility>
 
 #include "cli/cli_test_util.hpp"
 #include "quantkit/files/quantize_file.hpp"
@@ -71,6 +74,12 @@ TEST(CliMixed, ByteBudgetPlanBeatsTheUniformPlansThatFitAndApplies) {
     const double e = file_error(l["file"], written);
     EXPECT_NEAR(e, l["error"].get<double>(), 1e-6 * e + 1e-12) << name;
     plan_error += e;
+    if (written.extension() == ".npz") {  // the plan's bytes are the file's payload: codes and scales
+      const io::QuantizedFile q = io::read_quantized(written.string());
+      const std::size_t zero_points = q.meta.zero_point_member ? q.params.zero_point.size() * 4 : 0;
+      EXPECT_EQ(l["bytes"].get<std::size_t>(), q.q.raw().size() + q.params.scale.size() * 4 + zero_points)
+          << name;
+    }
   }
   EXPECT_NEAR(plan_mse, plan_error / out["plan"]["totals"]["weights"].get<double>(), 1e-6 * plan_mse);
   // Each uniform integer plan that fits, made here with qtool quantize (per channel, as mixed quantizes),
@@ -78,7 +87,9 @@ TEST(CliMixed, ByteBudgetPlanBeatsTheUniformPlansThatFitAndApplies) {
   int fitting = 0;
   for (const auto& u : out["uniform"]) {
     const std::string bits = u["name"];
-    if (!u["fits_budget"].get<bool>() || bits == "fp16") continue;
+    // Per-channel formats only: a group format that divides no row of a conv weight groups the flattened
+    // layer in mixed, which quantize --group-size does not offer.
+    if (!u["fits_budget"].get<bool>() || bits == "fp16" || bits.find('g') != std::string::npos) continue;
     ++fitting;
     double uniform_error = 0;
     for (const auto& l : out["plan"]["layers"]) {
@@ -94,8 +105,14 @@ TEST(CliMixed, ByteBudgetPlanBeatsTheUniformPlansThatFitAndApplies) {
   EXPECT_GE(fitting, 2);
   EXPECT_TRUE(fs::exists(dir.file("plan.json")));
   EXPECT_TRUE(fs::exists(dir.path() / "q" / "manifest.json"));
-  EXPECT_EQ(io::read_quantized((dir.path() / "q" / "encoder.1.npz").string()).meta.shape,
-            (Shape{64, 128, 3}));
+  // A per-group layer is stored as its [out, rest] view; the manifest keeps both shapes.
+  const json manifest = json::parse(read_file(dir.path() / "q" / "manifest.json"));
+  for (const auto& l : manifest["layers"]) {
+    if (l["name"] != "encoder.1") continue;
+    EXPECT_EQ(l["shape"].get<Shape>(), (Shape{64, 128, 3}));
+    EXPECT_EQ(io::read_quantized((dir.path() / "q" / "encoder.1.npz").string()).meta.shape,
+              l["stored_shape"].get<Shape>());
+  }
 
   // quantize --plan applies the same plan elsewhere, byte for byte.
   const auto a = run_qtool({"quantize", "--plan", "plan.json", "--out-dir", "again"}, dir.path().string());
@@ -212,6 +229,130 @@ TEST(CliMixed, FolderOfNpyAndManifestErrorsNameTheField) {
     EXPECT_EQ(bad.exit_code, 1) << c.manifest;
     EXPECT_NE(bad.err.find(c.phrase), std::string::npos) << c.manifest << "\n" << bad.err;
     EXPECT_FALSE(fs::exists(dir.path() / "bad.json"));
+  }
+}
+
+// A small LLM-shaped set of layers with input activations: q_proj [32, 64] and down_proj [64, 128] with
+// outlier input channels, and ff [16, 64] without activations.
+struct LlmLayers {
+  TempFolder dir;
+  std::vector<float> q, down, ff, xq, xd;
+  LlmLayers() {
+    std::mt19937 gen(7);
+    std::normal_distribution<float> d(0, 1);
+    const auto fill = [&](std::vector<float>& v, std::size_t n, float scale) {
+      v.resize(n);
+      for (auto& x : v) x = d(gen) * scale;
+    };
+    fill(q, 32 * 64, 0.05f);
+    fill(down, 64 * 128, 0.02f);
+    fill(ff, 16 * 64, 0.1f);
+    fill(xq, 40 * 64, 1);
+    fill(xd, 40 * 128, 1);
+    for (std::size_t r = 0; r < 40; ++r) xq[r * 64 + 3] *= 25, xd[r * 128 + 100] *= 40;
+    down[7 * 128 + 9] = 1.5f;
+    fs::create_directory(dir.path() / "llm");
+    io::write_npy((dir.path() / "llm" / "q_proj.npy").string(), TensorView<const float>(q.data(), {32, 64}));
+    io::write_npy((dir.path() / "llm" / "down_proj.npy").string(),
+                  TensorView<const float>(down.data(), {64, 128}));
+    io::write_npy((dir.path() / "llm" / "ff.npy").string(), TensorView<const float>(ff.data(), {16, 64}));
+    io::write_npy(dir.file("xq.npy"), TensorView<const float>(xq.data(), {40, 64}));
+    io::write_npy(dir.file("xd.npy"), TensorView<const float>(xd.data(), {2, 20, 128}));
+  }
+};
+
+// ||X (W - Wq)^T||^2 and ||X W^T||^2 from the written file, computed here.
+std::pair<double, double> file_output_error(const std::vector<float>& w, const std::vector<float>& x,
+                                            std::size_t in, const fs::path& written) {
+  const std::vector<float> back = dequantize_to_float(io::read_quantized(written.string()));
+  double err = 0, energy = 0;
+  for (std::size_t r = 0; r < x.size() / in; ++r)
+    for (std::size_t o = 0; o < w.size() / in; ++o) {
+      double y = 0, dy = 0;
+      for (std::size_t i = 0; i < in; ++i) {
+        y += double(x[r * in + i]) * w[o * in + i];
+        dy += double(x[r * in + i]) * (double(w[o * in + i]) - back[o * in + i]);
+      }
+      err += dy * dy;
+      energy += y * y;
+    }
+  return {err, energy};
+}
+
+TEST(CliMixed, ActsJudgeLayersByTheirOutputError) {
+  LlmLayers llm;
+  for (const std::string measure : {"relative", "output-sse"}) {
+    std::vector<std::string> args = {
+        "mixed",         "llm",          "--acts", "q_proj=xq.npy",   "--acts",    "down_proj=xd.npy",
+        "--budget-bits", "4.5",          "-o",     measure + ".json", "--out-dir", measure,
+        "--candidates",  "2,3,4,4g32,8", "--json"};
+    if (measure != "relative")
+      args.insert(args.end(), {"--error", measure});  // relative: the default with acts
+    const auto r = run_qtool(args, llm.dir.path().string());
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const json plan = json::parse(r.out)["plan"];
+    EXPECT_EQ(plan["error_measure"], measure);
+    EXPECT_LE(plan["totals"]["average_bits"].get<double>(), 4.5 + 1e-9);
+    for (const auto& l : plan["layers"]) {
+      const std::string name = l["name"];
+      const fs::path written = llm.dir.path() / measure / (name + ".npz");
+      if (name == "ff") {  // no activations: its weight error (relative: over ||W||^2)
+        EXPECT_FALSE(l.contains("output_sqnr_db"));
+        double energy = 0;
+        for (const float v : llm.ff) energy += double(v) * v;
+        const double e = file_error(l["file"], written);
+        EXPECT_NEAR(l["error"].get<double>(), measure == "relative" ? e / energy : e, 1e-6 * e / energy);
+        continue;
+      }
+      const bool is_q = name == "q_proj";
+      const auto [err, energy] =
+          file_output_error(is_q ? llm.q : llm.down, is_q ? llm.xq : llm.xd, is_q ? 64 : 128, written);
+      EXPECT_NEAR(l["error"].get<double>(), measure == "relative" ? err / energy : err,
+                  1e-6 * l["error"].get<double>())
+          << name;
+      EXPECT_NEAR(l["output_sqnr_db"].get<double>(), 10 * std::log10(energy / err), 1e-4) << name;
+    }
+  }
+  // The plan file keeps the output SQNR, and quantize --plan reads it and writes the same layers.
+  const json saved = json::parse(read_file(llm.dir.path() / "relative.json"));
+  for (const auto& l : saved["layers"])
+    EXPECT_EQ(l.contains("output_sqnr_db"), l["name"] != "ff") << l["name"];
+  const auto a =
+      run_qtool({"quantize", "--plan", "relative.json", "--out-dir", "again"}, llm.dir.path().string());
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  for (const auto& e : fs::directory_iterator(llm.dir.path() / "relative"))
+    EXPECT_EQ(read_file(e.path()), read_file(llm.dir.path() / "again" / e.path().filename())) << e.path();
+  // The text report shows the output SQNR column and the measure.
+  const auto t =
+      run_qtool({"mixed", "llm", "--acts", "q_proj=xq.npy", "--budget-bits", "4.5", "-o", "t.json"},
+                llm.dir.path().string());
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  EXPECT_NE(t.out.find("out_sqnr"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("relative"), std::string::npos) << t.out;
+}
+
+TEST(CliMixed, BadActsNameTheLayerAndTheFile) {
+  LlmLayers llm;
+  io::write_npy(llm.dir.file("narrow.npy"), TensorView<const float>(llm.xq.data(), {80, 32}));
+  struct Case {
+    std::vector<std::string> args;
+    int code;
+    std::vector<std::string> fragments;
+  };
+  for (const Case& c :
+       std::vector<Case>{{{"--acts", "q_proj=narrow.npy"},
+                          1,
+                          {"layer q_proj", "narrow.npy", "(80, 32)", "expected (rows, 64)"}},
+                         {{"--acts", "v_proj=xq.npy"}, 1, {"xq.npy", "no layer is named v_proj"}},
+                         {{"--acts", "q_proj=absent.npy"}, 1, {"absent.npy"}},
+                         {{"--acts", "xq.npy"}, 2, {"LAYER=FILE"}},
+                         {{"--error", "kl"}, 2, {"unknown error measure 'kl'"}}}) {
+    std::vector<std::string> args = {"mixed", "llm", "--budget-bits", "4", "-o", "p.json"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    const auto r = run_qtool(args, llm.dir.path().string());
+    EXPECT_EQ(r.exit_code, c.code) << c.args[1] << "\n" << r.err;
+    for (const auto& f : c.fragments) EXPECT_NE(r.err.find(f), std::string::npos) << f << "\n" << r.err;
+    EXPECT_FALSE(fs::exists(llm.dir.path() / "p.json"));
   }
 }
 

@@ -151,11 +151,19 @@ void expect_kills_leave_a_whole_file(const ScratchDir& dir, const std::string& n
                                      const std::vector<std::byte>& old_bytes,
                                      const std::function<void()>& write_new) {
   const std::string path = dir.file(name);
-  std::vector<std::byte> new_bytes;
+  // One whole write first: the new contents as a write makes them, and how long a write takes here. The
+  // kill delays are fractions of that time, so they land before, inside (data, fsync, rename) and between
+  // writes on a fast machine and on a slow one alike (fixed delays of up to 60 ms all fell before the
+  // first write on a machine where preparing the 24 MiB took 70 ms).
+  const auto started = std::chrono::steady_clock::now();
+  write_new();
+  const double whole_us =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started).count();
+  const std::vector<std::byte> new_bytes = test::read_bytes(path);
   int killed_mid_write = 0;
-  // Delays from 0 to ~60 ms: before the first write starts, inside writes (data, fsync, rename), between.
-  const int delays_us[] = {0, 300, 1000, 2500, 5000, 8000, 12000, 17000, 23000, 30000, 40000, 60000};
-  for (const int delay : delays_us) {
+  const double fractions[] = {0.0, 0.005, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.65, 0.8, 1.0, 1.5};
+  for (const double fraction : fractions) {
+    const auto delay = static_cast<std::int64_t>(fraction * whole_us);
     SCOPED_TRACE("kill after " + std::to_string(delay) + " us");
     test::write_bytes(path, old_bytes);
     for (const std::string& entry : dir.entries())
@@ -179,10 +187,6 @@ void expect_kills_leave_a_whole_file(const ScratchDir& dir, const std::string& n
     if (temporary_present) ++killed_mid_write;
     const std::vector<std::byte> now = test::read_bytes(path);
     if (now != old_bytes) {
-      if (new_bytes.empty()) {  // the new contents, as a whole write makes them
-        write_new();
-        new_bytes = test::read_bytes(path);
-      }
       EXPECT_EQ(now.size(), new_bytes.size()) << name << " is neither the old file nor the new one";
       EXPECT_TRUE(now == new_bytes) << name << " is neither the old file nor the new one";
     }

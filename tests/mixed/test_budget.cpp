@@ -78,6 +78,23 @@ TEST(MixedBudget, UnreachableThresholdIsSaidInMse) {
   EXPECT_NO_THROW(check_reachable(layers, {BudgetKind::kBytes, 0}));  // select_formats judges those
 }
 
+// Under any other measure the threshold is on the measure's total as it is, and said so.
+TEST(MixedBudget, OtherMeasuresTakeTheThresholdAsItIs) {
+  const auto layers = two_layers();
+  EXPECT_DOUBLE_EQ(solver_budget({BudgetKind::kMaxError, 0.05}, layers, "relative").value, 0.05);
+  EXPECT_NO_THROW(check_reachable(layers, {BudgetKind::kMaxError, 4}, "output-sse"));  // 1 + 3
+  try {
+    check_reachable(layers, {BudgetKind::kMaxError, 3}, "output-sse");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "no plan keeps the total error (output-sse) within 3: the least reachable is 4");
+  }
+  const Plan p = plan_within_budget(layers, kFiles, {BudgetKind::kMaxError, 4}, "output-sse");
+  EXPECT_EQ(p.error_measure, "output-sse");
+  EXPECT_LE(p.total_error(), 4.0);
+}
+
 TEST(MixedBudget, PlanWithinEachKindOfBudget) {
   const auto layers = two_layers();
   // MSE 0.05 = summed 20: a4 + b8 (error 13, 350 bytes) is the cheapest within it (a8 + b8: 400 bytes).

@@ -44,10 +44,10 @@ TEST(MixedCandidate, BytesAndErrorOfEachKind) {
   EXPECT_EQ(f32.bytes, w.size() * 4);
   EXPECT_EQ(f32.error.mse, 0.0);
   EXPECT_EQ(apply_candidate(w, shape, parse_candidate("fp16")).bytes, w.size() * 2);
-  // 4-bit per channel: packed codes plus a float32 scale and int32 zero point per row, and exactly
+  // 4-bit per channel: packed codes plus a float32 scale per row (no zero points: symmetric), and exactly
   // rule 6 with the min/max parameters.
   const auto q4 = apply_candidate(w, shape, parse_candidate("4"));
-  EXPECT_EQ(q4.bytes, w.size() / 2 + 16 * 8);
+  EXPECT_EQ(q4.bytes, w.size() / 2 + 16 * 4);
   Shape view;
   const QuantSpec spec = candidate_spec(parse_candidate("4"), shape, view);
   std::vector<float> want(w.size());
@@ -55,7 +55,7 @@ TEST(MixedCandidate, BytesAndErrorOfEachKind) {
                        choose_qparams<float>(TensorView<const float>(w.data(), shape), spec), want);
   EXPECT_EQ(q4.approx, want);
   const auto g = apply_candidate(w, shape, parse_candidate("4g32"));
-  EXPECT_EQ(g.bytes, w.size() / 2 + 32 * 8);  // two groups per row
+  EXPECT_EQ(g.bytes, w.size() / 2 + 32 * 4);  // two groups per row
   EXPECT_LT(g.error.mse, q4.error.mse);       // finer scales, less error
   EXPECT_LT(apply_candidate(w, shape, parse_candidate("8")).error.mse, q4.error.mse);
   // A conv-like [out, in, k] layer groups over [out, in * k].
@@ -121,7 +121,7 @@ Best brute_force(const std::vector<LayerSensitivity>& t, const Budget& b) {
     for (std::size_t l = 0; l < t.size(); ++l) {
       e += t[l].options[idx[l]].error;
       bytes += t[l].options[idx[l]].bytes;
-      bit_sum += t[l].options[idx[l]].format.bits() * static_cast<double>(t[l].weights);
+      bit_sum += static_cast<double>(t[l].options[idx[l]].format.nominal_bits(t[l].weights));
     }
     if (b.kind == BudgetKind::kMaxError) {
       if (e <= b.value && bytes < best.bytes) best = {e, bytes};

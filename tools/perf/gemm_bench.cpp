@@ -187,6 +187,9 @@ BenchReport run_gemm_bench(const BenchOptions& o, const std::function<void(const
       "weights move >= 3x the " +
       std::to_string(report.machine.last_level_cache_bytes >> 20) + " MiB last-level cache";
   const std::int64_t n = o.size;
+  // Int4 weights are the smallest; when even their copies stop at kMaxColdCopies, say so.
+  if (cold_copies(std::max<std::int64_t>(1, n * n / 2), 27 * n * n) == kMaxColdCopies)
+    report.cold += " (at this size, up to " + std::to_string(kMaxColdCopies) + " copies: partly cached)";
   const auto count = static_cast<std::size_t>(n * n);
   const auto weights = std::make_shared<const std::vector<float>>(normal(count, 0.02f, 1));
   // Every round moves at least these bytes besides the GEMV/GEMM weights: the streaming read (4 n^2),

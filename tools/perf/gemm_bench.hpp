@@ -68,6 +68,9 @@ BenchReport run_gemm_bench(const BenchOptions& options,
 // Helpers shared with bench/: the last-level cache size (sysfs; 32 MiB when unknown) and how many
 // copies of `bytes` rotate so that, between two calls on one copy, at least three times that cache size
 // passes through: the other copies plus `other_bytes`, what the other cases between the two calls move.
+// At most kMaxColdCopies: below about 3x the cache / 256 (400 KB for a 32 MiB cache) weights are small
+// enough to stay partly cached, as they would in a real model of that size.
+inline constexpr std::int64_t kMaxColdCopies = 256;
 std::int64_t last_level_cache_bytes();
 int cold_copies(std::int64_t bytes, std::int64_t other_bytes = 0);
 // Reads `bytes` bytes as fast as one core can; the result only keeps the loads from being optimized out.

@@ -52,7 +52,7 @@ std::int64_t last_level_cache_bytes() {
 int cold_copies(std::int64_t bytes, std::int64_t other_bytes) {
   if (bytes <= 0) return 1;
   const std::int64_t want = 3 * last_level_cache_bytes() - std::max<std::int64_t>(0, other_bytes);
-  return static_cast<int>(std::max<std::int64_t>(1, (want + bytes - 1) / bytes));
+  return static_cast<int>(std::clamp<std::int64_t>((want + bytes - 1) / bytes, 1, kMaxColdCopies));
 }
 
 MachineInfo machine_info() {

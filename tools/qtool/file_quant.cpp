@@ -85,9 +85,10 @@ int run_checkpoint_quant(const FileQuantArgs& args, const Output& out) {
     for (const qk::CheckpointEntry& e : r.members) {
       nlohmann::json m{{"name", e.name}, {"shape", e.shape}, {"dtype", qk::io::dtype_name(e.dtype)},
                        {"quantized", e.quantized}};
-      if (e.quantized)
+      if (e.quantized) {
         m["bits_per_weight"] = e.report.bits_per_weight;
-      else
+        if (!e.note.empty()) m["note"] = e.note;
+      } else
         m["reason"] = e.reason;
       members.push_back(m);
     }
@@ -105,7 +106,8 @@ int run_checkpoint_quant(const FileQuantArgs& args, const Output& out) {
              args.output, quantized, r.members.size(), bits_per_weight);
   for (const qk::CheckpointEntry& e : r.members)
     fmt::print("  {:<32} {:<16} {}\n", e.name, qk::shape_string(e.shape),
-               e.quantized ? fmt::format("{:.2f} bits/weight", e.report.bits_per_weight)
+               e.quantized ? fmt::format("{:.2f} bits/weight{}", e.report.bits_per_weight,
+                                         e.note.empty() ? "" : " (" + e.note + ")")
                            : "copied (" + e.reason + ")");
   const double ratio = r.output_bytes ? static_cast<double>(r.input_bytes) / static_cast<double>(r.output_bytes) : 0.0;
   fmt::print("  {} -> {} ({}), {:.3f} s\n", human_bytes(r.input_bytes), human_bytes(r.output_bytes),

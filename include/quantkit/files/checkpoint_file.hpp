@@ -39,6 +39,9 @@ struct CheckpointEntry {
   io::DType dtype = io::DType::kFloat32;
   bool quantized = false;
   std::string reason;      // why a member was copied ("rank 1", "int64", "excluded by 'x'", "not included")
+  // A quantized member whose rows hold no whole group is quantized per output channel instead; this says
+  // so ("per channel: group size 32 divides neither ..."). Empty otherwise.
+  std::string note;
   FileQuantReport report;  // quantized members
 };
 

@@ -1,6 +1,8 @@
 // A weights manifest (manifest.json beside .npy files: {"layers": [{"name", "file", "shape", ...}]}),
 // the layout of the bundled Silero VAD weights: "name" a string, "file" a path relative to the manifest,
-// "shape" the array's dimensions (checked against the file); other fields are ignored.
+// "shape" the array's dimensions (checked against the file); optional "acts", a .npy of the layer's input
+// activations relative to the manifest (mixed precision, files/mixed_workload.hpp); other fields are
+// ignored.
 #pragma once
 
 #include <string>
@@ -15,6 +17,7 @@ struct ManifestLayer {
   std::string name;
   std::string file;  // absolute or relative to the current folder (resolved against the manifest's folder)
   Shape shape;
+  std::string acts;  // optional "acts": the layer's input activations (.npy, resolved as `file`); or empty
 };
 
 // Reads manifest.json (a path to the file or to its folder); checks every listed file exists. Errors

@@ -2,9 +2,11 @@
 // applied to its weight files later.
 //
 // plan.json: {"format": "quantkit.mixed-plan/1", "objective": "bytes"|"average-bits"|"max-error",
-//   "budget": number, "error_measure": "weight-sse"|"task-metric", "suboptimality_bound": number,
+//   "budget": number, "error_measure": "weight-sse"|"output-sse"|"relative"|"task-metric",
+//   "suboptimality_bound": number,
 //   "layers": [{"name", "file", "shape", "format" ("4", "4g32", "fp16", ...), "bits", "granularity",
-//               "group_size", "weights", "bytes", "error", "mse", "sqnr_db", "pinned_by"}],
+//               "group_size", "weights", "bytes", "error", "mse", "sqnr_db", "pinned_by",
+//               "output_sqnr_db" (only for a layer given activations; null when exact)}],
 //   "totals": {"weights", "bytes", "average_bits", "error", "mse", "sqnr_db"}}
 // `file` is relative to the plan's folder when the plan was written next to the weights, else absolute.
 #pragma once

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,9 @@ struct PlanLayer {
   double mse = 0;
   double sqnr_db = 0;
   std::string pinned_by;
+  // With activations: 10 log10(||X W^T||^2 / ||X (W - Wq)^T||^2) (selection.hpp, output_sqnr_db); NaN
+  // without, +inf for an exact format.
+  double output_sqnr_db = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct Plan {
