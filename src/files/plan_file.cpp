@@ -232,8 +232,18 @@ std::uint64_t apply_plan(const Plan& plan, const std::string& out_dir,
       options.spec = candidate_spec(l.format, l.shape, view);
       std::string input = l.file;
       std::string temp;
-      if (view != l.shape) {
-        // Per-group over [out, rest] (or the flattened layer): the stored tensor is that view.
+      // Groups along the rows [out, rest] are consecutive elements, as the quantized file stores groups of
+      // a tensor of any rank (core/spec.hpp group_row_length): the layer keeps its own shape. Only a layer
+      // whose rows hold no whole group is quantized (and stored) as the flattened view.
+      bool rows_hold_groups = true;
+      try {
+        if (options.spec.granularity == Granularity::kPerGroup)
+          (void)group_row_length(l.shape, options.spec.group_size);
+      } catch (const Error&) {
+        rows_hold_groups = false;
+      }
+      if (view != l.shape && !rows_hold_groups) {
+        // Per-group over the flattened layer: the stored tensor is that view.
         // Built by append: GCC 12 warns (-Wrestrict, a false positive) on "." + std::string here.
         std::string temp_name = ".";
         temp_name += file_stem(l.name);

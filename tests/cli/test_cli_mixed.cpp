@@ -105,11 +105,12 @@ TEST(CliMixed, ByteBudgetPlanBeatsTheUniformPlansThatFitAndApplies) {
   EXPECT_GE(fitting, 2);
   EXPECT_TRUE(fs::exists(dir.file("plan.json")));
   EXPECT_TRUE(fs::exists(dir.path() / "q" / "manifest.json"));
-  // A per-group layer is stored as its [out, rest] view; the manifest keeps both shapes.
+  // A per-group layer keeps its shape (groups along the flattened rows); the manifest gives both shapes.
   const json manifest = json::parse(read_file(dir.path() / "q" / "manifest.json"));
   for (const auto& l : manifest["layers"]) {
     if (l["name"] != "encoder.1") continue;
     EXPECT_EQ(l["shape"].get<Shape>(), (Shape{64, 128, 3}));
+    EXPECT_EQ(l["stored_shape"].get<Shape>(), (Shape{64, 128, 3}));
     EXPECT_EQ(io::read_quantized((dir.path() / "q" / "encoder.1.npz").string()).meta.shape,
               l["stored_shape"].get<Shape>());
   }

@@ -437,7 +437,10 @@ TEST_F(PlanFixture, ApplyWritesEveryLayerInItsFormat) {
     EXPECT_EQ(back, apply_candidate(values[i], files[i].shape, plan.layers[i].format).approx)
         << files[i].name;
   }
-  EXPECT_EQ(manifest["layers"][1]["stored_shape"], (Shape{8, 32}));
+  // Groups of 32 run along the rows [8, 32] of the [8, 4, 8] layer: consecutive elements, so the file keeps
+  // the layer's shape, as `qtool quantize --group-size 32` writes it.
+  EXPECT_EQ(manifest["layers"][1]["stored_shape"], (Shape{8, 4, 8}));
+  EXPECT_EQ(io::read_quantized((out / (files[1].name + ".npz")).string()).meta.shape, (Shape{8, 4, 8}));
   const io::NpyArray h = io::read_npy((out / "c.npy").string());
   EXPECT_EQ(h.dtype(), io::DType::kFloat16);
   EXPECT_EQ(h.shape(), (Shape{10}));
