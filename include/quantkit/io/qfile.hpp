@@ -19,11 +19,11 @@
 //               group_size, quant_min, quant_max, reduce_range, scale_dtype, range_rule, packing, shape,
 //               dtype; zero_point_member in version 3)
 //
-// element is "int" (the default when absent: files written before it existed) or a codebook format, whose
-// files say format "quantkit.qtensor/2" (integer files stay "quantkit.qtensor/1")
+// element is "int" (the default when absent: files written before it existed) or a codebook format
 // (core/element_format.hpp): "fp8-e4m3", "fp8-e5m2" (q: uint8 bit patterns with the input's shape) or
 // "nf4" (q: packed 4-bit level indices). A codebook file has bits 8 or 4, signed false, quant_min 0,
-// quant_max 2^bits - 1, a zero_point of zeros, and one more member:
+// quant_max 2^bits - 1, no zero_point member (version 3; version 2 files, still read, stored zeros), and
+// one more member:
 //   codebook    float32 [2^bits], the value of every code; the tensor is codebook[q] * scale
 //               (numpy: codebook[q] * scale, after unpacking nf4's nibbles, element 2k in the low nibble).
 #pragma once
@@ -43,9 +43,10 @@
 
 namespace qk::io {
 
-// Integer files are version 1, as before the element field existed, so every reader of version 1 reads
-// them; codebook files are version 2, so an older reader refuses them instead of taking FP8 bit patterns
-// for integer codes. Both are read.
+// Which version a file says: 1 for integer files with a zero_point member (every reader of version 1
+// reads them); 3 for any file without one (symmetric integer codes, f16 scales, the full range rule,
+// and every codebook file), so an older reader refuses what it would misread. Version 2 (codebook files
+// with a zero_point of zeros, written before version 3) is still read. All three are read.
 inline constexpr const char* kQuantizedFormat = "quantkit.qtensor/1";
 inline constexpr const char* kQuantizedFormatV2 = "quantkit.qtensor/2";
 inline constexpr const char* kQuantizedFormatV3 = "quantkit.qtensor/3";
