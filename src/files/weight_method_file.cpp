@@ -21,7 +21,7 @@ namespace qk {
 
 namespace {
 
-constexpr std::int64_t kRowsPerBatch = 4096;
+constexpr std::int64_t kRowsPerBatch = 256;
 // Shares of a GPTQ/AWQ run's progress (4096 x 4096, 1,024-4,096 calibration rows): reading the
 // activations (X^T X) and RTN's output error (one pass of d H d^T); the method takes the rest.
 constexpr double kReadShare = 0.15, kRtnErrorShare = 0.15;
@@ -183,6 +183,7 @@ MethodFileReport quantize_file_with_method(const std::string& weights,
   const SquareMatrix h = hessian && stats.rows() > 0 ? stats.take_hessian() : SquareMatrix{};
   const ActivationStats* calibration = activations.empty() ? nullptr : &stats;
   WeightQuantOptions step = options;
+  step.keep_dequantized = false;  // the file needs codes and parameters; errors come with the result
   try {
     if (hessian) {
       step.progress = progress_part(whole, read_end, rtn_end);
@@ -194,7 +195,7 @@ MethodFileReport quantize_file_with_method(const std::string& weights,
   } catch (const Error& e) {
     throw Error(weights + ": " + e.what());
   }
-  report.weight_mse = compare(w, report.result.dequantized).mse;
+  report.weight_mse = report.result.weight_error.mse;
 
   const QuantizedLinear& q = report.result;
   io::QuantizedFileMeta meta;

@@ -87,8 +87,8 @@ Eigen::VectorXd candidate_row_errors(std::span<const float> w, std::int64_t out,
 // - the whole-layer rescoring goes 256 rows at a time (RTN, then the float errors of those rows), so no
 //   whole-layer candidate exists besides the result.
 // Memory besides the layer and H (in x in doubles, formed by the caller): H's float blocks (5/8 of an
-// in x in float matrix) while the alphas are scored, then the result (FloatRowErrors::drop_copy), and
-// blocks of 256 rows.
+// in x in float matrix) while the alphas are scored, then the result (FloatRowErrors::drop_copy): codes
+// and parameters, plus the dequantized weights only with options.keep_dequantized; and blocks of 256 rows.
 QuantizedLinear awq_linear(std::span<const float> w, std::int64_t out, std::int64_t in,
                            std::span<const double> mean_abs, const Eigen::Map<const Eigen::MatrixXd>& h,
                            const QuantSpec& spec, const WeightQuantOptions& options) {
@@ -164,71 +164,90 @@ QuantizedLinear awq_linear(std::span<const float> w, std::int64_t out, std::int6
     }
     float_row_errors.drop_copy();
     if (std::isfinite(best_error)) {
-      best = scaled_rtn(w, out, in, awq_scales(mean_abs, chosen), spec);
+      best = scaled_rtn(w, out, in, awq_scales(mean_abs, chosen), spec, {}, {}, options.keep_dequantized);
       best.alpha = chosen;
     }
   }
   if (!std::isfinite(best_error))
     throw Error("awq: no alpha gave a finite output error (is the Hessian finite?)");
-  if (!options.awq_clip) {
-    best.output_error = exact_row_errors(w, best.dequantized, out, in, h).sum();
-    progress.finish();
-    return best;
-  }
-  // Auto-clip, AWQ's second step: with s fixed, each slot's range is shrunk (factors 1 .. min_clip) to
-  // minimise that slot's own output error. The codes quantize W diag(s), whose input is X diag(1/s), so
-  // the search uses H' = diag(1/s) H diag(1/s) (folded into each slot block). A slot wider than kMaxBlock
-  // inputs (per channel on a wide layer) would cost width^2 per trial: it uses H's diagonal instead (the
-  // importance of each input).
-  constexpr std::int64_t kMaxBlock = 1024;
+  // The clip search (below, when awq_clip is on), then both errors, 256 rows at a time. `best` holds its
+  // whole-layer values only when the caller keeps them (or the layer was scored whole above); otherwise
+  // each block's values are made again (RTN is row by row, so they are the same) and dropped after use.
+  const bool values_kept = !best.dequantized.empty();
   ClipSearch search;
   search.grid = options.clip_grid;
   search.min_clip = options.min_clip;
-  const std::int64_t width = spec.granularity == Granularity::kPerGroup ? spec.group_size : in;
   const std::vector<double> s(best.input_scale.begin(), best.input_scale.end());
-  std::vector<double> inv_s(static_cast<std::size_t>(in));
-  for (std::size_t c = 0; c < inv_s.size(); ++c) inv_s[c] = 1.0 / s[c];
-  if (width <= kMaxBlock) {
-    search.hessian = &h;
-    search.hessian_scale = std::move(inv_s);
-  } else {
-    search.importance.resize(static_cast<std::size_t>(in));
-    for (std::int64_t c = 0; c < in; ++c) {
-      const double is = inv_s[static_cast<std::size_t>(c)];
-      search.importance[static_cast<std::size_t>(c)] = h(c, c) * is * is + 1e-30;
+  if (options.awq_clip) {
+    // Auto-clip, AWQ's second step: with s fixed, each slot's range is shrunk (factors 1 .. min_clip) to
+    // minimise that slot's own output error. The codes quantize W diag(s), whose input is X diag(1/s), so
+    // the search uses H' = diag(1/s) H diag(1/s) (folded into each slot block). A slot wider than
+    // kMaxBlock inputs (per channel on a wide layer) would cost width^2 per trial: it uses H's diagonal
+    // instead (the importance of each input).
+    constexpr std::int64_t kMaxBlock = 1024;
+    const std::int64_t width = spec.granularity == Granularity::kPerGroup ? spec.group_size : in;
+    std::vector<double> inv_s(static_cast<std::size_t>(in));
+    for (std::size_t c = 0; c < inv_s.size(); ++c) inv_s[c] = 1.0 / s[c];
+    if (width <= kMaxBlock) {
+      search.hessian = &h;
+      search.hessian_scale = std::move(inv_s);
+    } else {
+      search.importance.resize(static_cast<std::size_t>(in));
+      for (std::int64_t c = 0; c < in; ++c) {
+        const double is = inv_s[static_cast<std::size_t>(c)];
+        search.importance[static_cast<std::size_t>(c)] = h(c, c) * is * is + 1e-30;
+      }
     }
   }
   // Each slot's clip minimised the slot's own error; the groups of a row still interact through H's
   // off-diagonal blocks, so the clipped row can come out worse as a whole. Rows do not interact (the
   // output error is a sum over rows): keep, row by row, whichever of the clipped and unclipped is better.
-  // Done kRowBlock rows at a time, so the clipped candidate never exists for the whole layer.
+  // Done kRowBlock rows at a time, so the clipped candidate never exists for the whole layer. The blocks
+  // are those exact_row_errors uses, so the output error is the whole-layer value to the last bit.
   constexpr std::int64_t kRowBlock = 256;
   const std::int64_t slots_per_row = static_cast<std::int64_t>(best.params.scale.size()) / out;
+  Eigen::VectorXd exact_rows(out);
+  ErrorAccumulator weight_error;
+  std::vector<float> values;
   for (std::int64_t first = 0; first < out; first += kRowBlock) {
     const std::int64_t rows = std::min(kRowBlock, out - first);
     const auto base = static_cast<std::size_t>(first * in), count = static_cast<std::size_t>(rows * in);
     const std::span<const float> w_rows = w.subspan(base, count);
-    const QuantizedLinear clipped = scaled_rtn(w_rows, rows, in, s, spec, search);
-    const Eigen::VectorXd clipped_rows = float_row_errors(w_rows, clipped.dequantized, rows);
-    const Eigen::VectorXd plain_rows = best_rows.segment(first, rows);
-    for (std::int64_t r = 0; r < rows; ++r) {
-      if (!(clipped_rows(r) < plain_rows(r))) continue;
-      const auto row = static_cast<std::ptrdiff_t>(r * in), n = static_cast<std::ptrdiff_t>(in);
-      const auto at = static_cast<std::ptrdiff_t>(base) + row;
-      std::copy(clipped.codes.begin() + row, clipped.codes.begin() + row + n, best.codes.begin() + at);
-      std::copy(clipped.dequantized.begin() + row, clipped.dequantized.begin() + row + n,
-                best.dequantized.begin() + at);
-      const auto from = static_cast<std::ptrdiff_t>(r * slots_per_row);
-      const auto to = static_cast<std::ptrdiff_t>((first + r) * slots_per_row);
-      std::copy(clipped.params.scale.begin() + from, clipped.params.scale.begin() + from + slots_per_row,
-                best.params.scale.begin() + to);
-      std::copy(clipped.params.zero_point.begin() + from,
-                clipped.params.zero_point.begin() + from + slots_per_row,
-                best.params.zero_point.begin() + to);
+    if (values_kept) {
+      values.assign(best.dequantized.begin() + static_cast<std::ptrdiff_t>(base),
+                    best.dequantized.begin() + static_cast<std::ptrdiff_t>(base + count));
+    } else {
+      values = scaled_rtn(w_rows, rows, in, s, spec).dequantized;
     }
-    progress.add(static_cast<double>(rows));
+    if (options.awq_clip) {
+      const QuantizedLinear clipped = scaled_rtn(w_rows, rows, in, s, spec, search);
+      const Eigen::VectorXd clipped_rows = float_row_errors(w_rows, clipped.dequantized, rows);
+      const Eigen::VectorXd plain_rows = best_rows.segment(first, rows);
+      for (std::int64_t r = 0; r < rows; ++r) {
+        if (!(clipped_rows(r) < plain_rows(r))) continue;
+        const auto row = static_cast<std::ptrdiff_t>(r * in), n = static_cast<std::ptrdiff_t>(in);
+        const auto at = static_cast<std::ptrdiff_t>(base) + row;
+        std::copy(clipped.codes.begin() + row, clipped.codes.begin() + row + n, best.codes.begin() + at);
+        std::copy(clipped.dequantized.begin() + row, clipped.dequantized.begin() + row + n,
+                  values.begin() + row);
+        const auto from = static_cast<std::ptrdiff_t>(r * slots_per_row);
+        const auto to = static_cast<std::ptrdiff_t>((first + r) * slots_per_row);
+        std::copy(clipped.params.scale.begin() + from, clipped.params.scale.begin() + from + slots_per_row,
+                  best.params.scale.begin() + to);
+        std::copy(clipped.params.zero_point.begin() + from,
+                  clipped.params.zero_point.begin() + from + slots_per_row,
+                  best.params.zero_point.begin() + to);
+      }
+      if (values_kept)
+        std::copy(values.begin(), values.end(), best.dequantized.begin() + static_cast<std::ptrdiff_t>(base));
+      progress.add(static_cast<double>(rows));
+    }
+    exact_rows.segment(first, rows) = exact_row_errors(w_rows, values, rows, in, h);
+    weight_error.add(w_rows, values);
   }
-  best.output_error = exact_row_errors(w, best.dequantized, out, in, h).sum();
+  best.output_error = exact_rows.sum();
+  best.weight_error = weight_error.result();
+  if (!options.keep_dequantized) std::vector<float>().swap(best.dequantized);
   progress.finish();
   return best;
 }

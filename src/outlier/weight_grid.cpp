@@ -100,13 +100,13 @@ std::vector<SlotGrid> hessian_clip_search(std::span<const float> w, std::int64_t
 
 }  // namespace
 
-QuantizedLinear empty_layer(std::int64_t out, std::int64_t in, const QuantSpec& spec) {
+QuantizedLinear empty_layer(std::int64_t out, std::int64_t in, const QuantSpec& spec, bool with_values) {
   QuantizedLinear q;
   q.out = out;
   q.in = in;
   q.params.spec = spec;
   q.codes.assign(static_cast<std::size_t>(out * in), 0);
-  q.dequantized.assign(static_cast<std::size_t>(out * in), 0.0f);
+  if (with_values) q.dequantized.assign(static_cast<std::size_t>(out * in), 0.0f);
   return q;
 }
 
@@ -159,30 +159,41 @@ QuantizedLinear rtn_linear(std::span<const float> w, std::int64_t out, std::int6
 }
 
 QuantizedLinear scaled_rtn(std::span<const float> w, std::int64_t out, std::int64_t in,
-                           std::span<const double> s, const QuantSpec& spec, const ClipSearch& search) {
+                           std::span<const double> s, const QuantSpec& spec, const ClipSearch& search,
+                           const RowBlockFn& each, bool keep_values) {
   constexpr std::int64_t kRowBlock = 256;
+  const bool scaled_by_s = !s.empty();
   std::vector<float> sf(s.size());
   for (std::size_t c = 0; c < s.size(); ++c) sf[c] = static_cast<float>(s[c]);
-  QuantizedLinear q = empty_layer(out, in, spec);
+  QuantizedLinear q = empty_layer(out, in, spec, keep_values);
   std::vector<float> scaled;
   for (std::int64_t first = 0; first < out; first += kRowBlock) {
     const std::int64_t rows = std::min(kRowBlock, out - first);
     const auto base = static_cast<std::size_t>(first * in);
-    scaled.resize(static_cast<std::size_t>(rows * in));
-    for (std::int64_t r = 0; r < rows; ++r)
-      for (std::int64_t c = 0; c < in; ++c) {
-        const auto k = static_cast<std::size_t>(r * in + c);
-        scaled[k] = w[base + k] * sf[static_cast<std::size_t>(c)];
-      }
-    const QuantizedLinear part = rtn_linear(scaled, rows, in, spec, search);
+    const std::span<const float> w_rows = w.subspan(base, static_cast<std::size_t>(rows * in));
+    if (scaled_by_s) {
+      scaled.resize(static_cast<std::size_t>(rows * in));
+      for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t c = 0; c < in; ++c) {
+          const auto k = static_cast<std::size_t>(r * in + c);
+          scaled[k] = w_rows[k] * sf[static_cast<std::size_t>(c)];
+        }
+    }
+    QuantizedLinear part =
+        rtn_linear(scaled_by_s ? std::span<const float>(scaled) : w_rows, rows, in, spec, search);
     std::copy(part.codes.begin(), part.codes.end(), q.codes.begin() + static_cast<std::ptrdiff_t>(base));
-    for (std::size_t k = 0; k < part.dequantized.size(); ++k)
-      q.dequantized[base + k] = part.dequantized[k] / sf[k % static_cast<std::size_t>(in)];
+    if (scaled_by_s)
+      for (std::size_t k = 0; k < part.dequantized.size(); ++k)
+        part.dequantized[k] /= sf[k % static_cast<std::size_t>(in)];
+    if (each) each(first, rows, part.dequantized);
+    if (keep_values)
+      std::copy(part.dequantized.begin(), part.dequantized.end(),
+                q.dequantized.begin() + static_cast<std::ptrdiff_t>(base));
     q.params.scale.insert(q.params.scale.end(), part.params.scale.begin(), part.params.scale.end());
     q.params.zero_point.insert(q.params.zero_point.end(), part.params.zero_point.begin(),
                                part.params.zero_point.end());
   }
-  q.input_scale = std::move(sf);
+  if (scaled_by_s) q.input_scale = std::move(sf);
   return q;
 }
 

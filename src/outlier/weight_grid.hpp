@@ -5,6 +5,7 @@
 
 #include <Eigen/Dense>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -37,17 +38,24 @@ struct SlotGrid {
 SlotGrid slot_grid(std::span<const float> values, const QuantSpec& spec, double clip = 1.0);
 std::int8_t quantize_to_grid(float w, const SlotGrid& g, QRange r);
 
-// A layer's result with every code and value zero and no parameters yet.
-QuantizedLinear empty_layer(std::int64_t out, std::int64_t in, const QuantSpec& spec);
+// A layer's result with every code and value zero and no parameters yet (no values: `dequantized` empty).
+QuantizedLinear empty_layer(std::int64_t out, std::int64_t in, const QuantSpec& spec,
+                            bool with_values = true);
+
+// Told each block of rows as it is quantized: rows [first, first + rows) and their dequantized values.
+using RowBlockFn = std::function<void(std::int64_t first, std::int64_t rows, std::span<const float> values)>;
 
 QuantizedLinear rtn_linear(std::span<const float> w, std::int64_t out, std::int64_t in, const QuantSpec& spec,
                            const ClipSearch& search);
 
 // W diag(s), quantized by RTN (with the clip search), back to the layer's weights by diag(1/s): the codes,
 // parameters, dequantized weights and input_scale of AWQ's and SmoothQuant's layers. Rows are
-// independent: they go through 256 at a time, so the scaled copy of W never exists whole.
+// independent: they go through 256 at a time, so the scaled copy of W never exists whole. s empty: plain
+// RTN (rtn_linear's result, no input_scale). Each block's values go to `each` (when set), and into the
+// result's `dequantized` only with keep_values.
 QuantizedLinear scaled_rtn(std::span<const float> w, std::int64_t out, std::int64_t in,
-                           std::span<const double> s, const QuantSpec& spec, const ClipSearch& search = {});
+                           std::span<const double> s, const QuantSpec& spec, const ClipSearch& search = {},
+                           const RowBlockFn& each = {}, bool keep_values = true);
 
 // options.progress (optional) gets the fraction of the columns done.
 QuantizedLinear gptq_linear(std::span<const float> w, std::int64_t out, std::int64_t in,

@@ -68,8 +68,8 @@ double output_error_eigen(std::span<const float> w, std::span<const float> appro
 double output_error(std::span<const float> w, std::span<const float> approx, std::int64_t out,
                     std::int64_t in, const SquareMatrix& hessian) {
   if (hessian.n != in || static_cast<std::int64_t>(w.size()) != out * in || approx.size() != w.size())
-    throw Error("output_error: weights, approximation and Hessian do not fit a " + std::to_string(out) + " x " +
-                std::to_string(in) + " layer");
+    throw Error("output_error: weights, approximation and Hessian do not fit a " + std::to_string(out) +
+                " x " + std::to_string(in) + " layer");
   return output_error_eigen(w, approx, out, in, detail::eigen_view(hessian));
 }
 
@@ -80,7 +80,7 @@ OutputError compare_outputs(std::span<const float> w, std::span<const float> app
                 " x " + std::to_string(in) + " layer");
   const auto hessian = detail::eigen_view(hessian_matrix);
   if (signal < 0) signal = output_error_eigen(w, std::vector<float>(w.size(), 0.0f), out, in, hessian);
-  signal = std::max(0.0, signal);                                               // (2/n) ||X W^T||^2
+  signal = std::max(0.0, signal);                                                     // (2/n) ||X W^T||^2
   const double err = std::max(0.0, output_error_eigen(w, approx, out, in, hessian));  // (2/n) ||X D^T||^2
   OutputError e;
   e.mse = out > 0 ? err / (2.0 * static_cast<double>(out)) : 0.0;
@@ -164,9 +164,31 @@ QuantizedLinear quantize_linear(std::span<const float> w, std::int64_t out, std:
   WeightQuantOptions inner = options;
   inner.progress = progress_part(options.progress, 0.0, kGptqShare);
   QuantizedLinear q;
+  bool measured = false;  // weight_error and output_error filled while quantizing
   switch (method) {
     case WeightMethod::kRtn:
-      q = detail::rtn_linear(w, out, in, spec, {});
+      if (options.keep_dequantized) {
+        q = detail::rtn_linear(w, out, in, spec, {});
+        break;
+      }
+      {
+        // Rows are independent: 256 at a time, each block measured and dropped (the same sums as below).
+        ErrorAccumulator weight_error;
+        Eigen::VectorXd rows_error = Eigen::VectorXd::Zero(out);
+        q = detail::scaled_rtn(
+            w, out, in, {}, spec, {},
+            [&](std::int64_t first, std::int64_t rows, std::span<const float> values) {
+              const std::span<const float> w_rows =
+                  w.subspan(static_cast<std::size_t>(first * in), static_cast<std::size_t>(rows * in));
+              weight_error.add(w_rows, values);
+              if (with_hessian)
+                rows_error.segment(first, rows) = detail::row_output_errors(w_rows, values, rows, in, h);
+            },
+            false);
+        q.weight_error = weight_error.result();
+        if (with_hessian) q.output_error = rows_error.sum();
+        measured = true;
+      }
       break;
     case WeightMethod::kImportance: {
       std::vector<double> imp = stats->mean_square();
@@ -179,8 +201,9 @@ QuantizedLinear quantize_linear(std::span<const float> w, std::int64_t out, std:
       q = detail::rtn_linear(w, out, in, spec, search);
       break;
     }
-    case WeightMethod::kAwq:  // its result carries the output error; it reports its own progress
+    case WeightMethod::kAwq:  // its result carries both errors; it reports its own progress
       q = detail::awq_linear(w, out, in, stats->mean_abs(), h, spec, options);
+      measured = true;
       break;
     case WeightMethod::kGptq:
       q = detail::gptq_linear(w, out, in, Eigen::MatrixXd(h), spec, inner);
@@ -189,8 +212,11 @@ QuantizedLinear quantize_linear(std::span<const float> w, std::int64_t out, std:
       q = smoothquant(w, out, in, *stats, spec, options);
       break;
   }
-  if (with_hessian && method != WeightMethod::kAwq)
-    q.output_error = output_error_eigen(w, q.dequantized, out, in, h);
+  if (!measured) {
+    q.weight_error = compare(w, q.dequantized);
+    if (with_hessian) q.output_error = output_error_eigen(w, q.dequantized, out, in, h);
+  }
+  if (!options.keep_dequantized) std::vector<float>().swap(q.dequantized);
   if (options.progress) options.progress(1.0);
   return q;
 }

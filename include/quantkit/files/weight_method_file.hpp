@@ -19,7 +19,7 @@ struct MethodFileReport {
   std::int64_t out = 0, in = 0;
   std::int64_t calibration_rows = 0;
   std::uint64_t output_bytes = 0;
-  QuantizedLinear result;  // codes, parameters, dequantized weights, alpha, output error
+  QuantizedLinear result;  // codes, parameters, alpha, weight and output errors (no dequantized weights)
   double weight_mse = 0;
   double rtn_output_error = 0;  // RTN's output error on the same statistics (0 without a Hessian)
   double bits_per_weight = 0;   // of the written payload (io::payload_bits_per_weight)

@@ -29,6 +29,7 @@
 #include "quantkit/core/quantize.hpp"
 #include "quantkit/core/spec.hpp"
 #include "quantkit/outlier/activation_stats.hpp"
+#include "quantkit/ptq/stats.hpp"
 
 namespace qk {
 
@@ -56,6 +57,11 @@ struct WeightQuantOptions {
   // How scales are stored and which symmetric range rule the codes use (core/spec.hpp).
   ScaleDType scale_dtype = ScaleDType::kFloat32;
   RangeRule range_rule = RangeRule::kPyTorch;
+  // false: the result's `dequantized` is left empty and rtn and awq never hold the whole layer's
+  // dequantized weights (out x in floats) at once: they go 256 rows at a time into weight_error and
+  // output_error, which come out the same either way. The file functions use it (a 4096 x 4096 layer:
+  // 64 MiB less at the peak).
+  bool keep_dequantized = true;
   // Called (when set) with the fraction of quantize_linear's work done, 0..1, nondecreasing, ending at 1:
   // per block of columns for gptq, per alpha, row block and pass for awq; the other methods report 1 at
   // the end.
@@ -66,7 +72,9 @@ struct QuantizedLinear {
   std::int64_t out = 0, in = 0;
   QuantParams params;              // spec: per channel (axis 0) or per group along the input axis
   std::vector<std::int8_t> codes;  // [out, in], codes of W diag(s)
-  std::vector<float> dequantized;  // [out, in], what the layer's weights become (divided by s)
+  std::vector<float> dequantized;  // [out, in], what the layer's weights become (divided by s); empty
+                                   // when options.keep_dequantized is false
+  ErrorStats weight_error;         // W against what it becomes (MSE, max error, SQNR)
   std::vector<float> input_scale;  // s per input channel (awq, smoothquant); empty otherwise
   double alpha = 0;                // awq / smoothquant: the exponent used
   double output_error = 0;         // sum over rows of d H d^T, d = W - dequantized (0 without a Hessian)
