@@ -86,9 +86,9 @@ Eigen::VectorXd candidate_row_errors(std::span<const float> w, std::int64_t out,
 //   keeps its clipped or plain slots, whichever has the smaller error.
 // - the whole-layer rescoring goes 256 rows at a time (RTN, then the float errors of those rows), so no
 //   whole-layer candidate exists besides the result.
-// Memory besides the layer and H (in x in doubles, formed by the caller): H's float blocks (5/8 of an
-// in x in float matrix) while the alphas are scored, then the result (FloatRowErrors::drop_copy): codes
-// and parameters, plus the dequantized weights only with options.keep_dequantized; and blocks of 256 rows.
+// Memory besides the layer and H (in x in doubles, formed by the caller): the result (codes and
+// parameters, plus the dequantized weights only with options.keep_dequantized), one float block of H
+// at a time (FloatRowErrors) and blocks of 256 rows.
 QuantizedLinear awq_linear(std::span<const float> w, std::int64_t out, std::int64_t in,
                            std::span<const double> mean_abs, const Eigen::Map<const Eigen::MatrixXd>& h,
                            const QuantSpec& spec, const WeightQuantOptions& options) {
@@ -141,9 +141,6 @@ QuantizedLinear awq_linear(std::span<const float> w, std::int64_t out, std::int6
     progress.add(static_cast<double>(sample));
   }
   sampled = {};
-  // Only the whole-layer rescoring still uses the float copy of H's blocks much; the clip pass, with the
-  // whole-layer result in memory, converts them as it goes.
-  if (exhaustive) float_row_errors.drop_copy();
   if (!exhaustive) {
     // stable: among equal sample errors the smaller alpha comes first
     std::stable_sort(candidates.begin(), candidates.end(),
@@ -162,7 +159,6 @@ QuantizedLinear awq_linear(std::span<const float> w, std::int64_t out, std::int6
         best_rows = std::move(rows);
       }
     }
-    float_row_errors.drop_copy();
     if (std::isfinite(best_error)) {
       best = scaled_rtn(w, out, in, awq_scales(mean_abs, chosen), spec, {}, {}, options.keep_dequantized);
       best.alpha = chosen;

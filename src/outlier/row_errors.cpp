@@ -3,9 +3,6 @@
 
 #include <algorithm>
 
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
 
 namespace qk::detail {
 
@@ -54,11 +51,6 @@ FloatRowErrors::FloatRowErrors(const Eigen::Map<const Eigen::MatrixXd>& hessian,
   // Blocks of at least 512 inputs keep each product a GEMM worth its overhead; small layers: one block.
   parts_ = in % 4 == 0 && in >= 2048 ? 4 : 1;
   part_ = in / parts_;
-  for (std::int64_t i = 0; i < parts_; ++i)
-    for (std::int64_t j = i; j < parts_; ++j) {
-      blocks_.emplace_back();
-      convert_block(i, j, blocks_.back());
-    }
 }
 
 void FloatRowErrors::convert_block(std::int64_t i, std::int64_t j, kernels::Fp32Weights& b) const {
@@ -71,15 +63,6 @@ void FloatRowErrors::convert_block(std::int64_t i, std::int64_t j, kernels::Fp32
     for (std::int64_t c = 0; c < part_; ++c)
       b.values[static_cast<std::size_t>(r * part_ + c)] =
           static_cast<float>(hessian_(i * part_ + c, j * part_ + r));
-}
-
-void FloatRowErrors::drop_copy() {
-  blocks_ = {};
-#if defined(__GLIBC__)
-  // glibc keeps freed blocks below its adaptive mmap threshold (4 MiB blocks, once an 8 MiB temporary was
-  // freed) in the heap, resident: without handing them back the drop lowers no peak.
-  malloc_trim(0);
-#endif
 }
 
 Eigen::VectorXd FloatRowErrors::operator()(std::span<const float> w, std::span<const float> approx,
@@ -101,11 +84,10 @@ Eigen::VectorXd FloatRowErrors::operator()(std::span<const float> w, std::span<c
     }
     errors.segment(first, rows).setZero();
     y_.resize(count);
-    std::size_t b = 0;
     for (std::int64_t i = 0; i < parts_; ++i)
-      for (std::int64_t j = i; j < parts_; ++j, ++b) {
-        if (blocks_.empty()) convert_block(i, j, scratch_);
-        kernels::gemm(d_[static_cast<std::size_t>(i)], rows, blocks_.empty() ? scratch_ : blocks_[b], y_);
+      for (std::int64_t j = i; j < parts_; ++j) {
+        convert_block(i, j, block_);
+        kernels::gemm(d_[static_cast<std::size_t>(i)], rows, block_, y_);
         const std::vector<float>& dj = d_[static_cast<std::size_t>(j)];
         const double weight = i == j ? 1.0 : 2.0;
         for (std::int64_t r = 0; r < rows; ++r) {

@@ -30,16 +30,15 @@ Eigen::VectorXd exact_row_errors(std::span<const float> w, std::span<const float
 // row's clip): a relative error near 1e-6 can only swap candidates that are tied to that precision.
 // H is symmetric, so with its inputs cut into `parts` blocks only the blocks on and above the diagonal
 // are multiplied (the ones above count twice): (parts + 1) / (2 parts) of a full product, 62% at 4.
-// The float blocks are made once and kept (5/8 of an in x in float matrix: 40 MiB at 4096) until
-// drop_copy(); from then on each block is converted again where it is used (1/256 of a block's product per
-// 256 rows): the same values in less memory, for the last few passes.
+// Each float block is converted from H where it is used, once per 256 rows (1/256 of the block's
+// product): keeping all of them (5/8 of an in x in float matrix, 40 MiB at 4096) was AWQ's peak memory
+// for a 3-4% gain in time.
 class FloatRowErrors {
  public:
   // `hessian` must outlive this object.
   FloatRowErrors(const Eigen::Map<const Eigen::MatrixXd>& hessian, std::int64_t in);
   // Rows 0 .. out-1 of w and approx ([out, in] row-major).
   Eigen::VectorXd operator()(std::span<const float> w, std::span<const float> approx, std::int64_t out);
-  void drop_copy();
 
  private:
   // H[j block, i block] in float, row by row, into b.
@@ -47,8 +46,7 @@ class FloatRowErrors {
 
   Eigen::Map<const Eigen::MatrixXd> hessian_;
   std::int64_t in_, parts_ = 1, part_ = 0;
-  std::vector<kernels::Fp32Weights> blocks_;  // (i, j), i <= j, row by row; empty after drop_copy()
-  kernels::Fp32Weights scratch_;              // the block in use after drop_copy()
+  kernels::Fp32Weights block_;  // the block in use
   std::vector<std::vector<float>> d_;
   std::vector<float> y_;
 };
