@@ -3,7 +3,6 @@
 
 #include <algorithm>
 
-
 namespace qk::detail {
 
 void difference_rows(std::span<const float> w, std::span<const float> approx, std::int64_t first,
