@@ -5,9 +5,10 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 
+#include "checkpoint_member.hpp"
 #include "file_streaming.hpp"
 #include "quantkit/core/error.hpp"
 #include "quantkit/io/atomic_file.hpp"
@@ -59,23 +60,6 @@ std::vector<std::byte> encode_copy(const io::NpyArray& a) {
   }
 }
 
-// A whole checkpoint mixes shapes: a group size that fits the linear layers may fit no row of a small conv
-// or an odd embedding. Such a member is quantized per output channel instead (the finest granularity
-// that fits any shape), as llama.cpp's quantizer falls back to another type for tensors whose rows do
-// not hold whole blocks; the returned note says so. Empty when the spec fits as it is.
-std::string fall_back_to_channels(QuantSpec& spec, const Shape& shape) {
-  if (spec.granularity != Granularity::kPerGroup) return "";
-  try {
-    (void)group_row_length(shape, spec.group_size);
-    return "";
-  } catch (const Error& e) {
-    spec.granularity = Granularity::kPerChannel;
-    spec.axis = 0;
-    spec.group_size = 0;
-    return std::string("per channel: ") + e.what();
-  }
-}
-
 std::uint64_t size_or_zero(const std::string& path) {
   std::error_code ec;
   const auto n = std::filesystem::file_size(path, ec);
@@ -86,7 +70,13 @@ std::uint64_t size_or_zero(const std::string& path) {
 
 std::string checkpoint_copy_reason(const std::string& name, const Shape& shape, io::DType dtype,
                                    const std::vector<std::string>& include, const std::vector<std::string>& exclude) {
-  if (!is_float(dtype)) return io::dtype_name(dtype);
+  return checkpoint_copy_reason(name, shape, is_float(dtype), io::dtype_name(dtype), include, exclude);
+}
+
+std::string checkpoint_copy_reason(const std::string& name, const Shape& shape, bool floating,
+                                   const std::string& dtype_label, const std::vector<std::string>& include,
+                                   const std::vector<std::string>& exclude) {
+  if (!floating) return dtype_label;
   if (shape.size() < 2) return "rank " + std::to_string(shape.size());
   if (!include.empty() &&
       std::none_of(include.begin(), include.end(), [&](const std::string& p) { return matches(p, name); }))
@@ -112,23 +102,14 @@ CheckpointReport quantize_checkpoint(const std::string& input, const std::string
   for (std::size_t i = 0; i < names.size(); ++i) {
     const std::string& key = names[i];
     const io::NpyArray a = io::read_npz_member(input, key);
-    CheckpointEntry e{key, a.shape(), a.dtype(), false,
-                      checkpoint_copy_reason(key, a.shape(), a.dtype(), options.include, options.exclude), {}};
+    CheckpointEntry e{
+        key,       a.shape(),
+        a.dtype(), io::dtype_name(a.dtype()),
+        false,     checkpoint_copy_reason(key, a.shape(), a.dtype(), options.include, options.exclude),
+        {},        {}};
     if (e.reason.empty()) {
-      try {
-        FileQuantOptions o = options.options_for(a.shape());
-        o.progress = {};
-        e.note = fall_back_to_channels(o.spec, a.shape());
-        const detail::QuantizedSink sink{"", &writer, key + "/"};
-        e.report = is_codebook(o.element) ? detail::quantize_codebook_array(a, sink, o)
-                                          : detail::quantize_array(a, sink, o);
-      } catch (const Error& err) {
-        // The array's own name leads the message ("NAME: problem"); the member's full name replaces it.
-        std::string what = err.what();
-        const std::string lead = a.name() + ": ";
-        if (!a.name().empty() && what.starts_with(lead)) what.erase(0, lead.size());
-        throw Error(input + ":" + key + ": " + what + " (exclude the member to copy it unquantized)");
-      }
+      e.report = detail::quantize_member(a, input + ":" + key, options,
+                                         detail::QuantizedSink{"", &writer, key + "/"}, e.note);
       e.quantized = true;
       index["quantized"].push_back(key);
     } else {
@@ -183,13 +164,7 @@ std::vector<CheckpointTensorSummary> summarize_checkpoint(const std::string& pat
   std::vector<CheckpointTensorSummary> out;
   for (const std::string& key : read_checkpoint_index(path).quantized) {
     const io::QuantizedFile f = read_checkpoint_tensor(path, key);
-    CheckpointTensorSummary s;
-    s.name = key;
-    s.meta = f.meta;
-    s.bits_per_weight = io::payload_bits_per_weight(f.meta.code_bits, f.meta.spec.scale_dtype,
-                                                    stores_zero_points(f.params),
-                                                    static_cast<std::int64_t>(f.params.scale.size()),
-                                                    shape_numel(f.meta.shape));
+    CheckpointTensorSummary s = detail::tensor_summary(key, f);
     if (!reference.empty()) {
       const io::NpyArray ref = io::read_npz_member(reference, key);
       if (ref.shape() != f.meta.shape)
@@ -226,7 +201,7 @@ CheckpointReport dequantize_checkpoint(const std::string& input, const std::stri
       put(static_cast<double*>(nullptr));
     else
       put(static_cast<float*>(nullptr));
-    report.members.push_back({key, f.meta.shape, out_dtype, true, "", {}});
+    report.members.push_back({key, f.meta.shape, out_dtype, io::dtype_name(out_dtype), true, "", {}, {}});
   };
   // In the archive's order, which is the original checkpoint's: a quantized member where its KEY/q is.
   const std::set<std::string> quantized(index.quantized.begin(), index.quantized.end());
@@ -235,7 +210,8 @@ CheckpointReport dequantize_checkpoint(const std::string& input, const std::stri
     if (copied.count(name)) {
       const io::NpyArray a = io::read_npz_member(input, name);
       writer.add_encoded(name, encode_copy(a));
-      report.members.push_back({name, a.shape(), a.dtype(), false, "copied", {}});
+      report.members.push_back(
+          {name, a.shape(), a.dtype(), io::dtype_name(a.dtype()), false, "copied", {}, {}});
     } else if (name.size() > 2 && name.ends_with("/q") && quantized.count(name.substr(0, name.size() - 2))) {
       dequantize_member(name.substr(0, name.size() - 2));
     }

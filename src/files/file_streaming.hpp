@@ -153,7 +153,7 @@ ObservedRange scan_file(const io::NpyArray& array, const FloatInput<T>& in, cons
 // `prefix`scale, ... of a checkpoint archive being assembled in `writer` (files/checkpoint_file.hpp).
 struct QuantizedSink {
   std::string output;
-  io::NpzWriter* writer = nullptr;
+  io::ArraySink* writer = nullptr;
   std::string prefix;
 };
 

@@ -25,6 +25,8 @@ struct NpyArray::Storage {
   std::vector<std::byte> bytes;  // the whole .npy when it was read or handed over in memory
   void* map = nullptr;           // the whole file when memory-mapped
   std::size_t map_size = 0;
+  std::shared_ptr<const void> owner;  // borrowed bytes: whoever holds them (borrow_npy)
+  bool owner_mapped = false;          // ... and whether they are a read-only file mapping
 
   Storage() = default;
   Storage(const Storage&) = delete;

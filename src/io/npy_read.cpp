@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 #include "npy_internal.hpp"
 
@@ -71,7 +72,7 @@ std::string NpyArray::as_string() const {
 }
 
 void NpyArray::release(std::size_t offset, std::size_t len) const {
-  if (!storage_ || storage_->map == nullptr || offset >= raw_.size()) return;
+  if (!storage_ || (storage_->map == nullptr && !storage_->owner_mapped) || offset >= raw_.size()) return;
   len = std::min(len, raw_.size() - offset);
   // Only whole pages inside the range: a page shared with a neighbour may still be wanted.
   const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
@@ -89,6 +90,46 @@ NpyArray parse_npy(std::vector<std::byte> bytes, const std::string& name) {
   NpyHeader header = parse_npy_header(storage->bytes, name);
   const std::span<const std::byte> raw(storage->bytes.data() + header.data_offset, header.data_bytes);
   return NpyArray(name, std::move(header), std::move(storage), raw);
+}
+
+namespace {
+
+NpyHeader plain_header(const std::string& name, DType dtype, const Shape& shape, std::size_t bytes) {
+  NpyHeader header;
+  header.dtype = dtype;
+  header.shape = shape;
+  header.item_size = dtype_size(dtype);
+  std::int64_t numel = 1;
+  for (const std::int64_t d : shape) {
+    if (d < 0 || (d > 0 && numel > std::numeric_limits<std::int64_t>::max() / d))
+      throw Error(name + ": shape " + shape_string(shape) + " is negative or overflows");
+    numel *= d;
+  }
+  header.numel = numel;
+  header.data_bytes = static_cast<std::size_t>(numel) * header.item_size;
+  if (header.data_bytes / header.item_size != static_cast<std::size_t>(numel) || header.data_bytes != bytes)
+    throw Error(name + ": " + std::to_string(bytes) + " bytes of data for shape " + shape_string(shape) +
+                " of " + dtype_name(dtype) + " (" + std::to_string(header.data_bytes) + " expected)");
+  return header;
+}
+
+}  // namespace
+
+NpyArray borrow_npy(std::string name, DType dtype, const Shape& shape, std::span<const std::byte> data,
+                    std::shared_ptr<const void> owner, bool mapped) {
+  NpyHeader header = plain_header(name, dtype, shape, data.size());
+  auto storage = std::make_shared<NpyArray::Storage>();
+  storage->owner = std::move(owner);
+  storage->owner_mapped = mapped;
+  return NpyArray(std::move(name), std::move(header), std::move(storage), data);
+}
+
+NpyArray make_npy(std::string name, DType dtype, const Shape& shape, std::vector<std::byte> data) {
+  NpyHeader header = plain_header(name, dtype, shape, data.size());
+  auto storage = std::make_shared<NpyArray::Storage>();
+  storage->bytes = std::move(data);
+  const std::span<const std::byte> raw(storage->bytes);
+  return NpyArray(std::move(name), std::move(header), std::move(storage), raw);
 }
 
 NpyArray read_npy(const std::string& path, std::size_t mmap_threshold) {

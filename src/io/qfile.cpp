@@ -171,7 +171,7 @@ QuantizedFileMeta codebook_meta(ElementFormat element, const QuantSpec& layout_s
   return meta;
 }
 
-void add_quantized_params(NpzWriter& writer, const QuantizedFileMeta& given, const QuantParams& params,
+void add_quantized_params(ArraySink& writer, const QuantizedFileMeta& given, const QuantParams& params,
                           const std::string& prefix) {
   QuantizedFileMeta meta = given;
   meta.zero_point_member = stores_zero_points(params);
@@ -197,13 +197,11 @@ void add_quantized_params(NpzWriter& writer, const QuantizedFileMeta& given, con
   writer.add_encoded(prefix + "meta", encode_npy_string(encode_meta(meta)));
 }
 
-namespace {
-
 // The checks of read_quantized over members read by `member` (each name at most once); `path` names the
 // file in every message.
-QuantizedFile validate_quantized(const std::vector<std::string>& names,
-                                 const std::function<NpyArray(const std::string&)>& member,
-                                 const std::string& path) {
+QuantizedFile read_quantized_members(const std::vector<std::string>& names,
+                                     const std::function<NpyArray(const std::string&)>& member,
+                                     const std::string& path) {
   for (const char* required : {"q", "scale", "meta"}) {
     if (std::find(names.begin(), names.end(), required) == names.end()) {
       throw Error(path + ": not a quantized tensor file (member '" + required + "' is missing)");
@@ -299,10 +297,8 @@ QuantizedFile validate_quantized(const std::vector<std::string>& names,
   return file;
 }
 
-}  // namespace
-
 QuantizedFile read_quantized(const std::string& path) {
-  return validate_quantized(
+  return read_quantized_members(
       npz_names(path), [&](const std::string& name) { return read_npz_member(path, name); }, path);
 }
 
@@ -311,7 +307,7 @@ QuantizedFile read_quantized_member(const std::string& path, const std::string& 
   std::vector<std::string> names;
   for (const std::string& n : npz_names(path))
     if (n.size() > prefix.size() && n.compare(0, prefix.size(), prefix) == 0) names.push_back(n.substr(prefix.size()));
-  return validate_quantized(
+  return read_quantized_members(
       names, [&](const std::string& name) { return read_npz_member(path, prefix + name); }, path + ":" + key);
 }
 
@@ -319,7 +315,7 @@ QuantizedFile read_quantized_bytes(std::span<const std::byte> bytes, const std::
   std::map<std::string, NpyArray> arrays = read_npz_bytes(bytes, name);
   std::vector<std::string> names;
   for (const auto& entry : arrays) names.push_back(entry.first);
-  return validate_quantized(
+  return read_quantized_members(
       names, [&](const std::string& member) { return std::move(arrays.at(member)); }, name);
 }
 

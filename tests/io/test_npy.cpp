@@ -673,6 +673,33 @@ TEST(CheckOutputDiffers, SamePathLinkAndInode) {
 
 // ---- dtype table ----------------------------------------------------------------------------------
 
+// Arrays over bytes held elsewhere (a tensor inside a mapped model file) and over an owned buffer: the
+// same views as a parsed .npy, the owner kept alive, and a byte count that does not fit the shape refused.
+TEST(BorrowedArrays, ViewInPlaceKeepTheOwnerAndCheckTheSize) {
+  auto owner =
+      std::make_shared<std::vector<float>>(std::vector<float>{1.0f, -2.0f, 3.5f, 0.25f, 8.0f, -1.0f});
+  const std::span<const std::byte> bytes = std::as_bytes(std::span<const float>(*owner));
+  const NpyArray a = io::borrow_npy("t", DType::kFloat32, {2, 3}, bytes, owner, /*mapped=*/false);
+  EXPECT_EQ(a.raw().data(), bytes.data());  // in place, no copy
+  EXPECT_TRUE(a.is_native_c_order());
+  EXPECT_EQ(a.view<float>().flat()[2], 3.5f);
+  EXPECT_EQ(owner.use_count(), 2);
+  a.release(0, bytes.size());  // not a mapping: a no-op
+  EXPECT_EQ(a.to_vector<float>(), *owner);
+  EXPECT_THAT(
+      [&] {
+        (void)io::borrow_npy("t", DType::kFloat32, {4, 3}, bytes, owner, false);
+      },
+      testing::ThrowsMessage<Error>(HasSubstr("t: 24 bytes of data for shape (4, 3)")));
+  EXPECT_THROW((void)io::borrow_npy("t", DType::kFloat32, {-1, 3}, bytes, owner, false), Error);
+
+  std::vector<std::byte> owned(bytes.begin(), bytes.end());
+  const NpyArray b = io::make_npy("u", DType::kFloat32, {6}, std::move(owned));
+  EXPECT_EQ(b.to_vector<float>(), *owner);
+  EXPECT_EQ(b.shape(), (Shape{6}));
+  EXPECT_THROW((void)io::make_npy("u", DType::kInt64, {6}, std::vector<std::byte>(24)), Error);
+}
+
 TEST(DTypeNames, ParseNamesAndDescriptors) {
   EXPECT_EQ(dtype_from_name("float32"), DType::kFloat32);
   EXPECT_EQ(dtype_from_name("f4"), DType::kFloat32);

@@ -1,8 +1,10 @@
-// qtool dequantize IN.npz -o OUT.npy [--dtype f16|f32|f64]
+// qtool dequantize IN.npz -o OUT.npy [--dtype f16|f32|f64]; IN.safetensors -o OUT.safetensors [--dtype
+// f16|f32|bf16]
 #include <fmt/format.h>
 
 #include "common.hpp"
 #include "quantkit/files/checkpoint_file.hpp"
+#include "quantkit/files/safetensors_quant.hpp"
 #include "quantkit/io/dtype.hpp"
 
 namespace qtool {
@@ -12,12 +14,43 @@ Handler add_dequantize(CLI::App& app, Output& out) {
     std::string input, output, dtype = "f32";
   };
   auto args = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand("dequantize", "Dequantize a quantized .npz back to a float .npy");
-  cmd->add_option("input", args->input, "Quantized .npz written by qtool quantize (a tensor or a checkpoint)")
+  auto* cmd = app.add_subcommand("dequantize", "Dequantize a quantized .npz or .safetensors back to floats");
+  cmd->add_option(
+         "input", args->input,
+         "Quantized .npz or .safetensors written by qtool quantize (a tensor, a checkpoint or a model)")
       ->required();
-  cmd->add_option("-o,--output", args->output, "Output .npy (.npz for a checkpoint)")->required();
-  cmd->add_option("--dtype", args->dtype, "Output dtype")->check(CLI::IsMember({"f16", "f32", "f64"}));
+  cmd->add_option("-o,--output", args->output,
+                  "Output .npy (.npz for a checkpoint, .safetensors for a model)")
+      ->required();
+  cmd->add_option("--dtype", args->dtype, "Output dtype (f64 for .npy/.npz; bf16 for .safetensors)")
+      ->check(CLI::IsMember({"f16", "f32", "f64", "bf16"}));
   return [args, &out] {
+    if (args->input.ends_with(".safetensors")) {
+      if (!args->output.ends_with(".safetensors"))
+        throw UsageError("-o " + args->output +
+                         ": a safetensors model dequantizes to a .safetensors; name the "
+                         "output *.safetensors");
+      if (args->dtype == "f64")
+        throw UsageError("--dtype f64: a safetensors model dequantizes to f32, f16 or bf16");
+      const qk::io::StDType dtype = args->dtype == "f16"    ? qk::io::StDType::kF16
+                                    : args->dtype == "bf16" ? qk::io::StDType::kBF16
+                                                            : qk::io::StDType::kF32;
+      const qk::CheckpointReport r = qk::dequantize_safetensors(args->input, args->output, dtype);
+      if (out.json) {
+        print_json({{"input", args->input},
+                    {"output", args->output},
+                    {"kind", "safetensors"},
+                    {"tensors", r.members.size()},
+                    {"dtype", qk::io::st_dtype_name(dtype)},
+                    {"output_bytes", r.output_bytes}});
+      } else {
+        fmt::print("dequantized safetensors model {} -> {}: {} tensor(s), quantized ones as {}\n",
+                   args->input, args->output, r.members.size(), qk::io::st_dtype_name(dtype));
+      }
+      return 0;
+    }
+    if (args->dtype == "bf16")
+      throw UsageError("--dtype bf16: numpy has no bfloat16; use it for .safetensors");
     const qk::io::DType dtype = args->dtype == "f16"   ? qk::io::DType::kFloat16
                                 : args->dtype == "f64" ? qk::io::DType::kFloat64
                                                        : qk::io::DType::kFloat32;

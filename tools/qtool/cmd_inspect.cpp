@@ -12,6 +12,7 @@
 #include "quantkit/core/spec.hpp"
 #include "quantkit/files/checkpoint_file.hpp"
 #include "quantkit/files/inspect.hpp"
+#include "quantkit/files/safetensors_quant.hpp"
 #include "quantkit/files/weight_method_file.hpp"
 #include "quantkit/io/qfile.hpp"
 #include "quantkit/ptq/stats.hpp"
@@ -154,12 +155,14 @@ Handler add_inspect(CLI::App& app, Output& out) {
     std::string reference;
   };
   auto args = std::make_shared<Args>();
-  auto* cmd =
-      app.add_subcommand("inspect", "Statistics of a .npy, or spec, size and error of a quantized .npz");
-  cmd->add_option("file", args->files, ".npy or .npz file; several quantized .npz of one layer to compare")
+  auto* cmd = app.add_subcommand(
+      "inspect", "Statistics of a .npy, or spec, size and error of a quantized .npz or .safetensors");
+  cmd->add_option("file", args->files,
+                  ".npy, .npz or .safetensors file; several quantized .npz of one layer to compare")
       ->required();
   cmd->add_option("--reference", args->reference,
-                  "Original .npy: report MSE, max abs error and SQNR against it");
+                  "Original .npy (.npz, .safetensors for a whole model): report MSE, max abs error and SQNR "
+                  "against it");
   cmd->add_option("--acts", args->acts,
                   "Calibration activations of the layer's input, .npy [..., in] (repeatable): also report "
                   "each file's output error on them");
@@ -167,6 +170,7 @@ Handler add_inspect(CLI::App& app, Output& out) {
     if (args->files.size() > 1 || !args->acts.empty())
       return compare_files(args->files, args->reference, args->acts, out);
     const std::string& file = args->files.front();
+    if (qk::is_safetensors_path(file)) return inspect_safetensors(file, args->reference, out.json);
     switch (qk::tensor_file_kind(file)) {
       case qk::TensorFileKind::kQuantized:
         return inspect_quantized(file, args->reference, out);

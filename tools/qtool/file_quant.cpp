@@ -12,9 +12,10 @@
 #include "quantkit/core/spec.hpp"
 #include "quantkit/files/calibration_file.hpp"
 #include "quantkit/files/checkpoint_file.hpp"
-#include "quantkit/files/tensor_input.hpp"
 #include "quantkit/files/inspect.hpp"
 #include "quantkit/files/npy_header.hpp"
+#include "quantkit/files/safetensors_quant.hpp"
+#include "quantkit/files/tensor_input.hpp"
 #include "quantkit/io/npy.hpp"
 #include "quantkit/io/qfile.hpp"
 
@@ -22,8 +23,8 @@ namespace qtool {
 
 void add_file_quant_args(CLI::App& cmd, FileQuantArgs& args, const char* output_help, bool checkpoints) {
   cmd.add_option("input", args.input,
-                 "Input .npy (float16/32/64), ARCHIVE.npz:KEY for one member, or a whole checkpoint .npz "
-                 "(quantize only)");
+                 "Input .npy (float16/32/64), ARCHIVE.npz:KEY for one member, or a whole model (quantize "
+                 "only): a checkpoint .npz, a .safetensors or a sharded model.safetensors.index.json");
   cmd.add_option("-o,--output", args.output, output_help);
   args.spec.add_to(cmd, SpecOptions::Role::kWeights);
   cmd.add_option("--calib", args.calib,
@@ -36,9 +37,10 @@ void add_file_quant_args(CLI::App& cmd, FileQuantArgs& args, const char* output_
       ->capture_default_str();
   if (checkpoints) {
     cmd.add_option("--include", args.include,
-                   "Checkpoint .npz: quantize only members matching this shell pattern (repeatable)");
-    cmd.add_option("--exclude", args.exclude,
-                   "Checkpoint .npz: copy members matching this shell pattern unquantized (repeatable)");
+                   "Whole model: quantize only tensors whose name matches this shell pattern (repeatable)");
+    cmd.add_option(
+        "--exclude", args.exclude,
+        "Whole model: copy tensors whose name matches this shell pattern unquantized (repeatable)");
   }
   cmd.add_flag("--explain", args.explain,
                "Print what the preset and flags choose, then exit without quantizing");
@@ -46,7 +48,8 @@ void add_file_quant_args(CLI::App& cmd, FileQuantArgs& args, const char* output_
 
 namespace {
 
-int run_checkpoint_quant(const FileQuantArgs& args, const Output& out) {
+// A whole model: a checkpoint .npz, or a safetensors model when `safetensors`.
+int run_checkpoint_quant(const FileQuantArgs& args, const Output& out, bool safetensors) {
   qk::ElementFormat element = qk::ElementFormat::kInt;
   try {
     element = qk::parse_element_format(args.format);
@@ -68,7 +71,8 @@ int run_checkpoint_quant(const FileQuantArgs& args, const Output& out) {
   };
   o.progress = make_progress("quantize");
   const auto start = std::chrono::steady_clock::now();
-  const qk::CheckpointReport r = qk::quantize_checkpoint(args.input, args.output, o);
+  const qk::CheckpointReport r = safetensors ? qk::quantize_safetensors(args.input, args.output, o)
+                                             : qk::quantize_checkpoint(args.input, args.output, o);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   finish_progress();
   std::int64_t quantized = 0, weights = 0;
@@ -83,8 +87,8 @@ int run_checkpoint_quant(const FileQuantArgs& args, const Output& out) {
   if (out.json) {
     nlohmann::json members = nlohmann::json::array();
     for (const qk::CheckpointEntry& e : r.members) {
-      nlohmann::json m{{"name", e.name}, {"shape", e.shape}, {"dtype", qk::io::dtype_name(e.dtype)},
-                       {"quantized", e.quantized}};
+      nlohmann::json m{
+          {"name", e.name}, {"shape", e.shape}, {"dtype", e.dtype_label}, {"quantized", e.quantized}};
       if (e.quantized) {
         m["bits_per_weight"] = e.report.bits_per_weight;
         if (!e.note.empty()) m["note"] = e.note;
@@ -94,7 +98,7 @@ int run_checkpoint_quant(const FileQuantArgs& args, const Output& out) {
     }
     print_json({{"input", args.input},
                 {"output", args.output},
-                {"kind", "checkpoint"},
+                {"kind", safetensors ? "safetensors" : "checkpoint"},
                 {"members", members},
                 {"input_bytes", r.input_bytes},
                 {"output_bytes", r.output_bytes},
@@ -102,8 +106,9 @@ int run_checkpoint_quant(const FileQuantArgs& args, const Output& out) {
                 {"seconds", seconds}});
     return 0;
   }
-  fmt::print("quantized checkpoint {} -> {}: {} of {} member(s) quantized, {:.2f} bits/weight\n", args.input,
-             args.output, quantized, r.members.size(), bits_per_weight);
+  fmt::print("quantized {} {} -> {}: {} of {} {} quantized, {:.2f} bits/weight\n",
+             safetensors ? "safetensors model" : "checkpoint", args.input, args.output, quantized,
+             r.members.size(), safetensors ? "tensor(s)" : "member(s)", bits_per_weight);
   for (const qk::CheckpointEntry& e : r.members)
     fmt::print("  {:<32} {:<16} {}\n", e.name, qk::shape_string(e.shape),
                e.quantized ? fmt::format("{:.2f} bits/weight{}", e.report.bits_per_weight,
@@ -140,6 +145,15 @@ int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake) {
   if (args.output.empty()) throw UsageError("--output is required");
   // A quantized file is an .npz archive (fake-quant writes a float .npy): refuse a name that says otherwise
   // rather than write a zip under it.
+  if (qk::is_safetensors_path(args.input)) {
+    if (fake) throw UsageError("fake-quant takes one tensor: a .npy or ARCHIVE.npz:KEY");
+    if (!args.calib.empty()) throw UsageError("--calib applies to one tensor (a .npy or ARCHIVE.npz:KEY)");
+    if (!args.output.ends_with(".safetensors"))
+      throw UsageError("-o " + args.output +
+                       ": a safetensors model quantizes to a .safetensors; name the output "
+                       "*.safetensors");
+    return run_checkpoint_quant(args, out, /*safetensors=*/true);
+  }
   const std::string want_suffix = fake ? ".npy" : ".npz";
   if (std::filesystem::path(args.output).extension() != want_suffix)
     throw UsageError(std::string("-o ") + args.output + ": " +
@@ -149,11 +163,11 @@ int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake) {
   // A whole .npz (not ARCHIVE.npz:KEY) is a checkpoint: every floating member of rank >= 2 is quantized.
   const bool checkpoint = args.input.ends_with(".npz") && !qk::parse_npz_member(args.input);
   if (!checkpoint && (!args.include.empty() || !args.exclude.empty()))
-    throw UsageError("--include and --exclude select members of a checkpoint .npz");
+    throw UsageError("--include and --exclude select tensors of a whole model (.npz, .safetensors)");
   if (checkpoint) {
     if (fake) throw UsageError("fake-quant takes one tensor: a .npy or ARCHIVE.npz:KEY");
     if (!args.calib.empty()) throw UsageError("--calib applies to one tensor: name it as ARCHIVE.npz:KEY");
-    return run_checkpoint_quant(args, out);
+    return run_checkpoint_quant(args, out, /*safetensors=*/false);
   }
   const int rank = static_cast<int>(qk::read_npy_header(args.input).shape.size());
   qk::FileQuantOptions options;

@@ -9,6 +9,8 @@
 #include "common.hpp"
 #include "quantkit/files/checkpoint_file.hpp"
 #include "quantkit/files/inspect.hpp"
+#include "quantkit/files/safetensors_quant.hpp"
+#include "quantkit/io/safetensors_checkpoint.hpp"
 
 namespace qtool {
 
@@ -70,10 +72,13 @@ nlohmann::json error_json(const qk::ErrorStats& e) {
           {"sqnr_db", std::isinf(e.sqnr_db) ? nlohmann::json(nullptr) : nlohmann::json(e.sqnr_db)}};
 }
 
-// qtool inspect on a quantized checkpoint: one row per quantized member, errors against --reference.
-int inspect_checkpoint(const std::string& path, const std::string& reference, bool json) {
-  const std::vector<qk::CheckpointTensorSummary> rows = qk::summarize_checkpoint(path, reference);
-  const qk::CheckpointIndex index = qk::read_checkpoint_index(path);
+namespace {
+
+// One row per quantized tensor of a checkpoint or a quantized safetensors model, with errors when a
+// reference was given.
+int print_checkpoint(const std::string& path, const char* what, const char* json_kind, const char* noun,
+                     const std::vector<qk::CheckpointTensorSummary>& rows, const qk::CheckpointIndex& index,
+                     bool with_reference, bool json) {
   if (json) {
     nlohmann::json j = nlohmann::json::array();
     for (const auto& r : rows) {
@@ -84,13 +89,13 @@ int inspect_checkpoint(const std::string& path, const std::string& reference, bo
       if (r.has_reference) row["error"] = error_json(r.error);
       j.push_back(row);
     }
-    print_json({{"file", path}, {"kind", "quantized_checkpoint"}, {"quantized", j}, {"copied", index.copied}});
+    print_json({{"file", path}, {"kind", json_kind}, {"quantized", j}, {"copied", index.copied}});
     return 0;
   }
-  fmt::print("{}: quantized checkpoint, {} quantized and {} copied member(s)\n\n", path, rows.size(),
-             index.copied.size());
-  fmt::print("| member | shape | format | bits/weight |{}\n|---|---|---|---:|{}\n",
-             reference.empty() ? "" : " MSE | SQNR dB |", reference.empty() ? "" : "---:|---:|");
+  fmt::print("{}: {}, {} quantized and {} copied {}(s)\n\n", path, what, rows.size(), index.copied.size(),
+             noun);
+  fmt::print("| {} | shape | format | bits/weight |{}\n|---|---|---|---:|{}\n", noun,
+             with_reference ? " MSE | SQNR dB |" : "", with_reference ? "---:|---:|" : "");
   for (const auto& r : rows) {
     fmt::print("| {} | {} | {} | {:.2f} |", r.name, qk::shape_string(r.meta.shape), qk::format_label(r.meta),
                r.bits_per_weight);
@@ -102,6 +107,53 @@ int inspect_checkpoint(const std::string& path, const std::string& reference, bo
     for (const auto& n : index.copied) names += (names.empty() ? "" : ", ") + n;
     fmt::print("\ncopied: {}\n", names);
   }
+  return 0;
+}
+
+}  // namespace
+
+// qtool inspect on a quantized checkpoint: one row per quantized member, errors against --reference.
+int inspect_checkpoint(const std::string& path, const std::string& reference, bool json) {
+  return print_checkpoint(path, "quantized checkpoint", "quantized_checkpoint", "member",
+                          qk::summarize_checkpoint(path, reference), qk::read_checkpoint_index(path),
+                          !reference.empty(), json);
+}
+
+int inspect_safetensors(const std::string& path, const std::string& reference, bool json) {
+  if (qk::is_quantized_safetensors(path))
+    return print_checkpoint(path, "quantized safetensors", "quantized_safetensors", "tensor",
+                            qk::summarize_safetensors(path, reference),
+                            qk::read_safetensors_quant_index(qk::io::SafetensorsFile::open(path)),
+                            !reference.empty(), json);
+  if (!reference.empty())
+    throw UsageError("--reference needs a quantized .safetensors (qtool quantize's output)");
+  const qk::io::SafetensorsCheckpoint model = qk::io::SafetensorsCheckpoint::open(path);
+  std::uint64_t data_bytes = 0;
+  for (const auto& e : model.tensors()) data_bytes += e.tensor->data.size();
+  if (json) {
+    nlohmann::json tensors = nlohmann::json::array();
+    for (const auto& e : model.tensors())
+      tensors.push_back({{"name", e.tensor->name},
+                         {"shape", e.tensor->shape},
+                         {"dtype", qk::io::st_dtype_name(e.tensor->dtype)},
+                         {"bytes", e.tensor->data.size()},
+                         {"shard", model.shards()[e.shard].name()}});
+    print_json({{"file", path},
+                {"kind", "safetensors"},
+                {"shards", model.shards().size()},
+                {"metadata", model.metadata()},
+                {"tensors", tensors},
+                {"data_bytes", data_bytes},
+                {"file_bytes", model.file_bytes()}});
+    return 0;
+  }
+  fmt::print("{}: safetensors model, {} tensor(s) in {} file(s), {} of data\n", path, model.tensors().size(),
+             model.shards().size(), human_bytes(data_bytes));
+  for (const auto& [k, v] : model.metadata()) fmt::print("  metadata {} = {}\n", k, v);
+  fmt::print("\n| tensor | shape | dtype | bytes |\n|---|---|---|---:|\n");
+  for (const auto& e : model.tensors())
+    fmt::print("| {} | {} | {} | {} |\n", e.tensor->name, qk::shape_string(e.tensor->shape),
+               qk::io::st_dtype_name(e.tensor->dtype), e.tensor->data.size());
   return 0;
 }
 

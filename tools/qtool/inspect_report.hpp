@@ -16,5 +16,8 @@ void print_error(const qk::ErrorStats& e);
 nlohmann::json error_json(const qk::ErrorStats& e);
 // The report on a quantized checkpoint (files/checkpoint_file.hpp), text or JSON.
 int inspect_checkpoint(const std::string& path, const std::string& reference, bool json);
+// The report on a safetensors model: its metadata and tensors, or, for a quantized one
+// (files/safetensors_quant.hpp), each quantized tensor's format and error against --reference.
+int inspect_safetensors(const std::string& path, const std::string& reference, bool json);
 
 }  // namespace qtool

@@ -36,7 +36,8 @@ struct CheckpointQuantOptions {
 struct CheckpointEntry {
   std::string name;
   Shape shape;
-  io::DType dtype = io::DType::kFloat32;
+  io::DType dtype = io::DType::kFloat32;  // .npz members (a safetensors model leaves it float32)
+  std::string dtype_label;                // the dtype as the container names it: "float32", "BF16"
   bool quantized = false;
   std::string reason;      // why a member was copied ("rank 1", "int64", "excluded by 'x'", "not included")
   // A quantized member whose rows hold no whole group is quantized per output channel instead; this says
@@ -54,6 +55,10 @@ struct CheckpointReport {
 // Why `name` is copied rather than quantized, or "" when it is quantized.
 std::string checkpoint_copy_reason(const std::string& name, const Shape& shape, io::DType dtype,
                                    const std::vector<std::string>& include, const std::vector<std::string>& exclude);
+// The same for any container: `floating` says whether the dtype can be quantized, `dtype_label` names it.
+std::string checkpoint_copy_reason(const std::string& name, const Shape& shape, bool floating,
+                                   const std::string& dtype_label, const std::vector<std::string>& include,
+                                   const std::vector<std::string>& exclude);
 
 // IN.npz -> OUT.npz as above. Errors name the archive and the member (a group size that fits no row of
 // one tensor: exclude it, or choose another). Nothing is written when anything fails.

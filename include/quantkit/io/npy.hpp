@@ -95,6 +95,14 @@ NpyArray read_npy(const std::string& path, std::size_t mmap_threshold = std::siz
 // Parses a .npy held in memory (an .npz member); takes ownership of the bytes.
 NpyArray parse_npy(std::vector<std::byte> bytes, const std::string& name);
 
+// An array over bytes held elsewhere, used in place (a tensor inside a mapped model file): `owner` keeps
+// them alive; release() drops their pages when `mapped` says they are a read-only file mapping. data
+// holds numel * dtype_size bytes, little-endian C order; throws qk::Error naming `name` otherwise.
+NpyArray borrow_npy(std::string name, DType dtype, const Shape& shape, std::span<const std::byte> data,
+                    std::shared_ptr<const void> owner, bool mapped);
+// An array that owns `data` (numel * dtype_size bytes, little-endian C order).
+NpyArray make_npy(std::string name, DType dtype, const Shape& shape, std::vector<std::byte> data);
+
 // Encodes a whole .npy (header + data) in memory. data holds numel * dtype_size bytes, little-endian C order.
 std::vector<std::byte> encode_npy(DType dtype, const Shape& shape, std::span<const std::byte> data);
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "quantkit/io/array_sink.hpp"
 #include "quantkit/io/npy.hpp"
 
 namespace qk::io {
@@ -23,18 +24,11 @@ std::map<std::string, NpyArray> read_npz_bytes(std::span<const std::byte> bytes,
 
 // Collects arrays, then writes the archive atomically (temporary file in the same folder, fsync,
 // rename). Members are stored uncompressed unless compress is set (then deflate, as savez_compressed).
-class NpzWriter {
+class NpzWriter : public ArraySink {
  public:
   explicit NpzWriter(bool compress = false) : compress_(compress) {}
   // Adds a whole encoded .npy (see encode_npy); the writer keeps the bytes.
-  void add_encoded(const std::string& name, std::vector<std::byte> npy_bytes);
-  void add(const std::string& name, DType dtype, const Shape& shape, std::span<const std::byte> data) {
-    add_encoded(name, encode_npy(dtype, shape, data));
-  }
-  template <class T>
-  void add(const std::string& name, const Shape& shape, std::span<const T> data) {
-    add(name, dtype_of<T>(), shape, std::as_bytes(data));
-  }
+  void add_encoded(const std::string& name, std::vector<std::byte> npy_bytes) override;
   void write(const std::string& path) const;
 
  private:

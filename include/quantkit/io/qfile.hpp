@@ -29,6 +29,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -109,6 +110,13 @@ QuantizedFile read_quantized_bytes(std::span<const std::byte> bytes, const std::
 // and validated as read_quantized does; messages name path:key.
 QuantizedFile read_quantized_member(const std::string& path, const std::string& key);
 
+// The checks of read_quantized over members that `member` reads (names: the members present, each read at
+// most once), for a quantized tensor kept in another container (files/safetensors_model.hpp); `path`
+// names it in every message.
+QuantizedFile read_quantized_members(const std::vector<std::string>& names,
+                                     const std::function<NpyArray(const std::string&)>& member,
+                                     const std::string& path);
+
 // Decodes the codes of a quantized file as int32 (unpacking sub-8-bit codes).
 std::vector<std::int32_t> unpack_codes(const QuantizedFile& file);
 
@@ -125,7 +133,7 @@ QuantizedFileMeta codebook_meta(ElementFormat element, const QuantSpec& layout_s
 
 // Adds scale, zero_point and meta members (and a codebook file's codebook) for a tensor to an archive being
 // written, each name preceded by `prefix` (a checkpoint's "KEY/"); q is added by the caller.
-void add_quantized_params(NpzWriter& writer, const QuantizedFileMeta& meta, const QuantParams& params,
+void add_quantized_params(ArraySink& writer, const QuantizedFileMeta& meta, const QuantParams& params,
                           const std::string& prefix = "");
 
 }  // namespace qk::io

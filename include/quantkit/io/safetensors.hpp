@@ -56,6 +56,8 @@ class SafetensorsFile {
   const StTensor& tensor(const std::string& tensor) const;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   std::uint64_t header_bytes() const { return header_bytes_; }  // N
+  // What keeps the tensors' bytes alive (the mapping; null for parse(), whose caller keeps them).
+  std::shared_ptr<const void> owner() const { return file_; }
 
  private:
   std::string name_;
