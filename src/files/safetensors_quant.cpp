@@ -159,7 +159,9 @@ CheckpointReport quantize_safetensors(const std::string& input, const std::strin
   if (model.tensors().empty()) throw Error(input + ": holds no tensors");
   CheckpointReport report;
   report.input_bytes = model.file_bytes();
-  io::SafetensorsWriter writer;
+  // The tensors' data waits in a temporary file beside the output, not in memory: with the input mapped
+  // and each tensor's pages dropped once used, a model of any size costs about its largest tensor.
+  io::SafetensorsWriter writer(std::filesystem::path(output).parent_path().string());
   std::map<std::string, std::string> metadata = model.metadata();
   nlohmann::json index = {{"format", kSafetensorsQuantFormat},
                           {"quantized", nlohmann::json::array()},
@@ -187,6 +189,7 @@ CheckpointReport quantize_safetensors(const std::string& input, const std::strin
       index["quantized"].push_back(t.name);
     } else {
       writer.add(t.name, t.dtype, t.shape, t.data);
+      if (shard.owner()) io::release_mapped_pages(t.data);
       index["copied"].push_back(t.name);
     }
     report.members.push_back(std::move(e));
@@ -298,30 +301,31 @@ CheckpointReport dequantize_safetensors(const std::string& input, const std::str
   const CheckpointIndex index = read_safetensors_quant_index(file);
   CheckpointReport report;
   report.input_bytes = size_or_zero(input);
-  io::SafetensorsWriter writer;
+  io::SafetensorsWriter writer(std::filesystem::path(output).parent_path().string());
   std::map<std::string, std::string> metadata = file.metadata();
   metadata.erase(kSafetensorsQuantKey);
   for (const std::string& name : index.quantized) {
     metadata.erase(name);
     const io::QuantizedFile f = read_safetensors_tensor(file, name);
     const std::vector<float> v = dequantize_to_float(f);
-    std::vector<std::byte> bytes(v.size() * io::st_dtype_size(out_dtype));
     if (out_dtype == io::StDType::kF32) {
-      if (!v.empty()) std::memcpy(bytes.data(), v.data(), bytes.size());
-    } else {
-      for (std::size_t i = 0; i < v.size(); ++i) {
-        const std::uint16_t b =
-            out_dtype == io::StDType::kF16 ? float_to_half_bits(v[i]) : float_to_bfloat16_bits(v[i]);
-        std::memcpy(bytes.data() + 2 * i, &b, 2);  // little-endian hosts only (as every reader here)
-      }
+      writer.add(name, out_dtype, f.meta.shape, std::as_bytes(std::span<const float>(v)));
+    } else {  // little-endian hosts only, as every reader here
+      std::vector<std::uint16_t> narrow(v.size());
+      for (std::size_t i = 0; i < v.size(); ++i)
+        narrow[i] = out_dtype == io::StDType::kF16 ? float_to_half_bits(v[i]) : float_to_bfloat16_bits(v[i]);
+      writer.add(name, out_dtype, f.meta.shape, std::as_bytes(std::span<const std::uint16_t>(narrow)));
     }
-    writer.add(name, out_dtype, f.meta.shape, bytes);
+    // The codes and parameters are used: their pages of the mapping leave the resident set.
+    for (const char* m : {"", ".scale", ".zero_point", ".input_scale", ".codebook"})
+      if (const io::StTensor* t = find(file, name + m); t && file.owner()) io::release_mapped_pages(t->data);
     report.members.push_back(
         {name, f.meta.shape, io::DType::kFloat32, io::st_dtype_name(out_dtype), true, "", {}, {}});
   }
   for (const std::string& name : index.copied) {
     const io::StTensor& t = *find(file, name);
     writer.add(name, t.dtype, t.shape, t.data);
+    if (file.owner()) io::release_mapped_pages(t.data);
     report.members.push_back(
         {name, t.shape, io::DType::kFloat32, io::st_dtype_name(t.dtype), false, "copied", {}, {}});
   }

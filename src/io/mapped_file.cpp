@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "quantkit/core/error.hpp"
@@ -40,6 +41,17 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
 
 MappedFile::~MappedFile() {
   if (map_ != nullptr) ::munmap(map_, size_);
+}
+
+void release_mapped_pages(std::span<const std::byte> bytes) {
+  if (bytes.empty()) return;
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  const std::byte* begin = bytes.data();
+  const std::size_t to_boundary = (page - reinterpret_cast<std::uintptr_t>(begin) % page) % page;
+  if (to_boundary >= bytes.size()) return;
+  const std::size_t whole_pages = (bytes.size() - to_boundary) / page * page;
+  // A private read-only mapping refaults dropped pages from the file, so failure is harmless.
+  if (whole_pages > 0) ::madvise(const_cast<std::byte*>(begin + to_boundary), whole_pages, MADV_DONTNEED);
 }
 
 }  // namespace qk::io

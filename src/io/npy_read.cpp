@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "npy_internal.hpp"
+#include "quantkit/io/mapped_file.hpp"
 
 namespace qk::io {
 
@@ -73,15 +74,7 @@ std::string NpyArray::as_string() const {
 
 void NpyArray::release(std::size_t offset, std::size_t len) const {
   if (!storage_ || (storage_->map == nullptr && !storage_->owner_mapped) || offset >= raw_.size()) return;
-  len = std::min(len, raw_.size() - offset);
-  // Only whole pages inside the range: a page shared with a neighbour may still be wanted.
-  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  const std::byte* begin = raw_.data() + offset;
-  const std::size_t to_boundary = (page - reinterpret_cast<std::uintptr_t>(begin) % page) % page;
-  if (to_boundary >= len) return;
-  const std::size_t whole_pages = (len - to_boundary) / page * page;
-  // Advice only: a private read-only mapping refaults dropped pages from the file, so failure is harmless.
-  if (whole_pages > 0) ::madvise(const_cast<std::byte*>(begin + to_boundary), whole_pages, MADV_DONTNEED);
+  release_mapped_pages(raw_.subspan(offset, std::min(len, raw_.size() - offset)));
 }
 
 NpyArray parse_npy(std::vector<std::byte> bytes, const std::string& name) {

@@ -1,8 +1,12 @@
 // safetensors: dtype table, the validating reader and the writer (see io/safetensors.hpp).
 #include "quantkit/io/safetensors.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -250,6 +254,25 @@ std::vector<float> st_to_float(const StTensor& t) {
   return out;
 }
 
+SafetensorsWriter::SafetensorsWriter(const std::string& folder)
+    : spill_folder_(folder.empty() ? "." : folder) {
+  // O_TMPFILE: a file with no name, gone when closed whatever happens; where the file system lacks it,
+  // a named one unlinked at once.
+  spill_fd_ = ::open(spill_folder_.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (spill_fd_ < 0) {
+    std::string name = spill_folder_ + "/.qk-spill-XXXXXX";
+    spill_fd_ = ::mkostemp(name.data(), O_CLOEXEC);
+    if (spill_fd_ >= 0) ::unlink(name.c_str());
+  }
+  if (spill_fd_ < 0)
+    throw Error(spill_folder_ +
+                ": cannot create a temporary file for the tensors' data: " + std::strerror(errno));
+}
+
+SafetensorsWriter::~SafetensorsWriter() {
+  if (spill_fd_ >= 0) ::close(spill_fd_);
+}
+
 void SafetensorsWriter::add(const std::string& name, StDType dtype, const Shape& shape,
                             std::span<const std::byte> data) {
   if (name == kMetadataKey) throw Error("safetensors: '__metadata__' cannot name a tensor");
@@ -263,24 +286,44 @@ void SafetensorsWriter::add(const std::string& name, StDType dtype, const Shape&
   if (numel * st_dtype_size(dtype) != data.size())
     throw Error("safetensors: tensor '" + name + "' has " + std::to_string(data.size()) + " bytes, its shape and " +
                 st_dtype_name(dtype) + " need " + std::to_string(numel * st_dtype_size(dtype)));
-  entries_.push_back({name, dtype, shape, std::vector<std::byte>(data.begin(), data.end())});
+  Entry e{name, dtype, shape, {}, spill_bytes_, data.size()};
+  if (spill_fd_ < 0) {
+    e.data.assign(data.begin(), data.end());
+  } else {
+    std::size_t done = 0;
+    while (done < data.size()) {
+      const ssize_t n = ::pwrite(spill_fd_, data.data() + done, data.size() - done,
+                                 static_cast<off_t>(spill_bytes_ + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0)
+        throw Error(spill_folder_ + ": cannot write the temporary data of tensor '" + name +
+                    "': " + std::strerror(n < 0 ? errno : ENOSPC));
+      done += static_cast<std::size_t>(n);
+    }
+    spill_bytes_ += data.size();
+  }
+  entries_.push_back(std::move(e));
 }
 
-std::vector<std::byte> SafetensorsWriter::encode() const {
+std::vector<const SafetensorsWriter::Entry*> SafetensorsWriter::ordered() const {
   std::vector<const Entry*> order;
   for (const Entry& e : entries_) order.push_back(&e);
   std::stable_sort(order.begin(), order.end(), [](const Entry* a, const Entry* b) {
     const std::size_t sa = st_dtype_size(a->dtype), sb = st_dtype_size(b->dtype);
     return sa != sb ? sa > sb : a->name < b->name;
   });
+  return order;
+}
+
+std::string SafetensorsWriter::header_text(const std::vector<const Entry*>& order) const {
   nlohmann::json header = nlohmann::json::object();
   if (!metadata_.empty()) header[kMetadataKey] = metadata_;
   std::uint64_t offset = 0;
   for (const Entry* e : order) {
     header[e->name] = {{"dtype", st_dtype_name(e->dtype)},
                        {"shape", e->shape},
-                       {"data_offsets", {offset, offset + e->data.size()}}};
-    offset += e->data.size();
+                       {"data_offsets", {offset, offset + e->bytes}}};
+    offset += e->bytes;
   }
   std::string text;
   try {
@@ -289,21 +332,53 @@ std::vector<std::byte> SafetensorsWriter::encode() const {
     throw Error("safetensors: a tensor name or metadata string is not valid UTF-8");
   }
   text.append((8 - text.size() % 8) % 8, ' ');
-  std::vector<std::byte> out(8 + text.size() + offset);
-  for (int i = 0; i < 8; ++i) out[static_cast<std::size_t>(i)] = static_cast<std::byte>((text.size() >> (8 * i)) & 0xff);
-  std::memcpy(out.data() + 8, text.data(), text.size());
-  std::byte* data = out.data() + 8 + text.size();
-  for (const Entry* e : order) {
-    if (!e->data.empty()) std::memcpy(data, e->data.data(), e->data.size());
-    data += e->data.size();
+  std::string out(8, '\0');
+  for (int i = 0; i < 8; ++i)
+    out[static_cast<std::size_t>(i)] = static_cast<char>((text.size() >> (8 * i)) & 0xff);
+  return out + text;
+}
+
+template <class Sink>
+void SafetensorsWriter::for_each_piece(const Entry& e, Sink&& sink) const {
+  if (spill_fd_ < 0) {
+    sink(std::span<const std::byte>(e.data));
+    return;
   }
+  constexpr std::size_t kPiece = std::size_t{8} << 20;
+  std::vector<std::byte> buffer(static_cast<std::size_t>(std::min<std::uint64_t>(e.bytes, kPiece)));
+  for (std::uint64_t done = 0; done < e.bytes;) {
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(e.bytes - done, kPiece));
+    const ssize_t n = ::pread(spill_fd_, buffer.data(), want, static_cast<off_t>(e.spill_offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0)
+      throw Error(spill_folder_ + ": cannot read back the temporary data of tensor '" + e.name +
+                  "': " + (n < 0 ? std::strerror(errno) : "file shorter than written"));
+    sink(std::span<const std::byte>(buffer.data(), static_cast<std::size_t>(n)));
+    done += static_cast<std::uint64_t>(n);
+  }
+}
+
+std::vector<std::byte> SafetensorsWriter::encode() const {
+  const std::vector<const Entry*> order = ordered();
+  const std::string head = header_text(order);
+  std::vector<std::byte> out;
+  std::uint64_t data_bytes = 0;
+  for (const Entry* e : order) data_bytes += e->bytes;
+  out.reserve(head.size() + static_cast<std::size_t>(data_bytes));
+  for (const char c : head) out.push_back(static_cast<std::byte>(c));
+  for (const Entry* e : order)
+    for_each_piece(
+        *e, [&](std::span<const std::byte> piece) { out.insert(out.end(), piece.begin(), piece.end()); });
   return out;
 }
 
 void SafetensorsWriter::write(const std::string& path) const {
-  const std::vector<std::byte> bytes = encode();
+  const std::vector<const Entry*> order = ordered();
+  const std::string head = header_text(order);
   AtomicFile file(path);
-  file.write(bytes);
+  file.write(std::as_bytes(std::span<const char>(head)));
+  for (const Entry* e : order)
+    for_each_piece(*e, [&](std::span<const std::byte> piece) { file.write(piece); });
   file.commit();
 }
 

@@ -295,18 +295,14 @@ TEST_F(CliSafetensors, NumpyReadsTheLayoutWithReadmesSnippet) {
 import json, struct, numpy as np
 
 def load_safetensors(path):
-    """Tensors (name -> numpy array; BF16 as raw uint16) and __metadata__ of a .safetensors file."""
     with open(path, "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
+        header, data = json.loads(f.read(n)), f.read()
     dtypes = {"F32": np.float32, "F16": np.float16, "BF16": np.uint16, "I8": np.int8, "U8": np.uint8,
               "I32": np.int32, "I64": np.int64}
     meta = header.pop("__metadata__", {})
-    tensors = {name: np.frombuffer(data[t["data_offsets"][0]:t["data_offsets"][1]],
-                                   dtype=dtypes[t["dtype"]]).reshape(t["shape"])
-               for name, t in header.items()}
-    return tensors, meta
+    return {k: np.frombuffer(data[t["data_offsets"][0]:t["data_offsets"][1]], dtypes[t["dtype"]]).reshape(t["shape"])
+            for k, t in header.items()}, meta
 
 def dequantize(tensors, meta, name):
     m = json.loads(meta[name])
@@ -318,11 +314,10 @@ def dequantize(tensors, meta, name):
     q = q.astype(np.int32)
     zp = tensors.get(name + ".zero_point", np.zeros(scale.shape, np.int32))
     if m["granularity"] == "per_group":
-        q = q.reshape(scale.shape + (m["group_size"],))
-        w = (q - zp[..., None]) * scale[..., None]
+        w = (q.reshape(scale.shape + (m["group_size"],)) - zp[..., None]) * scale[..., None]
     else:
         w = (q.reshape(m["shape"]) - zp) * scale
-    return w.reshape(m["shape"]).astype(np.float32)
+    return w.reshape(m["shape"]).astype(np.float32)   # what qtool dequantize gives, bit for bit
 
 tensors, meta = load_safetensors("m.q.safetensors")
 back, _ = load_safetensors("back.safetensors")

@@ -161,8 +161,16 @@ void expect_kills_leave_a_whole_file(const ScratchDir& dir, const std::string& n
       std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started).count();
   const std::vector<std::byte> new_bytes = test::read_bytes(path);
   int killed_mid_write = 0;
-  const double fractions[] = {0.0, 0.005, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.65, 0.8, 1.0, 1.5};
-  for (const double fraction : fractions) {
+  // Every fraction once; then, until two kills have landed inside a write (the temporary file present),
+  // more rounds at fractions in between: on a loaded machine the share of a round spent with the file
+  // open varies, and a fixed schedule sometimes caught only one (seen on a 2-core CI machine).
+  const std::vector<double> fractions = {0.0, 0.005, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.65, 0.8, 1.0, 1.5};
+  constexpr std::size_t kMaxRounds = 48;
+  for (std::size_t round = 0; round < kMaxRounds; ++round) {
+    if (round >= fractions.size() && killed_mid_write >= 2) break;
+    const double fraction = round < fractions.size() ? fractions[round]
+                                                     : 0.1 + 0.9 * static_cast<double>((round * 7) % 16) /
+                                                                 16.0;  // spread over a write
     const auto delay = static_cast<std::int64_t>(fraction * whole_us);
     SCOPED_TRACE("kill after " + std::to_string(delay) + " us");
     test::write_bytes(path, old_bytes);

@@ -134,6 +134,32 @@ TEST(Safetensors, FileWriteIsAtomicAndReadsBackMapped) {
   }
 }
 
+// The writer that spills each tensor to an unnamed temporary file (whole models) writes the same bytes
+// as the one that keeps them in memory, in the same order, pieces larger than its copy buffer included,
+// and leaves no file behind but the output.
+TEST(Safetensors, SpillingWriterWritesTheSameBytes) {
+  const ScratchDir dir;
+  std::vector<float> big((std::size_t{9} << 20) / 4);  // 9 MiB: more than one 8 MiB copy piece
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<float>(i % 1000) * 0.5f;
+  const std::vector<std::int8_t> codes{1, -2, 3};
+  const std::vector<std::uint16_t> halves{0x3c00, 0xbc00};
+  SafetensorsWriter memory, spilled(dir.path().string());
+  for (SafetensorsWriter* w : {&memory, &spilled}) {
+    w->add("z.codes", StDType::kI8, {3}, raw(codes));
+    w->add("a.big", StDType::kF32, {static_cast<std::int64_t>(big.size())}, raw(big));
+    w->add("h", StDType::kF16, {2}, raw(halves));
+    w->set_metadata({{"format", "pt"}});
+  }
+  EXPECT_EQ(spilled.encode(), memory.encode());
+  spilled.write(dir.file("s.safetensors"));
+  memory.write(dir.file("m.safetensors"));
+  EXPECT_EQ(test::read_bytes(dir.file("s.safetensors")), test::read_bytes(dir.file("m.safetensors")));
+  EXPECT_EQ(dir.entries(), (std::set<std::string>{"m.safetensors", "s.safetensors"}));
+  EXPECT_THAT(
+      [] { SafetensorsWriter w("/nonexistent-folder"); },
+      testing::ThrowsMessage<Error>(HasSubstr("/nonexistent-folder: cannot create a temporary file")));
+}
+
 // One malformed file per check of the reference reader; each is refused naming the file and the problem.
 TEST(Safetensors, MalformedFilesAreRefusedWithTheProblem) {
   const std::string t4 = R"("dtype":"F32","shape":[1])";  // a 4-byte tensor, offsets to be added

@@ -27,4 +27,9 @@ class MappedFile {
   std::size_t size_ = 0;
 };
 
+// Advises the kernel that the whole pages inside `bytes`, part of a read-only file mapping, will not be
+// read again soon: they leave the resident set (a later read faults them back in from the file). A page
+// shared with bytes outside the range is kept. Advice only: never fails.
+void release_mapped_pages(std::span<const std::byte> bytes);
+
 }  // namespace qk::io

@@ -75,8 +75,21 @@ std::vector<float> st_to_float(const StTensor& t);
 // holds the tensors sorted by element size, largest first, then by name (the reference writer's order,
 // which keeps every tensor aligned to its element size); the header is padded with spaces to a multiple
 // of 8 bytes.
+//
+// The header comes first but is known only at the end, so the data must wait somewhere: in memory by
+// default, or, for a whole model, in an unnamed temporary file beside the output (SafetensorsWriter(folder)):
+// each tensor is written there as it is added, and write() copies the spilled data after the header in the
+// reference order. A model of any size then costs the writer no memory beyond a copy buffer.
 class SafetensorsWriter {
  public:
+  SafetensorsWriter() = default;
+  // Spills to an unnamed temporary file in `folder` (the output's, so the data never crosses file systems);
+  // throws qk::Error naming the folder when it cannot be created.
+  explicit SafetensorsWriter(const std::string& folder);
+  SafetensorsWriter(const SafetensorsWriter&) = delete;
+  SafetensorsWriter& operator=(const SafetensorsWriter&) = delete;
+  ~SafetensorsWriter();
+
   // Copies `data`; throws when its size is not shape x dtype size or the name is taken (or "__metadata__").
   void add(const std::string& name, StDType dtype, const Shape& shape, std::span<const std::byte> data);
   void set_metadata(std::map<std::string, std::string> metadata) { metadata_ = std::move(metadata); }
@@ -89,10 +102,21 @@ class SafetensorsWriter {
     std::string name;
     StDType dtype;
     Shape shape;
-    std::vector<std::byte> data;
+    std::vector<std::byte> data;  // in memory, or empty when spilled
+    std::uint64_t spill_offset = 0, bytes = 0;
   };
+  // The entries in data-section order, and the header text (padded) that describes them.
+  std::vector<const Entry*> ordered() const;
+  std::string header_text(const std::vector<const Entry*>& order) const;
+  // Calls sink(bytes) over an entry's data, in pieces when it was spilled.
+  template <class Sink>
+  void for_each_piece(const Entry& e, Sink&& sink) const;
+
   std::vector<Entry> entries_;
   std::map<std::string, std::string> metadata_;
+  int spill_fd_ = -1;
+  std::string spill_folder_;
+  std::uint64_t spill_bytes_ = 0;
 };
 
 }  // namespace qk::io
