@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=${QK_JOBS:-2}
-fuzz_seconds=${QK_FUZZ_SECONDS:-60}
+fuzz_seconds=${QK_FUZZ_SECONDS:-45}
 step() { printf '\n== %s\n' "$*"; }
 
 step "release build"
@@ -27,7 +27,7 @@ CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo 
   -DQK_SANITIZE=fuzzer-no-link,address,undefined -DQK_BUILD_TESTS=OFF -DQK_BUILD_TOOLS=OFF \
   -DQK_BUILD_BENCH=OFF -DQK_BUILD_EXAMPLES=OFF -DQK_INSTALL=OFF >/dev/null
 cmake --build build-fuzz -j"$jobs"
-for target in npy npz qfile safetensors; do
+for target in npy npz qfile safetensors gguf; do
   step "fuzz: fuzz_$target for ${fuzz_seconds}s"
   corpus=build-fuzz/corpus-$target
   mkdir -p "$corpus"

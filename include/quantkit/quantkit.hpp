@@ -45,6 +45,7 @@
 #include "quantkit/io/array_sink.hpp"
 #include "quantkit/io/atomic_file.hpp"
 #include "quantkit/io/dtype.hpp"
+#include "quantkit/io/gguf.hpp"
 #include "quantkit/io/mapped_file.hpp"
 #include "quantkit/io/npy.hpp"
 #include "quantkit/io/npz.hpp"

@@ -158,7 +158,7 @@ Handler add_inspect(CLI::App& app, Output& out) {
   auto* cmd = app.add_subcommand(
       "inspect", "Statistics of a .npy, or spec, size and error of a quantized .npz or .safetensors");
   cmd->add_option("file", args->files,
-                  ".npy, .npz or .safetensors file; several quantized .npz of one layer to compare")
+                  ".npy, .npz, .safetensors or .gguf file; several quantized .npz of one layer to compare")
       ->required();
   cmd->add_option("--reference", args->reference,
                   "Original .npy (.npz, .safetensors for a whole model): report MSE, max abs error and SQNR "
@@ -171,6 +171,10 @@ Handler add_inspect(CLI::App& app, Output& out) {
       return compare_files(args->files, args->reference, args->acts, out);
     const std::string& file = args->files.front();
     if (qk::is_safetensors_path(file)) return inspect_safetensors(file, args->reference, out.json);
+    if (file.ends_with(".gguf")) {
+      if (!args->reference.empty()) throw UsageError("--reference is not supported for a .gguf yet");
+      return inspect_gguf(file, out.json);
+    }
     switch (qk::tensor_file_kind(file)) {
       case qk::TensorFileKind::kQuantized:
         return inspect_quantized(file, args->reference, out);

@@ -10,6 +10,7 @@
 #include "quantkit/files/checkpoint_file.hpp"
 #include "quantkit/files/inspect.hpp"
 #include "quantkit/files/safetensors_quant.hpp"
+#include "quantkit/io/gguf.hpp"
 #include "quantkit/io/safetensors_checkpoint.hpp"
 
 namespace qtool {
@@ -154,6 +155,47 @@ int inspect_safetensors(const std::string& path, const std::string& reference, b
   for (const auto& e : model.tensors())
     fmt::print("| {} | {} | {} | {} |\n", e.tensor->name, qk::shape_string(e.tensor->shape),
                qk::io::st_dtype_name(e.tensor->dtype), e.tensor->data.size());
+  return 0;
+}
+
+int inspect_gguf(const std::string& path, bool json) {
+  const qk::io::GgufFile f = qk::io::GgufFile::open(path);
+  std::uint64_t data_bytes = 0, weights = 0;
+  for (const auto& t : f.tensors()) {
+    data_bytes += t.data.size();
+    weights += static_cast<std::uint64_t>(t.numel());
+  }
+  const auto bits = [](const qk::io::GgufTensor& t) {
+    return t.numel() ? 8.0 * static_cast<double>(t.data.size()) / static_cast<double>(t.numel()) : 0.0;
+  };
+  if (json) {
+    nlohmann::json metadata = nlohmann::json::object(), tensors = nlohmann::json::array();
+    for (const auto& [key, value] : f.metadata()) metadata[key] = value.summary();
+    for (const auto& t : f.tensors())
+      tensors.push_back({{"name", t.name},
+                         {"shape", t.shape()},
+                         {"type", qk::io::ggml_type_info(t.type)->name},
+                         {"bits_per_weight", bits(t)},
+                         {"bytes", t.data.size()}});
+    print_json({{"file", path},
+                {"kind", "gguf"},
+                {"version", f.version()},
+                {"alignment", f.alignment()},
+                {"metadata", metadata},
+                {"tensors", tensors},
+                {"data_bytes", data_bytes},
+                {"bits_per_weight",
+                 weights ? 8.0 * static_cast<double>(data_bytes) / static_cast<double>(weights) : 0.0}});
+    return 0;
+  }
+  fmt::print("{}: GGUF v{}, {} metadata entries, {} tensor(s), {} of data, {:.2f} bits/weight\n", path,
+             f.version(), f.metadata().size(), f.tensors().size(), human_bytes(data_bytes),
+             weights ? 8.0 * static_cast<double>(data_bytes) / static_cast<double>(weights) : 0.0);
+  for (const auto& [key, value] : f.metadata()) fmt::print("  {} = {}\n", key, value.summary());
+  fmt::print("\n| tensor | shape | type | bits/weight | bytes |\n|---|---|---|---:|---:|\n");
+  for (const auto& t : f.tensors())
+    fmt::print("| {} | {} | {} | {:.2f} | {} |\n", t.name, qk::shape_string(t.shape()),
+               qk::io::ggml_type_info(t.type)->name, bits(t), t.data.size());
   return 0;
 }
 

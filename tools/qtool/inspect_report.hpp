@@ -19,5 +19,8 @@ int inspect_checkpoint(const std::string& path, const std::string& reference, bo
 // The report on a safetensors model: its metadata and tensors, or, for a quantized one
 // (files/safetensors_quant.hpp), each quantized tensor's format and error against --reference.
 int inspect_safetensors(const std::string& path, const std::string& reference, bool json);
+// The report on a GGUF file: version, alignment, metadata (values summarised) and a per-tensor table
+// (name, shape, ggml type, bits per weight, bytes).
+int inspect_gguf(const std::string& path, bool json);
 
 }  // namespace qtool
