@@ -10,6 +10,7 @@
 #include "quantkit/core/float_traits.hpp"
 #include "quantkit/core/format.hpp"
 #include "quantkit/core/fp8.hpp"
+#include "quantkit/core/ggml_blocks.hpp"
 #include "quantkit/core/half.hpp"
 #include "quantkit/core/pack.hpp"
 #include "quantkit/core/progress.hpp"
