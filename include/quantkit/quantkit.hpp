@@ -33,6 +33,7 @@
 #include "quantkit/files/embed_workload.hpp"
 #include "quantkit/files/embedding_file.hpp"
 #include "quantkit/files/file_error.hpp"
+#include "quantkit/files/gguf_quant.hpp"
 #include "quantkit/files/inspect.hpp"
 #include "quantkit/files/manifest.hpp"
 #include "quantkit/files/mixed_workload.hpp"

@@ -218,13 +218,21 @@ const StTensor& SafetensorsFile::tensor(const std::string& tensor) const {
 }
 
 std::vector<float> st_to_float(const StTensor& t) {
+  std::vector<float> out(static_cast<std::size_t>(t.numel()));
+  st_to_float(t, 0, out);
+  return out;
+}
+
+void st_to_float(const StTensor& t, std::int64_t first, std::span<float> out) {
   if (!st_dtype_is_float(t.dtype))
     throw Error("tensor '" + t.name + "' is " + st_dtype_name(t.dtype) + ", not a floating type");
-  const std::size_t count = static_cast<std::size_t>(t.numel());
-  std::vector<float> out(count);
-  const std::byte* p = t.data.data();
+  if (first < 0 || first > t.numel() || static_cast<std::int64_t>(out.size()) > t.numel() - first)
+    throw Error("tensor '" + t.name + "': elements [" + std::to_string(first) + ", +" +
+                std::to_string(out.size()) + ") are outside its " + std::to_string(t.numel()));
+  const std::size_t size = st_dtype_size(t.dtype);
+  const std::byte* p = t.data.data() + static_cast<std::size_t>(first) * size;
   // memcpy per element: the data section is not aligned to the element size in general.
-  for (std::size_t i = 0; i < count; ++i) {
+  for (std::size_t i = 0; i < out.size(); ++i) {
     switch (t.dtype) {
       case StDType::kF32:
         std::memcpy(&out[i], p + 4 * i, 4);
@@ -251,7 +259,6 @@ std::vector<float> st_to_float(const StTensor& t) {
         break;  // not reached: checked above
     }
   }
-  return out;
 }
 
 SafetensorsWriter::SafetensorsWriter(const std::string& folder)

@@ -1,4 +1,5 @@
 // qtool quantize IN.npy -o OUT.npz [spec options] [--format int|fp8-e4m3|fp8-e5m2|nf4]
+// qtool quantize IN.gguf|IN.safetensors -o OUT.gguf --type T [--tensor-type GLOB=T]... [--meta K=V]...
 // qtool quantize --plan plan.json --out-dir DIR   (a mixed-precision plan from qtool mixed)
 // qtool quantize W.npy -o OUT.npz --method rtn|importance|awq|gptq|smoothquant --acts X.npy... [--bits B]
 //                [--group-size G] [--damp D] [--act-order] [--alpha A]
@@ -7,6 +8,7 @@
 #include <optional>
 
 #include "file_quant.hpp"
+#include "gguf_quant.hpp"
 #include "method_quant.hpp"
 #include "quantkit/files/npy_header.hpp"
 #include "quantkit/files/plan_file.hpp"
@@ -57,7 +59,16 @@ Handler add_quantize(CLI::App& app, Output& out) {
                   "With --plan: folder for the quantized layers and their manifest.json");
   auto method = std::make_shared<MethodArgs>();
   add_method_args(*cmd, *method);
-  return [args, plan, out_dir, method, &out] {
+  auto gguf = std::make_shared<GgufArgs>();
+  add_gguf_args(*cmd, *gguf);
+  return [args, plan, out_dir, method, gguf, &out] {
+    if (args->output.ends_with(".gguf")) {
+      if (!plan->empty() || !method->method.empty())
+        throw UsageError("a .gguf output takes --type and --tensor-type; --plan and --method write .npz");
+      return run_gguf_quant(*args, *gguf, out);
+    }
+    if (gguf->any())
+      throw UsageError("--type, --tensor-type and --meta are for a .gguf output (-o OUT.gguf)");
     if (args->format != "int" && (!plan->empty() || !method->method.empty()))
       throw UsageError("--format is for a plain quantize; --plan and --method make integer codes");
     if (!plan->empty()) return run_plan(*args, *plan, *out_dir, out);

@@ -70,6 +70,8 @@ class SafetensorsFile {
 // A floating tensor's values as float32 (F64 and F32 rounded to nearest; F16, BF16, FP8 exact).
 // Throws qk::Error for integer and bool tensors.
 std::vector<float> st_to_float(const StTensor& t);
+// Elements [first, first + out.size()) of the same, for a tensor converted a chunk at a time.
+void st_to_float(const StTensor& t, std::int64_t first, std::span<float> out);
 
 // Collects tensors, then writes the file atomically (temporary file, fsync, rename). The data section
 // holds the tensors sorted by element size, largest first, then by name (the reference writer's order,
