@@ -9,6 +9,7 @@
 #include <cstring>
 #include <string>
 
+#include "ggml_kquants.hpp"
 #include "quantkit/core/error.hpp"
 #include "quantkit/core/half.hpp"
 
@@ -24,11 +25,11 @@ constexpr std::array<TypeTraits, 15> kTypes = {{
     {Type::kQ5_1, "q5_1", kBlock, sizeof(BlockQ5_1), true, true},
     {Type::kQ8_0, "q8_0", kBlock, sizeof(BlockQ8_0), true, true},
     {Type::kQ8_1, "q8_1", kBlock, 4 + kBlock, false, false},
-    {Type::kQ2_K, "q2_K", kSuperBlock, sizeof(BlockQ2_K), false, true},
-    {Type::kQ3_K, "q3_K", kSuperBlock, sizeof(BlockQ3_K), false, true},
-    {Type::kQ4_K, "q4_K", kSuperBlock, sizeof(BlockQ4_K), false, true},
-    {Type::kQ5_K, "q5_K", kSuperBlock, sizeof(BlockQ5_K), false, true},
-    {Type::kQ6_K, "q6_K", kSuperBlock, sizeof(BlockQ6_K), false, true},
+    {Type::kQ2_K, "q2_K", kSuperBlock, sizeof(BlockQ2_K), true, true},
+    {Type::kQ3_K, "q3_K", kSuperBlock, sizeof(BlockQ3_K), true, true},
+    {Type::kQ4_K, "q4_K", kSuperBlock, sizeof(BlockQ4_K), true, true},
+    {Type::kQ5_K, "q5_K", kSuperBlock, sizeof(BlockQ5_K), true, true},
+    {Type::kQ6_K, "q6_K", kSuperBlock, sizeof(BlockQ6_K), true, true},
     {Type::kQ8_K, "q8_K", kSuperBlock, 4 + kSuperBlock + kSuperBlock / 16 * 2, false, false},
     {Type::kBF16, "bf16", 1, 2, true, true},
 }};
@@ -260,18 +261,6 @@ void dequantize_q3_K(const BlockQ3_K& b, float* y) {
   }
 }
 
-// get_scale_min_k4: scales and mins 0..3 are the low 6 bits of bytes 0..3 and 4..7; 4..7 take their low
-// 4 bits from the nibbles of bytes 8..11 and their high 2 bits from the top bits of bytes 0..7.
-void scale_min_k4(int j, const std::uint8_t* q, std::uint8_t& d, std::uint8_t& m) {
-  if (j < 4) {
-    d = q[j] & 63;
-    m = q[j + 4] & 63;
-  } else {
-    d = static_cast<std::uint8_t>((q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4));
-    m = static_cast<std::uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-  }
-}
-
 // dequantize_row_q4_K and dequantize_row_q5_K (high_bits null for Q4_K): per 64 weights, two sub-blocks
 // share 32 bytes, the first in the low nibbles.
 void dequantize_k4(std::uint16_t d_bits, std::uint16_t dmin_bits, const std::uint8_t* scales,
@@ -282,10 +271,10 @@ void dequantize_k4(std::uint16_t d_bits, std::uint16_t dmin_bits, const std::uin
   std::uint8_t u1 = 1, u2 = 2;
   for (std::int64_t j = 0; j < kSuperBlock; j += 64) {
     std::uint8_t sc, m;
-    scale_min_k4(is, scales, sc, m);
+    detail::scale_min_k4(is, scales, sc, m);
     const float d1 = d * static_cast<float>(sc);
     const float m1 = min * static_cast<float>(m);
-    scale_min_k4(is + 1, scales, sc, m);
+    detail::scale_min_k4(is + 1, scales, sc, m);
     const float d2 = d * static_cast<float>(sc);
     const float m2 = min * static_cast<float>(m);
     for (int l = 0; l < 32; ++l) {
@@ -398,6 +387,16 @@ void quantize_row(Type type, const float* x, std::int64_t n, std::byte* out) {
       return quantize_blocks<BlockQ5_1>(x, blocks, kBlock, out, quantize_affine<BlockQ5_1, 5>);
     case Type::kQ8_0:
       return quantize_blocks<BlockQ8_0>(x, blocks, kBlock, out, quantize_q8_0);
+    case Type::kQ2_K:
+      return quantize_blocks<BlockQ2_K>(x, blocks, kSuperBlock, out, detail::quantize_q2_K);
+    case Type::kQ3_K:
+      return quantize_blocks<BlockQ3_K>(x, blocks, kSuperBlock, out, detail::quantize_q3_K);
+    case Type::kQ4_K:
+      return quantize_blocks<BlockQ4_K>(x, blocks, kSuperBlock, out, detail::quantize_q4_K);
+    case Type::kQ5_K:
+      return quantize_blocks<BlockQ5_K>(x, blocks, kSuperBlock, out, detail::quantize_q5_K);
+    case Type::kQ6_K:
+      return quantize_blocks<BlockQ6_K>(x, blocks, kSuperBlock, out, detail::quantize_q6_K);
     default:
       throw Error("ggml " + std::string(t.name) + ": quantizing to this type is not supported");
   }

@@ -56,7 +56,9 @@ void expect_same_floats(const float* expected, const float* actual, std::int64_t
   }
 }
 
-constexpr Type kQuantizable[] = {Type::kQ4_0, Type::kQ4_1, Type::kQ5_0, Type::kQ5_1, Type::kQ8_0};
+constexpr Type kBlockTypes[] = {Type::kQ4_0, Type::kQ4_1, Type::kQ5_0, Type::kQ5_1, Type::kQ8_0};
+constexpr Type kQuantizable[] = {Type::kQ4_0, Type::kQ4_1, Type::kQ5_0, Type::kQ5_1, Type::kQ8_0,
+                                 Type::kQ2_K, Type::kQ3_K, Type::kQ4_K, Type::kQ5_K, Type::kQ6_K};
 constexpr Type kDequantizable[] = {Type::kQ4_0, Type::kQ4_1, Type::kQ5_0, Type::kQ5_1, Type::kQ8_0,
                                    Type::kQ2_K, Type::kQ3_K, Type::kQ4_K, Type::kQ5_K, Type::kQ6_K};
 
@@ -282,7 +284,7 @@ TEST(GgmlBlocks, RoundTripErrorBounds) {
     // 2^-16 .. 2^12: d and m stay inside float16 range (2^16 overflows m to -inf, as in ggml).
     const float scale = std::ldexp(1.0f, 4 * trial - 16);
     for (float& v : x) v = scale * normal(rng);
-    for (Type type : kQuantizable) {
+    for (Type type : kBlockTypes) {
       std::vector<std::byte> q(static_cast<std::size_t>(qk::ggml::row_bytes(type, n)));
       qk::ggml::quantize_row(type, x.data(), n, q.data());
       qk::ggml::dequantize_row(type, q.data(), n, y.data());
@@ -297,7 +299,7 @@ TEST(GgmlBlocks, RoundTripErrorBounds) {
 
 TEST(GgmlBlocks, GgmlTestQuantizeFnsBound) {
   // ggml's tests/test-quantize-fns.cpp: 0.1 + 2 cos(i) over 4096 weights, "rmse" sqrt(sum of squares) / n
-  // below MAX_QUANTIZATION_TOTAL_ERROR = 0.002 for every type with 4 bits or more.
+  // below MAX_QUANTIZATION_TOTAL_ERROR = 0.002, _2BITS = 0.0075 for q2_K, _3BITS = 0.004 for q3_K.
   const std::int64_t n = 32 * 128;
   std::vector<float> x(n), y(n);
   for (std::int64_t i = 0; i < n; ++i) x[i] = 0.1f + 2 * std::cos(static_cast<float>(i));
@@ -307,7 +309,34 @@ TEST(GgmlBlocks, GgmlTestQuantizeFnsBound) {
     qk::ggml::dequantize_row(type, q.data(), n, y.data());
     double sum = 0;
     for (std::int64_t i = 0; i < n; ++i) sum += (double(x[i]) - y[i]) * (double(x[i]) - y[i]);
-    EXPECT_LT(std::sqrt(sum) / n, 0.002) << name_of(type);
+    const double bound = type == Type::kQ2_K ? 0.0075 : type == Type::kQ3_K ? 0.004 : 0.002;
+    EXPECT_LT(std::sqrt(sum) / n, bound) << name_of(type);
+  }
+}
+
+TEST(GgmlBlocks, KQuantRoundTripOnRandomData) {
+  // Root-mean-square error relative to the data's own RMS on N(0, 1) weights. The limits are twice what
+  // the reference quantizers give on 8192 such weights (measured, seeds 1 to 3: 0.30 q2_K, 0.15 q3_K,
+  // 0.072 q4_K, 0.036 q5_K, 0.018 q6_K; for comparison q4_0 0.086, q8_0 0.0054).
+  const auto seed = static_cast<std::uint32_t>(::testing::UnitTest::GetInstance()->random_seed());
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const std::int64_t n = kRow * 32;
+  std::vector<float> x(n), y(n);
+  for (float& v : x) v = normal(rng);
+  const std::pair<Type, double> limits[] = {
+      {Type::kQ2_K, 0.6}, {Type::kQ3_K, 0.3}, {Type::kQ4_K, 0.15}, {Type::kQ5_K, 0.08}, {Type::kQ6_K, 0.04}};
+  for (const auto& [type, limit] : limits) {
+    std::vector<std::byte> q(static_cast<std::size_t>(qk::ggml::row_bytes(type, n)));
+    qk::ggml::quantize_row(type, x.data(), n, q.data());
+    qk::ggml::dequantize_row(type, q.data(), n, y.data());
+    double err = 0, sig = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      err += (double(x[i]) - y[i]) * (double(x[i]) - y[i]);
+      sig += double(x[i]) * x[i];
+    }
+    EXPECT_LT(std::sqrt(err / sig), limit) << name_of(type);
   }
 }
 
@@ -341,7 +370,7 @@ TEST(GgmlBlocks, Errors) {
   const std::string k = message([&] { qk::ggml::dequantize_row(Type::kQ6_K, out.data(), 64, x.data()); });
   EXPECT_NE(k.find("q6_K"), std::string::npos) << k;
   const std::string unsupported =
-      message([&] { qk::ggml::quantize_row(Type::kQ8_K, x.data(), 256, out.data()); });
+      message([&] { qk::ggml::quantize_row(Type::kQ8_K, x.data(), 256, out.data()); });  // not read
   EXPECT_NE(unsupported.find("q8_K"), std::string::npos) << unsupported;
   x[5] = std::nanf("");
   const std::string nan = message([&] { qk::ggml::quantize_row(Type::kQ8_0, x.data(), 64, out.data()); });

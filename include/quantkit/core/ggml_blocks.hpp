@@ -56,7 +56,8 @@ std::optional<Type> type_from_name(std::string_view name);
 std::int64_t row_bytes(Type type, std::int64_t n);
 
 // x[0..n) -> row_bytes(type, n) bytes at out, exactly as ggml's quantize_row_<type>_ref (F32, F16, BF16:
-// plain conversion, round to nearest even). Types: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0.
+// plain conversion, round to nearest even). Types: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
+// Q2_K, Q3_K, Q4_K, Q5_K, Q6_K (the K-quants: ggml's quantize_row_q*_K_ref, without importance weights).
 // Throws qk::Error (naming the type) for another type, an n that is not a multiple of the block size, or a
 // non-finite input (ggml's behaviour there is undefined).
 void quantize_row(Type type, const float* x, std::int64_t n, std::byte* out);
