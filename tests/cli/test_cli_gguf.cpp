@@ -201,6 +201,10 @@ TEST_F(CliGgufQuantize, BadInputAndUsage) {
   expect_clean_failure({"quantize", "cut.gguf", "-o", "out.gguf", "--type", "q4_0"}, "out.gguf", "cut.gguf",
                        "runs past the end of the file");
   EXPECT_EQ(qtool({"quantize", "model.gguf", "-o", "o.gguf", "--type", "q9_9"}).exit_code, 2);
+  // A type quantkit reads but cannot make is refused, and the list offered holds only types it can make.
+  const auto k_quant = qtool({"quantize", "model.gguf", "-o", "o.gguf", "--type", "q4_K"});
+  EXPECT_EQ(k_quant.exit_code, 2);
+  EXPECT_THAT(k_quant.err, HasSubstr("choose q8_0, q4_0, q4_1, q5_0, q5_1, f16, bf16 or f32")) << k_quant.err;
   EXPECT_EQ(qtool({"quantize", "model.gguf", "-o", "o.gguf", "--bits", "4"}).exit_code, 2);
   EXPECT_EQ(qtool({"quantize", "model.gguf", "-o", "o.gguf", "--tensor-type", "nopattern"}).exit_code, 2);
   write_weights();

@@ -1,7 +1,9 @@
 // GGUF (io/gguf.hpp): the writer's exact bytes for a hand-checked file, round trips of every metadata
 // type (arrays of arrays included) and of tensors of several ggml types with the alignment kept, and the
 // reader refusing every kind of malformed file ggml refuses (and every truncation of a valid one) with a
-// message naming the file and the problem.
+// message naming the file and the problem. And tests/data/ggml/golden.gguf, written by ggml's own GGUF
+// writer (tests/data/ggml/make_gguf_golden.c): read back key by key and tensor by tensor, and written again
+// byte for byte from the same metadata and tensors.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -10,6 +12,7 @@
 
 #include "io_test_util.hpp"
 #include "quantkit/core/error.hpp"
+#include "quantkit/core/ggml_blocks.hpp"
 #include "quantkit/io/gguf.hpp"
 
 namespace qk::io {
@@ -384,6 +387,169 @@ TEST(Gguf, SeedCorpusFilesAreValid) {
   EXPECT_EQ(types.find("nested")->arrays.size(), 1u);
   EXPECT_EQ(types.tensors().size(), 3u);
   EXPECT_EQ(GgufFile::open((corpus / "aligned64.gguf").string()).alignment(), 64u);
+}
+
+// tests/data/ggml/golden.gguf: what ggml's gguf_write_to_file made (make_gguf_golden.c, README.md there).
+std::string golden_gguf() { return std::string(QK_SOURCE_DIR) + "/tests/data/ggml/golden.gguf"; }
+
+GgufValue strings_array(std::vector<std::string> v) {
+  GgufValue g;
+  g.type = GgufType::kArray;
+  g.element = GgufType::kString;
+  g.strings = std::move(v);
+  return g;
+}
+
+// The metadata make_gguf_golden.c sets, in its order.
+std::vector<std::pair<std::string, GgufValue>> golden_metadata() {
+  return {
+      {"general.architecture", GgufValue::of_string("golden")},
+      {"general.name", GgufValue::of_string("quantkit golden \xc3\xa9\xe2\x82\xac")},
+      {"test.u8", scalar<std::uint8_t>(GgufType::kU8, 200)},
+      {"test.i8", scalar<std::int8_t>(GgufType::kI8, -100)},
+      {"test.u16", scalar<std::uint16_t>(GgufType::kU16, 60000)},
+      {"test.i16", scalar<std::int16_t>(GgufType::kI16, -30000)},
+      {"test.u32", GgufValue::of_u32(4000000000u)},
+      {"test.i32", GgufValue::of_i32(-2000000000)},
+      {"test.f32", scalar<float>(GgufType::kF32, 0.1f)},
+      {"test.u64", scalar<std::uint64_t>(GgufType::kU64, 18000000000000000000ull)},
+      {"test.i64", scalar<std::int64_t>(GgufType::kI64, -9000000000000000000ll)},
+      {"test.f64", scalar<double>(GgufType::kF64, -2.718281828459045)},
+      {"test.bool_true", scalar<std::uint8_t>(GgufType::kBool, 1)},
+      {"test.bool_false", scalar<std::uint8_t>(GgufType::kBool, 0)},
+      {"test.empty_string", GgufValue::of_string("")},
+      {"test.arr_u8", array<std::uint8_t>(GgufType::kU8, {0, 1, 255})},
+      {"test.arr_i8", array<std::int8_t>(GgufType::kI8, {-128, 0, 127})},
+      {"test.arr_u16", array<std::uint16_t>(GgufType::kU16, {0, 65535})},
+      {"test.arr_i16", array<std::int16_t>(GgufType::kI16, {-32768, 32767})},
+      {"test.arr_u32", array<std::uint32_t>(GgufType::kU32, {1, 2, 3, 4294967295u})},
+      {"test.arr_i32", array<std::int32_t>(GgufType::kI32, {-1, 0, 2147483647})},
+      {"test.arr_f32", array<float>(GgufType::kF32, {1.5f, -0.0f, 3.25e-5f})},
+      {"test.arr_u64", array<std::uint64_t>(GgufType::kU64, {0, 18446744073709551615ull})},
+      {"test.arr_i64", array<std::int64_t>(GgufType::kI64, {-1, 9223372036854775807ll})},
+      {"test.arr_f64", array<double>(GgufType::kF64, {1e300, -1e-300, 0.5})},
+      {"test.arr_bool", array<std::uint8_t>(GgufType::kBool, {1, 0, 1, 1})},
+      {"test.arr_empty_i32", array<std::int32_t>(GgufType::kI32, {})},
+      {"test.arr_str", strings_array({"alpha", "", "gamma \xce\xb3", "<s>"})},
+  };
+}
+
+// One golden tensor: its info, the floats make_gguf_golden.c made (quantized ones before quantizing), and
+// what ggml's check_gguf.c printed for it (ggml's to_float: sum and sum of squares in double, first value).
+struct GoldenTensor {
+  GgufWriter::Info info;
+  std::vector<float> values;
+  double sum, sum_squares;
+  float first;
+};
+
+std::vector<GoldenTensor> golden_tensors() {
+  std::uint32_t state = 2463534242u;  // make_gguf_golden.c's xorshift32
+  auto fill = [&](std::size_t n, float scale) {
+    std::vector<float> v(n);
+    for (float& x : v) {
+      state ^= state << 13;
+      state ^= state >> 17;
+      state ^= state << 5;
+      x = scale * (static_cast<float>(state >> 8) / 8388608.0f - 1.0f);
+    }
+    return v;
+  };
+  const auto q8_0 = static_cast<std::uint32_t>(ggml::Type::kQ8_0);
+  const auto q4_0 = static_cast<std::uint32_t>(ggml::Type::kQ4_0);
+  const auto q4_k = static_cast<std::uint32_t>(ggml::Type::kQ4_K);
+  std::vector<GoldenTensor> t;
+  t.push_back({{"f32.vector", {5}, kGgmlF32},
+               fill(5, 1.0f),
+               0.040938258171081543,
+               0.88781964813448155,
+               -0.663107276f});
+  t.push_back({{"f32.cube", {3, 2, 2}, kGgmlF32},
+               fill(12, 10.0f),
+               -14.205504179000854,
+               306.79107512315562,
+               -8.25789547f});
+  t.push_back(
+      {{"f16.matrix", {4, 3}, kGgmlF16}, fill(12, 2.0f), 1.23388671875, 18.619336009025574, -0.447998047f});
+  t.push_back({{"blk.0.q8_0.weight", {64, 2}, q8_0},
+               fill(128, 0.5f),
+               -1.1506729125976562,
+               11.602318368604756,
+               -0.0509796143f});
+  t.push_back(
+      {{"blk.0.q4_0.weight", {32, 3}, q4_0}, fill(96, 3.0f), 2.9560546875, 323.04712963104248, 1.10961914f});
+  t.push_back({{"blk.1.q4_K.weight", {256, 2}, q4_k},
+               fill(512, 0.25f),
+               -1.4462637901306152,
+               10.442597721313859,
+               -0.0536851883f});
+  return t;
+}
+
+TEST(Gguf, ReadsGgmlsGoldenFileKeyByKeyAndTensorByTensor) {
+  const GgufFile f = GgufFile::open(golden_gguf());
+  EXPECT_EQ(f.version(), 3u);
+  EXPECT_EQ(f.alignment(), 32u);
+  EXPECT_EQ(f.data_offset(), 1440u);  // ggml's gguf_get_data_offset
+  const auto metadata = golden_metadata();
+  ASSERT_EQ(f.metadata().size(), metadata.size());
+  for (std::size_t i = 0; i < metadata.size(); ++i) {
+    const auto& [key, value] = f.metadata()[i];
+    EXPECT_EQ(key, metadata[i].first);
+    EXPECT_EQ(value.type, metadata[i].second.type) << key;
+    EXPECT_EQ(value.element, metadata[i].second.element) << key;
+    EXPECT_EQ(value.raw, metadata[i].second.raw) << key;
+    EXPECT_EQ(value.strings, metadata[i].second.strings) << key;
+    EXPECT_EQ(value.count(), metadata[i].second.count()) << key;
+  }
+  EXPECT_EQ(f.find("general.name")->as_string("general.name"), "quantkit golden \xc3\xa9\xe2\x82\xac");
+  EXPECT_EQ(f.find("test.u64")->as_uint("test.u64"), 18000000000000000000ull);
+
+  const auto golden = golden_tensors();
+  ASSERT_EQ(f.tensors().size(), golden.size());
+  const std::vector<std::uint64_t> offsets{0, 32, 96, 128, 288, 352};  // ggml's gguf_get_tensor_offset
+  for (std::size_t i = 0; i < golden.size(); ++i) {
+    const GgufTensor& t = f.tensors()[i];
+    const GoldenTensor& g = golden[i];
+    SCOPED_TRACE(g.info.name);
+    EXPECT_EQ(t.name, g.info.name);
+    EXPECT_EQ(t.ne, g.info.ne);
+    EXPECT_EQ(t.type, g.info.type);
+    EXPECT_EQ(t.offset, offsets[i]);
+    const auto type = static_cast<ggml::Type>(t.type);
+    // The bytes: what ggml made of the same floats (quantkit's converters and quantizers are bit-exact
+    // with ggml's; Q4_K has no quantkit quantizer, so its bytes are checked through their values below).
+    ASSERT_EQ(t.data.size(), ggml_tensor_bytes(t.type, t.ne));
+    if (ggml::traits(type).can_quantize) {
+      std::vector<std::byte> expected(t.data.size());
+      ggml::quantize_row(type, g.values.data(), static_cast<std::int64_t>(g.values.size()), expected.data());
+      EXPECT_EQ(std::vector<std::byte>(t.data.begin(), t.data.end()), expected);
+    }
+    // The values: quantkit's dequantization of ggml's bytes gives the sums ggml's own to_float gave.
+    std::vector<float> values(g.values.size());
+    ggml::dequantize_row(type, t.data.data(), static_cast<std::int64_t>(values.size()), values.data());
+    double sum = 0.0, sum_squares = 0.0;
+    for (const float v : values) {
+      sum += v;
+      sum_squares += static_cast<double>(v) * v;
+    }
+    EXPECT_EQ(sum, g.sum);
+    EXPECT_EQ(sum_squares, g.sum_squares);
+    EXPECT_EQ(values[0], g.first);
+  }
+}
+
+TEST(Gguf, WriterGivenGgmlsMetadataAndTensorsWritesGgmlsBytes) {
+  const ScratchDir dir;
+  const GgufFile golden = GgufFile::open(golden_gguf());
+  std::vector<GgufWriter::Info> infos;
+  std::vector<std::vector<std::byte>> data;
+  for (const GoldenTensor& g : golden_tensors()) {
+    infos.push_back(g.info);
+    const GgufTensor& t = golden.tensors()[infos.size() - 1];
+    data.emplace_back(t.data.begin(), t.data.end());
+  }
+  EXPECT_EQ(write_file(dir.file("golden.gguf"), golden_metadata(), infos, data), read_all(golden_gguf()));
 }
 
 }  // namespace
