@@ -150,7 +150,7 @@ ggml::Type choose_gguf_type(const std::string& name, const std::vector<std::int6
   for (const auto& [pattern, type] : options.tensor_types)
     if (fnmatch(pattern.c_str(), name.c_str(), 0) == 0) {
       t = type;
-      note = "--tensor-type " + pattern + "=" + type_name(type);
+      note = "pattern " + pattern + "=" + type_name(type);
       chosen = true;
       break;
     }

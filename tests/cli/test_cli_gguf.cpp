@@ -109,7 +109,9 @@ TEST_F(CliGgufQuantize, EveryTypeIsGgmlsQuantizerRowByRow) {
     double max_relative_rmse;  // RMSE / RMS of the weights on these N(0, 1)-like values
   };
   const std::vector<Want> types = {{"q8_0", 0.01}, {"q5_1", 0.06}, {"q5_0", 0.06}, {"q4_1", 0.12},
-                                   {"q4_0", 0.12}, {"f16", 0.001}, {"bf16", 0.01}, {"f32", 0.0}};
+                                   {"q4_0", 0.12}, {"q6_K", 0.03}, {"q5_K", 0.06}, {"q4_K", 0.12},
+                                   {"q3_K", 0.25}, {"q2_K", 0.45}, {"f16", 0.001}, {"bf16", 0.01},
+                                   {"f32", 0.0}};
   for (const Want& want : types) {
     SCOPED_TRACE(want.type);
     const std::string out = "m." + want.type + ".gguf";
@@ -150,11 +152,16 @@ TEST_F(CliGgufQuantize, RowsWithoutWholeBlocksFallBackAndPatternsChoose) {
   for (const json& x : j["tensors"]) t[x["name"]] = x;
   EXPECT_EQ(t["blk.0.ffn_up.weight"]["type"], "q4_0");
   EXPECT_EQ(t["blk.0.attn_k.weight"]["type"], "q8_0");
-  EXPECT_THAT(t["blk.0.attn_k.weight"]["note"].get<std::string>(),
-              HasSubstr("--tensor-type blk.*.attn_k.*=q8_0"));
+  EXPECT_THAT(t["blk.0.attn_k.weight"]["note"].get<std::string>(), HasSubstr("pattern blk.*.attn_k.*=q8_0"));
   EXPECT_EQ(t["tiny.weight"]["type"], "f16");  // rows of 20: no block of 32
   EXPECT_THAT(t["tiny.weight"]["note"].get<std::string>(), HasSubstr("rows of 20 hold no whole q4_0 block"));
   EXPECT_EQ(t["output_norm.weight"]["type"], "f32");
+  // A K-quant falls back as llama.cpp's does: rows of 96 hold no super-block of 256, Q4_K -> Q5_0.
+  const json k = json::parse(ok({"quantize", "model.gguf", "-o", "k.gguf", "--type", "q4_K", "--json"}).out);
+  EXPECT_EQ(k["tensors"][0]["type"], "q4_K");
+  EXPECT_EQ(k["tensors"][1]["type"], "q5_0");
+  EXPECT_THAT(k["tensors"][1]["note"].get<std::string>(), HasSubstr("no whole q4_K block of 256: q5_0"));
+  EXPECT_EQ(k["tensors"][2]["type"], "f16");
   // Already quantized: dequantized first, and said so.
   const json again = json::parse(ok({"quantize", "m.gguf", "-o", "m8.gguf", "--type", "q8_0", "--json"}).out);
   EXPECT_TRUE(again["dequantized_input"]);
@@ -202,9 +209,12 @@ TEST_F(CliGgufQuantize, BadInputAndUsage) {
                        "runs past the end of the file");
   EXPECT_EQ(qtool({"quantize", "model.gguf", "-o", "o.gguf", "--type", "q9_9"}).exit_code, 2);
   // A type quantkit reads but cannot make is refused, and the list offered holds only types it can make.
-  const auto k_quant = qtool({"quantize", "model.gguf", "-o", "o.gguf", "--type", "q4_K"});
-  EXPECT_EQ(k_quant.exit_code, 2);
-  EXPECT_THAT(k_quant.err, HasSubstr("choose q8_0, q4_0, q4_1, q5_0, q5_1, f16, bf16 or f32")) << k_quant.err;
+  const auto q8_k = qtool({"quantize", "model.gguf", "-o", "o.gguf", "--type", "q8_K"});
+  EXPECT_EQ(q8_k.exit_code, 2);
+  EXPECT_THAT(
+      q8_k.err,
+      HasSubstr("choose q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, q3_K, q4_K, q5_K, q6_K, f16, bf16 or f32"))
+      << q8_k.err;
   EXPECT_EQ(qtool({"quantize", "model.gguf", "-o", "o.gguf", "--bits", "4"}).exit_code, 2);
   EXPECT_EQ(qtool({"quantize", "model.gguf", "-o", "o.gguf", "--tensor-type", "nopattern"}).exit_code, 2);
   write_weights();

@@ -12,7 +12,7 @@ namespace qtool {
 
 namespace {
 
-constexpr const char* kTypes = "q8_0, q4_0, q4_1, q5_0, q5_1, f16, bf16 or f32";
+constexpr const char* kTypes = "q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, q3_K, q4_K, q5_K, q6_K, f16, bf16 or f32";
 
 qk::ggml::Type parse_type(const std::string& name, const std::string& option) {
   for (const qk::ggml::TypeTraits& t : qk::ggml::types()) {

@@ -2,7 +2,8 @@
 // llama.cpp's `llama-quantize IN OUT TYPE` does), or a safetensors model written as GGUF.
 //
 // Which type each tensor gets (choose_gguf_type):
-// - the first --tensor-type GLOB=TYPE whose pattern matches the tensor's name (fnmatch), else
+// - the type of the first options.tensor_types entry (GLOB, TYPE) whose pattern matches the tensor's name
+// (fnmatch), else
 // - a tensor of one dimension (norms, biases) stays F32, as llama.cpp keeps it; every other tensor gets
 //   the requested type;
 // - a row length (ne[0]) that is not a multiple of the type's block falls back, as llama.cpp's quantizer
