@@ -162,8 +162,9 @@ void expect_kills_leave_a_whole_file(const ScratchDir& dir, const std::string& n
   const std::vector<std::byte> new_bytes = test::read_bytes(path);
   int killed_mid_write = 0;
   // Every fraction once; then, until two kills have landed inside a write (the temporary file present),
-  // more rounds at fractions in between: on a loaded machine the share of a round spent with the file
-  // open varies, and a fixed schedule sometimes caught only one (seen on a 2-core CI machine).
+  // rounds that wait for the writer's temporary file to appear and kill a little later: on a loaded
+  // machine (ctest -j2 beside the multi-gigabyte tests) the child may spend most of a round preparing,
+  // and fixed schedules caught only one write in progress (seen twice on a 2-core CI machine).
   const std::vector<double> fractions = {0.0, 0.005, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.65, 0.8, 1.0, 1.5};
   constexpr std::size_t kMaxRounds = 48;
   for (std::size_t round = 0; round < kMaxRounds; ++round) {
@@ -185,7 +186,19 @@ void expect_kills_leave_a_whole_file(const ScratchDir& dir, const std::string& n
       }
       ::_exit(1);
     }
-    std::this_thread::sleep_for(std::chrono::microseconds(delay));
+    const auto temporary_exists = [&] {
+      for (const std::string& entry : dir.entries())
+        if (entry != name) return true;
+      return false;
+    };
+    if (round >= fractions.size()) {
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (!temporary_exists() && std::chrono::steady_clock::now() < give_up)
+        std::this_thread::sleep_for(std::chrono::microseconds(20));
+      std::this_thread::sleep_for(std::chrono::microseconds(delay / 10));  // somewhere inside the write
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(delay));
+    }
     bool temporary_present = false;
     for (const std::string& entry : dir.entries()) temporary_present |= entry != name;
     ::kill(pid, SIGKILL);
