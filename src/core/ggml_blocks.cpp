@@ -59,12 +59,19 @@ void store(const Block& block, std::byte* out, std::int64_t index) {
 }
 
 void check_finite(const TypeTraits& t, const float* x, std::int64_t n) {
+  // A branch-free pass over the exponent bits (all ones: Inf or NaN) that the compiler vectorizes; an
+  // early exit per element would not be, and cost a quarter of Q4_0's quantization time.
+  std::uint32_t bad = 0;
   for (std::int64_t i = 0; i < n; ++i) {
-    if (!std::isfinite(x[i])) {
+    std::uint32_t bits;
+    std::memcpy(&bits, x + i, sizeof bits);
+    bad |= static_cast<std::uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+  }
+  if (!bad) return;
+  for (std::int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(x[i]))
       throw Error("ggml " + std::string(t.name) + ": input element " + std::to_string(i) +
                   " is not finite (ggml's quantizers are undefined there)");
-    }
-  }
 }
 
 // The first value of largest magnitude, with its sign (ggml: `if (amax < fabsf(v))`, so a later value of

@@ -1,42 +1,26 @@
-// Whole models into GGUF (files/gguf_quant.hpp): choose each tensor's type, then stream it row chunk by
-// row chunk through ggml's reference quantizers into the GGUF writer.
+// Whole models into GGUF (files/gguf_quant.hpp): choose each tensor's type (by rule, or under a budget in
+// gguf_budget.cpp), then stream it row chunk by row chunk through ggml's quantizers into the GGUF writer.
 #include "quantkit/files/gguf_quant.hpp"
 
 #include <fnmatch.h>
 
 #include <algorithm>
 #include <filesystem>
-#include <functional>
-#include <optional>
+#include <map>
 
+#include "gguf_budget.hpp"
+#include "model_tensors.hpp"
 #include "quantkit/core/error.hpp"
 #include "quantkit/io/atomic_file.hpp"
-#include "quantkit/io/safetensors_checkpoint.hpp"
+#include "quantkit/kernels/parallel.hpp"
 
 namespace qk {
 
 namespace {
 
-// One input tensor, whatever the container: its name, ggml-order dimensions, and a reader of float rows.
-struct Source {
-  std::string name;
-  std::vector<std::int64_t> ne;
-  std::string from;
-  std::uint64_t bytes = 0;
-  bool block_quantized = false;
-  // Rows [first, first + rows) as floats into out (rows * ne[0] values), then drops their input pages.
-  std::function<void(std::int64_t first, std::int64_t rows, float* out)> read_rows;
-};
-
-std::int64_t row_length(const std::vector<std::int64_t>& ne) { return ne.empty() ? 1 : ne[0]; }
-
-// Rows of ne[0] elements (a rank-0 tensor is one row of one element).
-std::int64_t row_count(const std::vector<std::int64_t>& ne) {
-  if (ne.empty()) return 1;
-  std::int64_t n = ne[0] == 0 ? 0 : 1;
-  for (std::size_t i = 1; i < ne.size(); ++i) n *= ne[i];
-  return n;
-}
+// With a budget, measuring the candidates takes about this share of the run (several quantizations of each
+// tensor against one when writing).
+constexpr double kMeasuringShare = 0.8;
 
 std::string type_name(ggml::Type t) { return std::string(ggml::traits(t).name); }
 
@@ -65,30 +49,9 @@ std::uint64_t size_or_zero(const std::string& path) {
   return ec ? 0 : static_cast<std::uint64_t>(n);
 }
 
-// The shared run: types chosen, the writer opened with every tensor's info, then each tensor streamed.
-GgufQuantReport write_gguf(const std::vector<Source>& sources,
-                           std::vector<std::pair<std::string, io::GgufValue>> metadata,
-                           const std::string& output, const GgufQuantOptions& options,
-                           const std::string& input) {
-  GgufQuantReport report;
-  std::vector<io::GgufWriter::Info> infos;
-  std::uint64_t total = 0;
-  for (const Source& s : sources) {
-    GgufTensorReport r;
-    r.name = s.name;
-    r.shape = Shape(s.ne.rbegin(), s.ne.rend());
-    r.from = s.from;
-    r.input_bytes = s.bytes;
-    r.to = choose_gguf_type(s.name, s.ne, options, r.note);
-    if (!ggml::traits(r.to).can_quantize)
-      throw Error(input + ":" + s.name + ": quantkit cannot write type " + type_name(r.to));
-    r.output_bytes = io::ggml_tensor_bytes(static_cast<std::uint32_t>(r.to), s.ne);
-    infos.push_back({s.name, s.ne, static_cast<std::uint32_t>(r.to)});
-    report.dequantized_input |= s.block_quantized;
-    total += static_cast<std::uint64_t>(row_count(s.ne) * row_length(s.ne));
-    report.tensors.push_back(std::move(r));
-  }
-  // general.file_type and general.quantization_version: replaced where present, else appended.
+// general.file_type and general.quantization_version: replaced where present, else appended (so the
+// header's size does not depend on the values).
+void set_quantization_keys(std::vector<std::pair<std::string, io::GgufValue>>& metadata, ggml::Type type) {
   const auto set = [&](const std::string& key, io::GgufValue v) {
     for (auto& [k, value] : metadata)
       if (k == key) {
@@ -98,49 +61,140 @@ GgufQuantReport write_gguf(const std::vector<Source>& sources,
     metadata.emplace_back(key, std::move(v));
   };
   set("general.quantization_version", io::GgufValue::of_u32(2));
-  set("general.file_type", io::GgufValue::of_u32(llama_file_type(options.type)));
-  io::GgufWriter writer(output, std::move(metadata), infos);
+  set("general.file_type", io::GgufValue::of_u32(llama_file_type(type)));
+}
+
+std::vector<io::GgufWriter::Info> writer_infos(const detail::ModelTensors& m, const GgufQuantReport& report) {
+  std::vector<io::GgufWriter::Info> infos;
+  for (std::size_t i = 0; i < m.tensors.size(); ++i)
+    infos.push_back({m.tensors[i].name, m.tensors[i].ne, static_cast<std::uint32_t>(report.tensors[i].to)});
+  return infos;
+}
+
+// The input's metadata (a GGUF's own, or the caller's extra entries for safetensors) with the two keys set.
+std::vector<std::pair<std::string, io::GgufValue>> output_metadata(const detail::ModelTensors& m,
+                                                                   const GgufQuantOptions& options,
+                                                                   ggml::Type file_type) {
+  auto metadata = m.gguf ? m.gguf->metadata() : options.extra_metadata;
+  set_quantization_keys(metadata, file_type);
+  return metadata;
+}
+
+// Every tensor's type (by rule, then under the budget when there is one), bytes and totals.
+GgufQuantReport plan(const detail::ModelTensors& m, const GgufQuantOptions& options) {
+  if (m.gguf && !options.extra_metadata.empty())
+    throw Error(m.path + ": a GGUF input keeps its own metadata; extra entries are for a safetensors input");
+  GgufQuantReport report;
+  for (const detail::ModelTensor& s : m.tensors) {
+    GgufTensorReport r;
+    r.name = s.name;
+    r.shape = Shape(s.ne.rbegin(), s.ne.rend());
+    r.from = s.from;
+    r.input_bytes = s.bytes;
+    r.to = choose_gguf_type(s.name, s.ne, options, r.note);
+    report.dequantized_input |= s.block_quantized;
+    report.tensors.push_back(std::move(r));
+  }
+  // An imatrix may cover more tensors than this model has (one file for a model family), but one that
+  // names none of them is the wrong file.
+  if (!options.importance.empty() &&
+      std::none_of(options.importance.begin(), options.importance.end(),
+                   [&](const auto& entry) { return m.find(entry.first) != nullptr; }))
+    throw Error(m.path + ": the importance names none of the model's tensors");
+  if (options.budget.kind != GgufBudgetKind::kNone) {
+    const auto metadata = output_metadata(m, options, options.type);
+    const io::GgufWriter::Layout layout = io::GgufWriter::layout(metadata, writer_infos(m, report));
+    detail::plan_within_budget(m, options, layout, report, [&](double f) {
+      if (options.progress) options.progress(kMeasuringShare * f);
+    });
+  }
+  std::map<ggml::Type, std::uint64_t> weights_by_type;
+  for (std::size_t i = 0; i < m.tensors.size(); ++i) {
+    GgufTensorReport& r = report.tensors[i];
+    const detail::ModelTensor& s = m.tensors[i];
+    if (!ggml::traits(r.to).can_quantize)
+      throw Error(s.where + ": quantkit cannot write type " + type_name(r.to));
+    r.output_bytes = io::ggml_tensor_bytes(static_cast<std::uint32_t>(r.to), s.ne);
+    r.weighted = detail::find_importance(s, options.importance) != nullptr;
+    if (!options.importance.empty() && !r.weighted && s.ne.size() >= 2 && r.to != ggml::Type::kF32)
+      r.note += std::string(r.note.empty() ? "" : "; ") + "no importance: unweighted";
+    report.weights += static_cast<std::uint64_t>(s.numel());
+    report.data_bytes += r.output_bytes;
+    if (s.ne.size() >= 2) weights_by_type[r.to] += static_cast<std::uint64_t>(s.numel());
+  }
+  report.bits_per_weight =
+      report.weights ? 8.0 * static_cast<double>(report.data_bytes) / static_cast<double>(report.weights) : 0;
+  report.file_type = options.type;
+  if (options.budget.kind != GgufBudgetKind::kNone && !weights_by_type.empty())
+    report.file_type = std::max_element(weights_by_type.begin(), weights_by_type.end(), [](auto& a, auto& b) {
+                         return a.second < b.second;
+                       })->first;
+  report.input_bytes = m.file_bytes;
+  return report;
+}
+
+// Streams every tensor through its type's quantizer into the writer.
+void write(const detail::ModelTensors& m, GgufQuantReport& report, const std::string& output,
+           const GgufQuantOptions& options) {
+  io::GgufWriter writer(output, output_metadata(m, options, report.file_type), writer_infos(m, report));
+  const int threads = detail::thread_count(options.threads);
   std::vector<float> rows_f;
   std::vector<std::byte> rows_q;
   std::uint64_t done = 0;
-  for (std::size_t i = 0; i < sources.size(); ++i) {
-    const Source& s = sources[i];
+  for (std::size_t i = 0; i < m.tensors.size(); ++i) {
+    const detail::ModelTensor& s = m.tensors[i];
     const ggml::Type to = report.tensors[i].to;
-    const std::int64_t n = row_length(s.ne), rows = row_count(s.ne);
+    const std::int64_t n = s.row_length(), rows = s.row_count();
     if (n == 0 || rows == 0) continue;
+    const TensorImportance* importance = detail::find_importance(s, options.importance);
     const std::int64_t out_row = ggml::row_bytes(to, n);
-    // About 4 MiB of floats a chunk, whole rows.
-    const std::int64_t chunk = std::max<std::int64_t>(1, (std::int64_t{1} << 20) / n);
+    const std::int64_t chunk = detail::rows_per_chunk(n);
     for (std::int64_t first = 0; first < rows; first += chunk) {
       const std::int64_t count = std::min(chunk, rows - first);
       rows_f.resize(static_cast<std::size_t>(count * n));
       rows_q.resize(static_cast<std::size_t>(count * out_row));
       try {
         s.read_rows(first, count, rows_f.data());
-        for (std::int64_t r = 0; r < count; ++r)
-          ggml::quantize_row(to, rows_f.data() + r * n, n, rows_q.data() + r * out_row);
+        kernels::parallel_for(count, threads, 1, [&](std::int64_t r0, std::int64_t r1) {
+          for (std::int64_t r = r0; r < r1; ++r)
+            detail::quantize_row_with(to, rows_f.data() + r * n, n, rows_q.data() + r * out_row,
+                                      detail::row_importance(importance, s, first + r));
+        });
       } catch (const Error& e) {
-        throw Error(input + ":" + s.name + ": " + e.what());
+        throw Error(s.where + ": " + e.what());
       }
       writer.write_data(rows_q);
       done += static_cast<std::uint64_t>(count * n);
-      if (options.progress)
-        options.progress(static_cast<double>(done) / static_cast<double>(std::max<std::uint64_t>(1, total)));
+      if (options.progress) {
+        const double f =
+            static_cast<double>(done) / static_cast<double>(std::max<std::uint64_t>(1, report.weights));
+        options.progress(
+            options.budget.kind == GgufBudgetKind::kNone ? f : kMeasuringShare + (1 - kMeasuringShare) * f);
+      }
     }
   }
   writer.commit();
   report.output_bytes = size_or_zero(output);
+}
+
+GgufQuantReport convert(const std::string& input, const std::string& output, const GgufQuantOptions& options,
+                        bool want_gguf) {
+  io::check_output_differs(output, {input});
+  const detail::ModelTensors m = detail::open_model_tensors(input);
+  if (want_gguf != (m.gguf != nullptr))
+    throw Error(input + (want_gguf ? ": not a .gguf file" : ": not a safetensors model"));
+  GgufQuantReport report = plan(m, options);
+  write(m, report, output, options);
   return report;
 }
 
-// The ggml type of a GGUF tensor, if quantkit reads it.
-std::optional<ggml::Type> readable(std::uint32_t id) {
-  for (const ggml::TypeTraits& t : ggml::types())
-    if (static_cast<std::uint32_t>(t.type) == id && t.can_dequantize) return t.type;
-  return std::nullopt;
-}
-
 }  // namespace
+
+std::vector<ggml::Type> default_budget_candidates() {
+  using T = ggml::Type;
+  return {T::kQ2_K, T::kQ3_K, T::kQ4_0, T::kQ4_1, T::kQ4_K, T::kQ5_0,
+          T::kQ5_1, T::kQ5_K, T::kQ6_K, T::kQ8_0, T::kF16};
+}
 
 ggml::Type choose_gguf_type(const std::string& name, const std::vector<std::int64_t>& ne,
                             const GgufQuantOptions& options, std::string& note) {
@@ -158,7 +212,7 @@ ggml::Type choose_gguf_type(const std::string& name, const std::vector<std::int6
     t = ggml::Type::kF32;
     note = "rank " + std::to_string(ne.size()) + ": kept in f32";
   }
-  const std::int64_t row = row_length(ne);
+  const std::int64_t row = ne.empty() ? 1 : ne[0];
   while (!fits(t, row)) {
     const ggml::Type next = fallback(t);
     note += std::string(note.empty() ? "" : "; ") + "rows of " + std::to_string(row) + " hold no whole " +
@@ -202,75 +256,18 @@ std::uint32_t llama_file_type(ggml::Type type) {
   }
 }
 
+GgufQuantReport plan_gguf(const std::string& input, const GgufQuantOptions& options) {
+  return plan(detail::open_model_tensors(input), options);
+}
+
 GgufQuantReport quantize_gguf(const std::string& input, const std::string& output,
                               const GgufQuantOptions& options) {
-  io::check_output_differs(output, {input});
-  const io::GgufFile file = io::GgufFile::open(input);
-  std::vector<Source> sources;
-  for (const io::GgufTensor& t : file.tensors()) {
-    const std::optional<ggml::Type> from = readable(t.type);
-    const io::GgmlTypeInfo* info = io::ggml_type_info(t.type);
-    if (!from)
-      throw Error(input + ":" + t.name + ": quantkit cannot read type " + info->name +
-                  " (it reads f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0 and q2_K .. q6_K)");
-    Source s;
-    s.name = t.name;
-    s.ne = t.ne;
-    s.from = info->name;
-    s.bytes = t.data.size();
-    s.block_quantized = info->block_size > 1;
-    const ggml::Type type = *from;
-    const std::int64_t n = row_length(t.ne);
-    const std::int64_t in_row = n == 0 ? 0 : ggml::row_bytes(type, n);
-    const bool mapped = file.owner() != nullptr;
-    const io::GgufTensor* tensor = &t;
-    s.read_rows = [tensor, type, n, in_row, mapped](std::int64_t first, std::int64_t rows, float* out) {
-      const std::byte* base = tensor->data.data() + first * in_row;
-      for (std::int64_t r = 0; r < rows; ++r) ggml::dequantize_row(type, base + r * in_row, n, out + r * n);
-      if (mapped) io::release_mapped_pages({base, static_cast<std::size_t>(rows * in_row)});
-    };
-    sources.push_back(std::move(s));
-  }
-  GgufQuantReport report = write_gguf(sources, file.metadata(), output, options, input);
-  report.input_bytes = size_or_zero(input);
-  return report;
+  return convert(input, output, options, /*want_gguf=*/true);
 }
 
 GgufQuantReport safetensors_to_gguf(const std::string& input, const std::string& output,
                                     const GgufQuantOptions& options) {
-  io::check_output_differs(output, {input});
-  const io::SafetensorsCheckpoint model = io::SafetensorsCheckpoint::open(input);
-  std::vector<Source> sources;
-  for (const auto& entry : model.tensors()) {
-    const io::StTensor& t = *entry.tensor;
-    const std::string where = model.shards()[entry.shard].name() + ":" + t.name;
-    if (!io::st_dtype_is_float(t.dtype))
-      throw Error(where + ": " + io::st_dtype_name(t.dtype) +
-                  " is not a floating type (GGUF's plain tensors are "
-                  "floats; drop the tensor first)");
-    if (t.shape.size() > 4)
-      throw Error(where + ": " + std::to_string(t.shape.size()) + " dimensions, GGUF holds 4");
-    Source s;
-    s.name = t.name;
-    s.ne.assign(t.shape.rbegin(), t.shape.rend());
-    if (s.ne.empty()) s.ne = {1};
-    s.from = io::st_dtype_name(t.dtype);
-    s.bytes = t.data.size();
-    const std::int64_t n = row_length(s.ne);
-    const bool mapped = model.shards()[entry.shard].owner() != nullptr;
-    const std::size_t esize = io::st_dtype_size(t.dtype);
-    const io::StTensor* tensor = &t;
-    s.read_rows = [tensor, n, mapped, esize](std::int64_t first, std::int64_t rows, float* out) {
-      io::st_to_float(*tensor, first * n, std::span<float>(out, static_cast<std::size_t>(rows * n)));
-      if (mapped)
-        io::release_mapped_pages(tensor->data.subspan(static_cast<std::size_t>(first * n) * esize,
-                                                      static_cast<std::size_t>(rows * n) * esize));
-    };
-    sources.push_back(std::move(s));
-  }
-  GgufQuantReport report = write_gguf(sources, options.extra_metadata, output, options, input);
-  report.input_bytes = model.file_bytes();
-  return report;
+  return convert(input, output, options, /*want_gguf=*/false);
 }
 
 }  // namespace qk

@@ -17,10 +17,19 @@ struct GgufWriter::Impl {
   explicit Impl(const std::string& path) : file(path) {}
 };
 
-GgufWriter::GgufWriter(const std::string& path, std::vector<std::pair<std::string, GgufValue>> metadata,
-                       std::vector<Info> tensors) {
-  std::vector<std::byte> head;
+namespace {
+
+struct Encoded {
+  std::vector<std::byte> head;  // everything before the first tensor's data, padded
+  std::vector<std::uint64_t> sizes;
   std::uint64_t alignment = 32;
+};
+
+Encoded encode(const std::vector<std::pair<std::string, GgufValue>>& metadata,
+               const std::vector<GgufWriter::Info>& tensors) {
+  Encoded out;
+  std::vector<std::byte>& head = out.head;
+  std::uint64_t& alignment = out.alignment;
   std::set<std::string> keys, names;
   for (const auto& [key, value] : metadata) {
     if (key.empty() || !valid_utf8(key))
@@ -34,8 +43,8 @@ GgufWriter::GgufWriter(const std::string& path, std::vector<std::pair<std::strin
         throw Error(std::string("gguf: ") + kAlignmentKey + " must be a power of 2");
     }
   }
-  std::vector<std::uint64_t> sizes;
-  for (const Info& t : tensors) {
+  std::vector<std::uint64_t>& sizes = out.sizes;
+  for (const GgufWriter::Info& t : tensors) {
     if (t.name.empty() || t.name.size() >= kMaxName || !valid_utf8(t.name))
       throw Error("gguf: tensor name '" + t.name + "' must be 1 to " + std::to_string(kMaxName - 1) +
                   " bytes of UTF-8");
@@ -66,10 +75,29 @@ GgufWriter::GgufWriter(const std::string& path, std::vector<std::pair<std::strin
     offset = pad(offset + sizes[i], alignment);
   }
   if (!tensors.empty()) head.resize(static_cast<std::size_t>(pad(head.size(), alignment)), std::byte{0});
+  return out;
+}
+
+}  // namespace
+
+GgufWriter::Layout GgufWriter::layout(const std::vector<std::pair<std::string, GgufValue>>& metadata,
+                                      const std::vector<Info>& tensors) {
+  const Encoded e = encode(metadata, tensors);
+  Layout l;
+  l.data_offset = e.head.size();
+  l.alignment = e.alignment;
+  l.file_bytes = l.data_offset;
+  for (const std::uint64_t size : e.sizes) l.file_bytes += pad(size, e.alignment);
+  return l;
+}
+
+GgufWriter::GgufWriter(const std::string& path, std::vector<std::pair<std::string, GgufValue>> metadata,
+                       std::vector<Info> tensors) {
+  Encoded e = encode(metadata, tensors);
   impl_ = std::make_unique<Impl>(path);
-  impl_->sizes = std::move(sizes);
-  impl_->alignment = alignment;
-  impl_->file.write(head);
+  impl_->sizes = std::move(e.sizes);
+  impl_->alignment = e.alignment;
+  impl_->file.write(e.head);
 }
 
 GgufWriter::~GgufWriter() = default;

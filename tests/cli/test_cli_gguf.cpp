@@ -223,5 +223,60 @@ TEST_F(CliGgufQuantize, BadInputAndUsage) {
   EXPECT_FALSE(fs::exists(path("o.gguf")));
 }
 
+// --target-bpw / --target-bytes: a type per tensor from the measured errors within the budget; inspect
+// --reference measures the written file the same way.
+TEST_F(CliGgufQuantize, TargetsChooseTypesAndInspectMeasuresTheResult) {
+  const json j =
+      json::parse(ok({"quantize", "model.gguf", "-o", "b.gguf", "--target-bpw", "6", "--json"}).out);
+  EXPECT_EQ(j["budget"]["kind"], "bits_per_weight");
+  EXPECT_LE(j["bits_per_weight"].get<double>(), 6.0);
+  EXPECT_EQ(j["tensors"][0]["candidate_errors"].size(), 11u);  // rows of 256: every candidate
+  EXPECT_EQ(j["tensors"][1]["candidate_errors"].size(), 6u);   // rows of 96: no K-quant
+  EXPECT_FALSE(j["tensors"][1]["candidate_errors"].contains("q4_K"));
+  EXPECT_EQ(j["tensors"][3]["type"], "f32");  // the norm
+  const json c = json::parse(ok({"inspect", "b.gguf", "--reference", "model.gguf", "--json"}).out);
+  ASSERT_EQ(c["tensors"].size(), 4u);
+  for (int i : {0, 1}) {
+    EXPECT_EQ(c["tensors"][i]["type"], j["tensors"][i]["type"]);
+    EXPECT_NEAR(c["tensors"][i]["sqnr_db"].get<double>(), j["tensors"][i]["sqnr_db"].get<double>(), 1e-6);
+  }
+  EXPECT_TRUE(c["tensors"][3]["sqnr_db"].is_null());  // exact: +inf
+  const std::string text = ok({"inspect", "b.gguf", "--reference", "model.gguf"}).out;
+  EXPECT_THAT(text,
+              HasSubstr("| tensor | shape | type | bits/weight | relative RMSE | SQNR dB | max abs error |"));
+  ok({"quantize", "model.gguf", "-o", "c.gguf", "--target-bytes", "6000", "--candidate-types",
+      "q4_0,q8_0,f16"});
+  EXPECT_LE(fs::file_size(path("c.gguf")), 6000u);
+  // Activations as importance: the named tensor is quantized with them.
+  const std::vector<float> acts = random_values(32 * 256, 11);
+  io::NpzWriter npz;
+  npz.add("blk.0.ffn_up.weight", io::DType::kFloat32, {32, 256}, std::as_bytes(std::span(acts)));
+  npz.write(path("acts.npz").string());
+  const json w = json::parse(
+      ok({"quantize", "model.gguf", "-o", "w.gguf", "--type", "q4_K", "--importance", "acts.npz", "--json"})
+          .out);
+  EXPECT_TRUE(w["tensors"][0]["weighted"]);
+  EXPECT_FALSE(w["tensors"][1]["weighted"]);
+  EXPECT_THAT(w["tensors"][1]["note"].get<std::string>(), HasSubstr("no importance"));
+}
+
+TEST_F(CliGgufQuantize, TargetUsageAndUnreachableBudgets) {
+  EXPECT_EQ(
+      qtool({"quantize", "model.gguf", "-o", "o.gguf", "--target-bpw", "5", "--target-bytes", "9"}).exit_code,
+      2);
+  EXPECT_EQ(qtool({"quantize", "model.gguf", "-o", "o.gguf", "--candidate-types", "q4_0"}).exit_code, 2);
+  EXPECT_EQ(
+      qtool({"quantize", "model.gguf", "-o", "o.gguf", "--target-bpw", "5", "--type", "q4_0"}).exit_code, 2);
+  EXPECT_EQ(
+      qtool({"quantize", "model.gguf", "-o", "o.gguf", "--target-bpw", "5", "--candidate-types", "q4_0,q9"})
+          .exit_code,
+      2);
+  EXPECT_EQ(qtool({"quantize", "model.gguf", "-o", "o.gguf", "--target-bpw", "-1"}).exit_code, 2);
+  expect_clean_failure({"quantize", "model.gguf", "-o", "o.gguf", "--target-bpw", "1"}, "o.gguf",
+                       "budget: 1 bits/weight", "is below the smallest these candidates reach");
+  write_weights();
+  EXPECT_EQ(qtool({"quantize", "w.npy", "-o", "o.npz", "--target-bpw", "4"}).exit_code, 2);
+}
+
 }  // namespace
 }  // namespace qk::cli_test

@@ -172,8 +172,7 @@ Handler add_inspect(CLI::App& app, Output& out) {
     const std::string& file = args->files.front();
     if (qk::is_safetensors_path(file)) return inspect_safetensors(file, args->reference, out.json);
     if (file.ends_with(".gguf")) {
-      if (!args->reference.empty()) throw UsageError("--reference is not supported for a .gguf yet");
-      return inspect_gguf(file, out.json);
+      return inspect_gguf(file, args->reference, out.json);
     }
     switch (qk::tensor_file_kind(file)) {
       case qk::TensorFileKind::kQuantized:

@@ -68,7 +68,9 @@ Handler add_quantize(CLI::App& app, Output& out) {
       return run_gguf_quant(*args, *gguf, out);
     }
     if (gguf->any())
-      throw UsageError("--type, --tensor-type and --meta are for a .gguf output (-o OUT.gguf)");
+      throw UsageError(
+          "--type, --tensor-type, --meta, --target-bpw, --target-bytes, --candidate-types and --importance "
+          "are for a .gguf output (-o OUT.gguf)");
     if (args->format != "int" && (!plan->empty() || !method->method.empty()))
       throw UsageError("--format is for a plain quantize; --plan and --method make integer codes");
     if (!plan->empty()) return run_plan(*args, *plan, *out_dir, out);

@@ -9,6 +9,7 @@
 #include "common.hpp"
 #include "quantkit/files/checkpoint_file.hpp"
 #include "quantkit/files/inspect.hpp"
+#include "quantkit/files/model_compare.hpp"
 #include "quantkit/files/safetensors_quant.hpp"
 #include "quantkit/io/gguf.hpp"
 #include "quantkit/io/safetensors_checkpoint.hpp"
@@ -120,14 +121,15 @@ int inspect_checkpoint(const std::string& path, const std::string& reference, bo
                           !reference.empty(), json);
 }
 
+int print_model_comparison(const std::string& path, const std::string& reference, bool json);
+
 int inspect_safetensors(const std::string& path, const std::string& reference, bool json) {
   if (qk::is_quantized_safetensors(path))
     return print_checkpoint(path, "quantized safetensors", "quantized_safetensors", "tensor",
                             qk::summarize_safetensors(path, reference),
                             qk::read_safetensors_quant_index(qk::io::SafetensorsFile::open(path)),
                             !reference.empty(), json);
-  if (!reference.empty())
-    throw UsageError("--reference needs a quantized .safetensors (qtool quantize's output)");
+  if (!reference.empty()) return print_model_comparison(path, reference, json);
   const qk::io::SafetensorsCheckpoint model = qk::io::SafetensorsCheckpoint::open(path);
   std::uint64_t data_bytes = 0;
   for (const auto& e : model.tensors()) data_bytes += e.tensor->data.size();
@@ -158,7 +160,53 @@ int inspect_safetensors(const std::string& path, const std::string& reference, b
   return 0;
 }
 
-int inspect_gguf(const std::string& path, bool json) {
+// A model against its reference, tensor by tensor (llama.cpp's quantize-stats).
+int print_model_comparison(const std::string& path, const std::string& reference, bool json) {
+  const qk::ModelComparison c = qk::compare_model(path, reference);
+  const auto finite_or_null = [](double v) {
+    return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json();
+  };
+  if (json) {
+    nlohmann::json tensors = nlohmann::json::array();
+    for (const auto& t : c.tensors)
+      tensors.push_back({{"name", t.name},
+                         {"shape", t.shape},
+                         {"type", t.type},
+                         {"bits_per_weight", t.bits_per_weight},
+                         {"bytes", t.bytes},
+                         {"mse", t.error.mse},
+                         {"relative_rmse", finite_or_null(t.relative_rmse)},
+                         {"sqnr_db", finite_or_null(t.error.sqnr_db)},
+                         {"max_abs_error", t.error.max_abs}});
+    print_json({{"file", path},
+                {"reference", reference},
+                {"tensors", tensors},
+                {"total",
+                 {{"mse", c.total.mse},
+                  {"relative_rmse", finite_or_null(c.relative_rmse)},
+                  {"sqnr_db", finite_or_null(c.total.sqnr_db)},
+                  {"max_abs_error", c.total.max_abs}}},
+                {"reference_only", c.reference_only}});
+    return 0;
+  }
+  fmt::print("{} against {}: {} tensor(s)\n\n", path, reference, c.tensors.size());
+  fmt::print(
+      "| tensor | shape | type | bits/weight | relative RMSE | SQNR dB | max abs error |\n"
+      "|---|---|---|---:|---:|---:|---:|\n");
+  for (const auto& t : c.tensors)
+    fmt::print("| {} | {} | {} | {:.2f} | {:.3e} | {:.2f} | {:.3e} |\n", t.name, qk::shape_string(t.shape),
+               t.type, t.bits_per_weight, t.relative_rmse, t.error.sqnr_db, t.error.max_abs);
+  fmt::print("| all | | | | {:.3e} | {:.2f} | {:.3e} |\n", c.relative_rmse, c.total.sqnr_db, c.total.max_abs);
+  if (!c.reference_only.empty()) {
+    std::string names;
+    for (const auto& n : c.reference_only) names += (names.empty() ? "" : ", ") + n;
+    fmt::print("\nonly in the reference: {}\n", names);
+  }
+  return 0;
+}
+
+int inspect_gguf(const std::string& path, const std::string& reference, bool json) {
+  if (!reference.empty()) return print_model_comparison(path, reference, json);
   const qk::io::GgufFile f = qk::io::GgufFile::open(path);
   std::uint64_t data_bytes = 0, weights = 0;
   for (const auto& t : f.tensors()) {

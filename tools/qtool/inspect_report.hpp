@@ -21,6 +21,7 @@ int inspect_checkpoint(const std::string& path, const std::string& reference, bo
 int inspect_safetensors(const std::string& path, const std::string& reference, bool json);
 // The report on a GGUF file: version, alignment, metadata (values summarised) and a per-tensor table
 // (name, shape, ggml type, bits per weight, bytes).
-int inspect_gguf(const std::string& path, bool json);
+// A .gguf: metadata and per-tensor table; with a reference (.gguf or safetensors), each tensor's error.
+int inspect_gguf(const std::string& path, const std::string& reference, bool json);
 
 }  // namespace qtool

@@ -137,6 +137,16 @@ class GgufWriter {
   GgufWriter(const std::string& path, std::vector<std::pair<std::string, GgufValue>> metadata,
              std::vector<Info> tensors);
   ~GgufWriter();
+  // What a writer with these arguments lays out, without writing (validated the same way): where the
+  // data section starts (header, metadata and tensor infos, padded), the alignment every tensor's data is
+  // padded to, and the whole file's size.
+  struct Layout {
+    std::uint64_t data_offset = 0;
+    std::uint64_t alignment = 32;
+    std::uint64_t file_bytes = 0;
+  };
+  static Layout layout(const std::vector<std::pair<std::string, GgufValue>>& metadata,
+                       const std::vector<Info>& tensors);
   GgufWriter(const GgufWriter&) = delete;
   GgufWriter& operator=(const GgufWriter&) = delete;
   // The next tensor's bytes (exactly ggml_tensor_bytes of its info), in the order given; may come in
