@@ -363,6 +363,10 @@ std::int64_t row_bytes(Type type, std::int64_t n) {
 }
 
 void quantize_row(Type type, const float* x, std::int64_t n, std::byte* out) {
+  quantize_row(type, x, n, out, nullptr);
+}
+
+void quantize_row(Type type, const float* x, std::int64_t n, std::byte* out, const float* importance) {
   const TypeTraits& t = traits(type);
   row_bytes(type, n);
   if (!t.can_quantize)
@@ -383,6 +387,15 @@ void quantize_row(Type type, const float* x, std::int64_t n, std::byte* out) {
       break;
   }
   check_finite(t, x, n);
+  if (importance != nullptr && type != Type::kQ8_0) {  // ggml's quantize_q8_0 ignores the importance
+    for (std::int64_t i = 0; i < n; ++i) {
+      if (!std::isfinite(importance[i])) {
+        throw Error("ggml " + std::string(t.name) + ": importance element " + std::to_string(i) +
+                    " is not finite");
+      }
+    }
+    return detail::quantize_row_weighted(type, x, n, importance, out);
+  }
   switch (type) {
     case Type::kQ4_0:
       return quantize_blocks<BlockQ4_0>(x, blocks, kBlock, out, quantize_symmetric<BlockQ4_0, 4>);
@@ -403,7 +416,8 @@ void quantize_row(Type type, const float* x, std::int64_t n, std::byte* out) {
     case Type::kQ5_K:
       return quantize_blocks<BlockQ5_K>(x, blocks, kSuperBlock, out, detail::quantize_q5_K);
     case Type::kQ6_K:
-      return quantize_blocks<BlockQ6_K>(x, blocks, kSuperBlock, out, detail::quantize_q6_K);
+      return quantize_blocks<BlockQ6_K>(x, blocks, kSuperBlock, out,
+                                        [](const float* b) { return detail::quantize_q6_K(b); });
     default:
       throw Error("ggml " + std::string(t.name) + ": quantizing to this type is not supported");
   }

@@ -18,14 +18,6 @@ namespace {
 
 constexpr float kGroupMaxEps = 1e-15f;  // GROUP_MAX_EPS: a group below this absmax is all zero
 
-// ggml's nearest_int: adding 1.5 * 2^23 leaves round(f) (ties to even) in the low mantissa bits, for
-// |f| <= 2^22 - 1; outside that (inf and NaN included) the bits are used as they are, as ggml does.
-int nearest_int(float fval) {
-  const float val = fval + 12582912.f;
-  const auto i = std::bit_cast<std::int32_t>(val);
-  return (i & 0x007fffff) - 0x00400000;
-}
-
 float from_half(std::uint16_t bits) { return half_bits_to_float(bits); }
 std::uint16_t to_half(float value) { return float_to_half_bits(value); }
 
@@ -44,24 +36,25 @@ float signed_max(int n, const float* x, float& amax) {
 }
 
 // Codes l = nearest_int(iscale * x) clamped to [-nmax, nmax - 1], stored as l + offset, and their
-// x^2-weighted least-squares sums: sumlx = sum w x l, suml2 = sum w l^2 (in ggml's order).
-void symmetric_fit(int n, int nmax, float iscale, const float* x, std::int8_t* L, int offset, float& sumlx,
-                   float& suml2) {
+// weighted least-squares sums: sumlx = sum w x l, suml2 = sum w l^2 (in ggml's order), w = qw[i], or x^2
+// when qw is null.
+void symmetric_fit(int n, int nmax, float iscale, const float* x, const float* qw, std::int8_t* L, int offset,
+                   float& sumlx, float& suml2) {
   sumlx = 0;
   suml2 = 0;
   for (int i = 0; i < n; ++i) {
     int l = nearest_int(iscale * x[i]);
     l = std::max(-nmax, std::min(nmax - 1, l));
     L[i] = static_cast<std::int8_t>(l + offset);
-    const float w = x[i] * x[i];
+    const float w = qw ? qw[i] : x[i] * x[i];
     sumlx += w * x[i] * static_cast<float>(l);
     suml2 += w * static_cast<float>(l) * static_cast<float>(l);
   }
 }
 
-// make_qx_quants with rmse_type 1 and no importance weights (the only use in the reference quantizers,
-// by Q6_K): weights x^2, the best of 19 scales around nmax / max by weighted least squares.
-float make_qx_quants(int n, int nmax, const float* x, std::int8_t* L) {
+}  // namespace
+
+float make_qx_quants(int n, int nmax, const float* x, std::int8_t* L, const float* qw) {
   float amax;
   const float max = signed_max(n, x, amax);
   if (amax < kGroupMaxEps) {
@@ -69,14 +62,14 @@ float make_qx_quants(int n, int nmax, const float* x, std::int8_t* L) {
     return 0.f;
   }
   float sumlx, suml2;
-  symmetric_fit(n, nmax, static_cast<float>(-nmax) / max, x, L, nmax, sumlx, suml2);
+  symmetric_fit(n, nmax, static_cast<float>(-nmax) / max, x, qw, L, nmax, sumlx, suml2);
   float scale = suml2 != 0.0f ? sumlx / suml2 : 0.0f;
   float best = scale * sumlx;
   std::int8_t trial[kSuperBlock];
   for (int is = -9; is <= 9; ++is) {
     if (is == 0) continue;
     const float iscale = -(static_cast<float>(nmax) + 0.1f * static_cast<float>(is)) / max;
-    symmetric_fit(n, nmax, iscale, x, trial, nmax, sumlx, suml2);
+    symmetric_fit(n, nmax, iscale, x, qw, trial, nmax, sumlx, suml2);
     if (suml2 > 0 && sumlx * sumlx > best * suml2) {
       std::copy(trial, trial + n, L);
       scale = sumlx / suml2;
@@ -85,6 +78,8 @@ float make_qx_quants(int n, int nmax, const float* x, std::int8_t* L) {
   }
   return scale;
 }
+
+namespace {
 
 // make_q3_quants with do_rmse (Q3_K): start from nmax / max, then up to 5 passes that move one code at a
 // time while the weighted (x^2) least-squares fit improves.
@@ -96,7 +91,7 @@ float make_q3_quants(int n, int nmax, const float* x, std::int8_t* L) {
     return 0.f;
   }
   float sumlx, suml2;
-  symmetric_fit(n, nmax, static_cast<float>(-nmax) / max, x, L, 0, sumlx, suml2);
+  symmetric_fit(n, nmax, static_cast<float>(-nmax) / max, x, nullptr, L, 0, sumlx, suml2);
   for (int itry = 0; itry < 5; ++itry) {
     int n_changed = 0;
     for (int i = 0; i < n; ++i) {
@@ -124,8 +119,8 @@ float make_q3_quants(int n, int nmax, const float* x, std::int8_t* L) {
   return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
 }
 
-// make_qkx2_quants: scale and min (x ~ scale * L - the_min, the_min >= 0) of a group, the best of
-// nstep + 1 affine least-squares fits by weighted squared (or absolute, use_mad) error.
+}  // namespace
+
 float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, std::uint8_t* L, float* the_min,
                        std::uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad) {
   float min = x[0];
@@ -198,9 +193,11 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, st
   return scale;
 }
 
+namespace {
+
 // The common part of quantize_row_q4_K_ref and _q5_K_ref: 8 groups of 32 fitted by make_qkx2_quants with
 // weights rms(x) + |x|, their scales and mins quantized to 6 bits against d = max_scale / 63 and
-// dmin = max_min / 63, then every code recomputed with the stored scale and min. kMax: 15 or 31.
+// dmin = max_min / 63 (the codes are then recomputed by requantize_k4). kMax: 15 or 31.
 template <int kMax>
 void quantize_k4(const float* x, std::uint16_t& d_bits, std::uint16_t& dmin_bits, std::uint8_t* scales_out,
                  std::uint8_t* L, float rmin, int nstep) {
@@ -222,23 +219,22 @@ void quantize_k4(const float* x, std::uint16_t& d_bits, std::uint16_t& dmin_bits
   }
   const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
   const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
-  std::memset(scales_out, 0, kScaleBytesK);
+  std::uint8_t ls[8];
+  std::uint8_t lm[8];
   for (int j = 0; j < 8; ++j) {
-    auto ls = static_cast<std::uint8_t>(nearest_int(inv_scale * scales[j]));
-    auto lm = static_cast<std::uint8_t>(nearest_int(inv_min * mins[j]));
-    ls = std::min<std::uint8_t>(63, ls);
-    lm = std::min<std::uint8_t>(63, lm);
-    if (j < 4) {
-      scales_out[j] = ls;
-      scales_out[j + 4] = lm;
-    } else {
-      scales_out[j + 4] = static_cast<std::uint8_t>((ls & 0xf) | ((lm & 0xf) << 4));
-      scales_out[j - 4] |= static_cast<std::uint8_t>((ls >> 4) << 6);
-      scales_out[j] |= static_cast<std::uint8_t>((lm >> 4) << 6);
-    }
+    ls[j] = std::min<std::uint8_t>(63, static_cast<std::uint8_t>(nearest_int(inv_scale * scales[j])));
+    lm[j] = std::min<std::uint8_t>(63, static_cast<std::uint8_t>(nearest_int(inv_min * mins[j])));
   }
+  pack_scales_k4(ls, lm, scales_out);
   d_bits = to_half(max_scale / 63.f);
   dmin_bits = to_half(max_min / 63.f);
+}
+
+// Every code recomputed from the stored float16 d, dmin and 6-bit scale and min (sub-blocks whose scale
+// is 0 keep their codes), as the K-quant quantizers end.
+template <int kMax>
+void requantize_k4(const float* x, std::uint16_t d_bits, std::uint16_t dmin_bits,
+                   const std::uint8_t* scales_out, std::uint8_t* L) {
   for (int j = 0; j < 8; ++j) {
     std::uint8_t sc, m;
     scale_min_k4(j, scales_out, sc, m);
@@ -264,6 +260,95 @@ void pack_2bit(const Code* L, std::uint8_t* qs) {
 }
 
 }  // namespace
+
+void pack_scales_k4(const std::uint8_t* ls, const std::uint8_t* lm, std::uint8_t* out) {
+  for (int j = 0; j < 8; ++j) {
+    if (j < 4) {
+      out[j] = ls[j];
+      out[j + 4] = lm[j];
+    } else {
+      out[j + 4] = static_cast<std::uint8_t>((ls[j] & 0xf) | ((lm[j] & 0xf) << 4));
+      out[j - 4] |= static_cast<std::uint8_t>((ls[j] >> 4) << 6);
+      out[j] |= static_cast<std::uint8_t>((lm[j] >> 4) << 6);
+    }
+  }
+}
+
+void pack_scales_q3_K(const std::int8_t* ls, std::uint8_t* out) {
+  for (int j = 0; j < 16; ++j) {
+    int l = ls[j];
+    if (j < 8) {
+      out[j] = static_cast<std::uint8_t>(l & 0xf);
+    } else {
+      out[j - 8] |= static_cast<std::uint8_t>((l & 0xf) << 4);
+    }
+    l >>= 4;
+    out[j % 4 + 8] |= static_cast<std::uint8_t>(l << (2 * (j / 4)));
+  }
+}
+
+void finish_q2_K(const float* x, std::uint8_t* L, BlockQ2_K& y) {
+  for (int j = 0; j < 16; ++j) {
+    const float d = from_half(y.d) * static_cast<float>(y.scales[j] & 0xf);
+    if (d == 0.0f) continue;
+    const float dm = from_half(y.dmin) * static_cast<float>(y.scales[j] >> 4);
+    for (int ii = 0; ii < 16; ++ii) {
+      const int l = nearest_int((x[16 * j + ii] + dm) / d);
+      L[16 * j + ii] = static_cast<std::uint8_t>(std::max(0, std::min(3, l)));
+    }
+  }
+  pack_2bit(L, y.qs);
+}
+
+void finish_q3_K(const float* x, std::int8_t* L, BlockQ3_K& y) {
+  for (int j = 0; j < 16; ++j) {
+    auto sc = static_cast<std::int8_t>(j < 8 ? y.scales[j] & 0xf : y.scales[j - 8] >> 4);
+    sc = static_cast<std::int8_t>((sc | (((y.scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32);
+    const float d = from_half(y.d) * static_cast<float>(sc);
+    if (d == 0.0f) continue;
+    for (int ii = 0; ii < 16; ++ii) {
+      const int l = nearest_int(x[16 * j + ii] / d);
+      L[16 * j + ii] = static_cast<std::int8_t>(std::max(-4, std::min(3, l)) + 4);
+    }
+  }
+  // Bit 2 of code j goes to bit j / 32 of hmask[j % 32].
+  for (int j = 0; j < kSuperBlock; ++j) {
+    if (L[j] > 3) {
+      y.hmask[j % 32] |= static_cast<std::uint8_t>(1 << (j / 32));
+      L[j] = static_cast<std::int8_t>(L[j] - 4);
+    }
+  }
+  pack_2bit(L, y.qs);
+}
+
+void finish_q4_K(const float* x, std::uint8_t* L, BlockQ4_K& y) {
+  requantize_k4<15>(x, y.d, y.dmin, y.scales, L);
+  for (int j = 0; j < kSuperBlock; j += 64) {
+    for (int l = 0; l < 32; ++l) y.qs[j / 2 + l] = static_cast<std::uint8_t>(L[j + l] | (L[j + l + 32] << 4));
+  }
+}
+
+void finish_q5_K(const float* x, std::uint8_t* L, BlockQ5_K& y) {
+  requantize_k4<31>(x, y.d, y.dmin, y.scales, L);
+  std::uint8_t m1 = 1, m2 = 2;
+  for (int n = 0; n < kSuperBlock; n += 64) {
+    for (int j = 0; j < 32; ++j) {
+      int l1 = L[n + j];
+      if (l1 > 15) {
+        l1 -= 16;
+        y.qh[j] |= m1;
+      }
+      int l2 = L[n + j + 32];
+      if (l2 > 15) {
+        l2 -= 16;
+        y.qh[j] |= m2;
+      }
+      y.qs[n / 2 + j] = static_cast<std::uint8_t>(l1 | (l2 << 4));
+    }
+    m1 = static_cast<std::uint8_t>(m1 << 2);
+    m2 = static_cast<std::uint8_t>(m2 << 2);
+  }
+}
 
 BlockQ2_K quantize_q2_K(const float* x) {
   BlockQ2_K y{};
@@ -296,16 +381,7 @@ BlockQ2_K quantize_q2_K(const float* x) {
   } else {
     y.dmin = to_half(0.f);
   }
-  for (int j = 0; j < 16; ++j) {
-    const float d = from_half(y.d) * static_cast<float>(y.scales[j] & 0xf);
-    if (d == 0.0f) continue;
-    const float dm = from_half(y.dmin) * static_cast<float>(y.scales[j] >> 4);
-    for (int ii = 0; ii < 16; ++ii) {
-      const int l = nearest_int((x[16 * j + ii] + dm) / d);
-      L[16 * j + ii] = static_cast<std::uint8_t>(std::max(0, std::min(3, l)));
-    }
-  }
-  pack_2bit(L, y.qs);
+  finish_q2_K(x, L, y);
   return y;
 }
 
@@ -318,39 +394,17 @@ BlockQ3_K quantize_q3_K(const float* x) {
   const float max_scale = signed_max(16, scales, amax);
   if (max_scale != 0.0f) {
     const float iscale = -32.f / max_scale;
+    std::int8_t ls[16];
     for (int j = 0; j < 16; ++j) {
-      auto l = static_cast<std::int8_t>(nearest_int(iscale * scales[j]));
-      l = static_cast<std::int8_t>(std::max<int>(-32, std::min<int>(31, l)) + 32);
-      if (j < 8) {
-        y.scales[j] = static_cast<std::uint8_t>(l & 0xf);
-      } else {
-        y.scales[j - 8] |= static_cast<std::uint8_t>((l & 0xf) << 4);
-      }
-      l = static_cast<std::int8_t>(l >> 4);
-      y.scales[j % 4 + 8] |= static_cast<std::uint8_t>(l << (2 * (j / 4)));
+      const auto l = static_cast<std::int8_t>(nearest_int(iscale * scales[j]));
+      ls[j] = static_cast<std::int8_t>(std::max<int>(-32, std::min<int>(31, l)) + 32);
     }
+    pack_scales_q3_K(ls, y.scales);
     y.d = to_half(1 / iscale);
   } else {
     y.d = to_half(0.f);
   }
-  for (int j = 0; j < 16; ++j) {
-    auto sc = static_cast<std::int8_t>(j < 8 ? y.scales[j] & 0xf : y.scales[j - 8] >> 4);
-    sc = static_cast<std::int8_t>((sc | (((y.scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32);
-    const float d = from_half(y.d) * static_cast<float>(sc);
-    if (d == 0.0f) continue;
-    for (int ii = 0; ii < 16; ++ii) {
-      const int l = nearest_int(x[16 * j + ii] / d);
-      L[16 * j + ii] = static_cast<std::int8_t>(std::max(-4, std::min(3, l)) + 4);
-    }
-  }
-  // Bit 2 of code j goes to bit j / 32 of hmask[j % 32].
-  for (int j = 0; j < kSuperBlock; ++j) {
-    if (L[j] > 3) {
-      y.hmask[j % 32] |= static_cast<std::uint8_t>(1 << (j / 32));
-      L[j] = static_cast<std::int8_t>(L[j] - 4);
-    }
-  }
-  pack_2bit(L, y.qs);
+  finish_q3_K(x, L, y);
   return y;
 }
 
@@ -358,9 +412,7 @@ BlockQ4_K quantize_q4_K(const float* x) {
   BlockQ4_K y{};
   std::uint8_t L[kSuperBlock];
   quantize_k4<15>(x, y.d, y.dmin, y.scales, L, -1.f, 20);
-  for (int j = 0; j < kSuperBlock; j += 64) {
-    for (int l = 0; l < 32; ++l) y.qs[j / 2 + l] = static_cast<std::uint8_t>(L[j + l] | (L[j + l + 32] << 4));
-  }
+  finish_q4_K(x, L, y);
   return y;
 }
 
@@ -368,32 +420,17 @@ BlockQ5_K quantize_q5_K(const float* x) {
   BlockQ5_K y{};
   std::uint8_t L[kSuperBlock];
   quantize_k4<31>(x, y.d, y.dmin, y.scales, L, -0.5f, 15);
-  std::uint8_t m1 = 1, m2 = 2;
-  for (int n = 0; n < kSuperBlock; n += 64) {
-    for (int j = 0; j < 32; ++j) {
-      int l1 = L[n + j];
-      if (l1 > 15) {
-        l1 -= 16;
-        y.qh[j] |= m1;
-      }
-      int l2 = L[n + j + 32];
-      if (l2 > 15) {
-        l2 -= 16;
-        y.qh[j] |= m2;
-      }
-      y.qs[n / 2 + j] = static_cast<std::uint8_t>(l1 | (l2 << 4));
-    }
-    m1 = static_cast<std::uint8_t>(m1 << 2);
-    m2 = static_cast<std::uint8_t>(m2 << 2);
-  }
+  finish_q5_K(x, L, y);
   return y;
 }
 
-BlockQ6_K quantize_q6_K(const float* x) {
+BlockQ6_K quantize_q6_K(const float* x, const float* qw) {
   BlockQ6_K y{};
   std::int8_t L[kSuperBlock];
   float scales[16];
-  for (int ib = 0; ib < 16; ++ib) scales[ib] = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib);
+  for (int ib = 0; ib < 16; ++ib) {
+    scales[ib] = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib, qw ? qw + 16 * ib : nullptr);
+  }
   float max_abs_scale;
   const float max_scale = signed_max(16, scales, max_abs_scale);
   if (max_abs_scale < kGroupMaxEps) {

@@ -61,6 +61,16 @@ std::int64_t row_bytes(Type type, std::int64_t n);
 // Throws qk::Error (naming the type) for another type, an n that is not a multiple of the block size, or a
 // non-finite input (ggml's behaviour there is undefined).
 void quantize_row(Type type, const float* x, std::int64_t n, std::byte* out);
+// The same with importance weights, as llama.cpp's --imatrix quantizes: importance null is the overload
+// above; otherwise importance[0..n) holds one finite weight per column of the row (llama.cpp's imatrix entry
+// for the tensor: per input column, the mean square of its activations, so >= 0; the same vector for every
+// row), and the bytes are ggml's quantize_<type>(x, out, 1, n, importance), i.e. its
+// quantize_row_<type>_impl, for Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K. F32, F16, BF16 and
+// Q8_0 ignore the importance, as ggml does. Those nine types are never the reference output with an
+// importance vector, not even an all-ones one: ggml then searches the scale by weighted least squares
+// (weights importance[j] * sqrt(sigma2 + x[j]^2), sigma2 the row's or super-block's mean square; Q6_K:
+// importance[j] alone). Throws qk::Error as above, and for a non-finite importance element.
+void quantize_row(Type type, const float* x, std::int64_t n, std::byte* out, const float* importance);
 // row_bytes(type, n) bytes at in -> y[0..n), exactly as ggml's dequantize_row_<type>. Types: F32, F16,
 // BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K. Throws qk::Error as quantize_row.
 void dequantize_row(Type type, const std::byte* in, std::int64_t n, float* y);
