@@ -9,6 +9,7 @@
 #include <cstring>
 #include <string>
 
+#include "ggml_block_codes.hpp"
 #include "ggml_kquants.hpp"
 #include "quantkit/core/error.hpp"
 #include "quantkit/core/half.hpp"
@@ -37,16 +38,6 @@ constexpr std::array<TypeTraits, 15> kTypes = {{
 float from_half(std::uint16_t bits) { return half_bits_to_float(bits); }
 std::uint16_t to_half(float value) { return float_to_half_bits(value); }
 
-// C's conversion of a float to a small integer type, as ggml's references do it ((int8_t)f, (uint8_t)f),
-// made defined: x86 converts through a 32-bit cvttss2si, which gives INT32_MIN (low byte 0) for NaN and
-// out-of-range values; a block of tiny weights whose scale inverse overflows to inf meets that case.
-std::int32_t truncate_to_int32(float f) {
-  if (!(f > -2147483904.0f && f < 2147483648.0f)) return INT32_MIN;
-  return static_cast<std::int32_t>(f);
-}
-std::int8_t to_int8(float f) { return static_cast<std::int8_t>(truncate_to_int32(f)); }
-std::uint8_t to_uint8(float f) { return static_cast<std::uint8_t>(truncate_to_int32(f)); }
-
 template <class Block>
 Block load(const std::byte* in, std::int64_t index) {
   Block block;
@@ -74,30 +65,14 @@ void check_finite(const TypeTraits& t, const float* x, std::int64_t n) {
                   " is not finite (ggml's quantizers are undefined there)");
 }
 
-// The first value of largest magnitude, with its sign (ggml: `if (amax < fabsf(v))`, so a later value of
-// the same magnitude does not replace it).
-float signed_absmax(const float* x) {
-  float amax = 0.0f;
-  float max = 0.0f;
-  for (std::int64_t j = 0; j < kBlock; ++j) {
-    if (amax < std::fabs(x[j])) {
-      amax = std::fabs(x[j]);
-      max = x[j];
-    }
-  }
-  return max;
-}
-
 // The codes of quantize_row_q4_0_ref and _q5_0_ref: d = max / -2^(bits-1) (max: the signed absmax, so
 // it gets the code 0), code = (int8_t)(x / d + 2^(bits-1) + 0.5) capped at 2^bits - 1. Returns d.
 template <int kBits>
 float symmetric_codes(const float* x, std::uint8_t* codes) {
   constexpr int kHalf = 1 << (kBits - 1);
-  const float d = signed_absmax(x) / -kHalf;
+  const float d = detail::signed_absmax(x) / -kHalf;
   const float id = d != 0.0f ? 1.0f / d : 0.0f;
-  for (std::int64_t j = 0; j < kBlock; ++j) {
-    codes[j] = static_cast<std::uint8_t>(std::min<int>(2 * kHalf - 1, to_int8(x[j] * id + (kHalf + 0.5f))));
-  }
+  detail::scaled_codes(x, id, kHalf + 0.5f, 2 * kHalf - 1, codes);
   return d;
 }
 
@@ -105,33 +80,14 @@ float symmetric_codes(const float* x, std::uint8_t* codes) {
 // + 0.5 converted as ggml does: Q4_1 through (int8_t) capped at 15, Q5_1 through (uint8_t) uncapped.
 template <int kBits>
 float affine_codes(const float* x, std::uint8_t* codes, float& min) {
-  min = 3.402823466e+38f;
-  float max = -3.402823466e+38f;
-  for (std::int64_t j = 0; j < kBlock; ++j) {
-    if (x[j] < min) min = x[j];
-    if (x[j] > max) max = x[j];
-  }
+  float max;
+  detail::min_max(x, min, max);
   const float d = (max - min) / ((1 << kBits) - 1);
   const float id = d != 0.0f ? 1.0f / d : 0.0f;
-  for (std::int64_t j = 0; j < kBlock; ++j) {
-    const float v = (x[j] - min) * id + 0.5f;
-    codes[j] = kBits == 4 ? static_cast<std::uint8_t>(std::min<int>(15, to_int8(v))) : to_uint8(v);
-  }
+  detail::affine_codes<kBits>(x, min, id, codes);
   return d;
 }
 
-// Low 4 bits: weight j in the low nibble of qs[j], weight j + 16 in the high nibble. Bit 4 (5-bit types):
-// bit j of the little-endian qh.
-void pack_nibbles(const std::uint8_t* codes, std::uint8_t* qs) {
-  for (std::int64_t j = 0; j < kBlock / 2; ++j) {
-    qs[j] = static_cast<std::uint8_t>((codes[j] & 0x0f) | ((codes[j + kBlock / 2] & 0x0f) << 4));
-  }
-}
-void pack_high_bits(const std::uint8_t* codes, std::uint8_t* qh) {
-  std::uint32_t bits = 0;
-  for (std::int64_t j = 0; j < kBlock; ++j) bits |= static_cast<std::uint32_t>((codes[j] & 0x10u) >> 4) << j;
-  for (int k = 0; k < 4; ++k) qh[k] = static_cast<std::uint8_t>(bits >> (8 * k));
-}
 std::uint32_t get_high_bits(const std::uint8_t* in) {
   return static_cast<std::uint32_t>(in[0]) | static_cast<std::uint32_t>(in[1]) << 8 |
          static_cast<std::uint32_t>(in[2]) << 16 | static_cast<std::uint32_t>(in[3]) << 24;
@@ -143,8 +99,8 @@ Block quantize_symmetric(const float* x) {
   Block b{};
   std::uint8_t codes[kBlock];
   b.d = to_half(symmetric_codes<kBits>(x, codes));
-  pack_nibbles(codes, b.qs);
-  if constexpr (kBits == 5) pack_high_bits(codes, b.qh);
+  detail::pack_nibbles(codes, b.qs);
+  if constexpr (kBits == 5) detail::pack_high_bits(codes, b.qh);
   return b;
 }
 
@@ -156,8 +112,8 @@ Block quantize_affine(const float* x) {
   float min;
   b.d = to_half(affine_codes<kBits>(x, codes, min));
   b.m = to_half(min);
-  pack_nibbles(codes, b.qs);
-  if constexpr (kBits == 5) pack_high_bits(codes, b.qh);
+  detail::pack_nibbles(codes, b.qs);
+  if constexpr (kBits == 5) detail::pack_high_bits(codes, b.qh);
   return b;
 }
 
@@ -169,7 +125,7 @@ BlockQ8_0 quantize_q8_0(const float* x) {
   const float d = amax / 127;
   const float id = d != 0.0f ? 1.0f / d : 0.0f;
   b.d = to_half(d);
-  for (std::int64_t j = 0; j < kBlock; ++j) b.qs[j] = to_int8(std::round(x[j] * id));
+  detail::rounded_codes(x, id, b.qs);
   return b;
 }
 

@@ -63,7 +63,7 @@ std::vector<double> measure(const ModelTensor& s, const std::vector<ggml::Type>&
             for (std::int64_t r = 0; r < count; ++r) {
               const float* w = row_importance(importance, s, first + r);
               const float* xr = x.data() + r * n;
-              quantize_row_with(t, xr, n, q.data(), w);
+              ggml::quantize_row(t, xr, n, q.data(), w);
               ggml::dequantize_row(t, q.data(), n, y.data());
               for (std::int64_t j = 0; j < n; ++j) {
                 const double d = static_cast<double>(xr[j]) - y[static_cast<std::size_t>(j)];

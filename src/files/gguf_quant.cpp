@@ -157,8 +157,8 @@ void write(const detail::ModelTensors& m, GgufQuantReport& report, const std::st
         s.read_rows(first, count, rows_f.data());
         kernels::parallel_for(count, threads, 1, [&](std::int64_t r0, std::int64_t r1) {
           for (std::int64_t r = r0; r < r1; ++r)
-            detail::quantize_row_with(to, rows_f.data() + r * n, n, rows_q.data() + r * out_row,
-                                      detail::row_importance(importance, s, first + r));
+            ggml::quantize_row(to, rows_f.data() + r * n, n, rows_q.data() + r * out_row,
+                               detail::row_importance(importance, s, first + r));
         });
       } catch (const Error& e) {
         throw Error(s.where + ": " + e.what());

@@ -138,12 +138,6 @@ const float* row_importance(const TensorImportance* importance, const ModelTenso
   return importance->values.data() + m * importance->columns;
 }
 
-void quantize_row_with(ggml::Type type, const float* x, std::int64_t n, std::byte* out,
-                       const float* importance) {
-  (void)importance;  // TODO(merge): ggml::quantize_row(type, x, n, out, importance)
-  ggml::quantize_row(type, x, n, out);
-}
-
 int thread_count(int requested) {
   return requested > 0 ? requested : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }

@@ -60,8 +60,5 @@ int thread_count(int requested);
 const TensorImportance* find_importance(const ModelTensor& t, const ImportanceMap& map);
 // The importance of row `row` of the tensor (its matrix's vector), or null.
 const float* row_importance(const TensorImportance* importance, const ModelTensor& t, std::int64_t row);
-// ggml's quantizer for `type`: the reference one, or with `importance` (n values) the weighted one.
-void quantize_row_with(ggml::Type type, const float* x, std::int64_t n, std::byte* out,
-                       const float* importance);
 
 }  // namespace qk::detail

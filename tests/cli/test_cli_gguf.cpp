@@ -256,6 +256,20 @@ TEST_F(CliGgufQuantize, TargetsChooseTypesAndInspectMeasuresTheResult) {
       ok({"quantize", "model.gguf", "-o", "w.gguf", "--type", "q4_K", "--importance", "acts.npz", "--json"})
           .out);
   EXPECT_TRUE(w["tensors"][0]["weighted"]);
+  // The bytes are ggml's weighted quantizer's with the activations' per-column mean square.
+  std::vector<float> importance(256);
+  for (int c = 0; c < 256; ++c) {
+    double sum = 0;  // in double, as read_importance sums
+    for (int r = 0; r < 32; ++r) sum += static_cast<double>(acts[r * 256 + c]) * acts[r * 256 + c];
+    importance[c] = static_cast<float>(sum / 32);
+  }
+  std::vector<std::byte> expected(static_cast<std::size_t>(16 * ggml::row_bytes(ggml::Type::kQ4_K, 256)));
+  for (int r = 0; r < 16; ++r)
+    ggml::quantize_row(ggml::Type::kQ4_K, big_.data() + r * 256, 256,
+                       expected.data() + r * ggml::row_bytes(ggml::Type::kQ4_K, 256), importance.data());
+  const io::GgufFile wf = io::GgufFile::open(path("w.gguf").string());
+  const auto& wd = wf.tensors()[0].data;
+  EXPECT_TRUE(std::equal(wd.begin(), wd.end(), expected.begin(), expected.end()));
   EXPECT_FALSE(w["tensors"][1]["weighted"]);
   EXPECT_THAT(w["tensors"][1]["note"].get<std::string>(), HasSubstr("no importance"));
 }
