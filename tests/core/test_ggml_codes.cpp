@@ -33,6 +33,16 @@ void put_half(std::vector<std::byte>& out, float v) {
   out.push_back(static_cast<std::byte>(h >> 8));
 }
 
+// qh (5-bit types: bit 4 of code j at bit j, little-endian), then the low nibbles (j and j + 16 per byte).
+void append_codes(std::vector<std::byte>& out, const std::uint8_t* codes, int bits) {
+  std::uint32_t qh = 0;
+  for (int j = 0; j < kQ; ++j) qh |= ((codes[j] & 0x10u) >> 4) << j;
+  if (bits == 5)
+    for (int k = 0; k < 4; ++k) out.push_back(static_cast<std::byte>(qh >> (8 * k)));
+  for (int j = 0; j < kQ / 2; ++j)
+    out.push_back(static_cast<std::byte>((codes[j] & 0x0f) | ((codes[j + 16] & 0x0f) << 4)));
+}
+
 // quantize_row_q4_0_ref / q5_0_ref for one block.
 std::vector<std::byte> ref_symmetric(const float* x, int bits) {
   const int half = 1 << (bits - 1);
@@ -50,12 +60,7 @@ std::vector<std::byte> ref_symmetric(const float* x, int bits) {
   for (int j = 0; j < kQ; ++j)
     codes[j] = static_cast<std::uint8_t>(
         std::min<int>(2 * half - 1, static_cast<std::int8_t>(c_int(x[j] * id + (half + 0.5f)))));
-  std::uint32_t qh = 0;
-  for (int j = 0; j < kQ; ++j) qh |= ((codes[j] & 0x10u) >> 4) << j;
-  if (bits == 5)
-    for (int k = 0; k < 4; ++k) out.push_back(static_cast<std::byte>(qh >> (8 * k)));
-  for (int j = 0; j < kQ / 2; ++j)
-    out.push_back(static_cast<std::byte>((codes[j] & 0x0f) | ((codes[j + 16] & 0x0f) << 4)));
+  append_codes(out, codes, bits);
   return out;
 }
 
@@ -77,12 +82,7 @@ std::vector<std::byte> ref_affine(const float* x, int bits) {
     codes[j] = bits == 4 ? static_cast<std::uint8_t>(std::min<int>(15, static_cast<std::int8_t>(c_int(v))))
                          : static_cast<std::uint8_t>(c_int(v));
   }
-  std::uint32_t qh = 0;
-  for (int j = 0; j < kQ; ++j) qh |= ((codes[j] & 0x10u) >> 4) << j;
-  if (bits == 5)
-    for (int k = 0; k < 4; ++k) out.push_back(static_cast<std::byte>(qh >> (8 * k)));
-  for (int j = 0; j < kQ / 2; ++j)
-    out.push_back(static_cast<std::byte>((codes[j] & 0x0f) | ((codes[j + 16] & 0x0f) << 4)));
+  append_codes(out, codes, bits);
   return out;
 }
 
