@@ -49,6 +49,10 @@ std::uint64_t size_or_zero(const std::string& path) {
   return ec ? 0 : static_cast<std::uint64_t>(n);
 }
 
+bool is_nested_array(const io::GgufValue& v) {
+  return v.type == io::GgufType::kArray && v.element == io::GgufType::kArray;
+}
+
 // general.file_type and general.quantization_version: replaced where present, else appended (so the
 // header's size does not depend on the values).
 void set_quantization_keys(std::vector<std::pair<std::string, io::GgufValue>>& metadata, ggml::Type type) {
@@ -76,6 +80,9 @@ std::vector<std::pair<std::string, io::GgufValue>> output_metadata(const detail:
                                                                    const GgufQuantOptions& options,
                                                                    ggml::Type file_type) {
   auto metadata = m.gguf ? m.gguf->metadata() : options.extra_metadata;
+  // ggml's reader refuses arrays of arrays (gguf.cpp: nested arrays are not supported), so a file that
+  // kept them would not load where it is meant to; they are left out and reported (plan()).
+  std::erase_if(metadata, [](const auto& kv) { return is_nested_array(kv.second); });
   set_quantization_keys(metadata, file_type);
   return metadata;
 }
@@ -85,6 +92,9 @@ GgufQuantReport plan(const detail::ModelTensors& m, const GgufQuantOptions& opti
   if (m.gguf && !options.extra_metadata.empty())
     throw Error(m.path + ": a GGUF input keeps its own metadata; extra entries are for a safetensors input");
   GgufQuantReport report;
+  if (m.gguf)
+    for (const auto& [key, value] : m.gguf->metadata())
+      if (is_nested_array(value)) report.dropped_metadata.push_back(key);
   for (const detail::ModelTensor& s : m.tensors) {
     GgufTensorReport r;
     r.name = s.name;

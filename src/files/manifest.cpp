@@ -20,8 +20,10 @@ std::vector<ManifestLayer> npy_folder_layers(const std::filesystem::path& folder
   std::vector<ManifestLayer> layers;
   for (const auto& entry : std::filesystem::directory_iterator(folder)) {
     if (!entry.is_regular_file() || entry.path().extension() != ".npy") continue;
-    layers.push_back(
-        {entry.path().stem().string(), entry.path().string(), read_npy_header(entry.path().string()).shape});
+    layers.push_back({entry.path().stem().string(),
+                      entry.path().string(),
+                      read_npy_header(entry.path().string()).shape,
+                      {}});
   }
   std::sort(layers.begin(), layers.end(),
             [](const ManifestLayer& x, const ManifestLayer& y) { return x.name < y.name; });

@@ -10,6 +10,8 @@ namespace {
 
 void eigen_gemm_rows(const float* x, std::int64_t batch, const qk::kernels::Fp32Weights& w,
                      std::int64_t row_begin, std::int64_t row_end, float* y) {
+  // Nothing to compute; and y may be null then (an empty output), where y + row_begin is undefined.
+  if (batch == 0 || row_end <= row_begin) return;
   using RowMajorMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   const Eigen::Map<const RowMajorMatrix> weights(w.values.data() + row_begin * w.cols, row_end - row_begin,
                                                  w.cols);

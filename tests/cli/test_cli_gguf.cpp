@@ -223,6 +223,31 @@ TEST_F(CliGgufQuantize, BadInputAndUsage) {
   EXPECT_FALSE(fs::exists(path("o.gguf")));
 }
 
+// ggml's reader refuses arrays of arrays: a key holding one is left out of the output, and said so.
+TEST_F(CliGgufQuantize, NestedArraysInTheInputAreLeftOutAndReported) {
+  io::GgufValue inner;
+  inner.type = io::GgufType::kArray;
+  inner.element = io::GgufType::kU8;
+  inner.raw = {std::byte{1}, std::byte{2}};
+  io::GgufValue nested;
+  nested.type = io::GgufType::kArray;
+  nested.element = io::GgufType::kArray;
+  nested.arrays = {inner, inner};
+  const std::vector<float> w = random_values(2 * 32, 5);
+  io::GgufWriter writer(path("nested.gguf").string(),
+                        {{"general.architecture", io::GgufValue::of_string("llama")}, {"odd.nested", nested}},
+                        {{"w", {32, 2}, io::kGgmlF32}});
+  writer.write_data(std::as_bytes(std::span(w)));
+  writer.commit();
+  const json j = json::parse(ok({"quantize", "nested.gguf", "-o", "n.gguf", "--type", "q8_0", "--json"}).out);
+  EXPECT_EQ(j["dropped_metadata"], json::array({"odd.nested"}));
+  const io::GgufFile f = io::GgufFile::open(path("n.gguf").string());
+  EXPECT_EQ(f.find("odd.nested"), nullptr);
+  EXPECT_EQ(f.find("general.architecture")->as_string("a"), "llama");
+  EXPECT_THAT(ok({"quantize", "nested.gguf", "-o", "n2.gguf"}).out,
+              HasSubstr("metadata odd.nested left out: an array of arrays, which ggml cannot read"));
+}
+
 // --target-bpw / --target-bytes: a type per tensor from the measured errors within the budget; inspect
 // --reference measures the written file the same way.
 TEST_F(CliGgufQuantize, TargetsChooseTypesAndInspectMeasuresTheResult) {

@@ -136,6 +136,7 @@ int run_gguf_quant(const FileQuantArgs& args, const GgufArgs& gguf, const Output
                      {"input_bytes", r.input_bytes},
                      {"output_bytes", r.output_bytes},
                      {"bits_per_weight", r.bits_per_weight},
+                     {"dropped_metadata", r.dropped_metadata},
                      {"seconds", seconds}};
     if (budget)
       j["budget"] = {
@@ -157,6 +158,8 @@ int run_gguf_quant(const FileQuantArgs& args, const GgufArgs& gguf, const Output
     fmt::print("  {:<32} {:<16} {:>6} -> {:<6}{}\n", t.name, qk::shape_string(t.shape), t.from,
                qk::ggml::traits(t.to).name, extra.empty() ? "" : "  (" + extra + ")");
   }
+  for (const auto& key : r.dropped_metadata)
+    fmt::print("  metadata {} left out: an array of arrays, which ggml cannot read\n", key);
   const double ratio =
       r.output_bytes ? static_cast<double>(r.input_bytes) / static_cast<double>(r.output_bytes) : 0.0;
   fmt::print("  {} -> {} ({}), {:.2f} bits/weight, {:.3f} s\n", human_bytes(r.input_bytes),

@@ -16,10 +16,12 @@
 // (what llama-quantize --imatrix runs). The output streams: each tensor is converted in chunks of rows and
 // written before the next is read, and the input's pages are dropped once used.
 //
-// Metadata: a GGUF input's keys and values are carried over unchanged and in order, except
-// general.file_type (set to the llama_ftype of the requested type) and general.quantization_version (2,
-// ggml's GGML_QNT_VERSION), added at the end when absent. A safetensors input gets those two and the
-// caller's extra entries (--meta KEY=VALUE, strings; general.architecture is the user's to give).
+// Metadata: a GGUF input's keys and values are carried over unchanged and in order, except arrays of
+// arrays (ggml's reader refuses them; they are left out and listed in the report), general.file_type
+// (set to the llama_ftype of the requested type, or under a budget of the type holding the most weights)
+// and general.quantization_version (2, ggml's GGML_QNT_VERSION), added at the end when absent. A
+// safetensors input gets those two and the caller's extra entries (strings; general.architecture is the
+// user's to give).
 #pragma once
 
 #include <cstdint>
@@ -109,6 +111,8 @@ struct GgufQuantReport {
   double total_error = 0;
   std::uint64_t budget_bytes = 0;
   ggml::Type file_type{};  // general.file_type's type: the one holding the most weights
+  // Input metadata keys left out of the output: arrays of arrays, which ggml's reader refuses.
+  std::vector<std::string> dropped_metadata;
 };
 
 // The type for a tensor (name, ne in ggml order) and, in `note`, why it is not options.type (empty when
