@@ -79,7 +79,7 @@ void gemv_q8_0_ref(const ggml::BlockQ8_0* w, std::int64_t rows, std::int64_t col
       const ggml::BlockQ8_0& xb = x_q[b];
       int dot = 0;  // |dot| <= 32 * 128 * 128: exact in int32
       for (std::int64_t j = 0; j < kBlock; ++j) dot += wb.qs[j] * xb.qs[j];
-      sum += half_bits_to_float(wb.d) * half_bits_to_float(xb.d) * static_cast<float>(dot);
+      sum += static_cast<float>(dot) * (half_bits_to_float(wb.d) * half_bits_to_float(xb.d));  // ggml's order
     }
     y[r] = sum;
   }
@@ -98,7 +98,7 @@ void gemv_q4_0_ref(const ggml::BlockQ4_0* w, std::int64_t rows, std::int64_t col
         dot += ((wb.qs[j] & 0x0F) - 8) * xb.qs[j];
         dot += ((wb.qs[j] >> 4) - 8) * xb.qs[j + kBlock / 2];
       }
-      sum += half_bits_to_float(wb.d) * half_bits_to_float(xb.d) * static_cast<float>(dot);
+      sum += static_cast<float>(dot) * half_bits_to_float(wb.d) * half_bits_to_float(xb.d);  // ggml's order
     }
     y[r] = sum;
   }
@@ -108,26 +108,30 @@ void gemv_q4_k_ref(const ggml::BlockQ4_K* w, std::int64_t rows, std::int64_t col
                    float* y) {
   const std::int64_t per_row = cols / kSuperBlock;
   for (std::int64_t r = 0; r < rows; ++r) {
+    // ggml's order: the scaled sums in 8 float lanes (weight j in lane j % 8) over the whole row, the mins
+    // subtracted from sum block by block, the lanes added at the end; the same float operations in the
+    // same order as ggml_vec_dot_q4_K_q8_K_generic, so the same bits.
+    float lanes[8] = {};
     float sum = 0;
     for (std::int64_t b = 0; b < per_row; ++b) {
       const ggml::BlockQ4_K& wb = w[r * per_row + b];
       const BlockQ8K& xb = x_q[b];
       // Sub-block s (32 weights): codes in the low nibbles of qs[32 (s / 2) ..] for even s, the high
-      // nibbles for odd s. |scaled| <= 8 * 63 * 32 * 15 * 127, |mins| <= 8 * 63 * 32 * 127: exact in int32.
-      int scaled = 0, mins = 0;
+      // nibbles for odd s. |lane| <= 8 * 63 * 4 * 15 * 127, |mins| <= 8 * 63 * 32 * 127: exact in int32.
+      int lane[8] = {}, mins = 0;
       for (int s = 0; s < 8; ++s) {
         int scale = 0, min = 0;
         scale_min_k4(s, wb.scales, scale, min);
         const std::uint8_t* q = wb.qs + 32 * (s / 2);
         const int shift = (s % 2) * 4;
-        int dot = 0;
-        for (int l = 0; l < 32; ++l) dot += ((q[l] >> shift) & 0x0F) * xb.qs[32 * s + l];
-        scaled += scale * dot;
+        for (int l = 0; l < 32; ++l) lane[l % 8] += scale * (((q[l] >> shift) & 0x0F) * xb.qs[32 * s + l]);
         mins += min * (xb.bsums[2 * s] + xb.bsums[2 * s + 1]);
       }
-      sum += half_bits_to_float(wb.d) * xb.d * static_cast<float>(scaled);
+      const float d = half_bits_to_float(wb.d) * xb.d;
+      for (int l = 0; l < 8; ++l) lanes[l] += d * static_cast<float>(lane[l]);
       sum -= half_bits_to_float(wb.dmin) * xb.d * static_cast<float>(mins);
     }
+    for (const float v : lanes) sum += v;
     y[r] = sum;
   }
 }
