@@ -124,7 +124,9 @@ void gemv_q4_k_ref(const ggml::BlockQ4_K* w, std::int64_t rows, std::int64_t col
         scale_min_k4(s, wb.scales, scale, min);
         const std::uint8_t* q = wb.qs + 32 * (s / 2);
         const int shift = (s % 2) * 4;
-        for (int l = 0; l < 32; ++l) lane[l % 8] += scale * (((q[l] >> shift) & 0x0F) * xb.qs[32 * s + l]);
+        for (int g = 0; g < 32; g += 8)  // integer lanes: exact in any order
+          for (int k = 0; k < 8; ++k)
+            lane[k] += scale * (((q[g + k] >> shift) & 0x0F) * xb.qs[32 * s + g + k]);
         mins += min * (xb.bsums[2 * s] + xb.bsums[2 * s + 1]);
       }
       const float d = half_bits_to_float(wb.d) * xb.d;
