@@ -57,6 +57,7 @@
 #include "quantkit/kernels/block_kernels.hpp"
 #include "quantkit/kernels/fp8_kernels.hpp"
 #include "quantkit/kernels/gemm.hpp"
+#include "quantkit/kernels/ggml_gemv.hpp"
 #include "quantkit/kernels/quantize_tensor.hpp"
 #include "quantkit/mixed/budget.hpp"
 #include "quantkit/mixed/candidate.hpp"

@@ -8,6 +8,7 @@
 #include "quantkit/kernels/dequantize_kernels.hpp"
 #include "quantkit/kernels/fp8_kernels.hpp"
 #include "quantkit/kernels/gemm_kernels.hpp"
+#include "quantkit/kernels/ggml_gemv.hpp"
 #include "quantkit/kernels/minmax_kernels.hpp"
 #include "quantkit/kernels/quantize_kernels.hpp"
 #include "quantkit/kernels/rowwise_kernels.hpp"
@@ -140,6 +141,17 @@ constexpr KernelVariant<GemvQ4dqFn> kGemvQ4dq[] = {
 #endif
 };
 
+// ggml's blocks: the scalar references only, for now (one step: a block of 32, or a super-block of 256).
+constexpr KernelVariant<GemvQ8_0Fn> kGemvQ8_0[] = {
+    {Isa::kScalar, "scalar", gemv_q8_0_ref, {.elements = ggml::kBlock}},
+};
+constexpr KernelVariant<GemvQ4_0Fn> kGemvQ4_0[] = {
+    {Isa::kScalar, "scalar", gemv_q4_0_ref, {.elements = ggml::kBlock}},
+};
+constexpr KernelVariant<GemvQ4_KFn> kGemvQ4_K[] = {
+    {Isa::kScalar, "scalar", gemv_q4_k_ref, {.elements = ggml::kSuperBlock}},
+};
+
 // GEMM tiles: rows of W x rows of X per register tile, columns per step (gemm_*_<isa>.cpp). Eigen blocks
 // by itself; its tiles (one SSE / AVX vector of columns) only choose the sizes it is tested on.
 constexpr KernelVariant<GemmFp32Fn> kGemmFp32[] = {
@@ -197,6 +209,9 @@ std::span<const KernelVariant<DequantizeNf4Fn>> dequantize_nf4_variants() { retu
 std::span<const KernelVariant<DequantizeQ4dqFn>> dequantize_q4dq_variants() { return kDequantizeQ4dq; }
 std::span<const KernelVariant<GemvNf4Fn>> gemv_nf4_variants() { return kGemvNf4; }
 std::span<const KernelVariant<GemvQ4dqFn>> gemv_q4dq_variants() { return kGemvQ4dq; }
+std::span<const KernelVariant<GemvQ8_0Fn>> gemv_q8_0_variants() { return kGemvQ8_0; }
+std::span<const KernelVariant<GemvQ4_0Fn>> gemv_q4_0_variants() { return kGemvQ4_0; }
+std::span<const KernelVariant<GemvQ4_KFn>> gemv_q4_k_variants() { return kGemvQ4_K; }
 std::span<const KernelVariant<GemmFp32Fn>> gemm_fp32_variants() { return kGemmFp32; }
 std::span<const KernelVariant<GemmFp16Fn>> gemm_fp16_variants() { return kGemmFp16; }
 std::span<const KernelVariant<GemmInt8Fn>> gemm_int8_variants() { return kGemmInt8; }

@@ -13,14 +13,17 @@
 #include <functional>
 #include <memory>
 #include <random>
+#include <utility>
 
 #include "quantkit/core/block_formats.hpp"
 #include "quantkit/core/error.hpp"
 #include "quantkit/core/fp8.hpp"
+#include "quantkit/core/ggml_blocks.hpp"
 #include "quantkit/core/quantize.hpp"
 #include "quantkit/kernels/block_kernels.hpp"
 #include "quantkit/kernels/fp8_kernels.hpp"
 #include "quantkit/kernels/gemm.hpp"
+#include "quantkit/kernels/ggml_gemv.hpp"
 #include "quantkit/kernels/quantize_tensor.hpp"
 #include "quantkit/ptq/weight_spec.hpp"
 
@@ -140,6 +143,22 @@ std::int64_t weight_bytes(const Nf4Weights& w) {
 std::int64_t weight_bytes(const std::vector<BlockQ4DQ>& w) {
   return static_cast<std::int64_t>(w.size() * sizeof(BlockQ4DQ));
 }
+// ggml's block formats (Q8_0, Q4_0, Q4_K): an n x n matrix quantized row by row as ggml does.
+struct GgmlWeights {
+  ggml::Type type;
+  std::vector<std::byte> bytes;
+};
+std::int64_t weight_bytes(const GgmlWeights& w) { return static_cast<std::int64_t>(w.bytes.size()); }
+GgmlWeights quantize_ggml(ggml::Type type, const std::vector<float>& w, std::int64_t n) {
+  const std::int64_t row = ggml::row_bytes(type, n);
+  GgmlWeights q{type, std::vector<std::byte>(static_cast<std::size_t>(n * row))};
+  for (std::int64_t r = 0; r < n; ++r)
+    ggml::quantize_row(type, w.data() + r * n, n, q.bytes.data() + r * row);
+  return q;
+}
+void gemv_of(const GgmlWeights& w, std::int64_t n, const std::vector<float>& x, std::vector<float>& y) {
+  kernels::gemv_ggml(w.type, w.bytes, n, n, x, y);
+}
 void gemv_of(const Nf4Weights& w, std::int64_t, const std::vector<float>& x, std::vector<float>& y) {
   kernels::gemv(w.view(), x, y);
 }
@@ -148,7 +167,8 @@ void gemv_of(const std::vector<BlockQ4DQ>& w, std::int64_t n, const std::vector<
   kernels::gemv(std::span<const BlockQ4DQ>(w), n, n, x, y);
 }
 
-// A GEMV case for a 4-bit format (NF4, Q4DQ: GEMV kernels only), over rotating copies of its weights.
+// A GEMV case for a format with a GEMV kernel only (NF4, Q4DQ, ggml's blocks), over rotating copies of its
+// weights.
 template <class Weights>
 void add_block_gemv(const char* format, Weights weights, Inputs& in, std::vector<Case>& cases) {
   const std::int64_t bytes = weight_bytes(weights);
@@ -234,6 +254,12 @@ BenchReport run_gemm_bench(const BenchOptions& o, const std::function<void(const
   // The 4-bit formats need whole groups along each row (NF4: 64 weights, Q4DQ: 256).
   if (n % kNf4Block == 0) add_block_gemv("nf4", quantize_nf4(*weights, n), in, cases);
   if (n % BlockQ4DQ::kWeights == 0) add_block_gemv("q4dq", quantize_q4dq(*weights), in, cases);
+  // ggml's blocks (32 weights; Q4_K: 256), x quantized to Q8_0 / Q8_K on each call as ggml does.
+  for (const auto& [format, type] :
+       {std::pair{"q8_0", ggml::Type::kQ8_0}, std::pair{"q4_0", ggml::Type::kQ4_0},
+        std::pair{"q4_k", ggml::Type::kQ4_K}})
+    if (n % ggml::traits(type).block_weights == 0)
+      add_block_gemv(format, quantize_ggml(type, *weights, n), in, cases);
   // GEMVs before GEMMs, formats in the order above.
   std::stable_partition(cases.begin() + 1, cases.end(),
                         [](const Case& c) { return c.result.name.rfind("gemv/", 0) == 0; });

@@ -1,5 +1,6 @@
 // The benchmark behind `qtool bench`: FP32 (Eigen), FP16, INT8 and INT4 GEMV (batch 1) and GEMM
-// (batch B) on a size x size weight matrix, quantize/dequantize of size^2 floats, memcpy of the same
+// (batch B) on a size x size weight matrix, GEMV on NF4, Q4DQ and ggml's Q8_0 / Q4_0 / Q4_K blocks,
+// quantize/dequantize of size^2 floats, memcpy of the same
 // bytes and the streaming-read bandwidth that bounds every GEMV, all measured in one run so that the
 // ratios between them mean something on a noisy machine.
 #pragma once
@@ -34,7 +35,7 @@ struct Spread {
 };
 
 struct BenchResult {
-  std::string name;  // gemv/fp32 ... gemm/int4, quantize/int8, dequantize/int8, memcpy
+  std::string name;  // gemv/fp32 ... gemv/q4_k, gemm/fp32 ... gemm/int4, quantize/int8, ..., memcpy
   std::string format;
   double bits_per_weight = 0;  // GEMV/GEMM only: weight bytes * 8 / (size * size)
   std::int64_t bytes = 0;      // weight bytes (GEMV/GEMM) or float bytes (quantize, dequantize, memcpy)

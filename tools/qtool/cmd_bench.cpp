@@ -1,5 +1,6 @@
 // qtool bench [--size N] [--batch B] [--threads T] [--repeat R]: GEMV/GEMM throughput of FP32 (Eigen),
-// FP16, INT8 and INT4 weights, quantize/dequantize and memcpy, measured in one run (library: perf/).
+// FP16, INT8 and INT4 weights, GEMV on NF4, Q4DQ and ggml's Q8_0/Q4_0/Q4_K, quantize/dequantize and memcpy,
+// measured in one run (library: perf/).
 #include <fmt/format.h>
 
 #include "common.hpp"
@@ -116,7 +117,9 @@ Handler add_bench(CLI::App& app, Output& out) {
         "the FP32 output of the same inputs; for quantize/int8, the round-trip error of the weights. Ratios "
         "are\n"
         "taken round by round (FP32 and the case ran milliseconds apart) and given as median (interquartile "
-        "range).\n");
+        "range).\n"
+        "q8_0, q4_0, q4_k: ggml's blocks; as ggml's CPU backend, x goes to Q8_0 (Q8_K for q4_k)\n"
+        "on each call, then integer block dot products (scalar reference kernels for now).\n");
     fmt::print("The run took {:.1f} s.\n", report.seconds);
     return 0;
   };
