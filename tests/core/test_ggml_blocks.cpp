@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/ggml_golden_files.hpp"
 #include "quantkit/core/error.hpp"
 #include "quantkit/core/ggml_blocks.hpp"
 #include "quantkit/core/half.hpp"
@@ -21,22 +22,8 @@ using qk::ggml::Type;
 
 constexpr std::int64_t kRow = 256;  // every golden row is one super-block, eight blocks of 32
 
-std::vector<std::byte> read_file(const std::string& name) {
-  const std::string path = std::string(QK_TEST_DATA_DIR) + "/ggml/" + name;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot open " + path);
-  std::vector<char> chars((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<std::byte> bytes(chars.size());
-  std::memcpy(bytes.data(), chars.data(), chars.size());
-  return bytes;
-}
-
-std::vector<float> read_floats(const std::string& name) {
-  const std::vector<std::byte> bytes = read_file(name);
-  std::vector<float> values(bytes.size() / sizeof(float));
-  std::memcpy(values.data(), bytes.data(), values.size() * sizeof(float));
-  return values;
-}
+std::vector<std::byte> read_file(const std::string& name) { return qk::ggml::test::read_golden(name); }
+std::vector<float> read_floats(const std::string& name) { return qk::ggml::test::read_golden_floats(name); }
 
 std::vector<std::string> row_names() {
   std::ifstream in(std::string(QK_TEST_DATA_DIR) + "/ggml/rows.txt");

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/ggml_golden_files.hpp"
 #include "quantkit/core/error.hpp"
 #include "quantkit/core/ggml_blocks.hpp"
 
@@ -30,22 +31,8 @@ constexpr Type kWeighted[] = {Type::kQ4_0, Type::kQ4_1, Type::kQ5_0, Type::kQ5_1
 constexpr Type kAll[] = {Type::kQ4_0, Type::kQ4_1, Type::kQ5_0, Type::kQ5_1, Type::kQ8_0,
                          Type::kQ2_K, Type::kQ3_K, Type::kQ4_K, Type::kQ5_K, Type::kQ6_K};
 
-std::vector<std::byte> read_file(const std::string& name) {
-  const std::string path = std::string(QK_TEST_DATA_DIR) + "/ggml/" + name;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot open " + path);
-  std::vector<char> chars((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<std::byte> bytes(chars.size());
-  std::memcpy(bytes.data(), chars.data(), chars.size());
-  return bytes;
-}
-
-std::vector<float> read_floats(const std::string& name) {
-  const std::vector<std::byte> bytes = read_file(name);
-  std::vector<float> values(bytes.size() / sizeof(float));
-  std::memcpy(values.data(), bytes.data(), values.size() * sizeof(float));
-  return values;
-}
+std::vector<std::byte> read_file(const std::string& name) { return qk::ggml::test::read_golden(name); }
+std::vector<float> read_floats(const std::string& name) { return qk::ggml::test::read_golden_floats(name); }
 
 std::string name_of(Type type) { return std::string(qk::ggml::traits(type).name); }
 
