@@ -8,6 +8,7 @@
 
 #include "quantkit/core/error.hpp"
 #include "quantkit/files/npy_header.hpp"
+#include "quantkit/files/tensor_input.hpp"
 #include "quantkit/io/npy.hpp"
 
 namespace qk {
@@ -91,7 +92,7 @@ std::vector<WeightLayer> load_manifest_layers(const std::string& path) {
 std::vector<WeightLayer> load_layers(const std::vector<ManifestLayer>& layers) {
   std::vector<WeightLayer> out;
   for (const ManifestLayer& layer : layers) {
-    const io::NpyArray array = io::read_npy(layer.file);
+    const io::NpyArray array = read_tensor_input(layer.file);  // FILE.npy, or MODEL.safetensors:NAME
     if (array.shape() != layer.shape) {
       throw Error(layer.file + ": layer " + layer.name + ": shape " + shape_string(array.shape()) +
                   " differs from the manifest's " + shape_string(layer.shape));

@@ -12,8 +12,11 @@
 #include "quantkit/files/manifest.hpp"
 #include "quantkit/files/npy_header.hpp"
 #include "quantkit/files/quantize_file.hpp"
+#include "quantkit/files/safetensors_quant.hpp"
+#include "quantkit/files/tensor_input.hpp"
 #include "quantkit/io/atomic_file.hpp"
 #include "quantkit/io/npy.hpp"
+#include "quantkit/io/safetensors_checkpoint.hpp"
 
 namespace fs = std::filesystem;
 
@@ -156,8 +159,9 @@ Plan read_plan(const std::string& path) {
       if (e.contains("output_sqnr_db"))  // null: an exact format
         l.output_sqnr_db = e.at("output_sqnr_db").is_number() ? e.at("output_sqnr_db").get<double>()
                                                               : std::numeric_limits<double>::infinity();
-      if (!fs::exists(l.file)) throw Error(where + ": weight file " + l.file + " is missing");
-      const Shape stored = read_npy_header(l.file).shape;  // the data is read once, by apply_plan
+      if (!fs::exists(tensor_input_path(l.file)))
+        throw Error(where + ": weight file " + tensor_input_path(l.file) + " is missing");
+      const Shape stored = tensor_input_shape(l.file);  // the data is read once, by apply_plan
       if (stored != l.shape)
         throw Error(where + ": " + l.file + " has shape " + shape_string(stored) + ", the plan says " +
                     shape_string(l.shape));
@@ -177,8 +181,28 @@ Plan read_plan(const std::string& path) {
   return plan;
 }
 
+namespace {
+
+// A safetensors model's floating tensors of rank >= 2 (what a checkpoint quantizes by default), each a
+// layer named by the tensor and read as MODEL:NAME.
+std::vector<ManifestLayer> model_layers(const std::string& model) {
+  const io::SafetensorsCheckpoint m = io::SafetensorsCheckpoint::open(model);
+  std::vector<ManifestLayer> layers;
+  for (const auto& e : m.tensors()) {
+    const io::StTensor& t = *e.tensor;
+    if (!io::st_dtype_is_float(t.dtype) || t.shape.size() < 2) continue;
+    layers.push_back({t.name, model + ":" + t.name, t.shape, {}});
+  }
+  if (layers.empty()) throw Error(model + ": no floating tensor of rank >= 2 to plan for");
+  return layers;
+}
+
+}  // namespace
+
 std::vector<ManifestLayer> layers_from_inputs(const std::vector<std::string>& inputs) {
-  if (inputs.empty()) throw Error("no input: give a manifest.json (or its folder) or .npy files");
+  if (inputs.empty())
+    throw Error("no input: give a manifest.json (or its folder), .npy files or a safetensors model");
+  if (inputs.size() == 1 && is_safetensors_path(inputs[0])) return model_layers(inputs[0]);
   if (inputs.size() == 1 && (fs::is_directory(inputs[0]) || fs::path(inputs[0]).extension() == ".json"))
     return read_manifest(inputs[0]);
   std::vector<ManifestLayer> layers;
@@ -198,6 +222,10 @@ std::vector<ManifestLayer> layers_from_inputs(const std::vector<std::string>& in
 
 std::uint64_t apply_plan(const Plan& plan, const std::string& out_dir,
                          const std::vector<std::string>& protect) {
+  for (const PlanLayer& l : plan.layers)
+    if (const auto m = parse_model_member(l.file))
+      throw Error("layer " + l.name + ": a tensor of the safetensors model " + m->model +
+                  "; a plan over a model is applied to the model, into one quantized .safetensors");
   // Every output name is known up front: check them all (distinct, none an input) before writing any.
   std::vector<std::string> inputs = protect;
   for (const auto& l : plan.layers) inputs.push_back(l.file);

@@ -140,6 +140,48 @@ const io::StTensor* find(const io::SafetensorsFile& f, const std::string& name) 
   return nullptr;
 }
 
+// A tensor under a plan: "" when the plan quantizes it (member_options then holds its spec), else why it
+// is copied ("not in the plan", or "plan: fp16" with store_as set to the layer's float dtype).
+std::string planned_tensor(const Plan& plan, const io::StTensor& t, const std::string& where,
+                           CheckpointQuantOptions& member_options, io::StDType& store_as) {
+  const auto layer = std::find_if(plan.layers.begin(), plan.layers.end(),
+                                  [&](const PlanLayer& l) { return l.name == t.name; });
+  if (layer == plan.layers.end()) return "not in the plan";
+  if (!io::st_dtype_is_float(t.dtype))
+    throw Error(where + ": the plan has a layer of this name, but the tensor is " +
+                io::st_dtype_name(t.dtype));
+  if (layer->shape != t.shape)
+    throw Error(where + ": shape " + shape_string(t.shape) + ", the plan's layer " +
+                shape_string(layer->shape));
+  if (!layer->format.is_integer()) {
+    store_as = layer->format.format == Format::kFloat16 ? io::StDType::kF16 : io::StDType::kF32;
+    return "plan: " + to_string(layer->format);
+  }
+  Shape view;
+  const QuantSpec spec = candidate_spec(layer->format, layer->shape, view);
+  member_options.options_for = [spec](const Shape&) {
+    FileQuantOptions o;
+    o.spec = spec;
+    return o;
+  };
+  return "";
+}
+
+// A floating tensor's values in F16 or F32 (the dtype a plan keeps a layer in).
+std::vector<std::byte> convert_float(const io::StTensor& t, io::StDType to) {
+  const std::vector<float> v = st_to_float(t);
+  std::vector<std::byte> bytes(v.size() * io::st_dtype_size(to));
+  if (to == io::StDType::kF32) {
+    if (!v.empty()) std::memcpy(bytes.data(), v.data(), bytes.size());
+    return bytes;
+  }
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const std::uint16_t h = float_to_half_bits(v[i]);
+    std::memcpy(bytes.data() + 2 * i, &h, 2);
+  }
+  return bytes;
+}
+
 // The member names of one quantized tensor's layout (without NAME and the dot).
 constexpr const char* kParamMembers[] = {"scale", "zero_point", "input_scale", "codebook"};
 
@@ -157,6 +199,9 @@ CheckpointReport quantize_safetensors(const std::string& input, const std::strin
   if (model.metadata().count(kSafetensorsQuantKey))
     throw Error(input + ": already quantized (__metadata__ has '" + kSafetensorsQuantKey + "')");
   if (model.tensors().empty()) throw Error(input + ": holds no tensors");
+  if (options.plan && (!options.include.empty() || !options.exclude.empty()))
+    throw Error(input + ": a plan names the tensors it quantizes; include/exclude patterns do not apply");
+  std::size_t planned = 0;  // plan layers met, quantized or kept in a float format
   CheckpointReport report;
   report.input_bytes = model.file_bytes();
   // The tensors' data waits in a temporary file beside the output, not in memory: with the input mapped
@@ -175,8 +220,15 @@ CheckpointReport quantize_safetensors(const std::string& input, const std::strin
     e.name = t.name;
     e.shape = t.shape;
     e.dtype_label = io::st_dtype_name(t.dtype);
-    e.reason = checkpoint_copy_reason(t.name, t.shape, io::st_dtype_is_float(t.dtype), e.dtype_label,
-                                      options.include, options.exclude);
+    CheckpointQuantOptions member_options;
+    io::StDType store_as = t.dtype;  // a copied tensor's dtype (a plan may keep a layer in F16 / F32)
+    if (options.plan) {
+      e.reason = planned_tensor(*options.plan, t, where, member_options, store_as);
+      if (e.reason.empty()) ++planned;
+    } else {
+      e.reason = checkpoint_copy_reason(t.name, t.shape, io::st_dtype_is_float(t.dtype), e.dtype_label,
+                                        options.include, options.exclude);
+    }
     if (e.reason.empty()) {
       if (metadata.count(t.name))
         throw Error(where +
@@ -184,9 +236,15 @@ CheckpointReport quantize_safetensors(const std::string& input, const std::strin
                     "layout keeps its meta");
       const io::NpyArray a = as_array(t, where, shard.owner());
       TensorMembers members(t.name, writer, metadata);
-      e.report = detail::quantize_member(a, where, options, detail::QuantizedSink{"", &members, ""}, e.note);
+      e.report = detail::quantize_member(a, where, options.plan ? member_options : options,
+                                         detail::QuantizedSink{"", &members, ""}, e.note);
       e.quantized = true;
       index["quantized"].push_back(t.name);
+    } else if (store_as != t.dtype) {
+      const std::vector<std::byte> bytes = convert_float(t, store_as);
+      writer.add(t.name, store_as, t.shape, bytes);
+      if (shard.owner()) io::release_mapped_pages(t.data);
+      index["copied"].push_back(t.name);
     } else {
       writer.add(t.name, t.dtype, t.shape, t.data);
       if (shard.owner()) io::release_mapped_pages(t.data);
@@ -195,6 +253,11 @@ CheckpointReport quantize_safetensors(const std::string& input, const std::strin
     report.members.push_back(std::move(e));
     if (options.progress) options.progress(static_cast<double>(i + 1) / static_cast<double>(count));
   }
+  if (options.plan && planned != options.plan->layers.size())
+    for (const PlanLayer& l : options.plan->layers)
+      if (std::none_of(report.members.begin(), report.members.end(),
+                       [&](const CheckpointEntry& m) { return m.name == l.name; }))
+        throw Error(input + ": the plan's layer " + l.name + " is not a tensor of this model");
   metadata[kSafetensorsQuantKey] = index.dump();
   writer.set_metadata(std::move(metadata));
   writer.write(output);

@@ -285,6 +285,66 @@ TEST_F(CliSafetensors, UsageErrorsSayWhatToName) {
 }
 
 // numpy alone dequantizes the layout (the snippet README shows).
+// A mixed-precision plan over the model's own tensors: qtool mixed MODEL.safetensors writes layers named by
+// the tensors, and quantize MODEL.safetensors --plan gives each its format (float16 layers stored as F16),
+// copying what the plan leaves out.
+TEST_F(CliSafetensors, PlansOverTheModelsTensorsApplyToTheModel) {
+  const json m = json::parse(ok({"mixed", "model.safetensors", "--budget-bits", "10", "--candidates",
+                                 "4,8,16", "--pin", "head.*=fp16", "-o", "plan.json", "--json"})
+                                 .out);
+  const json plan = json::parse(read_file(path("plan.json")));
+  std::map<std::string, std::string> formats;
+  for (const json& l : plan["layers"]) formats[l["name"]] = l["format"];
+  ASSERT_EQ(formats.size(), 3u);  // fc1.weight, emb.weight, head.weight: the floating tensors of rank 2
+  EXPECT_TRUE(formats.contains("fc1.weight") && formats.contains("emb.weight") &&
+              formats.contains("head.weight"));
+  const json q = json::parse(
+      ok({"quantize", "model.safetensors", "-o", "q.safetensors", "--plan", "plan.json", "--json"}).out);
+  std::map<std::string, json> members;
+  for (const json& e : q["members"]) members[e["name"]] = e;
+  for (const auto& [name, format] : formats) {
+    SCOPED_TRACE(name + " " + format);
+    if (format == "fp16") {
+      EXPECT_FALSE(members[name]["quantized"]);
+      EXPECT_EQ(members[name]["reason"], "plan: fp16");
+    } else {
+      ASSERT_TRUE(members[name]["quantized"]);
+      const io::SafetensorsFile f = io::SafetensorsFile::open(path("q.safetensors").string());
+      const json meta = json::parse(f.metadata().at(name));
+      EXPECT_EQ(meta["bits"], std::stoi(format));
+    }
+  }
+  EXPECT_EQ(formats["head.weight"], "fp16");
+  EXPECT_EQ(members["fc1.bias"]["reason"], "not in the plan");
+  // The fp16 layer is stored as F16 (it was BF16), with the values float16 holds.
+  const io::SafetensorsFile qf = io::SafetensorsFile::open(path("q.safetensors").string());
+  for (const io::StTensor& t : qf.tensors())
+    if (t.name == "head.weight") {
+      EXPECT_EQ(t.dtype, io::StDType::kF16);
+      const std::vector<float> back = io::st_to_float(t);
+      for (std::size_t i = 0; i < back.size(); ++i)
+        EXPECT_EQ(back[i], half_bits_to_float(
+                               float_to_half_bits(bfloat16_bits_to_float(float_to_bfloat16_bits(fc1_[i])))));
+    }
+  // A plan made for a model is refused by a model that lacks one of its tensors, and by the .npz path.
+  io::SafetensorsWriter w;
+  w.add("fc1.weight", io::StDType::kF32, {16, 64}, raw(fc1_));
+  w.write(path("small.safetensors").string());
+  expect_clean_failure({"quantize", "small.safetensors", "-o", "s.safetensors", "--plan", "plan.json"},
+                       "s.safetensors", "small.safetensors", "is not a tensor of this model");
+  expect_clean_failure({"quantize", "--plan", "plan.json", "--out-dir", "layers"}, "", "layer",
+                       "a plan over a model is applied to the model");
+  EXPECT_EQ(
+      qtool({"quantize", "model.safetensors", "-o", "x.safetensors", "--plan", "plan.json", "--bits", "4"})
+          .exit_code,
+      2);
+  EXPECT_EQ(
+      qtool({"quantize", "model.safetensors", "--plan", "plan.json", "--out-dir", "d", "-o", "x.safetensors"})
+          .exit_code,
+      2);
+  (void)m;
+}
+
 TEST_F(CliSafetensors, NumpyReadsTheLayoutWithReadmesSnippet) {
   const std::string python = numpy_python();
   if (python.empty()) GTEST_SKIP() << "no python3 that imports numpy";

@@ -1,4 +1,5 @@
-// qtool mixed (MANIFEST.json | DIR | LAYER.npy...) (--budget-bits B | --budget-bytes N | --max-error E)
+// qtool mixed (MANIFEST.json | DIR | LAYER.npy... | MODEL.safetensors) (--budget-bits B | --budget-bytes N |
+// --max-error E)
 //       [--candidates LIST] [--pin PATTERN=FORMAT]... [--acts LAYER=X.npy]... [--error MEASURE]
 //       -o plan.json [--out-dir DIR] [--dry-run]
 #include <fmt/format.h>
@@ -154,7 +155,8 @@ Handler add_mixed(CLI::App& app, Output& out) {
   auto args = std::make_shared<MixedArgs>();
   cmd->add_option(
          "inputs", args->inputs,
-         "manifest.json (or its folder), a folder of .npy files (layer = file stem), or LAYER.npy files")
+         "manifest.json (or its folder), a folder of .npy files (layer = file stem), LAYER.npy files, or a "
+         "safetensors model (layer = tensor: its floating tensors of rank >= 2)")
       ->required();
   cmd->add_option("--budget-bits", args->budget_bits,
                   "Average nominal bits per weight (weight-weighted; a group format counts its scales, e.g. "

@@ -12,6 +12,7 @@
 #include "method_quant.hpp"
 #include "quantkit/files/npy_header.hpp"
 #include "quantkit/files/plan_file.hpp"
+#include "quantkit/files/safetensors_quant.hpp"
 
 namespace qtool {
 
@@ -73,6 +74,14 @@ Handler add_quantize(CLI::App& app, Output& out) {
           "are for a .gguf output (-o OUT.gguf)");
     if (args->format != "int" && (!plan->empty() || !method->method.empty()))
       throw UsageError("--format is for a plain quantize; --plan and --method make integer codes");
+    if (!plan->empty() && qk::is_safetensors_path(args->input)) {
+      // A plan over a safetensors model's tensors (qtool mixed MODEL.safetensors -o plan.json), applied to
+      // the model: one quantized .safetensors.
+      if (!out_dir->empty())
+        throw UsageError("--plan with a safetensors model writes -o OUT.safetensors, not --out-dir");
+      if (!method->method.empty()) throw UsageError("--plan and --method: choose one");
+      return run_file_quant(*args, out, /*fake=*/false, *plan);
+    }
     if (!plan->empty()) return run_plan(*args, *plan, *out_dir, out);
     if (!method->method.empty()) return run_method(*args, *method, out, /*fake=*/false);
     if (!method->acts.empty() || method->any_option())

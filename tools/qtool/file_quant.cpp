@@ -14,6 +14,7 @@
 #include "quantkit/files/checkpoint_file.hpp"
 #include "quantkit/files/inspect.hpp"
 #include "quantkit/files/npy_header.hpp"
+#include "quantkit/files/plan_file.hpp"
 #include "quantkit/files/safetensors_quant.hpp"
 #include "quantkit/files/tensor_input.hpp"
 #include "quantkit/io/npy.hpp"
@@ -49,7 +50,8 @@ void add_file_quant_args(CLI::App& cmd, FileQuantArgs& args, const char* output_
 namespace {
 
 // A whole model: a checkpoint .npz, or a safetensors model when `safetensors`.
-int run_checkpoint_quant(const FileQuantArgs& args, const Output& out, bool safetensors) {
+int run_checkpoint_quant(const FileQuantArgs& args, const Output& out, bool safetensors,
+                         const qk::Plan* plan = nullptr) {
   qk::ElementFormat element = qk::ElementFormat::kInt;
   try {
     element = qk::parse_element_format(args.format);
@@ -69,6 +71,7 @@ int run_checkpoint_quant(const FileQuantArgs& args, const Output& out, bool safe
     options.element = element;
     return options;
   };
+  o.plan = plan;
   o.progress = make_progress("quantize");
   const auto start = std::chrono::steady_clock::now();
   const qk::CheckpointReport r = safetensors ? qk::quantize_safetensors(args.input, args.output, o)
@@ -122,7 +125,7 @@ int run_checkpoint_quant(const FileQuantArgs& args, const Output& out, bool safe
 
 }  // namespace
 
-int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake) {
+int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake, const std::string& plan_path) {
   if (args.explain && args.format != "int")
     throw UsageError("--explain describes integer presets and flags; --format " + args.format +
                      " has no preset (see qtool quantize --help)");
@@ -152,6 +155,13 @@ int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake) {
       throw UsageError("-o " + args.output +
                        ": a safetensors model quantizes to a .safetensors; name the output "
                        "*.safetensors");
+    if (!plan_path.empty()) {
+      if (args.spec.any_spec_flag() || args.format != "int" || !args.include.empty() || !args.exclude.empty())
+        throw UsageError(
+            "--plan gives every tensor its format: no spec flags, --format, --include or --exclude");
+      const qk::Plan plan = qk::read_plan(plan_path);
+      return run_checkpoint_quant(args, out, /*safetensors=*/true, &plan);
+    }
     return run_checkpoint_quant(args, out, /*safetensors=*/true);
   }
   const std::string want_suffix = fake ? ".npy" : ".npz";

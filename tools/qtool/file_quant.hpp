@@ -20,6 +20,8 @@ struct FileQuantArgs {
 
 // checkpoints: the command takes a whole .npz checkpoint (--include / --exclude): quantize, not fake-quant.
 void add_file_quant_args(CLI::App& cmd, FileQuantArgs& args, const char* output_help, bool checkpoints);
-int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake);
+// plan_path: a mixed-precision plan for a safetensors model input (--plan), whose layers are its tensors.
+int run_file_quant(const FileQuantArgs& args, const Output& out, bool fake,
+                   const std::string& plan_path = "");
 
 }  // namespace qtool

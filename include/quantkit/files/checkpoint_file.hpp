@@ -18,6 +18,7 @@
 #include "quantkit/files/quantize_file.hpp"
 #include "quantkit/io/dtype.hpp"
 #include "quantkit/io/qfile.hpp"
+#include "quantkit/mixed/plan.hpp"
 #include "quantkit/ptq/stats.hpp"
 
 namespace qk {
@@ -30,7 +31,13 @@ struct CheckpointQuantOptions {
   std::function<FileQuantOptions(const Shape&)> options_for;
   std::vector<std::string> include;  // shell patterns (fnmatch) on member names; empty: every member
   std::vector<std::string> exclude;  // applied after include
-  ProgressFn progress;               // fraction of members done
+  // A mixed-precision plan (mixed/plan.hpp, e.g. from a planner run over the model itself; safetensors
+  // models only): each tensor it names gets its layer's format, an integer format quantized with
+  // candidate_spec's spec (options_for is not used), float16 / float32 stored as F16 / F32; every tensor it
+  // does not name is copied. include/exclude must be empty. Every layer must name a floating tensor of
+  // the layer's shape. The caller keeps the plan alive.
+  const Plan* plan = nullptr;
+  ProgressFn progress;  // fraction of members done
 };
 
 struct CheckpointEntry {
