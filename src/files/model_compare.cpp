@@ -9,15 +9,6 @@
 
 namespace qk {
 
-namespace {
-
-double relative_rmse(const ErrorStats& e) {
-  if (e.signal_power > 0) return std::sqrt(e.mse / e.signal_power);
-  return e.mse > 0 ? INFINITY : 0.0;
-}
-
-}  // namespace
-
 ModelComparison compare_model(const std::string& model, const std::string& reference) {
   const detail::ModelTensors m = detail::open_model_tensors(model);
   const detail::ModelTensors ref = detail::open_model_tensors(reference);

@@ -71,6 +71,11 @@ void ErrorAccumulator::add(std::span<const float> reference, std::span<const flo
   count_ += static_cast<std::int64_t>(reference.size());
 }
 
+double relative_rmse(const ErrorStats& e) {
+  if (e.signal_power > 0) return std::sqrt(e.mse / e.signal_power);
+  return e.mse > 0 ? std::numeric_limits<double>::infinity() : 0.0;
+}
+
 ErrorStats ErrorAccumulator::result() const {
   ErrorStats s;
   if (count_ == 0) return s;

@@ -120,8 +120,17 @@ TEST_F(CliSafetensors, QuantizesFloatMatricesCopiesTheRestAndDequantizes) {
   const json ij =
       json::parse(ok({"inspect", "m.q.safetensors", "--reference", "model.safetensors", "--json"}).out);
   EXPECT_EQ(ij["kind"], "quantized_safetensors");
-  for (const json& row : ij["quantized"])
+  for (const json& row : ij["quantized"]) {
     EXPECT_GT(row["error"]["sqnr_db"].get<double>(), 35.0) << row.dump();
+    // relative RMSE and SQNR are two views of one ratio: SQNR = -20 log10(relative RMSE).
+    EXPECT_NEAR(-20 * std::log10(row["error"]["relative_rmse"].get<double>()),
+                row["error"]["sqnr_db"].get<double>(), 1e-6)
+        << row.dump();
+    EXPECT_GT(row["error"]["max_abs_error"].get<double>(), 0.0);
+  }
+  EXPECT_THAT(
+      inspect.out,
+      HasSubstr("| tensor | shape | format | bits/weight | MSE | relative RMSE | SQNR dB | max abs error |"));
 }
 
 TEST_F(CliSafetensors, GroupsIncludeExcludeAndFourBitCodes) {

@@ -69,7 +69,9 @@ void print_error(const qk::ErrorStats& e) {
 }
 
 nlohmann::json error_json(const qk::ErrorStats& e) {
+  const double rel = qk::relative_rmse(e);
   return {{"mse", e.mse},
+          {"relative_rmse", std::isfinite(rel) ? nlohmann::json(rel) : nlohmann::json(nullptr)},
           {"max_abs_error", e.max_abs},
           {"sqnr_db", std::isinf(e.sqnr_db) ? nlohmann::json(nullptr) : nlohmann::json(e.sqnr_db)}};
 }
@@ -97,11 +99,14 @@ int print_checkpoint(const std::string& path, const char* what, const char* json
   fmt::print("{}: {}, {} quantized and {} copied {}(s)\n\n", path, what, rows.size(), index.copied.size(),
              noun);
   fmt::print("| {} | shape | format | bits/weight |{}\n|---|---|---|---:|{}\n", noun,
-             with_reference ? " MSE | SQNR dB |" : "", with_reference ? "---:|---:|" : "");
+             with_reference ? " MSE | relative RMSE | SQNR dB | max abs error |" : "",
+             with_reference ? "---:|---:|---:|---:|" : "");
   for (const auto& r : rows) {
     fmt::print("| {} | {} | {} | {:.2f} |", r.name, qk::shape_string(r.meta.shape), qk::format_label(r.meta),
                r.bits_per_weight);
-    if (r.has_reference) fmt::print(" {:.4e} | {:.2f} |", r.error.mse, r.error.sqnr_db);
+    if (r.has_reference)
+      fmt::print(" {:.4e} | {:.3e} | {:.2f} | {:.3e} |", r.error.mse, qk::relative_rmse(r.error),
+                 r.error.sqnr_db, r.error.max_abs);
     fmt::print("\n");
   }
   if (!index.copied.empty()) {

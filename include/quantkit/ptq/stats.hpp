@@ -32,6 +32,10 @@ struct ErrorStats {
 
 ErrorStats compare(std::span<const float> reference, std::span<const float> approx);
 
+// RMSE over the reference's RMS, sqrt(mse / signal_power): llama.cpp's quantize-stats "relative error";
+// 0 when both are 0, +inf for an error on an all-zero reference.
+double relative_rmse(const ErrorStats& e);
+
 // Streaming form for chunked inputs.
 class ErrorAccumulator {
  public:
