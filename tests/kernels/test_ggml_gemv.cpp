@@ -184,16 +184,15 @@ Activations quantize_x(Type type, const std::vector<float>& x) {
   return a;
 }
 
-void run_variant(const Matrix& m, const Activations& a, float* y, const void* fn) {
-  if (m.type == Type::kQ8_0)
-    reinterpret_cast<kernels::GemvQ8_0Fn>(fn)(reinterpret_cast<const BlockQ8_0*>(m.bytes.data()), m.rows,
-                                              m.cols, a.q8_0.data(), y);
-  else if (m.type == Type::kQ4_0)
-    reinterpret_cast<kernels::GemvQ4_0Fn>(fn)(reinterpret_cast<const BlockQ4_0*>(m.bytes.data()), m.rows,
-                                              m.cols, a.q8_0.data(), y);
-  else
-    reinterpret_cast<kernels::GemvQ4_KFn>(fn)(reinterpret_cast<const BlockQ4_K*>(m.bytes.data()), m.rows,
-                                              m.cols, a.q8_k.data(), y);
+// One overload per family (the function types differ in their weight block).
+void run_variant(const Matrix& m, const Activations& a, float* y, kernels::GemvQ8_0Fn fn) {
+  fn(reinterpret_cast<const BlockQ8_0*>(m.bytes.data()), m.rows, m.cols, a.q8_0.data(), y);
+}
+void run_variant(const Matrix& m, const Activations& a, float* y, kernels::GemvQ4_0Fn fn) {
+  fn(reinterpret_cast<const BlockQ4_0*>(m.bytes.data()), m.rows, m.cols, a.q8_0.data(), y);
+}
+void run_variant(const Matrix& m, const Activations& a, float* y, kernels::GemvQ4_KFn fn) {
+  fn(reinterpret_cast<const BlockQ4_K*>(m.bytes.data()), m.rows, m.cols, a.q8_k.data(), y);
 }
 
 // Checks y (rows values) against (a) and (b); `what` names the case.
@@ -278,7 +277,7 @@ void exercise(Type type, const kernels::KernelVariant<Fn>& v) {
           check_activation_error(type, x, a);
           if (::testing::Test::HasFatalFailure()) return;
           std::vector<float> y(static_cast<std::size_t>(rows), -1.0f);
-          run_variant(m, a, y.data(), reinterpret_cast<const void*>(v.fn));
+          run_variant(m, a, y.data(), v.fn);
           check_gemv(m, x, a, y,
                      std::string(v.name) + " " + std::string(ggml::traits(type).name) + " " +
                          std::to_string(rows) + "x" + std::to_string(cols) + (edge_w ? " edge-w" : "") +
