@@ -25,7 +25,8 @@
 // d_x / 2 + 127 |d_x - fp16(d_x)| for Q8_0 (about amax / 254 + amax / 2^11 of the block's largest |x|) and
 // |d_x| / 2 for Q8_K (amax / 254), up to float rounding.
 //
-// Only the scalar references are registered for now; SIMD variants will join the registries.
+// Registered: the scalar references, and AVX2 variants of Q8_0 and Q4_0 (ggml's AVX2 dot products: exact
+// int32 block sums, one fused multiply-add of the scale product per block into eight float lanes).
 #pragma once
 
 #include <cstddef>
@@ -66,6 +67,13 @@ void gemv_q4_0_ref(const ggml::BlockQ4_0* w, std::int64_t rows, std::int64_t col
                    float* y);
 void gemv_q4_k_ref(const ggml::BlockQ4_K* w, std::int64_t rows, std::int64_t cols, const BlockQ8K* x_q,
                    float* y);
+
+#if defined(__x86_64__) || defined(_M_X64)
+void gemv_q8_0_avx2(const ggml::BlockQ8_0* w, std::int64_t rows, std::int64_t cols,
+                    const ggml::BlockQ8_0* x_q, float* y);
+void gemv_q4_0_avx2(const ggml::BlockQ4_0* w, std::int64_t rows, std::int64_t cols,
+                    const ggml::BlockQ8_0* x_q, float* y);
+#endif
 
 std::span<const KernelVariant<GemvQ8_0Fn>> gemv_q8_0_variants();
 std::span<const KernelVariant<GemvQ4_0Fn>> gemv_q4_0_variants();
