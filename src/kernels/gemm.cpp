@@ -16,7 +16,7 @@ namespace qk::kernels {
 namespace {
 
 // Rows of W per thread part: a multiple of every kernel's row tile.
-constexpr std::int64_t kRowGrain = 16;
+constexpr std::int64_t kRowGrain = 48;
 
 template <class Weights>
 void check_args(std::span<const float> x, std::int64_t batch, const Weights& w, std::span<float> y,

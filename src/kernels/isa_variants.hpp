@@ -56,6 +56,8 @@ void gemm_int4_avx2(const QuantizedActivations& x, const Int4Weights& w, std::in
 void gemv_nf4_avx512(const std::uint8_t* codes, const float* scales, std::int64_t rows, std::int64_t cols,
                      std::int64_t group_size, const float* x, float* y);
 void gemv_q4dq_avx512(const BlockQ4DQ* w, std::int64_t rows, std::int64_t cols, const float* x, float* y);
+void gemm_fp16_avx512(const float* x, std::int64_t batch, const Fp16Weights& w, std::int64_t row_begin,
+                      std::int64_t row_end, float* y);
 void gemm_int8_avx512vnni(const QuantizedActivations& x, const Int8Weights& w, std::int64_t row_begin,
                           std::int64_t row_end, float* y);
 void gemm_int4_avx512vnni(const QuantizedActivations& x, const Int4Weights& w, std::int64_t row_begin,

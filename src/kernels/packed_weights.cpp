@@ -98,8 +98,7 @@ Int8Weights pack_int8(std::span<const float> w, std::int64_t rows, std::int64_t 
   std::vector<std::int8_t> codes(w.size());
   if (rows * cols == 0)
     return pack_int8_codes(codes, std::vector<float>(static_cast<std::size_t>(rows), 1.0f), rows, cols);
-  const QuantParams p = qk::kernels::choose_qparams<float>(view, spec);
-  qk::kernels::quantize<float, std::int8_t>(view, p, codes);
+  const QuantParams p = qk::kernels::observe_and_quantize<float, std::int8_t>(view, spec, codes);
   return pack_int8_codes(codes, p.scale, rows, cols);
 }
 
@@ -162,9 +161,7 @@ Int4Weights pack_int4(std::span<const float> w, std::int64_t rows, std::int64_t 
     spec.granularity = Granularity::kPerGroup;
     spec.group_size = group_size;
     const TensorView<const float> view(w.data(), {rows, cols});
-    const QuantParams p = qk::kernels::choose_qparams<float>(view, spec);
-    qk::kernels::quantize<float, std::int8_t>(view, p, codes);
-    scales = p.scale;
+    scales = qk::kernels::observe_and_quantize<float, std::int8_t>(view, spec, codes).scale;
   } else {
     // A short last group: each group on its own, with the same rule.
     for (std::int64_t r = 0; r < rows; ++r) {

@@ -170,6 +170,8 @@ constexpr KernelVariant<GemmFp16Fn> kGemmFp16[] = {
     {Isa::kScalar, "scalar", gemm_fp16_ref, kScalarTile},
 #if defined(__x86_64__) || defined(_M_X64)
     {Isa::kAvx2, "avx2", gemm_fp16_avx2, {.rows = 4, .batch = 2, .elements = 8}},
+    // Needs AVX-512 F only; registered at the AVX-512 level quantkit dispatches on (which includes VNNI).
+    {Isa::kAvx512Vnni, "avx512", gemm_fp16_avx512, {.rows = 4, .batch = 4, .elements = 16}},
 #endif
 };
 constexpr KernelVariant<GemmInt8Fn> kGemmInt8[] = {
@@ -189,7 +191,7 @@ constexpr KernelVariant<GemmInt4Fn> kGemmInt4[] = {
     {Isa::kScalar, "scalar", gemm_int4_ref, kScalarTile},
 #if defined(__x86_64__) || defined(_M_X64)
     {Isa::kAvx2, "avx2", gemm_int4_avx2, {.rows = 2, .batch = 2, .elements = 64}},
-    {Isa::kAvx512Vnni, "avx512vnni", gemm_int4_avx512vnni, {.rows = 2, .batch = 4, .elements = 64}},
+    {Isa::kAvx512Vnni, "avx512vnni", gemm_int4_avx512vnni, {.rows = 3, .batch = 4, .elements = 128}},
 #endif
 };
 static_assert(kX86 || std::size(kGemmInt8) == 1, "per-ISA variants are registered on x86 only");

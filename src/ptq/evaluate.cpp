@@ -65,9 +65,8 @@ LayerRun run_layer(const WeightLayer& layer, WeightFormat format, std::int64_t g
   Shape view_shape;
   const QuantSpec spec = format_spec(format, layer.shape, group_size, view_shape);
   const TensorView<const float> view(layer.values.data(), view_shape);
-  const QuantParams params = kernels::choose_qparams<float>(view, spec);
   std::vector<std::int8_t> q(n);
-  kernels::quantize<float, std::int8_t>(view, params, q);
+  const QuantParams params = kernels::observe_and_quantize<float, std::int8_t>(view, spec, q);
   kernels::dequantize<std::int8_t, float>(TensorView<const std::int8_t>(q.data(), view_shape), params, run.approx);
   // What the quantized file stores (io/qfile.hpp): a zero point per slot only when one is not 0.
   const bool zero_points = stores_zero_points(params);

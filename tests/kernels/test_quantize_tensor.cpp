@@ -8,8 +8,10 @@
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "quantkit/core/error.hpp"
 #include "quantkit/core/quantize.hpp"
 #include "quantkit/kernels/quantize_tensor.hpp"
 
@@ -42,6 +44,12 @@ void expect_same_as_core(const Shape& shape, QuantSpec spec, std::uint32_t seed)
   quantize<float, Q>(view, core_params, core_q);
   kernels::quantize<float, Q>(view, core_params, fast_q);
   ASSERT_EQ(core_q, fast_q);
+
+  std::vector<Q> fused_q(x.size());
+  const QuantParams fused_params = kernels::observe_and_quantize<float, Q>(view, spec, fused_q);
+  ASSERT_EQ(core_params.scale, fused_params.scale);
+  ASSERT_EQ(core_params.zero_point, fused_params.zero_point);
+  ASSERT_EQ(core_q, fused_q);
 
   std::vector<float> core_back(x.size()), fast_back(x.size());
   const TensorView<const Q> codes(core_q.data(), shape);
@@ -77,6 +85,43 @@ TEST(KernelsQuantizeTensor, SameAsCoreOnAwkwardShapes) {
       }
     }
   }
+}
+
+// observe_and_quantize on tensors whose slot runs are longer than its chunk (per tensor and per row of
+// 70,000 columns: observed over three chunks, then quantized), and on a NaN: the same message as
+// choose_qparams, naming the count and first index over the whole tensor.
+TEST(KernelsQuantizeTensor, ObserveAndQuantizeAcrossChunksAndRejectsNaN) {
+  QuantSpec per_row;
+  per_row.granularity = Granularity::kPerChannel;
+  QuantSpec per_column = per_row;
+  per_column.axis = 1;
+  for (const QuantSpec& spec : {QuantSpec{}, per_row, per_column})
+    expect_same_as_core<std::int8_t>(Shape{3, 70000}, spec, 11);
+
+  std::vector<float> x = values(3 * 40000, 5);
+  x[2 * 40000 + 7] = std::nanf("");
+  x[2 * 40000 + 9] = INFINITY;
+  const TensorView<const float> view(x.data(), {3, 40000});
+  std::vector<std::int8_t> q(x.size());
+  std::string core_message, fused_message;
+  try {
+    (void)choose_qparams<float>(view, per_row);
+  } catch (const Error& e) {
+    core_message = e.what();
+  }
+  try {
+    (void)kernels::observe_and_quantize<float, std::int8_t>(view, per_row, q);
+  } catch (const Error& e) {
+    fused_message = e.what();
+  }
+  EXPECT_NE(core_message.find("2 non-finite value(s)"), std::string::npos) << core_message;
+  EXPECT_NE(core_message.find("[2, 7]"), std::string::npos) << core_message;
+  EXPECT_EQ(core_message, fused_message);
+  std::vector<std::int8_t> short_out(3);
+  const auto too_short = [&] {
+    (void)kernels::observe_and_quantize<float, std::int8_t>(view, per_row, short_out);
+  };
+  EXPECT_THROW(too_short(), Error);
 }
 
 }  // namespace

@@ -279,8 +279,7 @@ BenchReport run_gemm_bench(const BenchOptions& o, const std::function<void(const
   };
   add_stream_case("quantize/int8", "int8", [=](int) {
     const TensorView<const float> view(weights->data(), {n, n});
-    *params = kernels::choose_qparams<float>(view, default_weight_spec(2));
-    kernels::quantize<float, std::int8_t>(view, *params, *codes);
+    *params = kernels::observe_and_quantize<float, std::int8_t>(view, default_weight_spec(2), *codes);
   });
   add_stream_case("dequantize/int8", "int8", [=](int) {
     kernels::dequantize<std::int8_t, float>(TensorView<const std::int8_t>(codes->data(), {n, n}), *params,
