@@ -5,9 +5,10 @@
 //
 // BM_gemm_* go through gemm() (activation quantization, the dispatched variant). BM_kernel_<family>/<name>
 // run every variant of the GEMM registries (gemm_kernels.hpp) directly, the micro-kernel alone on one
-// thread, with activations quantized once outside the timed loop. A variant this CPU cannot run is still
-// registered, so --benchmark_list_tests shows every variant, and is skipped with SkipWithError("this CPU
-// lacks <isa>").
+// thread, with activations quantized once outside the timed loop; BM_gemv_<format>/<name> do the same for
+// the GEMV-only registries (NF4, Q4DQ: block_kernels.hpp; ggml's Q8_0, Q4_0, Q4_K: ggml_gemv.hpp). A variant
+// this CPU cannot run is still registered, so --benchmark_list_tests shows every variant, and is skipped with
+// SkipWithError("this CPU lacks <isa>").
 #include <benchmark/benchmark.h>
 
 #include <array>
@@ -18,9 +19,13 @@
 #include <type_traits>
 #include <vector>
 
-#include "quantkit/kernels/gemm.hpp"
 #include "perf/gemm_bench.hpp"
+#include "quantkit/core/block_formats.hpp"
+#include "quantkit/core/ggml_blocks.hpp"
+#include "quantkit/kernels/block_kernels.hpp"
+#include "quantkit/kernels/gemm.hpp"
 #include "quantkit/kernels/gemm_kernels.hpp"
+#include "quantkit/kernels/ggml_gemv.hpp"
 
 namespace {
 
@@ -152,6 +157,124 @@ void register_all_variants() {
   register_variants<pack_int4_g128>("int4_g128", gemm_int4_variants());
 }
 
+// --- GEMV-only formats: each registered variant on cold copies of an n x n matrix, one thread ---------
+
+// Skips the benchmark (and says why) when this CPU cannot run the variant.
+bool skip_unsupported(benchmark::State& state, Isa isa) {
+  static const std::array<std::string, 3> lacks = {"this CPU lacks scalar", "this CPU lacks avx2",
+                                                   "this CPU lacks avx512vnni"};
+  if (cpu_supports(isa)) return false;
+  state.SkipWithError(lacks[static_cast<std::size_t>(isa)].c_str());
+  return true;
+}
+
+using qk::BlockQ4DQ;
+using qk::Nf4Weights;
+
+std::int64_t weight_bytes(const Nf4Weights& w) {
+  return static_cast<std::int64_t>(w.codes.size() + w.scales.size() * sizeof(float));
+}
+std::int64_t weight_bytes(const std::vector<BlockQ4DQ>& w) {
+  return static_cast<std::int64_t>(w.size() * sizeof(BlockQ4DQ));
+}
+std::int64_t weight_bytes(const std::vector<std::byte>& w) { return static_cast<std::int64_t>(w.size()); }
+
+// Cold copies of one format's weights, made on first use (Tag tells formats of one C++ type apart).
+template <auto Tag, class Make>
+const auto& gemv_copies(Make make) {
+  static const auto copies = [&] {
+    const auto w = make();
+    return std::vector<std::remove_const_t<decltype(w)>>(
+        static_cast<std::size_t>(qk::perf::cold_copies(weight_bytes(w))), w);
+  }();
+  return copies;
+}
+
+const std::vector<float>& gemv_x() {
+  static const std::vector<float> x = activations(1);
+  return x;
+}
+
+template <class Weights, class Call>
+void run_gemv(benchmark::State& state, const std::vector<Weights>& copies, Call&& call) {
+  std::vector<float> y(static_cast<std::size_t>(kSize));
+  std::size_t i = 0;
+  for (auto _ : state) {
+    call(copies[i++ % copies.size()], y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(state.iterations() * weight_bytes(copies[0]));
+  state.SetItemsProcessed(state.iterations() * kSize * kSize);
+  state.counters["copies"] = static_cast<double>(copies.size());
+}
+
+void register_block_gemvs() {
+  for (const auto& v : gemv_nf4_variants())
+    benchmark::RegisterBenchmark(
+        ("BM_gemv_nf4/" + std::string(v.name)).c_str(),
+        [v](benchmark::State& s) {
+          if (skip_unsupported(s, v.isa)) return;
+          const auto& copies = gemv_copies<0>([] { return qk::quantize_nf4(float_weights(), kSize); });
+          run_gemv(s, copies, [&](const Nf4Weights& w, float* y) {
+            v.fn(w.codes.data(), w.scales.data(), kSize, kSize, w.group_size, gemv_x().data(), y);
+          });
+        })
+        ->Unit(benchmark::kMicrosecond)
+        ->UseRealTime();
+  for (const auto& v : gemv_q4dq_variants())
+    benchmark::RegisterBenchmark(("BM_gemv_q4dq/" + std::string(v.name)).c_str(),
+                                 [v](benchmark::State& s) {
+                                   if (skip_unsupported(s, v.isa)) return;
+                                   const auto& copies =
+                                       gemv_copies<1>([] { return qk::quantize_q4dq(float_weights()); });
+                                   run_gemv(s, copies, [&](const std::vector<BlockQ4DQ>& w, float* y) {
+                                     v.fn(w.data(), kSize, kSize, gemv_x().data(), y);
+                                   });
+                                 })
+        ->Unit(benchmark::kMicrosecond)
+        ->UseRealTime();
+}
+
+// ggml's blocks: x quantized once (Q8_0, or Q8_K for Q4_K) outside the timed loop, as the micro-kernel
+// sees it.
+template <qk::ggml::Type kType, class Block, class XBlock, class Fn>
+void register_ggml(const char* format, std::span<const KernelVariant<Fn>> variants) {
+  for (const auto& v : variants)
+    benchmark::RegisterBenchmark(
+        ("BM_gemv_" + std::string(format) + "/" + v.name).c_str(),
+        [v](benchmark::State& s) {
+          if (skip_unsupported(s, v.isa)) return;
+          const auto& copies = gemv_copies<kType>([] {
+            const std::int64_t row = qk::ggml::row_bytes(kType, kSize);
+            std::vector<std::byte> w(static_cast<std::size_t>(kSize * row));
+            for (std::int64_t r = 0; r < kSize; ++r)
+              qk::ggml::quantize_row(kType, float_weights().data() + r * kSize, kSize, w.data() + r * row);
+            return w;
+          });
+          std::vector<XBlock> xq;
+          if constexpr (std::is_same_v<XBlock, BlockQ8K>) {
+            xq.resize(static_cast<std::size_t>(kSize / qk::ggml::kSuperBlock));
+            quantize_row_q8_k(gemv_x().data(), kSize, xq.data());
+          } else {
+            xq.resize(static_cast<std::size_t>(kSize / qk::ggml::kBlock));
+            qk::ggml::quantize_row(qk::ggml::Type::kQ8_0, gemv_x().data(), kSize,
+                                   reinterpret_cast<std::byte*>(xq.data()));
+          }
+          run_gemv(s, copies, [&](const std::vector<std::byte>& w, float* y) {
+            v.fn(reinterpret_cast<const Block*>(w.data()), kSize, kSize, xq.data(), y);
+          });
+        })
+        ->Unit(benchmark::kMicrosecond)
+        ->UseRealTime();
+}
+
+void register_ggml_gemvs() {
+  using qk::ggml::Type;
+  register_ggml<Type::kQ8_0, qk::ggml::BlockQ8_0, qk::ggml::BlockQ8_0>("q8_0", gemv_q8_0_variants());
+  register_ggml<Type::kQ4_0, qk::ggml::BlockQ4_0, qk::ggml::BlockQ8_0>("q4_0", gemv_q4_0_variants());
+  register_ggml<Type::kQ4_K, qk::ggml::BlockQ4_K, BlockQ8K>("q4_k", gemv_q4_k_variants());
+}
+
 // The bandwidth references, over the same rotating FP32 copies.
 void BM_stream_read(benchmark::State& state) {
   const auto& copies = cold_set<pack_fp32>();
@@ -183,6 +306,8 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("quantkit_isa", m.isa + " (CPU supports " + m.detected_isa + ")");
   benchmark::AddCustomContext("quantkit_cold_weights", "rotating copies >= 3x the last-level cache");
   register_all_variants();
+  register_block_gemvs();
+  register_ggml_gemvs();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -4,10 +4,14 @@
 #include <string>
 
 #include "quantkit/core/error.hpp"
+#include "quantkit/kernels/parallel.hpp"
 
 namespace qk::kernels {
 
 namespace {
+
+// Rows per thread part of a GEMV: enough that a part's start-up is small against its weights.
+constexpr std::int64_t kGemvRowGrain = 16;
 
 void check_gemv(std::int64_t rows, std::int64_t cols, std::int64_t block, std::size_t blocks,
                 const char* what) {
@@ -35,22 +39,29 @@ std::vector<float> dequantize(std::span<const BlockQ4DQ> blocks) {
   fn(blocks.data(), static_cast<std::int64_t>(out.size()), out.data());
   return out;
 }
-void gemv(const Nf4View& w, std::span<const float> x, std::span<float> y) {
+void gemv(const Nf4View& w, std::span<const float> x, std::span<float> y, int threads) {
   check_nf4(w, "nf4 gemv");
   if (static_cast<std::int64_t>(x.size()) != w.cols || static_cast<std::int64_t>(y.size()) != w.rows)
     throw Error("nf4 gemv: x has " + std::to_string(x.size()) + " and y " + std::to_string(y.size()) +
                 " values for a " + std::to_string(w.rows) + " x " + std::to_string(w.cols) + " matrix");
   static const GemvNf4Fn simd = select(gemv_nf4_variants());
   const GemvNf4Fn fn = w.group_size % kNf4SimdGroup == 0 ? simd : gemv_nf4_ref;
-  fn(w.codes.data(), w.scales.data(), w.rows, w.cols, w.group_size, x.data(), y.data());
+  const std::int64_t groups = w.cols / w.group_size;
+  parallel_for(w.rows, threads, kGemvRowGrain, [&](std::int64_t r0, std::int64_t r1) {
+    fn(w.codes.data() + r0 * (w.cols / 2), w.scales.data() + r0 * groups, r1 - r0, w.cols, w.group_size,
+       x.data(), y.data() + r0);
+  });
 }
 void gemv(std::span<const BlockQ4DQ> w, std::int64_t rows, std::int64_t cols, std::span<const float> x,
-          std::span<float> y) {
+          std::span<float> y, int threads) {
   check_gemv(rows, cols, BlockQ4DQ::kWeights, w.size(), "q4dq gemv");
   if (static_cast<std::int64_t>(x.size()) != cols || static_cast<std::int64_t>(y.size()) != rows)
     throw Error("q4dq gemv: x or y does not match the matrix");
   static const GemvQ4dqFn fn = select(gemv_q4dq_variants());
-  fn(w.data(), rows, cols, x.data(), y.data());
+  const std::int64_t per_row = cols / BlockQ4DQ::kWeights;
+  parallel_for(rows, threads, kGemvRowGrain, [&](std::int64_t r0, std::int64_t r1) {
+    fn(w.data() + r0 * per_row, r1 - r0, cols, x.data(), y.data() + r0);
+  });
 }
 
 }  // namespace qk::kernels

@@ -1,10 +1,12 @@
 // The dispatched GEMV on ggml's blocks (ggml_gemv.hpp): checks, the activation quantization, the variant.
 #include "quantkit/kernels/ggml_gemv.hpp"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "quantkit/core/error.hpp"
+#include "quantkit/kernels/parallel.hpp"
 
 namespace qk::kernels {
 
@@ -23,6 +25,18 @@ std::vector<ggml::BlockQ8_0> quantize_q8_0(std::span<const float> x) {
   return q;
 }
 
+// Runs fn over parts of the rows on `threads` threads (each part: its rows' blocks and outputs).
+template <class Block, class Fn, class XBlock>
+void split_rows(Fn fn, std::span<const std::byte> w, std::int64_t rows, std::int64_t cols, const XBlock* x_q,
+                std::span<float> y, int threads) {
+  const auto* blocks = reinterpret_cast<const Block*>(w.data());
+  const std::int64_t per_row =
+      static_cast<std::int64_t>(w.size() / sizeof(Block)) / std::max<std::int64_t>(rows, 1);
+  parallel_for(rows, threads, 16, [&](std::int64_t r0, std::int64_t r1) {
+    fn(blocks + r0 * per_row, r1 - r0, cols, x_q, y.data() + r0);
+  });
+}
+
 }  // namespace
 
 bool has_ggml_gemv(ggml::Type type) {
@@ -30,7 +44,7 @@ bool has_ggml_gemv(ggml::Type type) {
 }
 
 void gemv_ggml(ggml::Type type, std::span<const std::byte> w, std::int64_t rows, std::int64_t cols,
-               std::span<const float> x, std::span<float> y) {
+               std::span<const float> x, std::span<float> y, int threads) {
   if (!has_ggml_gemv(type))
     throw Error("ggml gemv: no kernel for " + std::string(ggml::traits(type).name) +
                 " weights (q8_0, q4_0 and q4_K have one)");
@@ -47,16 +61,16 @@ void gemv_ggml(ggml::Type type, std::span<const std::byte> w, std::int64_t rows,
     std::vector<BlockQ8K> q(static_cast<std::size_t>(cols / ggml::kSuperBlock));
     quantize_row_q8_k(x.data(), cols, q.data());
     static const GemvQ4_KFn fn = select(gemv_q4_k_variants());
-    fn(reinterpret_cast<const ggml::BlockQ4_K*>(w.data()), rows, cols, q.data(), y.data());
+    split_rows<ggml::BlockQ4_K>(fn, w, rows, cols, q.data(), y, threads);
     return;
   }
   const std::vector<ggml::BlockQ8_0> q = quantize_q8_0(x);
   if (type == ggml::Type::kQ8_0) {
     static const GemvQ8_0Fn fn = select(gemv_q8_0_variants());
-    fn(reinterpret_cast<const ggml::BlockQ8_0*>(w.data()), rows, cols, q.data(), y.data());
+    split_rows<ggml::BlockQ8_0>(fn, w, rows, cols, q.data(), y, threads);
   } else {
     static const GemvQ4_0Fn fn = select(gemv_q4_0_variants());
-    fn(reinterpret_cast<const ggml::BlockQ4_0*>(w.data()), rows, cols, q.data(), y.data());
+    split_rows<ggml::BlockQ4_0>(fn, w, rows, cols, q.data(), y, threads);
   }
 }
 

@@ -7,6 +7,7 @@
 #include "perf/gemm_bench.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -24,6 +25,7 @@
 #include "quantkit/kernels/fp8_kernels.hpp"
 #include "quantkit/kernels/gemm.hpp"
 #include "quantkit/kernels/ggml_gemv.hpp"
+#include "quantkit/kernels/parallel.hpp"
 #include "quantkit/kernels/quantize_tensor.hpp"
 #include "quantkit/ptq/weight_spec.hpp"
 
@@ -104,6 +106,7 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
 
 struct Inputs {
   std::int64_t size, batch;
+  int threads;
   std::int64_t between_calls;     // bytes the rest of a round moves between two calls of one case
   std::vector<float> x1, xb;      // GEMV and GEMM activations
   std::vector<float> ref1, refb;  // FP32 outputs
@@ -156,15 +159,17 @@ GgmlWeights quantize_ggml(ggml::Type type, const std::vector<float>& w, std::int
     ggml::quantize_row(type, w.data() + r * n, n, q.bytes.data() + r * row);
   return q;
 }
-void gemv_of(const GgmlWeights& w, std::int64_t n, const std::vector<float>& x, std::vector<float>& y) {
-  kernels::gemv_ggml(w.type, w.bytes, n, n, x, y);
+void gemv_of(const GgmlWeights& w, std::int64_t n, const std::vector<float>& x, std::vector<float>& y,
+             int threads) {
+  kernels::gemv_ggml(w.type, w.bytes, n, n, x, y, threads);
 }
-void gemv_of(const Nf4Weights& w, std::int64_t, const std::vector<float>& x, std::vector<float>& y) {
-  kernels::gemv(w.view(), x, y);
+void gemv_of(const Nf4Weights& w, std::int64_t, const std::vector<float>& x, std::vector<float>& y,
+             int threads) {
+  kernels::gemv(w.view(), x, y, threads);
 }
 void gemv_of(const std::vector<BlockQ4DQ>& w, std::int64_t n, const std::vector<float>& x,
-             std::vector<float>& y) {
-  kernels::gemv(std::span<const BlockQ4DQ>(w), n, n, x, y);
+             std::vector<float>& y, int threads) {
+  kernels::gemv(std::span<const BlockQ4DQ>(w), n, n, x, y, threads);
 }
 
 // A GEMV case for a format with a GEMV kernel only (NF4, Q4DQ, ggml's blocks), over rotating copies of its
@@ -184,7 +189,10 @@ void add_block_gemv(const char* format, Weights weights, Inputs& in, std::vector
   c.result.bytes = bytes;
   c.result.bits_per_weight = static_cast<double>(bytes) * 8.0 / n2;
   c.result.gflops = 2.0 * n2;
-  c.call = [=](int i) { gemv_of((*copies)[static_cast<std::size_t>(i) % copies->size()], n, *x, *y); };
+  const int threads = in.threads;
+  c.call = [=](int i) {
+    gemv_of((*copies)[static_cast<std::size_t>(i) % copies->size()], n, *x, *y, threads);
+  };
   c.call(0);
   c.result.max_abs_error = max_abs_diff(*y, in.ref1);
   c.result.reference_max_abs = max_abs(in.ref1);
@@ -219,6 +227,7 @@ BenchReport run_gemm_bench(const BenchOptions& o, const std::function<void(const
   const std::int64_t streamed = 27 * n * n;
   Inputs in{n,
             o.batch,
+            o.threads,
             streamed,
             normal(static_cast<std::size_t>(n), 1.0f, 2),
             normal(static_cast<std::size_t>(o.batch * n), 1.0f, 3),
@@ -242,8 +251,16 @@ BenchReport run_gemm_bench(const BenchOptions& o, const std::function<void(const
     Case c;
     c.result.name = "read";
     c.result.bytes = bytes;
-    c.call = [copies, sink, bytes](int i) {
-      *sink += stream_read((*copies)[static_cast<std::size_t>(i) % copies->size()].data(), bytes);
+    // With several threads, each reads its own contiguous part (as the GEMVs split their rows).
+    const int threads = o.threads;
+    c.call = [copies, sink, bytes, threads](int i) {
+      const auto* data =
+          reinterpret_cast<const char*>((*copies)[static_cast<std::size_t>(i) % copies->size()].data());
+      std::atomic<std::uint64_t> sum{0};
+      kernels::parallel_for(bytes / 64, threads, 1024, [&](std::int64_t l0, std::int64_t l1) {
+        sum += stream_read(data + l0 * 64, (l1 - l0) * 64);
+      });
+      *sink += sum.load();
     };
     cases.push_back(std::move(c));
   }

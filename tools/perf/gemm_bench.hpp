@@ -56,7 +56,7 @@ struct BenchResult {
 struct BenchReport {
   MachineInfo machine;
   BenchOptions options;
-  double read_gbps = 0;  // streaming read of the FP32 weights (the GEMV bandwidth limit)
+  double read_gbps = 0;  // streaming read of the FP32 weights on options.threads threads (the GEMV limit)
   std::string cold;      // how weights are kept out of the caches
   std::vector<BenchResult> results;
   double seconds = 0;  // the whole run: preparing the weights, the warm-up and the timed rounds

@@ -94,7 +94,8 @@ Handler add_bench(CLI::App& app, Output& out) {
         "weights: "
         "{}\n",
         options->size, options->size, options->batch, options->threads, options->repeat, report.cold);
-    fmt::print("streaming read: {:.1f} GB/s (the GEMV limit is weight bytes / this)\n\n", report.read_gbps);
+    fmt::print("streaming read, {} thread(s): {:.1f} GB/s (the GEMV limit is weight bytes / this)\n\n",
+               report.options.threads, report.read_gbps);
     fmt::print(
         "| case | bits/weight | weight bytes | median us | min-max us | GB/s | GFLOP/s | vs FP32 (IQR) | of "
         "BW "

@@ -41,9 +41,10 @@ std::span<const KernelVariant<GemvQ4dqFn>> gemv_q4dq_variants();
 // The dispatched variants; each checks its sizes (check_nf4 for NF4) and throws qk::Error.
 std::vector<float> dequantize(const Nf4View& w);
 std::vector<float> dequantize(std::span<const BlockQ4DQ> blocks);
-// w: rows * (cols / block) blocks, row by row; throws on sizes that do not fit.
-void gemv(const Nf4View& w, std::span<const float> x, std::span<float> y);
+// w: rows * (cols / block) blocks, row by row; throws on sizes that do not fit. `threads` split the rows
+// (parallel.hpp); each output row is computed the same way whatever part it falls in.
+void gemv(const Nf4View& w, std::span<const float> x, std::span<float> y, int threads = 1);
 void gemv(std::span<const BlockQ4DQ> w, std::int64_t rows, std::int64_t cols, std::span<const float> x,
-          std::span<float> y);
+          std::span<float> y, int threads = 1);
 
 }  // namespace qk::kernels

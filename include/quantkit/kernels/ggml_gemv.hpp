@@ -87,7 +87,8 @@ bool has_ggml_gemv(ggml::Type type);
 // qk::Error for another type, cols not a multiple of the type's block, sizes that do not match, a
 // non-finite x, or (Q8_0/Q4_0) a block of x whose largest magnitude / 127 overflows float16 (>= 65520,
 // where ggml's activation scale becomes infinite).
+// `threads` split the rows (parallel.hpp); x is quantized once, before the split.
 void gemv_ggml(ggml::Type type, std::span<const std::byte> w, std::int64_t rows, std::int64_t cols,
-               std::span<const float> x, std::span<float> y);
+               std::span<const float> x, std::span<float> y, int threads = 1);
 
 }  // namespace qk::kernels
