@@ -141,21 +141,27 @@ constexpr KernelVariant<GemvQ4dqFn> kGemvQ4dq[] = {
 #endif
 };
 
-// ggml's blocks (one step: a block of 32, or a super-block of 256); Q4_K has its scalar reference only.
+// ggml's blocks (one step: a block of 32, or a super-block of 256).
 constexpr KernelVariant<GemvQ8_0Fn> kGemvQ8_0[] = {
     {Isa::kScalar, "scalar", gemv_q8_0_ref, {.elements = ggml::kBlock}},
 #if defined(__x86_64__) || defined(_M_X64)
     {Isa::kAvx2, "avx2", gemv_q8_0_avx2, {.elements = ggml::kBlock}},
+    {Isa::kAvx512Vnni, "avx512vnni", gemv_q8_0_avx512vnni, {.elements = ggml::kBlock}},
 #endif
 };
 constexpr KernelVariant<GemvQ4_0Fn> kGemvQ4_0[] = {
     {Isa::kScalar, "scalar", gemv_q4_0_ref, {.elements = ggml::kBlock}},
 #if defined(__x86_64__) || defined(_M_X64)
     {Isa::kAvx2, "avx2", gemv_q4_0_avx2, {.elements = ggml::kBlock}},
+    {Isa::kAvx512Vnni, "avx512vnni", gemv_q4_0_avx512vnni, {.elements = ggml::kBlock}},
 #endif
 };
 constexpr KernelVariant<GemvQ4_KFn> kGemvQ4_K[] = {
     {Isa::kScalar, "scalar", gemv_q4_k_ref, {.elements = ggml::kSuperBlock}},
+#if defined(__x86_64__) || defined(_M_X64)
+    {Isa::kAvx2, "avx2", gemv_q4_k_avx2, {.elements = ggml::kSuperBlock}},
+    {Isa::kAvx512Vnni, "avx512vnni", gemv_q4_k_avx512vnni, {.elements = ggml::kSuperBlock}},
+#endif
 };
 
 // GEMM tiles: rows of W x rows of X per register tile, columns per step (gemm_*_<isa>.cpp). Eigen blocks

@@ -259,7 +259,8 @@ void check_activation_error(Type type, const std::vector<float>& x, const Activa
   }
 }
 
-// Rows: one, and counts that are multiples of nothing; columns: one block and several.
+// Rows: one, and counts that are multiples of nothing; columns: one block and several (an odd count of
+// pairs of blocks and an odd last block among them: 7).
 constexpr std::int64_t kRows[] = {1, 3, 7, 13};
 
 template <class Fn>
@@ -267,7 +268,7 @@ void exercise(Type type, const kernels::KernelVariant<Fn>& v) {
   std::mt19937 gen(kernels::test::random_seed());
   const std::int64_t block = ggml::traits(type).block_weights;
   for (const std::int64_t rows : kRows)
-    for (const std::int64_t blocks : {1, 2, 5})
+    for (const std::int64_t blocks : {1, 2, 5, 7})
       for (const bool edge_w : {false, true})
         for (const bool edge_x : {false, true}) {
           const std::int64_t cols = blocks * block;

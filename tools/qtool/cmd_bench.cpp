@@ -120,7 +120,8 @@ Handler add_bench(CLI::App& app, Output& out) {
         "taken round by round (FP32 and the case ran milliseconds apart) and given as median (interquartile "
         "range).\n"
         "q8_0, q4_0, q4_k: ggml's blocks; as ggml's CPU backend, x goes to Q8_0 (Q8_K for q4_k)\n"
-        "on each call, then integer block dot products (scalar reference kernels for now).\n");
+        "on each call, then exact integer block dot products (scalar, AVX2 or AVX-512 VNNI kernels: the\n"
+        "path named on the first line).\n");
     fmt::print("The run took {:.1f} s.\n", report.seconds);
     return 0;
   };

@@ -25,8 +25,11 @@
 // d_x / 2 + 127 |d_x - fp16(d_x)| for Q8_0 (about amax / 254 + amax / 2^11 of the block's largest |x|) and
 // |d_x| / 2 for Q8_K (amax / 254), up to float rounding.
 //
-// Registered: the scalar references, and AVX2 variants of Q8_0 and Q4_0 (ggml's AVX2 dot products: exact
-// int32 block sums, one fused multiply-add of the scale product per block into eight float lanes).
+// Registered: the scalar references; AVX2 variants of Q8_0, Q4_0 and Q4_K (ggml's AVX2 dot products: exact
+// int32 block sums, one fused multiply-add of the scale product per block, or per super-block for Q4_K,
+// into eight float lanes); AVX-512 VNNI variants of the three (vpdpbusd on unsigned codes, the offset taken
+// out per int32 lane: exact block sums, two blocks per step, one fused multiply-add per block or
+// super-block, x laid out once per call).
 #pragma once
 
 #include <cstddef>
@@ -73,6 +76,14 @@ void gemv_q8_0_avx2(const ggml::BlockQ8_0* w, std::int64_t rows, std::int64_t co
                     const ggml::BlockQ8_0* x_q, float* y);
 void gemv_q4_0_avx2(const ggml::BlockQ4_0* w, std::int64_t rows, std::int64_t cols,
                     const ggml::BlockQ8_0* x_q, float* y);
+void gemv_q4_k_avx2(const ggml::BlockQ4_K* w, std::int64_t rows, std::int64_t cols, const BlockQ8K* x_q,
+                    float* y);
+void gemv_q8_0_avx512vnni(const ggml::BlockQ8_0* w, std::int64_t rows, std::int64_t cols,
+                          const ggml::BlockQ8_0* x_q, float* y);
+void gemv_q4_0_avx512vnni(const ggml::BlockQ4_0* w, std::int64_t rows, std::int64_t cols,
+                          const ggml::BlockQ8_0* x_q, float* y);
+void gemv_q4_k_avx512vnni(const ggml::BlockQ4_K* w, std::int64_t rows, std::int64_t cols, const BlockQ8K* x_q,
+                          float* y);
 #endif
 
 std::span<const KernelVariant<GemvQ8_0Fn>> gemv_q8_0_variants();
