@@ -7,6 +7,8 @@
 // rounding only (kernels/ggml_gemv.hpp's bound).
 #include <immintrin.h>
 
+#include <vector>
+
 #include "ggml_q4k_scales.hpp"
 #include "quantkit/core/half.hpp"
 #include "quantkit/kernels/ggml_gemv.hpp"
@@ -39,20 +41,30 @@ inline __m256i load32(const std::int8_t* p) {
 }
 
 // One row after another: per block, the scale product times the exact integer dot product of the
-// block's 32 weights (`values` gives them as signed bytes) with the activations' Q8_0 block.
+// block's 32 weights (`values` gives them as signed bytes) with the activations' Q8_0 block. The float16
+// scales go through F16C's vcvtph2ps (exact for every half, subnormals included; x's once per call), and
+// two accumulators take alternate blocks, so the FMA latency does not bound a row.
 template <class Block, class Values>
 void gemv_blocks(const Block* w, std::int64_t rows, std::int64_t cols, const ggml::BlockQ8_0* x_q, float* y,
                  Values values) {
   const std::int64_t per_row = cols / ggml::kBlock;
+  thread_local std::vector<float> x_scales;
+  x_scales.resize(static_cast<std::size_t>(per_row));
+  for (std::int64_t b = 0; b < per_row; ++b) x_scales[static_cast<std::size_t>(b)] = _cvtsh_ss(x_q[b].d);
+  const auto block = [&](const Block& wb, std::int64_t b, __m256 acc) {
+    const __m256 d = _mm256_set1_ps(_cvtsh_ss(wb.d) * x_scales[static_cast<std::size_t>(b)]);
+    return _mm256_fmadd_ps(d, dot32(values(wb), load32(x_q[b].qs)), acc);
+  };
   for (std::int64_t r = 0; r < rows; ++r) {
-    __m256 acc = _mm256_setzero_ps();
-    for (std::int64_t b = 0; b < per_row; ++b) {
-      const Block& wb = w[r * per_row + b];
-      const ggml::BlockQ8_0& xb = x_q[b];
-      const __m256 d = _mm256_set1_ps(half_bits_to_float(wb.d) * half_bits_to_float(xb.d));
-      acc = _mm256_fmadd_ps(d, dot32(values(wb), load32(xb.qs)), acc);
+    const Block* row = w + r * per_row;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    std::int64_t b = 0;
+    for (; b + 2 <= per_row; b += 2) {
+      acc0 = block(row[b], b, acc0);
+      acc1 = block(row[b + 1], b + 1, acc1);
     }
-    y[r] = hsum_ps(acc);
+    if (b < per_row) acc0 = block(row[b], b, acc0);
+    y[r] = hsum_ps(_mm256_add_ps(acc0, acc1));
   }
 }
 
