@@ -86,21 +86,32 @@ inline __m512 scaled_dot(const Pair& x, const Pair& w, __m512 scale, __m512 acc)
   return _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, acc);
 }
 
-// GEMV: one row at a time (one sequential stream of weights), four accumulators in a fixed rotation.
+// GEMV: one row at a time (one sequential stream of weights), four accumulators in a fixed order.
 template <int G>
 void gemv_row(const Int4Job& job, std::int64_t o) {
   const Int4Weights& w = job.w;
   __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
   const std::uint8_t* wr = w.packed.data() + o * (w.stride / 2);
   const float* sr = w.scales.data() + o * w.groups_per_row();
+  // Four steps per iteration into four named accumulators: indexing an array by step & 3 made GCC keep
+  // the accumulators on the stack (a load and a store per step).
+  const auto step = [&](std::int64_t k, __m512 acc) {
+    return scaled_dot(load_x<false>(job.codes + k), unpack<false>(wr + k / 2), scales<G, false>(sr + k / G),
+                      acc);
+  };
   std::int64_t k = 0;
-  int step = 0;
-  for (; k + kStep <= w.stride; k += kStep, ++step)
-    acc[step & 3] = scaled_dot(load_x<false>(job.codes + k), unpack<false>(wr + k / 2),
-                               scales<G, false>(sr + k / G), acc[step & 3]);
+  for (; k + 4 * kStep <= w.stride; k += 4 * kStep) {
+    acc[0] = step(k, acc[0]);
+    acc[1] = step(k + kStep, acc[1]);
+    acc[2] = step(k + 2 * kStep, acc[2]);
+    acc[3] = step(k + 3 * kStep, acc[3]);
+  }
+  if (k + kStep <= w.stride) acc[0] = step(k, acc[0]), k += kStep;
+  if (k + kStep <= w.stride) acc[1] = step(k, acc[1]), k += kStep;
+  if (k + kStep <= w.stride) acc[2] = step(k, acc[2]), k += kStep;
   if (k < w.stride)
-    acc[step & 3] = scaled_dot(load_x<true>(job.codes + k), unpack<true>(wr + k / 2),
-                               scales<G, true>(sr + k / G), acc[step & 3]);
+    acc[3] = scaled_dot(load_x<true>(job.codes + k), unpack<true>(wr + k / 2), scales<G, true>(sr + k / G),
+                        acc[3]);
   int4_store(
       job, 0, o,
       _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]))));

@@ -113,16 +113,27 @@ void int4_gemv_row(const Int4Job& job, std::int64_t o) {
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   const std::uint8_t* wr = w.packed.data() + o * (w.stride / 2);
   const float* sr = w.scales.data() + o * w.groups_per_row();
-  int step = 0;
-  for (std::int64_t k = 0; k < w.stride; k += Step::kColumns, ++step) {
+  const auto step = [&](std::int64_t k, __m256 a) {
     __m256i nibbles[Step::kPairs], xv[Step::kPairs];
     int4_unpack<G>(wr + k / 2, nibbles);
     for (int c = 0; c < Step::kPairs; ++c)
       xv[c] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(job.codes + k + 32 * c));
-    const int a = step & 3;
-    acc[a] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Dot::template dot<Step::kPairs>(xv, nibbles)),
-                             int4_scales<G>(sr + k / G), acc[a]);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(Dot::template dot<Step::kPairs>(xv, nibbles)),
+                           int4_scales<G>(sr + k / G), a);
+  };
+  // Four steps per iteration into the accumulators by name (an array indexed by step & 3 stayed on the
+  // stack: a load and a store per step), then the remaining steps in the same rotation.
+  constexpr std::int64_t kC = Step::kColumns;
+  std::int64_t k = 0;
+  for (; k + 4 * kC <= w.stride; k += 4 * kC) {
+    acc[0] = step(k, acc[0]);
+    acc[1] = step(k + kC, acc[1]);
+    acc[2] = step(k + 2 * kC, acc[2]);
+    acc[3] = step(k + 3 * kC, acc[3]);
   }
+  if (k < w.stride) acc[0] = step(k, acc[0]), k += kC;
+  if (k < w.stride) acc[1] = step(k, acc[1]), k += kC;
+  if (k < w.stride) acc[2] = step(k, acc[2]), k += kC;
   int4_store(job, 0, o, hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]))));
 }
 
