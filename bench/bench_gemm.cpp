@@ -107,14 +107,18 @@ QK_GEMM_BENCH(BM_gemm_int4_g128);
 
 // One registered variant on the whole of W, one thread. 4096 columns are a whole number of every
 // format's column step, so X needs no padding; INT8/INT4 activations are quantized once, per row.
-template <auto Pack, class Fn>
-void bench_variant(benchmark::State& state, const KernelVariant<Fn>& v) {
+// Skips the benchmark (and says why) when this CPU cannot run the variant.
+bool skip_unsupported(benchmark::State& state, Isa isa) {
   static const std::array<std::string, 3> lacks = {"this CPU lacks scalar", "this CPU lacks avx2",
                                                    "this CPU lacks avx512vnni"};
-  if (!cpu_supports(v.isa)) {
-    state.SkipWithError(lacks[static_cast<std::size_t>(v.isa)].c_str());
-    return;
-  }
+  if (cpu_supports(isa)) return false;
+  state.SkipWithError(lacks[static_cast<std::size_t>(isa)].c_str());
+  return true;
+}
+
+template <auto Pack, class Fn>
+void bench_variant(benchmark::State& state, const KernelVariant<Fn>& v) {
+  if (skip_unsupported(state, v.isa)) return;
   const auto& copies = cold_set<Pack>();
   const std::int64_t batch = state.range(0);
   const std::vector<float> x = activations(batch);
@@ -158,15 +162,6 @@ void register_all_variants() {
 }
 
 // --- GEMV-only formats: each registered variant on cold copies of an n x n matrix, one thread ---------
-
-// Skips the benchmark (and says why) when this CPU cannot run the variant.
-bool skip_unsupported(benchmark::State& state, Isa isa) {
-  static const std::array<std::string, 3> lacks = {"this CPU lacks scalar", "this CPU lacks avx2",
-                                                   "this CPU lacks avx512vnni"};
-  if (cpu_supports(isa)) return false;
-  state.SkipWithError(lacks[static_cast<std::size_t>(isa)].c_str());
-  return true;
-}
 
 using qk::BlockQ4DQ;
 using qk::Nf4Weights;

@@ -1,7 +1,6 @@
 // The dispatched GEMV on ggml's blocks (ggml_gemv.hpp): checks, the activation quantization, the variant.
 #include "quantkit/kernels/ggml_gemv.hpp"
 
-#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -27,11 +26,10 @@ std::vector<ggml::BlockQ8_0> quantize_q8_0(std::span<const float> x) {
 
 // Runs fn over parts of the rows on `threads` threads (each part: its rows' blocks and outputs).
 template <class Block, class Fn, class XBlock>
-void split_rows(Fn fn, std::span<const std::byte> w, std::int64_t rows, std::int64_t cols, const XBlock* x_q,
-                std::span<float> y, int threads) {
+void split_rows(Fn fn, std::span<const std::byte> w, std::int64_t rows, std::int64_t cols,
+                std::int64_t row_bytes, const XBlock* x_q, std::span<float> y, int threads) {
   const auto* blocks = reinterpret_cast<const Block*>(w.data());
-  const std::int64_t per_row =
-      static_cast<std::int64_t>(w.size() / sizeof(Block)) / std::max<std::int64_t>(rows, 1);
+  const std::int64_t per_row = row_bytes / static_cast<std::int64_t>(sizeof(Block));
   parallel_for(rows, threads, 16, [&](std::int64_t r0, std::int64_t r1) {
     fn(blocks + r0 * per_row, r1 - r0, cols, x_q, y.data() + r0);
   });
@@ -61,16 +59,16 @@ void gemv_ggml(ggml::Type type, std::span<const std::byte> w, std::int64_t rows,
     std::vector<BlockQ8K> q(static_cast<std::size_t>(cols / ggml::kSuperBlock));
     quantize_row_q8_k(x.data(), cols, q.data());
     static const GemvQ4_KFn fn = select(gemv_q4_k_variants());
-    split_rows<ggml::BlockQ4_K>(fn, w, rows, cols, q.data(), y, threads);
+    split_rows<ggml::BlockQ4_K>(fn, w, rows, cols, row_bytes, q.data(), y, threads);
     return;
   }
   const std::vector<ggml::BlockQ8_0> q = quantize_q8_0(x);
   if (type == ggml::Type::kQ8_0) {
     static const GemvQ8_0Fn fn = select(gemv_q8_0_variants());
-    split_rows<ggml::BlockQ8_0>(fn, w, rows, cols, q.data(), y, threads);
+    split_rows<ggml::BlockQ8_0>(fn, w, rows, cols, row_bytes, q.data(), y, threads);
   } else {
     static const GemvQ4_0Fn fn = select(gemv_q4_0_variants());
-    split_rows<ggml::BlockQ4_0>(fn, w, rows, cols, q.data(), y, threads);
+    split_rows<ggml::BlockQ4_0>(fn, w, rows, cols, row_bytes, q.data(), y, threads);
   }
 }
 
