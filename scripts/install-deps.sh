@@ -7,6 +7,7 @@ packages=(
   libeigen3-dev libcli11-dev libfmt-dev nlohmann-json3-dev libzip-dev
   zipcmp zipmerge ziptool  # libzip-dev's CMake package checks that these tools exist (Debian bookworm)
   libgtest-dev libgmock-dev libbenchmark-dev
+  liburing-dev  # io_uring for the embedding row store's direct reads (a pread pool runs without it)
   clang libclang-rt-14-dev python3 python3-numpy
 )
 missing=()

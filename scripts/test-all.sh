@@ -45,12 +45,14 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE 'package|large|full-run'
 python3 scripts/ctest-skips.py build-asan
 
-step "thread sanitizer build (the hot-row cache, the threaded GEMMs)"
+step "thread sanitizer build (the hot-row cache and its disk tier, the threaded GEMMs)"
 CC=clang CXX=clang++ cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" -DQK_SANITIZE=thread -DQK_BUILD_TOOLS=OFF \
   -DQK_BUILD_BENCH=OFF -DQK_BUILD_EXAMPLES=OFF -DQK_INSTALL=OFF >/dev/null
-cmake --build build-tsan -j"$jobs" --target test_embed test_gemm
+cmake --build build-tsan -j"$jobs" --target test_embed test_row_store test_gemm
 step "tests (thread: the cache's readers, prefetch worker and stats monitor; threaded GEMMs and parallel_for)"
 TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/embed/test_embed --gtest_filter='HotRowCache.*:Prefetcher.*'
+TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/files/test_row_store \
+  --gtest_filter='RowStoreCache.Concurrent*:RowStoreCache.Prefetch*:BlockReader.*'
 TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/kernels/test_gemm \
   --gtest_filter='Gemm.ResultsDoNotDependOnTheThreadCount:Parallel.*'

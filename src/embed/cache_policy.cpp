@@ -54,6 +54,18 @@ std::int64_t CacheReplacement::bytes() const {
                                    counts_.size() * 4 + (heap_.capacity() + heap_pos_.size()) * 4);
 }
 
+std::int64_t CacheReplacement::bytes_for(CachePolicy policy, std::int64_t capacity, std::int64_t rows) {
+  switch (policy) {
+    case CachePolicy::kLru:
+      return capacity * (8 + 4 + 4);
+    case CachePolicy::kLfu:
+      return capacity * (8 + 4 + 4) + rows * 4;
+    case CachePolicy::kStatic:
+      return capacity * 8;
+  }
+  return 0;
+}
+
 void CacheReplacement::record(std::int64_t id, std::uint32_t occurrences) {
   if (policy_ != CachePolicy::kLfu || capacity_ == 0) return;
   std::uint32_t& c = counts_[static_cast<std::size_t>(id)];

@@ -149,29 +149,32 @@ EmbeddingTable EmbeddingTable::view_rows(std::shared_ptr<const void> owner, cons
   return t;
 }
 
-void EmbeddingTable::dequantize_row(std::int64_t id, float* out) const {
-  const std::uint8_t* row = row_data(id);
-  switch (storage_) {
+void dequantize_stored_row(EmbeddingStorage storage, std::int64_t dim, const std::uint8_t* row, float* out) {
+  switch (storage) {
     case EmbeddingStorage::kF32:
-      std::memcpy(out, row, static_cast<std::size_t>(dim_) * 4);
+      std::memcpy(out, row, static_cast<std::size_t>(dim) * 4);
       return;
     case EmbeddingStorage::kF16:
-      // Rows start on 2-byte boundaries (the table is 64-byte aligned, rows are 2 * dim bytes).
-      kernels::f16_to_f32(reinterpret_cast<const std::uint16_t*>(row), dim_, out);
+      // Rows start on 2-byte boundaries (tables and slabs are 64-byte aligned, rows are 2 * dim bytes).
+      kernels::f16_to_f32(reinterpret_cast<const std::uint16_t*>(row), dim, out);
       return;
     case EmbeddingStorage::kInt8: {
       float scale, bias;
-      read_scale_bias(row, dim_, scale, bias);
-      kernels::rowwise_dequantize_u8(row, dim_, scale, bias, out);
+      read_scale_bias(row, dim, scale, bias);
+      kernels::rowwise_dequantize_u8(row, dim, scale, bias, out);
       return;
     }
     case EmbeddingStorage::kInt4: {
       float scale, bias;
-      read_scale_bias(row, (dim_ + 1) / 2, scale, bias);
-      kernels::rowwise_dequantize_u4(row, dim_, scale, bias, out);
+      read_scale_bias(row, (dim + 1) / 2, scale, bias);
+      kernels::rowwise_dequantize_u4(row, dim, scale, bias, out);
       return;
     }
   }
+}
+
+void EmbeddingTable::dequantize_row(std::int64_t id, float* out) const {
+  dequantize_stored_row(storage_, dim_, row_data(id), out);
 }
 
 void EmbeddingTable::dequantize_row_ref(std::int64_t id, float* out) const {

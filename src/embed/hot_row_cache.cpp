@@ -1,4 +1,5 @@
-// HotRowCache: find resident rows under the mutex, dequantize missing rows outside it, install them.
+// HotRowCache: find resident rows and dequantize them under the mutex, fetch and dequantize missing rows
+// outside it, install their stored bytes.
 #include "quantkit/embed/hot_row_cache.hpp"
 
 #include <chrono>
@@ -9,48 +10,91 @@
 namespace qk {
 
 namespace {
-std::int64_t capacity_of(const EmbeddingTable& table, const HotRowCacheOptions& options) {
-  if (options.capacity_rows < 0 || options.capacity_bytes < 0)
-    throw Error("hot-row cache: the capacity must not be negative");
-  const std::int64_t rows =
-      options.capacity_rows > 0 ? options.capacity_rows : options.capacity_bytes / (table.dim() * 4);
-  return std::min(rows, table.rows());
-}
 std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
+std::int64_t capacity_of(const RowSource& source, const HotRowCacheOptions& options) {
+  if (options.capacity_rows < 0 || options.capacity_bytes < 0)
+    throw Error("hot-row cache: the capacity must not be negative");
+  if (options.capacity_rows > 0) return std::min(options.capacity_rows, source.rows());
+  return HotRowCache::capacity_for_budget(source, options.policy, options.capacity_bytes);
+}
+// Starts loading a row's cache lines (rows of a big table in RAM are cold; overlapping their loads hides
+// most of a memory latency per row).
+void prefetch_bytes(const std::uint8_t* row, std::int64_t bytes) {
+  for (std::int64_t offset = 0; offset < bytes; offset += 64) __builtin_prefetch(row + offset);
+  __builtin_prefetch(row + bytes - 1);
+}
 }  // namespace
 
-HotRowCache::HotRowCache(std::shared_ptr<const EmbeddingTable> table, const HotRowCacheOptions& options)
-    : table_(std::move(table)),
-      dim_(table_ ? table_->dim() : 0),
-      capacity_(table_ ? capacity_of(*table_, options) : 0),
-      policy_(options.policy, capacity_, table_ ? table_->rows() : 0, options.aging_window),
-      map_(capacity_),
-      slab_(static_cast<std::size_t>(capacity_ * dim_)) {
-  if (options.policy == CachePolicy::kStatic) {
-    table_->check_ids(options.static_rows, "static cache rows");
-    for (const std::int64_t id : options.static_rows) {
-      if (policy_.resident() == capacity_) break;
-      if (map_.find(id) >= 0) continue;
-      const auto slot = static_cast<std::int32_t>(policy_.resident());
-      table_->dequantize_row(id, slab_.data() + std::int64_t{slot} * dim_);
-      policy_.on_insert(slot, id);
-      map_.insert(id, slot);
-      ++stats_.rows_dequantized;
-      stats_.bytes_read += static_cast<std::uint64_t>(table_->row_bytes());
-      stats_.bytes_dequantized += static_cast<std::uint64_t>(dim_ * 4);
-    }
+// Gives a fetcher back to the cache when a call ends, normally or by an exception.
+struct HotRowCache::Lease {
+  HotRowCache& cache;
+  std::unique_ptr<RowFetcher> fetcher;
+  explicit Lease(HotRowCache& c) : cache(c), fetcher(c.take_fetcher()) {}
+  ~Lease() { cache.give_back(std::move(fetcher)); }
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+};
+
+std::int64_t HotRowCache::bytes_for(const RowSource& source, CachePolicy policy, std::int64_t capacity) {
+  return capacity * source.row_bytes() + RowSlotMap::bytes_for(capacity) +
+         CacheReplacement::bytes_for(policy, capacity, source.rows());
+}
+
+std::int64_t HotRowCache::capacity_for_budget(const RowSource& source, CachePolicy policy,
+                                              std::int64_t budget_bytes) {
+  if (budget_bytes < 0) throw Error("hot-row cache: the byte budget must not be negative");
+  // bytes_for grows with the capacity: the largest capacity within the budget, by bisection.
+  std::int64_t lo = 0, hi = std::min<std::int64_t>(source.rows(), INT32_MAX);
+  if (bytes_for(source, policy, hi) <= budget_bytes) return hi;
+  while (hi - lo > 1) {
+    const std::int64_t mid = lo + (hi - lo) / 2;
+    (bytes_for(source, policy, mid) <= budget_bytes ? lo : hi) = mid;
   }
+  return bytes_for(source, policy, lo) <= budget_bytes ? lo : 0;
+}
+
+HotRowCache::HotRowCache(std::shared_ptr<const EmbeddingTable> table, const HotRowCacheOptions& options)
+    : HotRowCache(std::make_shared<TableRowSource>(std::move(table)), options) {}
+
+HotRowCache::HotRowCache(std::shared_ptr<const RowSource> source, const HotRowCacheOptions& options)
+    : source_(source ? std::move(source) : throw Error("hot-row cache: no row source")),
+      dim_(source_->dim()),
+      row_bytes_(source_->row_bytes()),
+      storage_(source_->storage()),
+      capacity_(capacity_of(*source_, options)),
+      policy_(options.policy, capacity_, source_->rows(), options.aging_window),
+      map_(capacity_),
+      slab_(static_cast<std::size_t>(capacity_ * row_bytes_)) {
+  if (options.policy != CachePolicy::kStatic) return;
+  source_->check_ids(options.static_rows, "static cache rows");
+  std::vector<std::int64_t> load;
+  for (const std::int64_t id : options.static_rows) {
+    if (static_cast<std::int64_t>(load.size()) == capacity_) break;
+    if (map_.find(id) >= 0) continue;
+    map_.insert(id, static_cast<std::int32_t>(load.size()));  // placeholder: de-duplicates the list
+    load.push_back(id);
+  }
+  std::vector<const std::uint8_t*> rows(load.size());
+  const Lease lease(*this);
+  stats_.source_bytes_read += static_cast<std::uint64_t>(lease.fetcher->fetch(load, rows));
+  for (std::size_t k = 0; k < load.size(); ++k) {
+    const auto slot = static_cast<std::int32_t>(k);
+    std::memcpy(slot_row(slot), rows[k], static_cast<std::size_t>(row_bytes_));
+    policy_.on_insert(slot, load[k]);
+  }
+  stats_.rows_dequantized += load.size();
+  stats_.bytes_read += load.size() * static_cast<std::uint64_t>(row_bytes_);
 }
 
 CachePolicy HotRowCache::policy() const { return policy_.policy(); }
 
 std::int64_t HotRowCache::bytes() const {
   const std::lock_guard lock(mutex_);
-  return static_cast<std::int64_t>(slab_.size() * sizeof(float)) + map_.bytes() + policy_.bytes();
+  return static_cast<std::int64_t>(slab_.size()) + map_.bytes() + policy_.bytes();
 }
 
 std::int64_t HotRowCache::resident_rows() const {
@@ -73,7 +117,25 @@ void HotRowCache::reset_stats() {
   stats_ = CacheStats{};
 }
 
-bool HotRowCache::install(std::int64_t id, const float* row, bool force) {
+std::unique_ptr<RowFetcher> HotRowCache::take_fetcher() {
+  {
+    const std::lock_guard lock(fetchers_mutex_);
+    if (!idle_fetchers_.empty()) {
+      std::unique_ptr<RowFetcher> f = std::move(idle_fetchers_.back());
+      idle_fetchers_.pop_back();
+      return f;
+    }
+  }
+  return source_->fetcher();
+}
+
+void HotRowCache::give_back(std::unique_ptr<RowFetcher> fetcher) {
+  if (!fetcher) return;
+  const std::lock_guard lock(fetchers_mutex_);
+  idle_fetchers_.push_back(std::move(fetcher));
+}
+
+bool HotRowCache::install(std::int64_t id, const std::uint8_t* row, bool force) {
   if (map_.find(id) >= 0) return false;  // another thread installed it meanwhile
   const CacheReplacement::Choice choice = policy_.choose_slot(id, force);
   if (choice.slot < 0) {
@@ -84,7 +146,7 @@ bool HotRowCache::install(std::int64_t id, const float* row, bool force) {
     map_.erase(choice.evicted_id);
     ++stats_.evictions;
   }
-  std::memcpy(slab_.data() + std::int64_t{choice.slot} * dim_, row, static_cast<std::size_t>(dim_) * 4);
+  std::memcpy(slot_row(choice.slot), row, static_cast<std::size_t>(row_bytes_));
   policy_.on_insert(choice.slot, id);
   map_.insert(id, choice.slot);
   return true;
@@ -92,6 +154,8 @@ bool HotRowCache::install(std::int64_t id, const float* row, bool force) {
 
 void HotRowCache::resolve(const UniqueIds& unique, std::span<float* const> dst, BatchInfo& info) {
   thread_local std::vector<std::size_t> missing;
+  thread_local std::vector<std::int64_t> missing_ids;
+  thread_local std::vector<const std::uint8_t*> fetched;
   missing.clear();
   {
     const std::lock_guard lock(mutex_);
@@ -99,7 +163,7 @@ void HotRowCache::resolve(const UniqueIds& unique, std::span<float* const> dst, 
     for (std::size_t u = 0; u < unique.ids.size(); ++u) {
       const std::int32_t slot = map_.find(unique.ids[u]);
       if (slot >= 0) {
-        std::memcpy(dst[u], slab_.data() + std::int64_t{slot} * dim_, static_cast<std::size_t>(dim_) * 4);
+        dequantize_stored_row(storage_, dim_, slot_row(slot), dst[u]);
         policy_.on_hit(slot);
         stats_.hits += unique.occurrences[u];
       } else {
@@ -113,32 +177,33 @@ void HotRowCache::resolve(const UniqueIds& unique, std::span<float* const> dst, 
   info.ids = static_cast<std::int64_t>(unique.inverse.size());
   info.unique = static_cast<std::int64_t>(unique.ids.size());
   info.resident_at_start = info.unique - static_cast<std::int64_t>(missing.size());
-  if (missing.empty()) {
-    info.fill_ns = 0;
-    return;
-  }
+  info.fill_ns = 0;
+  if (missing.empty()) return;
   const std::int64_t start = now_ns();
+  missing_ids.resize(missing.size());
+  fetched.resize(missing.size());
+  for (std::size_t m = 0; m < missing.size(); ++m) missing_ids[m] = unique.ids[missing[m]];
+  const Lease lease(*this);
+  const std::int64_t read = lease.fetcher->fetch(missing_ids, fetched);
   for (std::size_t m = 0; m < missing.size(); ++m) {
-    if (m + kPrefetchDistance < missing.size())
-      table_->prefetch_row(unique.ids[missing[m + kPrefetchDistance]]);
-    table_->dequantize_row(unique.ids[missing[m]], dst[missing[m]]);
+    if (m + kPrefetchDistance < missing.size()) prefetch_bytes(fetched[m + kPrefetchDistance], row_bytes_);
+    dequantize_stored_row(storage_, dim_, fetched[m], dst[missing[m]]);
   }
-  {
-    const std::lock_guard lock(mutex_);
-    for (const std::size_t u : missing) install(unique.ids[u], dst[u], false);
-    info.fill_ns = now_ns() - start;
-    stats_.rows_dequantized += missing.size();
-    stats_.bytes_read += missing.size() * static_cast<std::uint64_t>(table_->row_bytes());
-    stats_.bytes_dequantized += missing.size() * static_cast<std::uint64_t>(dim_ * 4);
-    stats_.fill_ns += static_cast<std::uint64_t>(info.fill_ns);
-  }
+  const std::lock_guard lock(mutex_);
+  for (std::size_t m = 0; m < missing.size(); ++m) install(missing_ids[m], fetched[m], false);
+  info.fill_ns = now_ns() - start;
+  stats_.rows_dequantized += missing.size();
+  stats_.bytes_read += missing.size() * static_cast<std::uint64_t>(row_bytes_);
+  stats_.bytes_dequantized += missing.size() * static_cast<std::uint64_t>(dim_ * 4);
+  stats_.source_bytes_read += static_cast<std::uint64_t>(read);
+  stats_.fill_ns += static_cast<std::uint64_t>(info.fill_ns);
 }
 
 void HotRowCache::lookup(std::span<const std::int64_t> ids, std::span<float> out, BatchInfo* info) {
   if (static_cast<std::int64_t>(out.size()) != static_cast<std::int64_t>(ids.size()) * dim_)
     throw Error("hot-row cache lookup: the output holds " + std::to_string(out.size()) +
                 " floats, expected " + std::to_string(ids.size()) + " x " + std::to_string(dim_));
-  table_->check_ids(ids, "hot-row cache lookup");
+  source_->check_ids(ids, "hot-row cache lookup");
   thread_local UniqueIds unique;
   thread_local std::vector<float*> dst;
   unique_ids(ids, unique);
@@ -164,7 +229,7 @@ void HotRowCache::embedding_bag(std::span<const std::int64_t> ids, std::span<con
   if (static_cast<std::int64_t>(out.size()) != bags * dim_)
     throw Error("hot-row cache bag: the output holds " + std::to_string(out.size()) + " floats, expected " +
                 std::to_string(bags) + " x " + std::to_string(dim_));
-  table_->check_ids(ids, "hot-row cache bag");
+  source_->check_ids(ids, "hot-row cache bag");
   thread_local UniqueIds unique;
   thread_local kernels::AlignedVector<float> rows;
   thread_local std::vector<float*> dst;
@@ -180,11 +245,11 @@ void HotRowCache::embedding_bag(std::span<const std::int64_t> ids, std::span<con
 }
 
 std::int64_t HotRowCache::warm(std::span<const std::int64_t> ids) {
-  table_->check_ids(ids, "hot-row cache warm-up");
+  source_->check_ids(ids, "hot-row cache warm-up");
   if (capacity_ == 0 || policy_.policy() == CachePolicy::kStatic) return 0;
   thread_local UniqueIds unique;
   thread_local std::vector<std::int64_t> missing;
-  thread_local kernels::AlignedVector<float> rows;
+  thread_local std::vector<const std::uint8_t*> fetched;
   unique_ids(ids, unique);
   missing.clear();
   {
@@ -196,18 +261,15 @@ std::int64_t HotRowCache::warm(std::span<const std::int64_t> ids) {
   // Never more rows than the cache holds: the first ones would only be evicted by the last.
   if (static_cast<std::int64_t>(missing.size()) > capacity_)
     missing.resize(static_cast<std::size_t>(capacity_));
-  rows.resize(missing.size() * static_cast<std::size_t>(dim_));
-  for (std::size_t m = 0; m < missing.size(); ++m) {
-    if (m + kPrefetchDistance < missing.size()) table_->prefetch_row(missing[m + kPrefetchDistance]);
-    table_->dequantize_row(missing[m], rows.data() + static_cast<std::int64_t>(m) * dim_);
-  }
+  fetched.resize(missing.size());
+  const Lease lease(*this);
+  const std::int64_t read = lease.fetcher->fetch(missing, fetched);
   std::int64_t installed = 0;
   const std::lock_guard lock(mutex_);
-  for (std::size_t m = 0; m < missing.size(); ++m)
-    installed += install(missing[m], rows.data() + static_cast<std::int64_t>(m) * dim_, true);
+  for (std::size_t m = 0; m < missing.size(); ++m) installed += install(missing[m], fetched[m], true);
   stats_.rows_dequantized += missing.size();
-  stats_.bytes_read += missing.size() * static_cast<std::uint64_t>(table_->row_bytes());
-  stats_.bytes_dequantized += missing.size() * static_cast<std::uint64_t>(dim_ * 4);
+  stats_.bytes_read += missing.size() * static_cast<std::uint64_t>(row_bytes_);
+  stats_.source_bytes_read += static_cast<std::uint64_t>(read);
   stats_.prefetched_rows += static_cast<std::uint64_t>(installed);
   return installed;
 }

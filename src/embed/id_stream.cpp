@@ -56,8 +56,7 @@ std::vector<std::int64_t> zipf_stream(const ZipfStreamOptions& options) {
 std::vector<float> synthetic_table(std::int64_t rows, std::int64_t dim, std::uint64_t seed) {
   if (rows <= 0 || dim <= 0) throw Error("synthetic table: rows and dim must be positive");
   std::vector<float> table(static_cast<std::size_t>(rows * dim));
-  std::mt19937_64 rng(seed);
-  for (float& v : table) v = static_cast<float>(static_cast<double>(rng() >> 40) * 0x1.0p-23 - 1.0);
+  SyntheticTableGenerator(seed).next(table.data(), rows * dim);
   return table;
 }
 

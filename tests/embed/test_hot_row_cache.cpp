@@ -296,10 +296,11 @@ TEST(RowPredictor, ProposesObservedSuccessorsMostFrequentFirst) {
 TEST(HotRowCache, StatisticsAndSizesAreConsistent) {
   const auto table = make_table(100, 32, EmbeddingStorage::kInt8);
   HotRowCacheOptions o;
-  o.capacity_bytes = 10 * 32 * 4;
+  o.capacity_bytes = HotRowCache::bytes_for(TableRowSource(table), o.policy, 10);
   HotRowCache cache(table, o);
   EXPECT_EQ(cache.capacity_rows(), 10);
-  EXPECT_GE(cache.bytes(), 10 * 32 * 4);
+  EXPECT_EQ(cache.bytes(), o.capacity_bytes);  // the budget covers slab, map and policy state
+  EXPECT_GE(cache.bytes(), 10 * 36);           // rows kept as stored: 32 codes + scale + bias
   const std::vector<std::int64_t> ids = {1, 1, 2, 3, 1};
   std::vector<float> out(ids.size() * 32);
   BatchInfo info;

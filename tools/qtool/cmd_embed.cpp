@@ -4,11 +4,17 @@
 //   qtool embed [--rows R --dim D --zipf S --steps N]      synthetic table and Zipf stream
 //   qtool embed --table T.npy --bits 8 --save T8.npz       write the quantized table
 //   qtool embed --ids IDS.npy --sweep [--rows R]           hit-rate curves per policy, no table needed
+//   qtool embed --table T.npy --bits 8 --store T.q8        write a row store on disk (streamed)
+//   qtool embed --rows R --dim D --bits 8 --store T.q8 --create   ... of the seeded synthetic table
+//   qtool embed --store T.q8 [--ids IDS.npy | --zipf S --steps N --batch B] [--ram-budget BYTES |
+//               --cache-frac F] [--policy P] [--prefetch] [--fp32-store F32] [--fp32-table T.npy]
+//                                                          the disk -> RAM cache tiers (perf/store_bench)
 #include <fmt/format.h>
 
 #include <memory>
 
 #include "common.hpp"
+#include "embed_args.hpp"
 #include "embed_report.hpp"
 #include "perf/embed_bench.hpp"
 #include "quantkit/core/error.hpp"
@@ -20,21 +26,6 @@
 namespace qtool {
 
 namespace {
-
-struct EmbedArgs {
-  std::string table, ids, save, bits = "8", policy = "lfu";
-  std::int64_t cache_rows = 0;
-  double cache_frac = 0.05;
-  std::int64_t batch = 512, bag_size = 1, rows = 100000, dim = 128, steps = 200;
-  double zipf = 1.05, shift = 0.0, profile_frac = 0.1;
-  std::uint64_t seed = 1;
-  int repeats = 3;
-  bool prefetch = false, predict = false, sweep = false;
-  std::vector<double> fractions;
-  const CLI::Option* rows_opt = nullptr;
-  const CLI::Option* cache_rows_opt = nullptr;
-  const CLI::Option* cache_frac_opt = nullptr;
-};
 
 // The workload the flags describe (files, or the synthetic table and stream).
 qk::EmbedWorkloadOptions workload_options(const EmbedArgs& a, qk::EmbeddingStorage storage) {
@@ -78,9 +69,11 @@ Handler add_embed(CLI::App& app, Output& out) {
   cmd->add_option("--ids", a->ids,
                   "Id stream: an integer .npy; default: a Zipf(--zipf) stream of --steps batches")
       ->type_name("TEXT:FILE");
-  cmd->add_option("--bits", a->bits,
-                  "Storage of a .npy table: 32 (fp32), 16 (fp16), 8 (int8), 4 (int4); default 8")
-      ->check(CLI::IsMember({"32", "16", "8", "4", "fp32", "fp16", "int8", "int4"}));
+  a->bits_opt =
+      cmd->add_option(
+             "--bits", a->bits,
+             "Storage of a .npy table or a new store: 32 (fp32), 16 (fp16), 8 (int8), 4 (int4); default 8")
+          ->check(CLI::IsMember({"32", "16", "8", "4", "fp32", "fp16", "int8", "int4"}));
   a->cache_rows_opt = cmd->add_option("--cache-rows", a->cache_rows, "Cache capacity in rows")
                           ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 31));
   a->cache_frac_opt =
@@ -88,8 +81,8 @@ Handler add_embed(CLI::App& app, Output& out) {
           ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--policy", a->policy, "Replacement policy: lru, lfu (aging) or static (default lfu)")
       ->check(CLI::IsMember({"lru", "lfu", "static"}));
-  cmd->add_option("--batch", a->batch, "Ids per lookup call (default 512)")
-      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 24));
+  a->batch_opt = cmd->add_option("--batch", a->batch, "Ids per lookup call (default 512; 256 with --store)")
+                     ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 24));
   cmd->add_option("--bag-size", a->bag_size, "K > 1: sum bags of K ids instead of plain lookups (default 1)")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 20));
   cmd->add_flag("--prefetch", a->prefetch,
@@ -108,8 +101,8 @@ Handler add_embed(CLI::App& app, Output& out) {
   a->rows_opt =
       cmd->add_option("--rows", a->rows, "Synthetic table rows (default 100000); --sweep: the row count")
           ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
-  cmd->add_option("--dim", a->dim, "Synthetic table dim (default 128)")
-      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 20));
+  a->dim_opt = cmd->add_option("--dim", a->dim, "Synthetic table dim (default 128)")
+                   ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 20));
   cmd->add_option("--zipf", a->zipf, "Synthetic stream exponent (default 1.05)")
       ->check(CLI::Range(0.0, 10.0));
   cmd->add_option("--steps", a->steps, "Synthetic stream length in batches (default 200)")
@@ -118,10 +111,12 @@ Handler add_embed(CLI::App& app, Output& out) {
                   "Synthetic stream: re-draw the hot set at this share of the stream (0: never)")
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--seed", a->seed, "Synthetic data seed (default 1)");
+  add_store_options(*cmd, *a);
   return [a, &out] {
     if (a->cache_rows_opt->count() && a->cache_frac_opt->count())
       throw UsageError("give --cache-rows or --cache-frac, not both");
     if (a->predict && !a->prefetch) throw UsageError("--predict needs --prefetch");
+    if (uses_store(*a)) return run_store(*a, out);
     if (a->sweep) {
       if (!a->table.empty()) throw UsageError("--sweep needs only --ids (and --rows); it reads no table");
       return run_sweep(*a, out);

@@ -57,6 +57,8 @@ class CacheReplacement {
   }
   // Bytes of policy state (lists, heap, counts).
   std::int64_t bytes() const;
+  // What bytes() is for a policy of this capacity over a table of `rows` rows, before it is built.
+  static std::int64_t bytes_for(CachePolicy policy, std::int64_t capacity, std::int64_t rows);
 
  private:
   void lru_unlink(std::int32_t slot);

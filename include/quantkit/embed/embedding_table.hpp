@@ -40,6 +40,9 @@ std::int64_t embedding_row_bytes(EmbeddingStorage storage, std::int64_t dim);
 // (n * embedding_row_bytes bytes).
 void encode_embedding_rows(const float* src, std::int64_t n, std::int64_t dim, EmbeddingStorage storage,
                            std::uint8_t* dst);
+// Dequantizes (or converts) one stored row of `storage` (at any 2-byte aligned address) into dim floats
+// with the dispatched SIMD kernel: what EmbeddingTable::dequantize_row does to the table's own rows.
+void dequantize_stored_row(EmbeddingStorage storage, std::int64_t dim, const std::uint8_t* row, float* out);
 // Throws a qk::Error naming `name` unless shape is 2-D with at least one row and one column.
 void check_embedding_shape(const Shape& shape, const std::string& name);
 

@@ -1,13 +1,20 @@
-// A hot-row cache in front of an EmbeddingTable: the most useful rows, dequantized to float32, in one
-// contiguous 64-byte aligned slab (capacity x dim floats), found through an id -> slot open-addressing
-// map, replaced by LRU, aging LFU or a static top-k set (embed/cache_policy.hpp).
+// The RAM tier in front of a slower row source (embed/row_source.hpp: a row store on disk, or a table in
+// RAM): the most useful rows in their stored format (int8/int4 codes + float16 scale and bias, or fp16 /
+// fp32) in one contiguous 64-byte aligned slab of capacity x row_bytes bytes, found through an id -> slot
+// open-addressing map, replaced by LRU, aging LFU with TinyLFU admission, or a static top-k set
+// (embed/cache_policy.hpp). A hit dequantizes straight from the slab into the output with the SIMD row
+// dequantizer, so an INT8 cache holds ~4x the rows of a float32 copy in the same bytes.
+//
+// Sizing: capacity_rows, or a byte budget (capacity_bytes) that covers everything the cache allocates:
+// the slab, the map and the policy's state (LFU counts 4 bytes per table row). bytes() reports it.
 //
 // Threading contract: lookup, embedding_bag, warm, stats and contains may be called from any number of
 // threads at once (the prefetch worker is one of them). One mutex guards the map, the policy, the slab
-// and the statistics, and is held only to find rows, copy resident rows out and install new rows; the
-// table reads and dequantization of missing rows run outside it (the table is immutable). A row being
-// installed is copied in under the mutex, so a reader never sees half a row. Results do not depend on
-// the interleaving: a row's floats are the same whether they come from the slab or the table.
+// and the statistics, and is held only to find rows, dequantize resident rows out and install new rows;
+// reading missing rows from the source (through a per-thread fetcher) and dequantizing them run outside
+// it. A row being installed is copied in under the mutex, so a reader never sees half a row. Results do
+// not depend on the interleaving: a row's floats are the same whether they come from the slab, the disk
+// or the table (cached == uncached == in-RAM, bit for bit).
 #pragma once
 
 #include <atomic>
@@ -20,6 +27,7 @@
 #include "quantkit/embed/cache_policy.hpp"
 #include "quantkit/embed/embedding_table.hpp"
 #include "quantkit/embed/row_slot_map.hpp"
+#include "quantkit/embed/row_source.hpp"
 #include "quantkit/embed/sparse_lookup.hpp"
 #include "quantkit/kernels/aligned_vector.hpp"
 
@@ -28,7 +36,7 @@ namespace qk {
 struct HotRowCacheOptions {
   CachePolicy policy = CachePolicy::kLfu;
   std::int64_t capacity_rows = 0;   // used when > 0
-  std::int64_t capacity_bytes = 0;  // otherwise: slab bytes / (dim * 4) rows
+  std::int64_t capacity_bytes = 0;  // otherwise: the most rows whose slab + map + policy fit these bytes
   std::int64_t aging_window = 0;    // LFU; 0 = 10 x capacity, at least rows / 16
   // Static policy: rows to load, most important first (e.g. top_rows() of calibration ids); the first
   // capacity of them are loaded at construction.
@@ -42,9 +50,10 @@ struct CacheStats {
   std::uint64_t misses = 0;   // unique rows per batch read from the table
   std::uint64_t evictions = 0;
   std::uint64_t bypassed = 0;           // misses the policy did not admit
-  std::uint64_t rows_dequantized = 0;   // by lookups, bags and warm-ups
-  std::uint64_t bytes_read = 0;         // from the table, as stored
-  std::uint64_t bytes_dequantized = 0;  // float32 bytes produced from the table
+  std::uint64_t rows_dequantized = 0;   // rows fetched from the source by lookups, bags and warm-ups
+  std::uint64_t bytes_read = 0;         // their bytes as stored
+  std::uint64_t bytes_dequantized = 0;  // float32 bytes the lookups produced from fetched rows
+  std::uint64_t source_bytes_read = 0;  // bytes the source read from its medium (disk blocks; 0 in RAM)
   std::uint64_t prefetched_rows = 0;    // installed by warm()
   std::uint64_t fill_ns = 0;            // time lookups and bags spent fetching missing rows
   double hit_rate() const { return lookups ? static_cast<double>(hits) / static_cast<double>(lookups) : 0.0; }
@@ -60,11 +69,19 @@ struct BatchInfo {
 
 class HotRowCache {
  public:
+  HotRowCache(std::shared_ptr<const RowSource> source, const HotRowCacheOptions& options);
+  // In front of a table in RAM (a TableRowSource).
   HotRowCache(std::shared_ptr<const EmbeddingTable> table, const HotRowCacheOptions& options);
   HotRowCache(const HotRowCache&) = delete;
   HotRowCache& operator=(const HotRowCache&) = delete;
 
-  const EmbeddingTable& table() const { return *table_; }
+  // The most rows a cache of `policy` over `source` can hold within budget_bytes (slab + map + policy).
+  static std::int64_t capacity_for_budget(const RowSource& source, CachePolicy policy,
+                                          std::int64_t budget_bytes);
+  // The bytes a cache of `capacity` rows allocates (what bytes() will report).
+  static std::int64_t bytes_for(const RowSource& source, CachePolicy policy, std::int64_t capacity);
+
+  const RowSource& source() const { return *source_; }
   std::int64_t capacity_rows() const { return capacity_; }
   CachePolicy policy() const;
   // Slab + map + policy state, the memory the cache adds to the table.
@@ -84,19 +101,28 @@ class HotRowCache {
   void reset_stats();
 
  private:
-  // Writes each unique row's floats to dst[u] (resident rows from the slab, the rest from the table)
+  // Writes each unique row's floats to dst[u] (resident rows from the slab, the rest from the source)
   // and admits the missing ones.
   void resolve(const UniqueIds& unique, std::span<float* const> dst, BatchInfo& info);
-  bool install(std::int64_t id, const float* row, bool force);  // under the mutex
+  bool install(std::int64_t id, const std::uint8_t* row, bool force);  // under the mutex
+  std::uint8_t* slot_row(std::int32_t slot) { return slab_.data() + std::int64_t{slot} * row_bytes_; }
+  // A fetcher for this call: taken from the idle ones, or a new one; given back by the Lease.
+  struct Lease;
+  std::unique_ptr<RowFetcher> take_fetcher();
+  void give_back(std::unique_ptr<RowFetcher> fetcher);
 
-  std::shared_ptr<const EmbeddingTable> table_;
+  std::shared_ptr<const RowSource> source_;
   std::int64_t dim_;
+  std::int64_t row_bytes_;
+  EmbeddingStorage storage_;
   std::int64_t capacity_;
   mutable std::mutex mutex_;
   CacheReplacement policy_;
   RowSlotMap map_;
-  kernels::AlignedVector<float> slab_;
+  kernels::AlignedVector<std::uint8_t> slab_;
   CacheStats stats_;
+  std::mutex fetchers_mutex_;
+  std::vector<std::unique_ptr<RowFetcher>> idle_fetchers_;
 };
 
 }  // namespace qk

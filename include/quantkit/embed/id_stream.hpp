@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -24,5 +25,19 @@ std::vector<std::int64_t> zipf_stream(const ZipfStreamOptions& options);
 
 // A rows x dim float32 table of values uniform in [-1, 1), seeded (for synthetic runs and benchmarks).
 std::vector<float> synthetic_table(std::int64_t rows, std::int64_t dim, std::uint64_t seed = 7);
+
+// The same values a chunk at a time, in row-major order: a table too large for RAM streamed to disk
+// (files/row_store.hpp) equals the in-RAM synthetic_table of the same seed.
+class SyntheticTableGenerator {
+ public:
+  explicit SyntheticTableGenerator(std::uint64_t seed = 7) : rng_(seed) {}
+  void next(float* out, std::int64_t count) {
+    for (std::int64_t i = 0; i < count; ++i)
+      out[i] = static_cast<float>(static_cast<double>(rng_() >> 40) * 0x1.0p-23 - 1.0);
+  }
+
+ private:
+  std::mt19937_64 rng_;
+};
 
 }  // namespace qk

@@ -14,8 +14,7 @@ class RowSlotMap {
 
   // Empties the map and sizes it for `capacity` entries.
   void reset(std::int64_t capacity) {
-    std::size_t size = 16;
-    while (size < static_cast<std::size_t>(capacity) * 2) size *= 2;
+    const std::size_t size = table_size(capacity);
     keys_.assign(size, kEmpty);
     slots_.assign(size, -1);
     mask_ = size - 1;
@@ -63,6 +62,10 @@ class RowSlotMap {
   }
 
   std::int64_t size() const { return count_; }
+  // What bytes() is for a map sized for `capacity` entries.
+  static std::int64_t bytes_for(std::int64_t capacity) {
+    return static_cast<std::int64_t>(table_size(capacity) * (sizeof(std::int64_t) + sizeof(std::int32_t)));
+  }
   std::int64_t bytes() const {
     return static_cast<std::int64_t>(keys_.size() * sizeof(std::int64_t) +
                                      slots_.size() * sizeof(std::int32_t));
@@ -70,6 +73,11 @@ class RowSlotMap {
 
  private:
   static constexpr std::int64_t kEmpty = -1;  // ids are never negative
+  static std::size_t table_size(std::int64_t capacity) {
+    std::size_t size = 16;
+    while (size < static_cast<std::size_t>(capacity) * 2) size *= 2;
+    return size;
+  }
   std::size_t home(std::int64_t id) const {
     // splitmix64's finalizer: consecutive ids land far apart.
     std::uint64_t x = static_cast<std::uint64_t>(id);
