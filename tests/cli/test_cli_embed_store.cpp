@@ -1,0 +1,115 @@
+// qtool embed --store run as a child process: writing stores (synthetic, from a .npy), the tiers' report
+// and its JSON keys on a small table (CI's variant of README's seed-scale run: the same checks but the
+// speed ratios, which belong to benchmarks), and bad input.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "cli/cli_test_util.hpp"
+#include "quantkit/embed/id_stream.hpp"
+#include "quantkit/files/row_store.hpp"
+#include "quantkit/io/npy.hpp"
+
+namespace qk::cli_test {
+namespace {
+
+using nlohmann::json;
+
+TEST(CliEmbedStore, WritesStoresAndRunsEveryTierWithinTheBudget) {
+  TempFolder dir;
+  const auto cwd = dir.path().string();
+  const auto q8 = run_qtool({"embed", "--rows", "40000", "--dim", "64", "--bits", "8", "--store", "t.q8", "--create",
+                             "--seed", "3", "--json"},
+                            cwd);
+  ASSERT_EQ(q8.exit_code, 0) << q8.err;
+  EXPECT_EQ(json::parse(q8.out)["storage"], "int8");
+  EXPECT_EQ(std::filesystem::file_size(dir.file("t.q8")) % 4096, 0u);
+  const auto f32 = run_qtool(
+      {"embed", "--rows", "40000", "--dim", "64", "--bits", "32", "--store", "t32.npy", "--create", "--seed", "3"}, cwd);
+  ASSERT_EQ(f32.exit_code, 0) << f32.err;
+  // The float32 .npy is numpy's: the synthetic values of the same seed.
+  const io::NpyArray table = io::read_npy(dir.file("t32.npy"));
+  ASSERT_EQ(table.shape(), (Shape{40000, 64}));
+  const std::vector<float> want = synthetic_table(40000, 64, 3);
+  EXPECT_EQ(std::memcmp(table.raw().data(), want.data(), want.size() * 4), 0);
+
+  const auto r = run_qtool({"embed", "--store", "t.q8", "--zipf", "1.05", "--steps", "120", "--cache-frac", "0.05",
+                            "--fp32-store", "t32.npy", "--fp32-table", "t32.npy", "--prefetch", "--json"},
+                           cwd);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  for (const char* key :
+       {"cached_rows_per_s", "uncached_direct_rows_per_s", "fp32_store_cached_rows_per_s", "fp32_mmap_rows_per_s",
+        "fp32_mmap_cold_rows_per_s", "fp32_mmap_peak_rss_bytes", "hit_rate", "oracle_hit_rate", "peak_rss_bytes",
+        "ram_budget_bytes", "disk_bytes_read_per_lookup", "io_backend", "prefetch_coverage",
+        "prefetch_hidden_fraction"})
+    EXPECT_TRUE(j.contains(key) && !j[key].is_null()) << key;
+  EXPECT_EQ(j["ids"].get<std::int64_t>(), 120 * 256);
+  EXPECT_EQ(j["cache_rows"].get<std::int64_t>(), 2000);
+  EXPECT_LE(j["cache_bytes"].get<std::int64_t>(), j["ram_budget_bytes"].get<std::int64_t>());
+  const std::string backend = j["io_backend"];
+  EXPECT_TRUE(backend == "io_uring" || backend == "pread") << backend;
+  // The same byte budget holds fewer float32 rows (256-byte rows against 68-byte ones; at this small dim
+  // the map, the policy and LFU's 4 bytes per table row take a large share of the budget).
+  EXPECT_LT(j["fp32_store_cache_rows"].get<std::int64_t>() * 2, j["cache_rows"].get<std::int64_t>());
+  EXPECT_GT(j["hit_rate"].get<double>(), 0.3);
+  EXPECT_LE(j["hit_rate"].get<double>(), j["oracle_preloaded_hit_rate"].get<double>() + 1e-9);
+  // The cache reads less from disk than reading every batch's rows.
+  EXPECT_LT(j["disk_bytes_read_per_lookup"].get<double>(), j["uncached_disk_bytes_read_per_lookup"].get<double>());
+  // Memory honesty: the cached path's process stays within its budget plus README's fixed overhead.
+  EXPECT_LE(j["peak_rss_bytes"].get<std::int64_t>(), j["ram_budget_bytes"].get<std::int64_t>() + (160 << 20));
+  EXPECT_GE(j["prefetch_coverage"].get<double>(), 0.0);
+  EXPECT_LE(j["prefetch_coverage"].get<double>(), 1.0);
+
+  const auto text = run_qtool({"embed", "--store", "t.q8", "--steps", "20", "--ram-budget", "1MiB", "--io", "pread",
+                               "--buffered", "--policy", "lru"},
+                              cwd);
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  for (const char* fragment : {"pread", "buffered", "hit rate", "uncached direct reads", "peak RSS"})
+    EXPECT_NE(text.out.find(fragment), std::string::npos) << fragment << "\n" << text.out;
+}
+
+TEST(CliEmbedStore, WritesAStoreFromANpyTableEqualToTheLibrarys) {
+  TempFolder dir;
+  const std::vector<float> values = synthetic_table(500, 24, 9);
+  io::write_npy(dir.file("t.npy"), TensorView<const float>(values.data(), {500, 24}));
+  const auto r = run_qtool({"embed", "--table", "t.npy", "--bits", "4", "--store", "t.q4"}, dir.path().string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto store = RowStore::open(dir.file("t.q4"));
+  const EmbeddingTable want =
+      EmbeddingTable::from_floats(TensorView<const float>(values.data(), {500, 24}), EmbeddingStorage::kInt4);
+  std::vector<std::int64_t> ids(500);
+  for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<std::int64_t>(i);
+  std::vector<const std::uint8_t*> rows(ids.size());
+  store->fetcher()->fetch(ids, rows);
+  for (std::int64_t i = 0; i < 500; ++i)
+    ASSERT_EQ(std::memcmp(rows[static_cast<std::size_t>(i)], want.row_data(i), static_cast<std::size_t>(want.row_bytes())), 0)
+        << "row " << i;
+}
+
+TEST(CliEmbedStore, BadInputGetsOneLineAndTheRightExitCode) {
+  TempFolder dir;
+  const auto cwd = dir.path().string();
+  ASSERT_EQ(run_qtool({"embed", "--rows", "100", "--dim", "8", "--store", "t.q8", "--create"}, cwd).exit_code, 0);
+  const std::vector<std::int64_t> ids = {1, 2, 100};
+  io::write_npy(dir.file("ids.npy"), TensorView<const std::int64_t>(ids.data(), {3}));
+  const auto expect = [&](const std::vector<std::string>& args, int code, const std::string& words) {
+    const auto r = run_qtool(args, cwd);
+    EXPECT_EQ(r.exit_code, code) << r.err;
+    EXPECT_NE(r.err.find(words), std::string::npos) << r.err;
+  };
+  expect({"embed", "--store", "t.q8", "--ids", "ids.npy"}, 1, "out of range");
+  expect({"embed", "--store", "t.q8", "--dim", "16"}, 1, "dim 8, expected 16");
+  expect({"embed", "--store", "t.q8", "--bits", "4"}, 1, "expected int4");
+  expect({"embed", "--store", "."}, 1, "folder");
+  expect({"embed", "--store", "missing.q8"}, 1, "missing.q8");
+  expect({"embed", "--create", "--rows", "10"}, 2, "need --store");
+  expect({"embed", "--store", "t.q8", "--ram-budget", "1MB", "--cache-frac", "0.1"}, 2, "not both");
+  expect({"embed", "--store", "t.q8", "--fp32-store", "t.q8"}, 1, "expected fp32");
+}
+
+}  // namespace
+}  // namespace qk::cli_test
