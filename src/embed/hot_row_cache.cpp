@@ -197,10 +197,7 @@ std::int64_t HotRowCache::warm(std::span<const std::int64_t> ids) {
   if (static_cast<std::int64_t>(missing.size()) > capacity_)
     missing.resize(static_cast<std::size_t>(capacity_));
   rows.resize(missing.size() * static_cast<std::size_t>(dim_));
-  for (std::size_t m = 0; m < missing.size(); ++m) {
-    if (m + kPrefetchDistance < missing.size()) table_->prefetch_row(missing[m + kPrefetchDistance]);
-    table_->dequantize_row(missing[m], rows.data() + static_cast<std::int64_t>(m) * dim_);
-  }
+  table_->dequantize_rows(missing, rows.data());
   std::int64_t installed = 0;
   const std::lock_guard lock(mutex_);
   for (std::size_t m = 0; m < missing.size(); ++m)
