@@ -149,32 +149,69 @@ EmbeddingTable EmbeddingTable::view_rows(std::shared_ptr<const void> owner, cons
   return t;
 }
 
+namespace {
+
+// One stored row into dim floats, per storage; dequantize_row and dequantize_rows share them.
+void convert_f32_row(const std::uint8_t* row, std::int64_t dim, float* out) {
+  std::memcpy(out, row, static_cast<std::size_t>(dim) * 4);
+}
+void convert_f16_row(const std::uint8_t* row, std::int64_t dim, float* out) {
+  // Rows start on 2-byte boundaries (tables and slabs are 64-byte aligned, rows are 2 * dim bytes).
+  kernels::f16_to_f32(reinterpret_cast<const std::uint16_t*>(row), dim, out);
+}
+void dequantize_int8_row(const std::uint8_t* row, std::int64_t dim, float* out) {
+  float scale, bias;
+  read_scale_bias(row, dim, scale, bias);
+  kernels::rowwise_dequantize_u8(row, dim, scale, bias, out);
+}
+void dequantize_int4_row(const std::uint8_t* row, std::int64_t dim, float* out) {
+  float scale, bias;
+  read_scale_bias(row, (dim + 1) / 2, scale, bias);
+  kernels::rowwise_dequantize_u4(row, dim, scale, bias, out);
+}
+
+template <void (*row_fn)(const std::uint8_t*, std::int64_t, float*)>
+void dequantize_each(const EmbeddingTable& table, std::span<const std::int64_t> ids, float* out) {
+  const std::int64_t dim = table.dim();
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (i + kPrefetchDistance < ids.size()) table.prefetch_row(ids[i + kPrefetchDistance]);
+    row_fn(table.row_data(ids[i]), dim, out + static_cast<std::int64_t>(i) * dim);
+  }
+}
+
+}  // namespace
+
 void dequantize_stored_row(EmbeddingStorage storage, std::int64_t dim, const std::uint8_t* row, float* out) {
   switch (storage) {
     case EmbeddingStorage::kF32:
-      std::memcpy(out, row, static_cast<std::size_t>(dim) * 4);
-      return;
+      return convert_f32_row(row, dim, out);
     case EmbeddingStorage::kF16:
-      // Rows start on 2-byte boundaries (tables and slabs are 64-byte aligned, rows are 2 * dim bytes).
-      kernels::f16_to_f32(reinterpret_cast<const std::uint16_t*>(row), dim, out);
-      return;
-    case EmbeddingStorage::kInt8: {
-      float scale, bias;
-      read_scale_bias(row, dim, scale, bias);
-      kernels::rowwise_dequantize_u8(row, dim, scale, bias, out);
-      return;
-    }
-    case EmbeddingStorage::kInt4: {
-      float scale, bias;
-      read_scale_bias(row, (dim + 1) / 2, scale, bias);
-      kernels::rowwise_dequantize_u4(row, dim, scale, bias, out);
-      return;
-    }
+      return convert_f16_row(row, dim, out);
+    case EmbeddingStorage::kInt8:
+      return dequantize_int8_row(row, dim, out);
+    case EmbeddingStorage::kInt4:
+      return dequantize_int4_row(row, dim, out);
   }
 }
 
 void EmbeddingTable::dequantize_row(std::int64_t id, float* out) const {
   dequantize_stored_row(storage_, dim_, row_data(id), out);
+}
+
+void EmbeddingTable::dequantize_rows(std::span<const std::int64_t> ids, float* out) const {
+  switch (storage_) {
+    case EmbeddingStorage::kF32:
+      return dequantize_each<convert_f32_row>(*this, ids, out);
+    case EmbeddingStorage::kF16:
+      return dequantize_each<convert_f16_row>(*this, ids, out);
+    case EmbeddingStorage::kInt8:
+      // The whole batch in one kernel call: for a table in the CPU's caches the per-row call, dispatch
+      // and float16 decode cost as much as the arithmetic (README, "Small tables").
+      return kernels::rowwise_gather_u8(data_, row_bytes_, ids.data(), static_cast<std::int64_t>(ids.size()),
+                                        dim_, out);
+    case EmbeddingStorage::kInt4:
+      return dequantize_each<dequantize_int4_row>(*this, ids, out);
+  }
 }
 
 void EmbeddingTable::dequantize_row_ref(std::int64_t id, float* out) const {

@@ -1,4 +1,4 @@
-// De-duplication, bag accumulation, the uncached sparse path and the dense one-hot baseline.
+// De-duplication, bag accumulation, the uncached sparse lookup and bag, and the dense one-hot baseline.
 #include "quantkit/embed/sparse_lookup.hpp"
 
 #include <Eigen/Core>
@@ -122,21 +122,10 @@ void accumulate_bags(const UniqueIds& unique, const float* unique_rows, std::int
 }
 
 void embedding_lookup(const EmbeddingTable& table, std::span<const std::int64_t> ids, std::span<float> out) {
-  const std::int64_t dim = table.dim();
-  check_out(out, static_cast<std::int64_t>(ids.size()), dim, "embedding lookup");
+  check_out(out, static_cast<std::int64_t>(ids.size()), table.dim(), "embedding lookup");
   table.check_ids(ids, "embedding lookup");
-  thread_local UniqueIds unique;
-  unique_ids(ids, unique);
-  for (std::size_t u = 0; u < unique.ids.size(); ++u) {
-    if (u + kPrefetchDistance < unique.ids.size()) table.prefetch_row(unique.ids[u + kPrefetchDistance]);
-    table.dequantize_row(unique.ids[u], out.data() + std::int64_t{unique.first_position[u]} * dim);
-  }
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    const std::int32_t first = unique.first_position[static_cast<std::size_t>(unique.inverse[i])];
-    if (first != static_cast<std::int32_t>(i))
-      std::memcpy(out.data() + static_cast<std::int64_t>(i) * dim, out.data() + std::int64_t{first} * dim,
-                  static_cast<std::size_t>(dim) * 4);
-  }
+  // Each id straight into its output slot, repeats included: no de-duplication (see the header).
+  table.dequantize_rows(ids, out.data());
 }
 
 void embedding_bag(const EmbeddingTable& table, std::span<const std::int64_t> ids,
@@ -148,10 +137,7 @@ void embedding_bag(const EmbeddingTable& table, std::span<const std::int64_t> id
   thread_local kernels::AlignedVector<float> rows;
   unique_ids(ids, unique);
   rows.resize(unique.ids.size() * static_cast<std::size_t>(dim));
-  for (std::size_t u = 0; u < unique.ids.size(); ++u) {
-    if (u + kPrefetchDistance < unique.ids.size()) table.prefetch_row(unique.ids[u + kPrefetchDistance]);
-    table.dequantize_row(unique.ids[u], rows.data() + static_cast<std::int64_t>(u) * dim);
-  }
+  table.dequantize_rows(unique.ids, rows.data());
   accumulate_bags(unique, rows.data(), dim, offsets, options, out);
 }
 

@@ -33,6 +33,8 @@ void rowwise_dequantize_u8_avx2(const std::uint8_t* codes, std::int64_t dim, flo
                                 float* out);
 void rowwise_dequantize_u4_avx2(const std::uint8_t* codes, std::int64_t dim, float scale, float bias,
                                 float* out);
+void rowwise_gather_u8_avx2(const std::uint8_t* rows, std::int64_t row_bytes, const std::int64_t* ids,
+                            std::int64_t n, std::int64_t dim, float* out);
 void dequantize_e4m3_avx2(const std::uint8_t* codes, std::int64_t n, float scale, float* out);
 void dequantize_e5m2_avx2(const std::uint8_t* codes, std::int64_t n, float scale, float* out);
 void dequantize_nf4_avx2(const std::uint8_t* codes, const float* scales, std::int64_t n,
@@ -53,6 +55,8 @@ void gemm_int4_avx2(const QuantizedActivations& x, const Int4Weights& w, std::in
                     std::int64_t row_end, float* y);
 
 // AVX-512 F/BW/VL + VNNI (Isa::kAvx512Vnni).
+void rowwise_gather_u8_avx512(const std::uint8_t* rows, std::int64_t row_bytes, const std::int64_t* ids,
+                              std::int64_t n, std::int64_t dim, float* out);
 void gemv_nf4_avx512(const std::uint8_t* codes, const float* scales, std::int64_t rows, std::int64_t cols,
                      std::int64_t group_size, const float* x, float* y);
 void gemv_q4dq_avx512(const BlockQ4DQ* w, std::int64_t rows, std::int64_t cols, const float* x, float* y);

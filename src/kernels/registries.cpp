@@ -94,6 +94,13 @@ constexpr KernelVariant<RowwiseDequantizeFn> kRowwiseU8[] = {
     {Isa::kAvx2, "avx2", rowwise_dequantize_u8_avx2, {.elements = 16}},
 #endif
 };
+constexpr KernelVariant<RowwiseGatherFn> kRowwiseGatherU8[] = {
+    {Isa::kScalar, "scalar", rowwise_gather_u8_ref, kScalarTile},
+#if defined(__x86_64__) || defined(_M_X64)
+    {Isa::kAvx2, "avx2", rowwise_gather_u8_avx2, {.elements = 16}},
+    {Isa::kAvx512Vnni, "avx512", rowwise_gather_u8_avx512, {.elements = 16}},
+#endif
+};
 constexpr KernelVariant<RowwiseDequantizeFn> kRowwiseU4[] = {
     {Isa::kScalar, "scalar", rowwise_dequantize_u4_ref, kScalarTile},
 #if defined(__x86_64__) || defined(_M_X64)
@@ -215,6 +222,7 @@ std::span<const KernelVariant<F32ToBits16Fn>> f32_to_bf16_variants() { return kT
 std::span<const KernelVariant<Bits16ToF32Fn>> bf16_to_f32_variants() { return kFromBf16; }
 std::span<const KernelVariant<RowwiseDequantizeFn>> rowwise_dequantize_u8_variants() { return kRowwiseU8; }
 std::span<const KernelVariant<RowwiseDequantizeFn>> rowwise_dequantize_u4_variants() { return kRowwiseU4; }
+std::span<const KernelVariant<RowwiseGatherFn>> rowwise_gather_u8_variants() { return kRowwiseGatherU8; }
 std::span<const KernelVariant<DequantizeFp8Fn>> dequantize_fp8_variants(Fp8Format format) {
   if (format == Fp8Format::kE4M3) return kE4m3;
   return kE5m2;

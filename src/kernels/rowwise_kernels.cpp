@@ -12,4 +12,10 @@ void rowwise_dequantize_u4(const std::uint8_t* codes, std::int64_t dim, float sc
   fn(codes, dim, scale, bias, out);
 }
 
+void rowwise_gather_u8(const std::uint8_t* rows, std::int64_t row_bytes, const std::int64_t* ids,
+                       std::int64_t n, std::int64_t dim, float* out) {
+  static const RowwiseGatherFn fn = select(rowwise_gather_u8_variants());
+  fn(rows, row_bytes, ids, n, dim, out);
+}
+
 }  // namespace qk::kernels

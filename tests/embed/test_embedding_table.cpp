@@ -327,6 +327,36 @@ TEST(SparseLookup, DenseOneHotBaselineGivesTheSameRows) {
   EXPECT_THROW(dense_onehot_lookup(values, rows, dim, ids, dense, 100), Error);
 }
 
+// A plain lookup dequantizes every id straight into its output slot (no de-duplication; for int8 one
+// gather kernel call per batch): each output row must equal the scalar reference's row, and the
+// de-duplicated bag path's, bit for bit, for every storage, at dims off the SIMD steps and with repeats.
+TEST(SparseLookup, LookupEqualsTheReferenceRowsAndTheDeduplicatedPath) {
+  auto rng = seeded_rng();
+  const std::int64_t rows = 50;
+  for (const std::int64_t dim : {1, 7, 16, 17, 100, 129}) {
+    const auto values = random_values(rows * dim, rng);
+    std::vector<std::int64_t> ids(300);
+    for (auto& id : ids) id = std::uniform_int_distribution<std::int64_t>(0, rows - 1)(rng);
+    std::fill(ids.begin() + 10, ids.begin() + 20, ids[3]);  // a run of one id
+    ids.back() = rows - 1;
+    std::vector<std::int64_t> one_per_bag(ids.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) one_per_bag[i] = static_cast<std::int64_t>(i);
+    for (const EmbeddingStorage storage : kAllStorages) {
+      SCOPED_TRACE(std::string(to_string(storage)) + " dim " + std::to_string(dim));
+      const auto table =
+          EmbeddingTable::from_floats(TensorView<const float>(values.data(), {rows, dim}), storage);
+      std::vector<float> got(ids.size() * dim), want(got.size()), bagged(got.size());
+      embedding_lookup(table, ids, got);
+      for (std::size_t i = 0; i < ids.size(); ++i) table.dequantize_row_ref(ids[i], want.data() + i * dim);
+      BagOptions max_of_one;  // a bag of one id in max mode is that row, copied
+      max_of_one.mode = BagMode::kMax;
+      embedding_bag(table, ids, one_per_bag, max_of_one, bagged);
+      ASSERT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float)));
+      ASSERT_EQ(0, std::memcmp(got.data(), bagged.data(), got.size() * sizeof(float)));
+    }
+  }
+}
+
 TEST(SparseLookup, UniqueIdsKeepFirstOccurrenceOrder) {
   const std::vector<std::int64_t> ids = {5, 3, 5, 5, 9, 3, 0};
   UniqueIds u;

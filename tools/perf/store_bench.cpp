@@ -111,6 +111,14 @@ StorePathResult path_in_child(F&& path) {
 struct Stream {
   std::span<const std::int64_t> ids;
   std::int64_t batch;
+  std::int64_t warmup_batches = 0;
+  // The leading batches that fill the caches untimed, and the rest, which every path times.
+  std::size_t warmup_ids() const {
+    return static_cast<std::size_t>(
+        std::min<std::int64_t>(warmup_batches * batch, static_cast<std::int64_t>(ids.size())));
+  }
+  Stream warm() const { return {ids.first(warmup_ids()), batch}; }
+  Stream measured() const { return {ids.subspan(warmup_ids()), batch}; }
   std::int64_t batches() const { return (static_cast<std::int64_t>(ids.size()) + batch - 1) / batch; }
   std::span<const std::int64_t> at(std::int64_t b) const {
     const std::int64_t start = b * batch;
@@ -126,9 +134,11 @@ HotRowCacheOptions cache_options(const StoreBenchOptions& o, const RowSource& so
   c.policy = o.policy;
   c.capacity_bytes = budget;
   if (o.policy == CachePolicy::kStatic) {
-    // The static policy's profile: the first 10% of the stream, as qtool embed does in RAM.
+    // The static policy's profile: the warm-up part of the stream, or its first 10% (as qtool embed does
+    // in RAM) when there is none.
     const std::int64_t k = HotRowCache::capacity_for_budget(source, o.policy, budget);
-    c.static_rows = top_rows(stream.ids.first(stream.ids.size() / 10), source.rows(), k);
+    const std::size_t profile = stream.warmup_ids() > 0 ? stream.warmup_ids() : stream.ids.size() / 10;
+    c.static_rows = top_rows(stream.ids.first(profile), source.rows(), k);
   }
   return c;
 }
@@ -142,14 +152,20 @@ StorePathResult run_cached(const StoreBenchOptions& o, const std::string& path, 
   r.start_rss_bytes = resident_bytes();
   HotRowCache cache(store, cache_options(o, *store, budget, stream));
   std::vector<float> out(static_cast<std::size_t>(stream.batch * store->dim()));
+  const auto run = [&](const Stream& part) {
+    for (std::int64_t b = 0; b < part.batches(); ++b) {
+      const auto ids = part.at(b);
+      cache.lookup(ids, std::span(out).first(ids.size() * static_cast<std::size_t>(store->dim())));
+    }
+  };
+  run(stream.warm());
+  cache.reset_stats();
+  const Stream measured = stream.measured();
   const auto start = Clock::now();
-  for (std::int64_t b = 0; b < stream.batches(); ++b) {
-    const auto ids = stream.at(b);
-    cache.lookup(ids, std::span(out).first(ids.size() * static_cast<std::size_t>(store->dim())));
-  }
+  run(measured);
   r.seconds = seconds_since(start);
   const CacheStats st = cache.stats();
-  r.rows_per_s = static_cast<double>(stream.ids.size()) / r.seconds;
+  r.rows_per_s = static_cast<double>(measured.ids.size()) / r.seconds;
   r.hit_rate = st.hit_rate();
   r.disk_bytes_read = static_cast<std::int64_t>(st.source_bytes_read);
   r.cache_rows = cache.capacity_rows();
@@ -158,6 +174,7 @@ StorePathResult run_cached(const StoreBenchOptions& o, const std::string& path, 
 }
 
 StorePathResult run_uncached(const StoreBenchOptions& o, const Stream& stream) {
+  // Nothing to warm: every batch reads its rows.
   RowStoreOptions so;
   so.io = o.io;
   const std::shared_ptr<const RowStore> store = RowStore::open(o.store, so);
@@ -195,7 +212,7 @@ struct Pipeline {
   std::int64_t resident = 0, unique = 0;
 };
 
-Pipeline run_pipeline(const StoreBenchOptions& o, std::int64_t budget, const Stream& stream, bool prefetch) {
+Pipeline run_pipeline(const StoreBenchOptions& o, std::int64_t budget, const Stream& whole, bool prefetch) {
   RowStoreOptions so;
   so.io = o.io;
   const std::shared_ptr<const RowStore> store = RowStore::open(o.store, so);
@@ -205,9 +222,14 @@ Pipeline run_pipeline(const StoreBenchOptions& o, std::int64_t budget, const Str
   for (std::size_t i = 0; i < weights.size(); ++i)
     weights[i] = static_cast<float>((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
   const kernels::Fp32Weights layer = kernels::pack_fp32(weights, hidden, dim);
-  std::vector<float> out(static_cast<std::size_t>(stream.batch * dim)),
-      y(static_cast<std::size_t>(stream.batch * hidden));
-  HotRowCache cache(store, cache_options(o, *store, budget, stream));
+  std::vector<float> out(static_cast<std::size_t>(whole.batch * dim)),
+      y(static_cast<std::size_t>(whole.batch * hidden));
+  HotRowCache cache(store, cache_options(o, *store, budget, whole));
+  const Stream warm = whole.warm(), stream = whole.measured();
+  for (std::int64_t b = 0; b < warm.batches(); ++b) {
+    const auto ids = warm.at(b);
+    cache.lookup(ids, std::span(out).first(ids.size() * static_cast<std::size_t>(dim)));
+  }
   std::unique_ptr<Prefetcher> prefetcher;
   if (prefetch) {
     prefetcher = std::make_unique<Prefetcher>(cache);
@@ -274,9 +296,12 @@ StoreBenchResult run_store_bench(const StoreBenchOptions& o, std::span<const std
     check_float_store(o.fp32_store, "float32 store");
     check_float_store(o.fp32_table, "float32 table");
   }
-  const Stream stream{ids, o.batch};
-  r.ids = static_cast<std::int64_t>(ids.size());
-  r.batches = stream.batches();
+  const Stream stream{ids, o.batch, o.warmup_batches};
+  const Stream measured = stream.measured();
+  if (measured.ids.empty()) throw Error("embedding store benchmark: the warm-up takes the whole stream");
+  r.ids = static_cast<std::int64_t>(measured.ids.size());
+  r.warmup_ids = static_cast<std::int64_t>(stream.warmup_ids());
+  r.batches = measured.batches();
   const int steps = 2 + !o.fp32_store.empty() + !o.fp32_table.empty() + (o.prefetch ? 1 : 0);
   int done = 0;
   const auto tick = [&] {
@@ -284,7 +309,7 @@ StoreBenchResult run_store_bench(const StoreBenchOptions& o, std::span<const std
   };
   r.cached = path_in_child([&] { return run_cached(o, o.store, r.ram_budget_bytes, stream); });
   tick();
-  r.uncached = path_in_child([&] { return run_uncached(o, stream); });
+  r.uncached = path_in_child([&] { return run_uncached(o, measured); });
   tick();
   if (!o.fp32_store.empty()) {
     r.fp32_store = path_in_child([&] { return run_cached(o, o.fp32_store, r.ram_budget_bytes, stream); });
@@ -303,14 +328,14 @@ StoreBenchResult run_store_bench(const StoreBenchOptions& o, std::span<const std
       std::vector<float> out(static_cast<std::size_t>(stream.batch * h.dim));
       ColdWarm cw;
       cw.cold.start_rss_bytes = cw.warm.start_rss_bytes = resident_bytes();
-      cw.cold.seconds = mmap_pass(data, h.row_bytes, stream, out);
-      cw.warm.seconds = mmap_pass(data, h.row_bytes, stream, out);
+      cw.cold.seconds = mmap_pass(data, h.row_bytes, measured, out);
+      cw.warm.seconds = mmap_pass(data, h.row_bytes, measured, out);
       return cw;
     });
     r.fp32_mmap_cold = c.value.cold;
     r.fp32_mmap_warm = c.value.warm;
     for (StorePathResult* p : {&r.fp32_mmap_cold, &r.fp32_mmap_warm}) {
-      p->rows_per_s = static_cast<double>(stream.ids.size()) / p->seconds;
+      p->rows_per_s = static_cast<double>(measured.ids.size()) / p->seconds;
       p->peak_rss_bytes = c.peak_rss_bytes;
     }
     tick();
@@ -336,7 +361,7 @@ StoreBenchResult run_store_bench(const StoreBenchOptions& o, std::span<const std
     tick();
   }
   const std::int64_t k = r.cached.cache_rows;
-  const OracleHitRates oracle = oracle_hit_rates(ids, r.rows, k);
+  const OracleHitRates oracle = oracle_hit_rates(ids, r.rows, k, r.warmup_ids);
   r.oracle_hit_rate = oracle.oracle;
   r.oracle_preloaded_hit_rate = oracle.oracle_preloaded;
   return r;

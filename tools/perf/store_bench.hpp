@@ -2,7 +2,7 @@
 // tiers of a table larger than memory, each path in its own child process so that its resident memory
 // (peak RSS from wait4) is its own:
 //   cached        the RAM cache (stored format, within the byte budget) in front of the row store,
-//                 reading missing rows with direct I/O; starts empty, runs the stream once
+//                 reading missing rows with direct I/O; starts empty, warmed by the stream's first batches
 //   uncached      every unique row of every batch read from the store with direct I/O
 //   fp32 store    (optional) the same cache and byte budget in front of a float32 store
 //   fp32 mmap     (optional) a float32 .npy memory-mapped, rows memcpy'd per id: first from a cold page
@@ -30,6 +30,10 @@ struct StoreBenchOptions {
   double cache_fraction = 0.05;  // ... else room for this share of the store's rows
   CachePolicy policy = CachePolicy::kLfu;
   std::int64_t batch = 256;
+  // The first batches run through the caches untimed, so that they are measured in their steady state
+  // (a serving cache runs for days); every path then times the same remaining ids. The mmap path's page
+  // cache is dropped after the warm-up, since it is timed from a cold page cache by definition.
+  std::int64_t warmup_batches = 0;
   io::BlockReaderOptions io;
   bool prefetch = false;
   std::int64_t compute_dim = 0;  // dense layer width of the prefetch pipeline (0: the table's dim)
@@ -46,7 +50,8 @@ struct StorePathResult {
 };
 
 struct StoreBenchResult {
-  std::int64_t rows = 0, dim = 0, ids = 0, batches = 0;
+  std::int64_t rows = 0, dim = 0, ids = 0, batches = 0;  // the measured ids (after the warm-up)
+  std::int64_t warmup_ids = 0;
   std::int64_t store_bytes = 0;
   std::string storage, io_backend, io_fallback_reason;
   bool direct_io = false;

@@ -23,7 +23,7 @@ struct EmbedArgs {
   std::vector<double> fractions;
   // Row stores on disk (embed_store.cpp).
   std::string store, fp32_store, fp32_table, io = "auto";
-  std::int64_t ram_budget = 0, compute_dim = 0;
+  std::int64_t ram_budget = 0, compute_dim = 0, warmup_steps = 0;
   bool create = false, buffered = false;
   const CLI::Option* rows_opt = nullptr;
   const CLI::Option* dim_opt = nullptr;

@@ -36,6 +36,10 @@ void add_store_options(CLI::App& cmd_ref, EmbedArgs& args) {
   cmd->add_option("--io", a->io, "With --store: auto (io_uring if it runs here), io_uring or pread")
       ->check(CLI::IsMember({"auto", "io_uring", "pread"}));
   cmd->add_flag("--buffered", a->buffered, "With --store: read through the page cache instead of direct I/O");
+  cmd->add_option("--warmup-steps", a->warmup_steps,
+                  "With --store: batches run through the caches untimed before the --steps that every path "
+                  "times (steady state; with --ids, the file's first batches)")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 30));
   cmd->add_option("--compute-dim", a->compute_dim,
                   "With --prefetch: width of the dense layer after each batch (default: the table's dim)")
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 16));
@@ -81,6 +85,7 @@ int run_store(const EmbedArgs& a, const Output& out) {
   o.io.direct = !a.buffered;
   o.prefetch = a.prefetch;
   o.compute_dim = a.compute_dim;
+  o.warmup_batches = a.warmup_steps;
   qk::RowStoreOptions check;
   if (a.dim_opt->count()) check.expect_dim = a.dim;
   if (a.bits_opt->count()) check.expect_storage = storage;
@@ -91,7 +96,7 @@ int run_store(const EmbedArgs& a, const Output& out) {
   } else {
     qk::ZipfStreamOptions z;
     z.rows = store->rows();
-    z.length = a.steps * o.batch;
+    z.length = (a.warmup_steps + a.steps) * o.batch;
     z.exponent = a.zipf;
     z.seed = a.seed;
     z.shift_at = a.shift;

@@ -72,7 +72,8 @@ void print_store_report(const qk::perf::StoreBenchResult& r, const qk::perf::Sto
   fmt::print("cache   {}, budget {} = {} rows ({:.2f}% of the table)\n", qk::to_string(o.policy),
              human_bytes(static_cast<std::uint64_t>(r.ram_budget_bytes)), r.cached.cache_rows,
              100.0 * static_cast<double>(r.cached.cache_rows) / static_cast<double>(r.rows));
-  fmt::print("stream  {} ids in {} batches of {}\n", r.ids, r.batches, o.batch);
+  fmt::print("stream  {} ids timed in {} batches of {}, after {} warm-up ids\n", r.ids, r.batches, o.batch,
+             r.warmup_ids);
   fmt::print("hit rate {:.4f}; oracle {:.4f} ({:.3f} of it); oracle preloaded {:.4f}\n\n", r.cached.hit_rate,
              r.oracle_hit_rate, r.oracle_hit_rate > 0 ? r.cached.hit_rate / r.oracle_hit_rate : 0.0,
              r.oracle_preloaded_hit_rate);
@@ -103,10 +104,10 @@ void print_store_report(const qk::perf::StoreBenchResult& r, const qk::perf::Sto
         r.compute_us_per_batch, 100.0 * r.prefetch_hidden_fraction);
   }
   fmt::print(
-      "\nOne thread; each path in its own process, run once over the stream (the caches start empty). Peak "
-      "RSS "
-      "includes the process's own {:.0f} MiB at the start; the mmap path's page cache is not bounded by the "
-      "budget.\n",
+      "\nOne thread; each path in its own process, timed over the same ids (the caches start empty and see "
+      "the "
+      "warm-up ids first; the mmap path starts from a cold page cache). Peak RSS includes the process's own "
+      "{:.0f} MiB at the start; the mmap path's page cache is not bounded by the budget.\n",
       mib(r.cached.start_rss_bytes));
 }
 

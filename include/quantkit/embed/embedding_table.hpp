@@ -14,6 +14,7 @@
 // threads may read it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -25,6 +26,11 @@
 namespace qk {
 
 enum class EmbeddingStorage { kF32, kF16, kInt8, kInt4 };
+
+// Rows ahead whose loads are started while a row is dequantized: enough to keep several DRAM misses in
+// flight (rows of a big table are cold; one at a time, each costs a full memory latency). The INT8 gather
+// kernel uses the same distance (kernels::kRowwiseGatherPrefetch).
+inline constexpr std::size_t kPrefetchDistance = 8;
 
 const char* to_string(EmbeddingStorage storage);  // "fp32", "fp16", "int8", "int4"
 // Parses "fp32" / "fp16" / "int8" / "int4" or a bit width "32" / "16" / "8" / "4".
@@ -71,6 +77,9 @@ class EmbeddingTable {
   const std::uint8_t* row_data(std::int64_t id) const { return data_ + id * row_bytes_; }
   // Dequantizes (or converts) one row into dim floats with the dispatched SIMD kernel; no range check.
   void dequantize_row(std::int64_t id, float* out) const;
+  // dequantize_row for every id: row ids[i] into out + i * dim, the loads of the row kPrefetchDistance
+  // ids ahead started early; the storage is looked at once per call, not per row. No range check.
+  void dequantize_rows(std::span<const std::int64_t> ids, float* out) const;
   // Asks the CPU to start loading a row's cache lines (a hint; lets the loads of several cold rows overlap).
   void prefetch_row(std::int64_t id) const {
     const std::uint8_t* row = row_data(id);
