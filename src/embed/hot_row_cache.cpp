@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <exception>
 
 #include "quantkit/core/error.hpp"
 
@@ -29,12 +30,17 @@ void prefetch_bytes(const std::uint8_t* row, std::int64_t bytes) {
 }
 }  // namespace
 
-// Gives a fetcher back to the cache when a call ends, normally or by an exception.
+// Gives a fetcher back to the cache when a call ends normally; one whose call ended by an exception is
+// dropped (a failed read may have left it in a state no later call should inherit).
 struct HotRowCache::Lease {
   HotRowCache& cache;
   std::unique_ptr<RowFetcher> fetcher;
-  explicit Lease(HotRowCache& c) : cache(c), fetcher(c.take_fetcher()) {}
-  ~Lease() { cache.give_back(std::move(fetcher)); }
+  int exceptions_at_start;
+  explicit Lease(HotRowCache& c)
+      : cache(c), fetcher(c.take_fetcher()), exceptions_at_start(std::uncaught_exceptions()) {}
+  ~Lease() {
+    if (std::uncaught_exceptions() == exceptions_at_start) cache.give_back(std::move(fetcher));
+  }
   Lease(const Lease&) = delete;
   Lease& operator=(const Lease&) = delete;
 };
@@ -54,7 +60,12 @@ std::int64_t HotRowCache::capacity_for_budget(const RowSource& source, CachePoli
     const std::int64_t mid = lo + (hi - lo) / 2;
     (bytes_for(source, policy, mid) <= budget_bytes ? lo : hi) = mid;
   }
-  return bytes_for(source, policy, lo) <= budget_bytes ? lo : 0;
+  if (budget_bytes > 0 && lo == 0)
+    throw Error("hot-row cache: a budget of " + std::to_string(budget_bytes) + " bytes holds no row of " +
+                source.name() + " (one row takes " + std::to_string(bytes_for(source, policy, 1)) +
+                " bytes with " + to_string(policy) + "'s state" +
+                (policy == CachePolicy::kLfu ? ", 4 bytes per table row" : "") + ")");
+  return lo;
 }
 
 HotRowCache::HotRowCache(std::shared_ptr<const EmbeddingTable> table, const HotRowCacheOptions& options)
@@ -78,13 +89,20 @@ HotRowCache::HotRowCache(std::shared_ptr<const RowSource> source, const HotRowCa
     map_.insert(id, static_cast<std::int32_t>(load.size()));  // placeholder: de-duplicates the list
     load.push_back(id);
   }
-  std::vector<const std::uint8_t*> rows(load.size());
+  // In chunks: one fetch of every row would size a disk fetcher's buffer for the whole cache.
+  constexpr std::size_t kChunk = 256;
+  std::vector<const std::uint8_t*> rows(std::min(load.size(), kChunk));
   const Lease lease(*this);
-  stats_.source_bytes_read += static_cast<std::uint64_t>(lease.fetcher->fetch(load, rows));
-  for (std::size_t k = 0; k < load.size(); ++k) {
-    const auto slot = static_cast<std::int32_t>(k);
-    std::memcpy(slot_row(slot), rows[k], static_cast<std::size_t>(row_bytes_));
-    policy_.on_insert(slot, load[k]);
+  for (std::size_t first = 0; first < load.size(); first += kChunk) {
+    const std::size_t n = std::min(kChunk, load.size() - first);
+    const std::span<const std::int64_t> chunk(load.data() + first, n);
+    stats_.source_bytes_read +=
+        static_cast<std::uint64_t>(lease.fetcher->fetch(chunk, std::span(rows).first(n)));
+    for (std::size_t k = 0; k < n; ++k) {
+      const auto slot = static_cast<std::int32_t>(first + k);
+      std::memcpy(slot_row(slot), rows[k], static_cast<std::size_t>(row_bytes_));
+      policy_.on_insert(slot, load[first + k]);
+    }
   }
   stats_.rows_dequantized += load.size();
   stats_.bytes_read += load.size() * static_cast<std::uint64_t>(row_bytes_);

@@ -25,7 +25,8 @@ T get(const std::vector<std::byte>& bytes, std::size_t at) {
 
 // The first `max_bytes` of the file (fewer if it is shorter), and its size.
 std::vector<std::byte> read_head(const std::string& path, std::size_t max_bytes, std::int64_t& file_bytes) {
-  if (std::filesystem::is_directory(path)) throw Error(path + ": is a folder, not a row store file");
+  std::error_code ignored;
+  if (std::filesystem::is_directory(path, ignored)) throw Error(path + ": is a folder, not a row store file");
   io::BlockReader reader(path, {false, io::ReadBackend::kPread, 1});
   file_bytes = reader.file_size();
   std::vector<std::byte> head(std::min<std::size_t>(max_bytes, static_cast<std::size_t>(file_bytes)));
@@ -117,6 +118,7 @@ struct AlignedFree {
 
 class StoreFetcher final : public RowFetcher {
  public:
+  static constexpr std::int64_t kKeepBytes = std::int64_t{4} << 20;
   StoreFetcher(const RowStoreHeader& header, const std::string& path, const io::BlockReaderOptions& io,
                std::int64_t max_request_bytes)
       : header_(header), reader_(path, io), max_request_(std::max(max_request_bytes, io::kDirectAlignment)) {}
@@ -153,7 +155,9 @@ class StoreFetcher final : public RowFetcher {
       row_at_[k] = buffer_bytes + (begin - block_begin);
       buffer_bytes += block_end - block_begin;
     }
-    if (buffer_bytes > capacity_) {
+    // Grow to fit; give back an outsized buffer (a big warm-up) once batches are small again, so the
+    // fetcher's memory stays a batch's worth (README: the fixed overhead outside the budget).
+    if (buffer_bytes > capacity_ || (capacity_ > kKeepBytes && buffer_bytes <= kKeepBytes)) {
       buffer_.reset(static_cast<std::uint8_t*>(
           ::operator new[](static_cast<std::size_t>(buffer_bytes), std::align_val_t{kBlock})));
       capacity_ = buffer_bytes;

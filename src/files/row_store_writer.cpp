@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "quantkit/core/error.hpp"
+#include "quantkit/core/half.hpp"
 #include "quantkit/embed/id_stream.hpp"
 #include "quantkit/files/row_store.hpp"
 #include "quantkit/io/atomic_file.hpp"
@@ -106,17 +107,41 @@ RowStoreHeader create_row_store_from_npy(const std::string& npy_path, EmbeddingS
     throw Error(npy_path + ": an embedding table must hold floating-point values, got " +
                 std::string(io::dtype_name(array.dtype())));
   const std::int64_t dim = array.shape()[1];
-  const bool in_place = array.dtype() == io::DType::kFloat32 && array.is_native_c_order();
+  const bool native = array.is_native_c_order();
+  const io::DType dtype = array.dtype();
+  const bool streamed = native && (dtype == io::DType::kFloat32 || dtype == io::DType::kFloat16 ||
+                                   dtype == io::DType::kFloat64);
+  // Big-endian or Fortran-order inputs are converted in memory once (documented in the header).
   std::vector<float> converted;
-  if (!in_place) converted = array.to_vector<float>();  // other dtypes: converted in memory once
-  const auto* src = in_place ? reinterpret_cast<const float*>(array.raw().data()) : converted.data();
+  if (!streamed) converted = array.to_vector<float>();
+  const std::byte* raw = array.raw().data();
+  const std::size_t item = array.header().item_size;
   return write_store(
       array.shape()[0], dim, storage, path,
       [&](std::int64_t first, std::int64_t n, float* out) {
-        std::memcpy(out, src + first * dim, static_cast<std::size_t>(n * dim) * 4);
+        const std::size_t count = static_cast<std::size_t>(n * dim);
+        const std::size_t at = static_cast<std::size_t>(first * dim);
+        if (!streamed) {
+          std::memcpy(out, converted.data() + at, count * 4);
+          return;
+        }
+        if (dtype == io::DType::kFloat32) {
+          std::memcpy(out, raw + at * 4, count * 4);
+        } else if (dtype == io::DType::kFloat16) {
+          for (std::size_t i = 0; i < count; ++i) {
+            std::uint16_t bits;
+            std::memcpy(&bits, raw + (at + i) * 2, 2);
+            out[i] = half_bits_to_float(bits);
+          }
+        } else {
+          for (std::size_t i = 0; i < count; ++i) {
+            double v;
+            std::memcpy(&v, raw + (at + i) * 8, 8);
+            out[i] = static_cast<float>(v);
+          }
+        }
         // Drop the chunk's pages: streaming a table larger than RAM must not leave it resident.
-        if (in_place)
-          array.release(static_cast<std::size_t>(first * dim * 4), static_cast<std::size_t>(n * dim * 4));
+        array.release(at * item, count * item);
       },
       progress);
 }

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <exception>
 #include <mutex>
+#include <new>
 #include <thread>
 #include <vector>
 
@@ -48,7 +49,10 @@ void pread_fully(int fd, const ReadRequest& request, const std::string& path, st
       throw Error(path + ": read of " + std::to_string(request.length) + " bytes at offset " +
                   std::to_string(request.offset) + " failed: " + std::strerror(errno));
     }
-    if (n == 0) return;  // end of file
+    if (n == 0)
+      throw Error(path + ": the file ended at byte " + std::to_string(request.offset + done) +
+                  ", before its " + std::to_string(file_size) +
+                  " bytes when opened (truncated while reading?)");
     done += n;
   }
 }
@@ -60,16 +64,14 @@ namespace {
 class PreadPool final : public BlockReader::Engine {
  public:
   explicit PreadPool(int threads) {
-    for (int t = 0; t < threads - 1; ++t) workers_.emplace_back([this] { work(); });
-  }
-  ~PreadPool() override {
-    {
-      const std::lock_guard lock(mutex_);
-      stop_ = true;
+    try {
+      for (int t = 0; t < threads - 1; ++t) workers_.emplace_back([this] { work(); });
+    } catch (...) {
+      stop_all();  // joinable threads must be joined before the vector goes
+      throw;
     }
-    wake_.notify_all();
-    for (std::thread& w : workers_) w.join();
   }
+  ~PreadPool() override { stop_all(); }
   ReadBackend backend() const override { return ReadBackend::kPread; }
 
   void read(int fd, std::span<const ReadRequest> requests, const std::string& path,
@@ -122,6 +124,16 @@ class PreadPool final : public BlockReader::Engine {
     }
   }
 
+  void stop_all() {
+    {
+      const std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    for (std::thread& w : workers_) w.join();
+    workers_.clear();
+  }
+
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable wake_, done_;
@@ -142,18 +154,35 @@ std::unique_ptr<BlockReader::Engine> make_pread_engine(int threads) {
   return std::make_unique<PreadPool>(std::max(1, threads));
 }
 
+namespace {
+
+// Whether fd, opened with O_DIRECT, can really read: some file systems accept the flag at open and fail
+// the reads with EINVAL. Reads the first block into an aligned buffer.
+bool direct_read_works(int fd) {
+  auto* block =
+      static_cast<std::uint8_t*>(::operator new[](kDirectAlignment, std::align_val_t{kDirectAlignment}));
+  const ssize_t n = ::pread(fd, block, kDirectAlignment, 0);
+  const bool ok = n >= 0 || errno != EINVAL;
+  ::operator delete[](block, std::align_val_t{kDirectAlignment});
+  return ok;
+}
+
+}  // namespace
+
 BlockReader::BlockReader(const std::string& path, const BlockReaderOptions& options) : path_(path) {
   int fd = -1;
   if (options.direct) {
     fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
-    // EINVAL: the file system does not do direct I/O (tmpfs); anything else is the file's own problem
-    // and shows again on the buffered open below.
-    if (fd >= 0) {
+    const int open_errno = errno;
+    if (fd >= 0 && direct_read_works(fd)) {
       direct_ = true;
-    } else {
-      fallback_reason_ = "the file system refuses O_DIRECT (" + std::string(std::strerror(errno)) +
-                         "), reading through the page cache";
+    } else if (fd >= 0 || open_errno == EINVAL) {
+      if (fd >= 0) ::close(fd);
+      fd = -1;
+      fallback_reason_ = "the file system refuses O_DIRECT, reading through the page cache";
     }
+    // Any other open error is the file's own problem (missing, unreadable): the buffered open below
+    // reports it.
   } else {
     fallback_reason_ = "direct I/O not asked for";
   }
@@ -161,7 +190,12 @@ BlockReader::BlockReader(const std::string& path, const BlockReaderOptions& opti
   if (fd < 0) throw Error(path + ": cannot open: " + std::strerror(errno));
   fd_ = fd;
   struct stat st {};
-  if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (::fstat(fd_, &st) != 0) {
+    const int stat_errno = errno;
+    ::close(fd_);
+    throw Error(path + ": cannot stat: " + std::strerror(stat_errno));
+  }
+  if (!S_ISREG(st.st_mode)) {
     ::close(fd_);
     throw Error(path + ": not a regular file");
   }

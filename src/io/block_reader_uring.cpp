@@ -1,6 +1,10 @@
 // The io_uring engine of BlockReader: up to `depth` reads submitted at once, completions reaped as they
 // come, short reads resubmitted for their remainder. Built only with liburing (QK_HAVE_LIBURING); without
 // it make_uring_engine says so and the pread pool runs.
+//
+// An error never leaves a read in flight: the kernel would go on writing into the caller's buffer after
+// read() has thrown. Before throwing, every submitted read is waited for; if even that fails the ring is
+// marked broken and refuses further reads.
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -17,6 +21,9 @@ namespace qk::io {
 #if QK_HAVE_LIBURING
 namespace {
 
+// One SQE reads at most this much (its length is 32-bit); longer requests take several rounds.
+constexpr std::int64_t kMaxRead = std::int64_t{1} << 30;
+
 class UringEngine final : public BlockReader::Engine {
  public:
   explicit UringEngine(int depth) : depth_(depth) {}
@@ -29,40 +36,39 @@ class UringEngine final : public BlockReader::Engine {
 
   void read(int fd, std::span<const ReadRequest> requests, const std::string& path,
             std::int64_t file_size) override {
-    // What is left of each request: a short read (not at the end of the file) is resubmitted.
+    if (broken_) throw Error(path + ": an earlier read error left this reader unusable");
     done_.assign(requests.size(), 0);
-    std::size_t next = 0, in_flight = 0;
-    while (next < requests.size() || in_flight > 0) {
-      while (next < requests.size() && in_flight < static_cast<std::size_t>(depth_)) {
-        if (!submit(fd, requests[next], next)) break;
+    in_flight_ = 0;
+    pending_ = 0;
+    std::size_t next = 0;
+    while (next < requests.size() || in_flight_ > 0) {
+      while (next < requests.size() && in_flight_ < static_cast<std::size_t>(depth_) &&
+             prepare(fd, requests[next], next))
         ++next;
-        ++in_flight;
-      }
-      const int submitted = io_uring_submit(&ring_);
-      if (submitted < 0) fail(path, "io_uring_submit", -submitted);
+      submit(path);
       io_uring_cqe* cqe = nullptr;
-      int rc;
-      do {
-        rc = io_uring_wait_cqe(&ring_, &cqe);
-      } while (rc == -EINTR);
-      if (rc < 0) fail(path, "io_uring_wait_cqe", -rc);
+      wait(&cqe, path);
       // Reap everything complete, not just one.
       while (cqe != nullptr) {
-        const auto index = static_cast<std::size_t>(io_uring_cqe_get_data64(cqe));
+        const auto index = reinterpret_cast<std::uintptr_t>(io_uring_cqe_get_data(cqe));
         const int res = cqe->res;
         io_uring_cqe_seen(&ring_, cqe);
-        --in_flight;
+        --in_flight_;
         const ReadRequest& r = requests[index];
         if (res == -EINTR || res == -EAGAIN) {
-          resubmit(fd, r, index, path, in_flight);
+          retry(fd, r, index, path);
         } else if (res < 0) {
-          drain(in_flight);
-          throw Error(path + ": read of " + std::to_string(r.length) + " bytes at offset " +
-                      std::to_string(r.offset) + " failed: " + std::strerror(-res));
+          fail_after_drain(path + ": read of " + std::to_string(r.length) + " bytes at offset " +
+                           std::to_string(r.offset) + " failed: " + std::strerror(-res));
         } else {
           done_[index] += res;
-          if (res > 0 && done_[index] < r.length && r.offset + done_[index] < file_size)
-            resubmit(fd, r, index, path, in_flight);
+          const std::int64_t at = r.offset + done_[index];
+          if (done_[index] < r.length && at < file_size) {
+            if (res == 0)
+              fail_after_drain(path + ": the file ended at byte " + std::to_string(at) + ", before its " +
+                               std::to_string(file_size) + " bytes when opened (truncated while reading?)");
+            retry(fd, r, index, path);
+          }
         }
         cqe = nullptr;
         if (io_uring_peek_cqe(&ring_, &cqe) != 0) cqe = nullptr;
@@ -71,39 +77,69 @@ class UringEngine final : public BlockReader::Engine {
   }
 
  private:
-  bool submit(int fd, const ReadRequest& r, std::size_t index) {
+  bool prepare(int fd, const ReadRequest& r, std::size_t index) {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     if (sqe == nullptr) return false;
     const std::int64_t done = done_[index];
-    io_uring_prep_read(sqe, fd, r.dst + done, static_cast<unsigned>(r.length - done),
+    const std::int64_t length = std::min(r.length - done, kMaxRead);
+    io_uring_prep_read(sqe, fd, r.dst + done, static_cast<unsigned>(length),
                        static_cast<std::uint64_t>(r.offset + done));
-    io_uring_sqe_set_data64(sqe, index);
+    io_uring_sqe_set_data(sqe, reinterpret_cast<void*>(static_cast<std::uintptr_t>(index)));
+    ++pending_;
+    ++in_flight_;
     return true;
   }
-  void resubmit(int fd, const ReadRequest& r, std::size_t index, const std::string& path,
-                std::size_t& in_flight) {
-    if (!submit(fd, r, index)) {
-      io_uring_submit(&ring_);
-      if (!submit(fd, r, index)) fail(path, "io_uring_get_sqe", EBUSY);
-    }
-    ++in_flight;
+  void retry(int fd, const ReadRequest& r, std::size_t index, const std::string& path) {
+    if (prepare(fd, r, index)) return;
+    submit(path);  // the queue was full: hand it to the kernel, then there is room
+    if (!prepare(fd, r, index)) fail_after_drain(path + ": io_uring has no free submission entry");
   }
-  // Waits for reads still in flight before an error leaves read(): their buffers belong to the caller.
-  void drain(std::size_t in_flight) {
-    io_uring_submit(&ring_);
-    for (; in_flight > 0; --in_flight) {
+  void submit(const std::string& path) {
+    while (pending_ > 0) {
+      const int submitted = io_uring_submit(&ring_);
+      if (submitted == -EINTR || submitted == -EAGAIN) continue;
+      if (submitted < 0) {
+        // The prepared entries never reached the kernel: they are not in flight.
+        in_flight_ -= pending_;
+        pending_ = 0;
+        fail_after_drain(path + ": io_uring_submit failed: " + std::strerror(-submitted));
+      }
+      pending_ -= static_cast<std::size_t>(submitted);
+    }
+  }
+  void wait(io_uring_cqe** cqe, const std::string& path) {
+    for (;;) {
+      const int rc = io_uring_wait_cqe(&ring_, cqe);
+      if (rc == 0) return;
+      if (rc != -EINTR && rc != -EAGAIN)
+        fail_after_drain(path + ": io_uring_wait_cqe failed: " + std::strerror(-rc));
+    }
+  }
+  // Waits for every read still in flight (their buffers belong to the caller), then throws message.
+  [[noreturn]] void fail_after_drain(const std::string& message) {
+    while (in_flight_ > 0) {
+      if (pending_ > 0) {
+        const int submitted = io_uring_submit(&ring_);
+        if (submitted < 0 && submitted != -EINTR && submitted != -EAGAIN) break;
+        if (submitted > 0) pending_ -= static_cast<std::size_t>(submitted);
+      }
       io_uring_cqe* cqe = nullptr;
-      if (io_uring_wait_cqe(&ring_, &cqe) != 0) return;
+      const int rc = io_uring_wait_cqe(&ring_, &cqe);
+      if (rc == -EINTR || rc == -EAGAIN) continue;
+      if (rc != 0) break;
       io_uring_cqe_seen(&ring_, cqe);
+      --in_flight_;
     }
-  }
-  [[noreturn]] static void fail(const std::string& path, const char* what, int error) {
-    throw Error(path + ": " + what + " failed: " + std::strerror(error));
+    if (in_flight_ > 0) broken_ = true;  // reads may still land: never touch this ring again
+    throw Error(message);
   }
 
   int depth_;
   io_uring ring_{};
   bool ready_ = false;
+  bool broken_ = false;
+  std::size_t in_flight_ = 0;  // submitted or prepared, not yet completed
+  std::size_t pending_ = 0;    // prepared, not yet submitted
   std::vector<std::int64_t> done_;
 };
 

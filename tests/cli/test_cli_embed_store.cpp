@@ -3,6 +3,7 @@
 // speed ratios, which belong to benchmarks), and bad input.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -36,9 +37,10 @@ TEST(CliEmbedStore, WritesStoresAndRunsEveryTierWithinTheBudget) {
   const std::vector<float> want = synthetic_table(40000, 64, 3);
   EXPECT_EQ(std::memcmp(table.raw().data(), want.data(), want.size() * 4), 0);
 
-  const auto r = run_qtool({"embed", "--store", "t.q8", "--zipf", "1.05", "--steps", "120", "--cache-frac", "0.05",
-                            "--fp32-store", "t32.npy", "--fp32-table", "t32.npy", "--prefetch", "--json"},
-                           cwd);
+  const auto r = run_qtool(
+      {"embed", "--store", "t.q8", "--zipf", "1.05", "--warmup-steps", "200", "--steps", "120",
+       "--cache-frac", "0.05", "--fp32-store", "t32.npy", "--fp32-table", "t32.npy", "--prefetch", "--json"},
+      cwd);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const json j = json::parse(r.out);
   for (const char* key :
@@ -48,6 +50,7 @@ TEST(CliEmbedStore, WritesStoresAndRunsEveryTierWithinTheBudget) {
         "prefetch_hidden_fraction"})
     EXPECT_TRUE(j.contains(key) && !j[key].is_null()) << key;
   EXPECT_EQ(j["ids"].get<std::int64_t>(), 120 * 256);
+  EXPECT_EQ(j["warmup_ids"].get<std::int64_t>(), 200 * 256);
   EXPECT_EQ(j["cache_rows"].get<std::int64_t>(), 2000);
   EXPECT_LE(j["cache_bytes"].get<std::int64_t>(), j["ram_budget_bytes"].get<std::int64_t>());
   const std::string backend = j["io_backend"];
@@ -55,14 +58,22 @@ TEST(CliEmbedStore, WritesStoresAndRunsEveryTierWithinTheBudget) {
   // The same byte budget holds fewer float32 rows (256-byte rows against 68-byte ones; at this small dim
   // the map, the policy and LFU's 4 bytes per table row take a large share of the budget).
   EXPECT_LT(j["fp32_store_cache_rows"].get<std::int64_t>() * 2, j["cache_rows"].get<std::int64_t>());
-  EXPECT_GT(j["hit_rate"].get<double>(), 0.3);
+  // After the warm-up, LFU is near the oracle (the 0.95 is README's measured figure; 0.9 leaves room
+  // for this short stream).
+  EXPECT_GE(j["hit_rate"].get<double>(), 0.9 * j["oracle_hit_rate"].get<double>());
   EXPECT_LE(j["hit_rate"].get<double>(), j["oracle_preloaded_hit_rate"].get<double>() + 1e-9);
   // The cache reads less from disk than reading every batch's rows.
   EXPECT_LT(j["disk_bytes_read_per_lookup"].get<double>(), j["uncached_disk_bytes_read_per_lookup"].get<double>());
   // Memory honesty: the cached path's process stays within its budget plus README's fixed overhead.
   EXPECT_LE(j["peak_rss_bytes"].get<std::int64_t>(), j["ram_budget_bytes"].get<std::int64_t>() + (160 << 20));
-  EXPECT_GE(j["prefetch_coverage"].get<double>(), 0.0);
+  EXPECT_LE(j["peak_rss_bytes"].get<std::int64_t>() - j["start_rss_bytes"].get<std::int64_t>(),
+            j["ram_budget_bytes"].get<std::int64_t>() + (16 << 20));
+  // Prefetching the known next batch (waited for before each lookup): every row of a batch is resident
+  // when its lookup starts but those the worker's own installs evicted meanwhile (how much time that hides
+  // is a benchmark figure, not a test).
+  EXPECT_GE(j["prefetch_coverage"].get<double>(), 0.9);
   EXPECT_LE(j["prefetch_coverage"].get<double>(), 1.0);
+  EXPECT_TRUE(std::isfinite(j["prefetch_hidden_fraction"].get<double>()));
 
   const auto text = run_qtool({"embed", "--store", "t.q8", "--steps", "20", "--ram-budget", "1MiB", "--io", "pread",
                                "--buffered", "--policy", "lru"},
@@ -106,7 +117,11 @@ TEST(CliEmbedStore, BadInputGetsOneLineAndTheRightExitCode) {
   expect({"embed", "--store", "t.q8", "--bits", "4"}, 1, "expected int4");
   expect({"embed", "--store", "."}, 1, "folder");
   expect({"embed", "--store", "missing.q8"}, 1, "missing.q8");
-  expect({"embed", "--create", "--rows", "10"}, 2, "need --store");
+  expect({"embed", "--create", "--rows", "10"}, 2, "--create needs --store");
+  expect({"embed", "--warmup-steps", "5"}, 2, "--warmup-steps needs --store");
+  expect({"embed", "--store", "t.q8", "--bag-size", "4"}, 2, "--bag-size does not apply with --store");
+  expect({"embed", "--store", "u.q8", "--create", "--table", "t.npy"}, 2, "not both");
+  expect({"embed", "--store", "t.q8", "--ram-budget", "100"}, 1, "holds no row");
   expect({"embed", "--store", "t.q8", "--ram-budget", "1MB", "--cache-frac", "0.1"}, 2, "not both");
   expect({"embed", "--store", "t.q8", "--fp32-store", "t.q8"}, 1, "expected fp32");
 }

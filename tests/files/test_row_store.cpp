@@ -93,6 +93,25 @@ TEST(RowStore, NeighbouringRowsInOneBlockAreReadOnce) {
   EXPECT_EQ(fetcher->fetch(far, std::span(rows).first(2)), 2 * 4096);
 }
 
+TEST(RowStore, RequestsSplitAtTheirSizeLimitAndStillReturnEveryRow) {
+  ScratchDir dir;
+  const std::string path = dir.file("t.f32");
+  const std::int64_t rows = 3000, dim = 300;  // 1200-byte rows: some straddle two blocks
+  create_synthetic_row_store(rows, dim, 7, EmbeddingStorage::kF32, path);
+  const EmbeddingTable table = table_in_ram(rows, dim, 7, EmbeddingStorage::kF32);
+  std::vector<std::int64_t> ids(rows);
+  for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<std::int64_t>(ids.size() - 1 - i);
+  for (const std::int64_t limit :
+       {std::int64_t{4096}, std::int64_t{8192}, std::int64_t{12288}, std::int64_t{1} << 20}) {
+    SCOPED_TRACE(limit);
+    RowStoreOptions o;
+    o.max_request_bytes = limit;
+    auto fetcher = RowStore::open(path, o)->fetcher();
+    expect_rows_equal(*fetcher, table, ids);                   // every row, in reverse
+    expect_rows_equal(*fetcher, table, awkward_ids(rows, 5));  // and scattered
+  }
+}
+
 TEST(RowStore, StreamsFromNpyAndReadsFloatNpyAsAStore) {
   ScratchDir dir;
   const std::int64_t rows = 777, dim = 33;
@@ -212,6 +231,8 @@ TEST(RowStore, AFullDiskWhileCreatingRemovesThePartialFile) {
     } catch (const Error& e) {
       const bool names_it = std::string(e.what()).find("write failed") != std::string::npos;
       ::_exit(names_it ? 0 : 3);
+    } catch (...) {
+      ::_exit(4);
     }
   }
   int status = 0;

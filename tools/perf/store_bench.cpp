@@ -1,10 +1,12 @@
 // qtool embed --store's measurements: each tier of a table larger than memory in its own child process.
 #include "perf/store_bench.hpp"
 
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -28,6 +30,16 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+// A /proc/meminfo field in bytes (the OS page cache: "Cached:").
+std::int64_t meminfo_bytes(const char* field) {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string line;
+  while (std::getline(meminfo, line)) {
+    if (line.rfind(field, 0) == 0) return std::stoll(line.substr(std::strlen(field))) * 1024;
+  }
+  return 0;
+}
+
 std::int64_t resident_bytes() {
   std::ifstream status("/proc/self/status");
   std::string line;
@@ -46,12 +58,18 @@ struct ChildResult {
 };
 
 template <class T, class F>
-ChildResult<T> in_child(F&& path) {
+ChildResult<T> in_child(const std::string& what, F&& path) {
   static_assert(std::is_trivially_copyable_v<T>);
   int fds[2];
-  if (::pipe(fds) != 0) throw Error("embedding store benchmark: pipe() failed");
+  if (::pipe(fds) != 0)
+    throw Error("embedding store benchmark: pipe() failed: " + std::string(std::strerror(errno)));
   const pid_t child = ::fork();
-  if (child < 0) throw Error("embedding store benchmark: fork() failed");
+  if (child < 0) {
+    const int fork_errno = errno;
+    ::close(fds[0]);
+    ::close(fds[1]);
+    throw Error("embedding store benchmark: fork() failed: " + std::string(std::strerror(fork_errno)));
+  }
   if (child == 0) {
     ::close(fds[0]);
     T r{};
@@ -60,10 +78,13 @@ ChildResult<T> in_child(F&& path) {
       r = path();
     } catch (const std::exception& e) {
       error = e.what();
+    } catch (...) {
+      error = what + ": an unknown exception";
     }
     const auto put = [&](const void* p, std::size_t n) {
       for (std::size_t done = 0; done < n;) {
         const ssize_t w = ::write(fds[1], static_cast<const char*>(p) + done, n - done);
+        if (w < 0 && errno == EINTR) continue;
         if (w <= 0) ::_exit(3);
         done += static_cast<std::size_t>(w);
       }
@@ -87,12 +108,18 @@ ChildResult<T> in_child(F&& path) {
   ::close(fds[0]);
   int status = 0;
   rusage usage{};
-  ::wait4(child, &status, 0, &usage);
+  while (::wait4(child, &status, 0, &usage) < 0) {
+    if (errno != EINTR)
+      throw Error("embedding store benchmark: wait4 failed: " + std::string(std::strerror(errno)));
+  }
   T r{};
   std::size_t length = 0;
+  if (WIFSIGNALED(status))
+    throw Error("embedding store benchmark: the " + what + " process was killed by signal " +
+                std::to_string(WTERMSIG(status)) + (WTERMSIG(status) == SIGKILL ? " (out of memory?)" : ""));
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || bytes.size() < sizeof r + sizeof length)
-    throw Error("embedding store benchmark: a measurement process died (status " + std::to_string(status) +
-                ")");
+    throw Error("embedding store benchmark: the " + what + " process failed (exit status " +
+                std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ")");
   std::memcpy(&r, bytes.data(), sizeof r);
   std::memcpy(&length, bytes.data() + sizeof r, sizeof length);
   if (length > 0) throw Error(bytes.substr(sizeof r + sizeof length, length));
@@ -101,8 +128,8 @@ ChildResult<T> in_child(F&& path) {
 
 // A path's result with the child's peak resident memory filled in.
 template <class F>
-StorePathResult path_in_child(F&& path) {
-  const ChildResult<StorePathResult> c = in_child<StorePathResult>(std::forward<F>(path));
+StorePathResult path_in_child(const std::string& what, F&& path) {
+  const ChildResult<StorePathResult> c = in_child<StorePathResult>(what, std::forward<F>(path));
   StorePathResult r = c.value;
   r.peak_rss_bytes = c.peak_rss_bytes;
   return r;
@@ -234,16 +261,22 @@ Pipeline run_pipeline(const StoreBenchOptions& o, std::int64_t budget, const Str
   if (prefetch) {
     prefetcher = std::make_unique<Prefetcher>(cache);
     prefetcher->prefetch(stream.at(0));
+    prefetcher->wait();  // the first batch has no predecessor to hide its reads behind
   }
   Pipeline p;
   for (std::int64_t b = 0; b < stream.batches(); ++b) {
     const auto ids = stream.at(b);
     const auto n = static_cast<std::int64_t>(ids.size());
-    if (prefetcher && b + 1 < stream.batches()) prefetcher->prefetch(stream.at(b + 1));
     BatchInfo info;
     const auto start = Clock::now();
+    // What the worker has not finished reading by now is waited for (and counted as lookup time), rather
+    // than read a second time by the lookup.
+    if (prefetcher) prefetcher->wait();
     cache.lookup(ids, std::span(out).first(static_cast<std::size_t>(n * dim)), &info);
     p.lookup_s += seconds_since(start);
+    // The next batch's missing rows are read while this one's dense layer runs (not during its lookup,
+    // whose own reads they would compete with).
+    if (prefetcher && b + 1 < stream.batches()) prefetcher->prefetch(stream.at(b + 1));
     p.read_s += static_cast<double>(info.fill_ns) * 1e-9;
     if (b > 0) {
       p.resident += info.resident_at_start;
@@ -307,12 +340,13 @@ StoreBenchResult run_store_bench(const StoreBenchOptions& o, std::span<const std
   const auto tick = [&] {
     if (progress) progress(static_cast<double>(++done) / steps);
   };
-  r.cached = path_in_child([&] { return run_cached(o, o.store, r.ram_budget_bytes, stream); });
+  r.cached = path_in_child("cached", [&] { return run_cached(o, o.store, r.ram_budget_bytes, stream); });
   tick();
-  r.uncached = path_in_child([&] { return run_uncached(o, measured); });
+  r.uncached = path_in_child("uncached", [&] { return run_uncached(o, measured); });
   tick();
   if (!o.fp32_store.empty()) {
-    r.fp32_store = path_in_child([&] { return run_cached(o, o.fp32_store, r.ram_budget_bytes, stream); });
+    r.fp32_store = path_in_child("float32 store",
+                                 [&] { return run_cached(o, o.fp32_store, r.ram_budget_bytes, stream); });
     tick();
   }
   if (!o.fp32_table.empty()) {
@@ -320,7 +354,7 @@ StoreBenchResult run_store_bench(const StoreBenchOptions& o, std::span<const std
     struct ColdWarm {
       StorePathResult cold, warm;
     };
-    const ChildResult<ColdWarm> c = in_child<ColdWarm>([&] {
+    const ChildResult<ColdWarm> c = in_child<ColdWarm>("float32 mmap", [&] {
       const RowStoreHeader h = read_row_store_header(o.fp32_table);
       io::drop_page_cache(o.fp32_table);
       const auto map = io::MappedFile::open(o.fp32_table);
@@ -328,11 +362,17 @@ StoreBenchResult run_store_bench(const StoreBenchOptions& o, std::span<const std
       std::vector<float> out(static_cast<std::size_t>(stream.batch * h.dim));
       ColdWarm cw;
       cw.cold.start_rss_bytes = cw.warm.start_rss_bytes = resident_bytes();
+      const std::int64_t cached_before = meminfo_bytes("Cached:");
       cw.cold.seconds = mmap_pass(data, h.row_bytes, measured, out);
+      // How much the OS page cache grew under the cold pass: memory the mapping takes that no RSS shows
+      // (the whole machine's figure, so other processes' file reads count too).
+      cw.cold.disk_bytes_read = std::max<std::int64_t>(0, meminfo_bytes("Cached:") - cached_before);
       cw.warm.seconds = mmap_pass(data, h.row_bytes, measured, out);
       return cw;
     });
     r.fp32_mmap_cold = c.value.cold;
+    r.fp32_mmap_page_cache_bytes = c.value.cold.disk_bytes_read;
+    r.fp32_mmap_cold.disk_bytes_read = 0;
     r.fp32_mmap_warm = c.value.warm;
     for (StorePathResult* p : {&r.fp32_mmap_cold, &r.fp32_mmap_warm}) {
       p->rows_per_s = static_cast<double>(measured.ids.size()) / p->seconds;
@@ -341,13 +381,16 @@ StoreBenchResult run_store_bench(const StoreBenchOptions& o, std::span<const std
     tick();
   }
   if (o.prefetch) {
+    // Each pipeline in its own process, so neither inherits the other's warm state.
     struct Both {
       Pipeline without, with;
     };
-    const Both both = in_child<Both>([&] {
-                        return Both{run_pipeline(o, r.ram_budget_bytes, stream, false),
-                                    run_pipeline(o, r.ram_budget_bytes, stream, true)};
-                      }).value;
+    const Both both{
+        in_child<Pipeline>("pipeline", [&] { return run_pipeline(o, r.ram_budget_bytes, stream, false); })
+            .value,
+        in_child<Pipeline>("prefetch pipeline", [&] {
+          return run_pipeline(o, r.ram_budget_bytes, stream, true);
+        }).value};
     const double n = static_cast<double>(r.batches);
     r.lookup_us_per_batch = both.without.lookup_s / n * 1e6;
     r.read_us_per_batch = both.without.read_s / n * 1e6;
@@ -361,9 +404,20 @@ StoreBenchResult run_store_bench(const StoreBenchOptions& o, std::span<const std
     tick();
   }
   const std::int64_t k = r.cached.cache_rows;
-  const OracleHitRates oracle = oracle_hit_rates(ids, r.rows, k, r.warmup_ids);
-  r.oracle_hit_rate = oracle.oracle;
-  r.oracle_preloaded_hit_rate = oracle.oracle_preloaded;
+  r.oracle_preloaded_hit_rate = oracle_hit_rates(ids, r.rows, k, r.warmup_ids).oracle_preloaded;
+  // The oracle a warmed cache is judged against: a static cache of the whole stream's top k rows, filled
+  // on first use from the stream's start (so the warm-up fills it as it fills the real cache), counted
+  // over the measured ids. Without a warm-up it is oracle_hit_rates' oracle.
+  const std::vector<std::int64_t> top = top_rows(ids, r.rows, k);
+  std::vector<bool> in_top(static_cast<std::size_t>(r.rows)), seen(static_cast<std::size_t>(r.rows));
+  for (const std::int64_t id : top) in_top[static_cast<std::size_t>(id)] = true;
+  std::int64_t hits = 0;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const auto id = static_cast<std::size_t>(ids[i]);
+    if (i >= static_cast<std::size_t>(r.warmup_ids) && in_top[id] && seen[id]) ++hits;
+    seen[id] = true;
+  }
+  r.oracle_hit_rate = static_cast<double>(hits) / static_cast<double>(r.ids);
   return r;
 }
 

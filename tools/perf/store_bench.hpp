@@ -58,6 +58,7 @@ struct StoreBenchResult {
   std::int64_t ram_budget_bytes = 0;
   double oracle_hit_rate = 0, oracle_preloaded_hit_rate = 0;
   StorePathResult cached, uncached, fp32_store, fp32_mmap_cold, fp32_mmap_warm;
+  std::int64_t fp32_mmap_page_cache_bytes = 0;  // how much the OS page cache grew under the cold pass
   // Prefetch pipeline (zeros when off).
   double read_us_per_batch = 0;    // without prefetch: lookup time spent fetching missing rows
   double lookup_us_per_batch = 0;  // without prefetch

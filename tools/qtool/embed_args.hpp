@@ -25,6 +25,7 @@ struct EmbedArgs {
   std::string store, fp32_store, fp32_table, io = "auto";
   std::int64_t ram_budget = 0, compute_dim = 0, warmup_steps = 0;
   bool create = false, buffered = false;
+  const CLI::App* app = nullptr;  // for counting options given (set by add_store_options)
   const CLI::Option* rows_opt = nullptr;
   const CLI::Option* dim_opt = nullptr;
   const CLI::Option* bits_opt = nullptr;

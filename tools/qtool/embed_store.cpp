@@ -14,6 +14,7 @@ namespace qtool {
 void add_store_options(CLI::App& cmd_ref, EmbedArgs& args) {
   CLI::App* cmd = &cmd_ref;
   EmbedArgs* a = &args;
+  a->app = cmd;
   cmd->add_option(
          "--store", a->store,
          "Row store on disk: run the disk -> RAM cache tiers on it; with --table or --create, write it")
@@ -46,19 +47,30 @@ void add_store_options(CLI::App& cmd_ref, EmbedArgs& args) {
 }
 
 bool uses_store(const EmbedArgs& a) {
-  if (a.store.empty() &&
-      (a.create || !a.fp32_store.empty() || !a.fp32_table.empty() || a.ram_budget_opt->count() || a.buffered))
-    throw UsageError("--create, --ram-budget, --fp32-store, --fp32-table and --buffered need --store");
-  if (!a.store.empty()) {
-    if (a.sweep || !a.save.empty()) throw UsageError("--store does not combine with --sweep or --save");
-    if (a.ram_budget_opt->count() && a.cache_frac_opt->count())
-      throw UsageError("give --ram-budget or --cache-frac, not both");
-    if (a.cache_rows_opt->count())
-      throw UsageError("with --store, size the cache with --ram-budget or --cache-frac");
-    if (a.predict) throw UsageError("--predict is not supported with --store");
-    return true;
+  const auto given = [&](const char* name) { return a.app->count(name) > 0; };
+  if (a.store.empty()) {
+    for (const char* name : {"--create", "--ram-budget", "--fp32-store", "--fp32-table", "--io", "--buffered",
+                             "--warmup-steps", "--compute-dim"})
+      if (given(name)) throw UsageError(std::string(name) + " needs --store");
+    return false;
   }
-  return false;
+  for (const char* name : {"--sweep", "--save", "--cache-rows", "--predict", "--bag-size", "--repeats",
+                           "--profile-frac", "--fractions"})
+    if (given(name))
+      throw UsageError(
+          std::string(name) + " does not apply with --store" +
+          (std::string(name) == "--cache-rows" ? " (size the cache with --ram-budget or --cache-frac)" : ""));
+  if (given("--ram-budget") && given("--cache-frac"))
+    throw UsageError("give --ram-budget or --cache-frac, not both");
+  if (a.create && !a.table.empty())
+    throw UsageError("give --table (write the store from it) or --create (the synthetic table), not both");
+  const bool writing = a.create || !a.table.empty();
+  if (writing) {
+    for (const char* name : {"--ids", "--ram-budget", "--cache-frac", "--fp32-store", "--fp32-table",
+                             "--prefetch", "--warmup-steps", "--steps"})
+      if (given(name)) throw UsageError(std::string(name) + " runs a workload; writing a store runs none");
+  }
+  return true;
 }
 
 // --store: write a store (from --table, or the synthetic table with --create), or run the tiers on one.

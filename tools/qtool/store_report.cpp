@@ -25,6 +25,7 @@ void print_store_report(const qk::perf::StoreBenchResult& r, const qk::perf::Sto
          {"dim", r.dim},
          {"store_bytes", r.store_bytes},
          {"ids", r.ids},
+         {"warmup_ids", r.warmup_ids},
          {"batch", o.batch},
          {"policy", qk::to_string(o.policy)},
          {"io_backend", r.io_backend},
@@ -54,6 +55,8 @@ void print_store_report(const qk::perf::StoreBenchResult& r, const qk::perf::Sto
          {"fp32_mmap_cold_rows_per_s", or_null(f32t, r.fp32_mmap_cold.rows_per_s)},
          {"fp32_mmap_peak_rss_bytes",
           f32t ? nlohmann::json(r.fp32_mmap_cold.peak_rss_bytes) : nlohmann::json(nullptr)},
+         {"fp32_mmap_page_cache_bytes",
+          f32t ? nlohmann::json(r.fp32_mmap_page_cache_bytes) : nlohmann::json(nullptr)},
          {"prefetch_coverage", or_null(o.prefetch, r.prefetch_coverage)},
          {"prefetch_hidden_fraction", or_null(o.prefetch, r.prefetch_hidden_fraction)},
          {"read_us_per_batch", or_null(o.prefetch, r.read_us_per_batch)},
@@ -95,6 +98,8 @@ void print_store_report(const qk::perf::StoreBenchResult& r, const qk::perf::Sto
   if (f32t) {
     row("fp32 .npy mmap, cold page cache", r.fp32_mmap_cold, false);
     row("fp32 .npy mmap, warm page cache", r.fp32_mmap_warm, false);
+    fmt::print("(the OS page cache grew by {:.0f} MiB under the mmap path's cold pass, outside its RSS)\n",
+               mib(r.fp32_mmap_page_cache_bytes));
   }
   if (o.prefetch) {
     fmt::print(

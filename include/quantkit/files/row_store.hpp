@@ -50,8 +50,10 @@ struct RowStoreHeader {
 // Throws a qk::Error naming the file and the first problem.
 RowStoreHeader read_row_store_header(const std::string& path);
 
-// Streams a 2-D float .npy (any float dtype, read through the memory map) into a row store of `storage`
-// at path; when path ends in ".npy" it writes a .npy instead (fp32 or fp16 only). Returns the header.
+// Streams a 2-D float .npy (float32, float16 or float64, little-endian C order, read through the memory
+// map a chunk at a time and its pages dropped) into a row store of `storage` at path; other layouts
+// (big-endian, Fortran order) are converted in memory first. When path ends in ".npy" it writes a .npy
+// instead (fp32 or fp16 only). Returns the header.
 RowStoreHeader create_row_store_from_npy(const std::string& npy_path, EmbeddingStorage storage,
                                          const std::string& path, const ProgressFn& progress = {});
 // The same for the seeded synthetic table of embed/id_stream.hpp (synthetic_table(rows, dim, seed),

@@ -4,8 +4,9 @@
 // Direct I/O (O_DIRECT) reads straight into the caller's buffer, so rows read from disk never fill the OS
 // page cache (which no RAM budget of ours could bound). Its rule: offset, length and buffer address all
 // multiples of the device's logical block size; kDirectAlignment (4096) satisfies every block size Linux
-// uses. Where the file system refuses O_DIRECT (tmpfs, some overlay and network file systems) the reader
-// falls back to buffered reads and says so (direct() and fallback_reason()).
+// uses. Where the file system refuses O_DIRECT (procfs, tmpfs before Linux 6.6, some network file systems:
+// at open, or at the first read, which opening probes) the reader falls back to buffered reads and says so
+// (direct() and fallback_reason()).
 //
 // Many reads are kept in flight at once, which is what an SSD needs to reach its rate: io_uring (liburing)
 // where the kernel offers it, else a pool of threads each issuing blocking pread()s. The choice is made
@@ -31,7 +32,7 @@ ReadBackend parse_read_backend(const std::string& text);
 struct BlockReaderOptions {
   bool direct = true;                        // try O_DIRECT
   ReadBackend backend = ReadBackend::kAuto;  // io_uring if it works here, else pread
-  int queue_depth = 32;                      // reads in flight (ring entries, or pread threads / 4)
+  int queue_depth = 32;  // reads in flight: ring entries (the pread pool: depth / 4 threads)
 };
 
 struct ReadRequest {
@@ -50,7 +51,9 @@ class BlockReader {
   BlockReader& operator=(const BlockReader&) = delete;
 
   // Performs every request; returns when all are complete. A read that ends past the end of the file
-  // stops there (the rest of dst is left as it was). Throws qk::Error naming the file on an I/O error.
+  // stops there (what lies in dst past the end is unspecified: a buffered read leaves it, a direct read may
+  // zero it). Throws qk::Error naming the file on an I/O error, or when the file ends before the size it
+  // had when opened; no read is left in flight when it throws.
   void read(std::span<const ReadRequest> requests);
 
   const std::string& path() const { return path_; }
