@@ -404,20 +404,23 @@ StoreBenchResult run_store_bench(const StoreBenchOptions& o, std::span<const std
     tick();
   }
   const std::int64_t k = r.cached.cache_rows;
-  r.oracle_preloaded_hit_rate = oracle_hit_rates(ids, r.rows, k, r.warmup_ids).oracle_preloaded;
-  // The oracle a warmed cache is judged against: a static cache of the whole stream's top k rows, filled
-  // on first use from the stream's start (so the warm-up fills it as it fills the real cache), counted
-  // over the measured ids. Without a warm-up it is oracle_hit_rates' oracle.
+  // The oracles a warmed cache is judged against: a static cache of the whole stream's top k rows, filled
+  // on first use from the stream's start (so the warm-up fills it as it fills the real cache), or
+  // preloaded, counted over the measured ids. Without a warm-up they are oracle_hit_rates' two oracles.
   const std::vector<std::int64_t> top = top_rows(ids, r.rows, k);
   std::vector<bool> in_top(static_cast<std::size_t>(r.rows)), seen(static_cast<std::size_t>(r.rows));
   for (const std::int64_t id : top) in_top[static_cast<std::size_t>(id)] = true;
-  std::int64_t hits = 0;
+  std::int64_t hits = 0, preloaded_hits = 0;
   for (std::size_t i = 0; i < ids.size(); ++i) {
     const auto id = static_cast<std::size_t>(ids[i]);
-    if (i >= static_cast<std::size_t>(r.warmup_ids) && in_top[id] && seen[id]) ++hits;
+    if (i >= static_cast<std::size_t>(r.warmup_ids) && in_top[id]) {
+      ++preloaded_hits;
+      if (seen[id]) ++hits;
+    }
     seen[id] = true;
   }
   r.oracle_hit_rate = static_cast<double>(hits) / static_cast<double>(r.ids);
+  r.oracle_preloaded_hit_rate = static_cast<double>(preloaded_hits) / static_cast<double>(r.ids);
   return r;
 }
 
