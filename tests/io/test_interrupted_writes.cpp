@@ -25,6 +25,7 @@
 #include "quantkit/core/error.hpp"
 #include "quantkit/io/npy.hpp"
 #include "quantkit/io/npz.hpp"
+#include "sanitized_build.hpp"
 
 namespace qk::io {
 namespace {
@@ -119,17 +120,7 @@ TEST(InterruptedWrite, FullFileSystemLeavesTheExistingNpzAndNoTemporary) {
   EXPECT_EQ(dir.entries(), std::set<std::string>{"w.npz"});
 }
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(undefined_behavior_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
+using qk::test::kSanitized;
 
 TEST(InterruptedWrite, NoTemporaryFilePossibleLeavesTheExistingFile) {
   // What an unwritable folder does to a non-root user, shown as root too: creating the temporary fails.
