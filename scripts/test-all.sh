@@ -33,7 +33,7 @@ CC=clang CXX=clang++ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo 
   -DQK_SANITIZE=fuzzer-no-link,address,undefined -DQK_BUILD_FUZZ=ON \
   -DQK_BUILD_BENCH=OFF -DQK_BUILD_EXAMPLES=ON -DQK_INSTALL=OFF >/dev/null
 cmake --build build-asan -j"$jobs"
-for target in npy npz qfile safetensors gguf; do
+for target in npy npz qfile safetensors gguf rowstore; do
   step "fuzz: fuzz_$target for ${fuzz_seconds}s"
   corpus=build-asan/corpus-$target
   mkdir -p "$corpus"

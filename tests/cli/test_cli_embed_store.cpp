@@ -100,7 +100,8 @@ TEST(CliEmbedStore, WritesAStoreFromANpyTableEqualToTheLibrarys) {
   std::vector<std::int64_t> ids(500);
   for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<std::int64_t>(i);
   std::vector<const std::uint8_t*> rows(ids.size());
-  store->fetcher()->fetch(ids, rows);
+  const auto fetcher = store->fetcher();  // the rows live in its buffer
+  fetcher->fetch(ids, rows);
   for (std::int64_t i = 0; i < 500; ++i)
     ASSERT_EQ(std::memcmp(rows[static_cast<std::size_t>(i)], want.row_data(i), static_cast<std::size_t>(want.row_bytes())), 0)
         << "row " << i;
