@@ -230,12 +230,7 @@ void HotRowCache::lookup(std::span<const std::int64_t> ids, std::span<float> out
     dst[u] = out.data() + std::int64_t{unique.first_position[u]} * dim_;
   BatchInfo local;
   resolve(unique, dst, local);
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    const std::int32_t first = unique.first_position[static_cast<std::size_t>(unique.inverse[i])];
-    if (first != static_cast<std::int32_t>(i))
-      std::memcpy(out.data() + static_cast<std::int64_t>(i) * dim_, out.data() + std::int64_t{first} * dim_,
-                  static_cast<std::size_t>(dim_) * 4);
-  }
+  copy_repeats(unique, dim_, out.data());
   if (info) *info = local;
 }
 

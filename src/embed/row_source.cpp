@@ -1,8 +1,6 @@
 // RowSource's range check and the in-RAM source.
 #include "quantkit/embed/row_source.hpp"
 
-#include <cstring>
-
 #include "quantkit/core/error.hpp"
 
 namespace qk {
@@ -56,12 +54,7 @@ std::int64_t lookup_from_source(const RowSource& source, RowFetcher& fetcher,
   for (std::size_t u = 0; u < unique.ids.size(); ++u)
     dequantize_stored_row(source.storage(), dim, rows[u],
                           out.data() + std::int64_t{unique.first_position[u]} * dim);
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    const std::int32_t first = unique.first_position[static_cast<std::size_t>(unique.inverse[i])];
-    if (first != static_cast<std::int32_t>(i))
-      std::memcpy(out.data() + static_cast<std::int64_t>(i) * dim, out.data() + std::int64_t{first} * dim,
-                  static_cast<std::size_t>(dim) * 4);
-  }
+  copy_repeats(unique, dim, out.data());
   return read;
 }
 

@@ -61,6 +61,15 @@ void unique_ids(std::span<const std::int64_t> ids, UniqueIds& out) {
   }
 }
 
+void copy_repeats(const UniqueIds& unique, std::int64_t dim, float* out) {
+  for (std::size_t i = 0; i < unique.inverse.size(); ++i) {
+    const std::int32_t first = unique.first_position[static_cast<std::size_t>(unique.inverse[i])];
+    if (first != static_cast<std::int32_t>(i))
+      std::memcpy(out + static_cast<std::int64_t>(i) * dim, out + std::int64_t{first} * dim,
+                  static_cast<std::size_t>(dim) * 4);
+  }
+}
+
 std::int64_t check_bag_offsets(std::span<const std::int64_t> offsets, std::int64_t n_ids,
                                bool include_last_offset) {
   if (offsets.empty()) {

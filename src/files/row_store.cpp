@@ -130,6 +130,7 @@ class StoreFetcher final : public RowFetcher {
     std::sort(order_.begin(), order_.end(), [&](std::size_t a, std::size_t b) { return ids[a] < ids[b]; });
     // Plan: requests over whole blocks, laid out one after another in the buffer.
     requests_.clear();
+    request_at_.clear();
     row_at_.resize(ids.size());
     std::int64_t buffer_bytes = 0;
     for (const std::size_t k : order_) {
@@ -145,13 +146,12 @@ class StoreFetcher final : public RowFetcher {
             last.length = block_end - last.offset;
             buffer_bytes += block_end - last_end;
           }
-          row_at_[k] = buffer_bytes - last.length + (begin - last.offset);
+          row_at_[k] = request_at_.back() + (begin - last.offset);
           continue;
         }
       }
-      // dst holds the request's offset in the buffer until the buffer is sized.
-      requests_.push_back(
-          {block_begin, block_end - block_begin, reinterpret_cast<std::uint8_t*>(buffer_bytes)});
+      requests_.push_back({block_begin, block_end - block_begin, nullptr});  // dst: once the buffer is sized
+      request_at_.push_back(buffer_bytes);
       row_at_[k] = buffer_bytes + (begin - block_begin);
       buffer_bytes += block_end - block_begin;
     }
@@ -162,13 +162,11 @@ class StoreFetcher final : public RowFetcher {
           ::operator new[](static_cast<std::size_t>(buffer_bytes), std::align_val_t{kBlock})));
       capacity_ = buffer_bytes;
     }
-    for (io::ReadRequest& r : requests_) r.dst = buffer_.get() + reinterpret_cast<std::uintptr_t>(r.dst);
+    for (std::size_t r = 0; r < requests_.size(); ++r) requests_[r].dst = buffer_.get() + request_at_[r];
     reader_.read(requests_);
     for (std::size_t k = 0; k < ids.size(); ++k) rows[k] = buffer_.get() + row_at_[k];
     return buffer_bytes;
   }
-
-  const io::BlockReader& reader() const { return reader_; }
 
  private:
   RowStoreHeader header_;
@@ -176,6 +174,7 @@ class StoreFetcher final : public RowFetcher {
   std::int64_t max_request_;
   std::vector<std::size_t> order_;
   std::vector<io::ReadRequest> requests_;
+  std::vector<std::int64_t> request_at_;  // each request's offset in the buffer
   std::vector<std::int64_t> row_at_;
   std::unique_ptr<std::uint8_t[], AlignedFree> buffer_;
   std::int64_t capacity_ = 0;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -105,6 +106,46 @@ TEST(CliEmbedStore, WritesAStoreFromANpyTableEqualToTheLibrarys) {
   for (std::int64_t i = 0; i < 500; ++i)
     ASSERT_EQ(std::memcmp(rows[static_cast<std::size_t>(i)], want.row_data(i), static_cast<std::size_t>(want.row_bytes())), 0)
         << "row " << i;
+}
+
+// numpy reads what --store writes: the float .npy stores as arrays, and the int8 row store by its documented
+// layout (header fields at fixed offsets, row i at data_offset + i * row_stride, codes * scale + bias).
+TEST(CliEmbedStore, NumpyReadsTheStoresItsLayoutDescribes) {
+  const std::string python = numpy_python();
+  if (python.empty()) GTEST_SKIP() << "no python3 that imports numpy";
+  TempFolder dir;
+  const auto cwd = dir.path().string();
+  for (const char* args : {"32 t32.npy", "16 t16.npy", "8 t.q8"}) {
+    const std::string a(args);
+    const auto r = run_qtool({"embed", "--rows", "300", "--dim", "40", "--seed", "5", "--create", "--bits",
+                              a.substr(0, a.find(' ')), "--store", a.substr(a.find(' ') + 1)},
+                             cwd);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  const std::vector<float> values = synthetic_table(300, 40, 5);
+  io::write_npy(dir.file("want.npy"), TensorView<const float>(values.data(), {300, 40}));
+  std::ofstream(dir.file("check.py")) << R"(
+import struct, numpy as np
+want = np.load("want.npy")
+f32, f16 = np.load("t32.npy"), np.load("t16.npy")
+assert f32.dtype == np.float32 and f32.shape == (300, 40) and np.array_equal(f32, want)
+assert f16.dtype == np.float16 and np.array_equal(f16, want.astype(np.float16))
+raw = np.fromfile("t.q8", dtype=np.uint8)
+assert raw[:8].tobytes() == b"QKROWS\x00\x01"
+version, storage, rows, dim, row_bytes, stride, offset = struct.unpack("<IIqqqqq", raw[8:56].tobytes())
+assert (version, storage, rows, dim, row_bytes, stride, offset) == (1, 2, 300, 40, 44, 44, 4096)
+assert raw.size % 4096 == 0 and raw.size >= offset + rows * stride
+table = raw[offset:offset + rows * stride].reshape(rows, stride)
+scale = table[:, dim:dim + 2].copy().view(np.float16).astype(np.float32)
+bias = table[:, dim + 2:dim + 4].copy().view(np.float16).astype(np.float32)
+values = table[:, :dim].astype(np.float32) * scale + bias
+# Within half a step, plus the float16 rounding of the bias the codes were computed from.
+err = np.abs(values - want)
+bound = scale / 2 + np.abs(bias) * 2.0**-11 + 1e-6
+assert (err <= bound).all(), float((err - bound).max())
+)";
+  const ProcessResult r = run_process({python, "check.py"}, cwd);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
 
 TEST(CliEmbedStore, BadInputGetsOneLineAndTheRightExitCode) {

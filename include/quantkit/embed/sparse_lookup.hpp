@@ -33,6 +33,9 @@ struct UniqueIds {
   std::vector<std::int32_t> inverse;
 };
 void unique_ids(std::span<const std::int64_t> ids, UniqueIds& out);
+// out holds one row of dim floats per id, those of each unique id's first position filled: copies them to
+// the id's later positions.
+void copy_repeats(const UniqueIds& unique, std::int64_t dim, float* out);
 
 // Checks offsets against n_ids and returns the number of bags; throws qk::Error naming the problem.
 std::int64_t check_bag_offsets(std::span<const std::int64_t> offsets, std::int64_t n_ids,
