@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,9 @@ struct LoadedModel {
 
 // Parses and validates; throws qk::Error "PATH: ..." naming the problem (and the tensor, node or graph).
 LoadedModel load_model(const std::string& path);
+// Reorders each graph's nodes (subgraphs too) so that every node follows the nodes it reads from, as the
+// ONNX checker requires; throws on a cycle. Rewrites append nodes anywhere and call this once at the end.
+void sort_topologically(onnx::GraphProto& graph);
 // The same checks on a model in memory (load_model calls it); `what` prefixes messages.
 void validate_model(const onnx::ModelProto& model, const std::string& dir, const std::string& what);
 
@@ -85,6 +89,9 @@ std::string read_raw(const onnx::TensorProto& tensor, const std::string& model_d
 // The tensor's values as int64 (integer types); for shape and axes constants.
 std::vector<std::int64_t> read_ints(const onnx::TensorProto& tensor, const std::string& model_dir);
 bool is_external(const onnx::TensorProto& tensor);
+// Throws naming the tensor when its type is unknown or its data (raw, typed or external) disagrees with its
+// shape, or its external file is missing, outside the model's folder or too short.
+void check_tensor_data(const onnx::TensorProto& tensor, const std::string& model_dir);
 
 onnx::TensorProto make_tensor(const std::string& name, std::int32_t data_type,
                               const std::vector<std::int64_t>& shape, std::string raw);

@@ -9,9 +9,11 @@
 
 #include "common.hpp"
 #include "inspect_report.hpp"
+#include "onnx_quant.hpp"
 #include "quantkit/core/spec.hpp"
 #include "quantkit/files/checkpoint_file.hpp"
 #include "quantkit/files/inspect.hpp"
+#include "quantkit/files/onnx_quant.hpp"
 #include "quantkit/files/safetensors_quant.hpp"
 #include "quantkit/files/weight_method_file.hpp"
 #include "quantkit/io/qfile.hpp"
@@ -157,8 +159,9 @@ Handler add_inspect(CLI::App& app, Output& out) {
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
       "inspect", "Statistics of a .npy, or spec, size and error of a quantized .npz or .safetensors");
-  cmd->add_option("file", args->files,
-                  ".npy, .npz, .safetensors or .gguf file; several quantized .npz of one layer to compare")
+  cmd->add_option(
+         "file", args->files,
+         ".npy, .npz, .safetensors, .gguf or .onnx file; several quantized .npz of one layer to compare")
       ->required();
   cmd->add_option("--reference", args->reference,
                   "Original .npy (.npz, .safetensors for a whole model): report MSE, max abs error and SQNR "
@@ -171,6 +174,7 @@ Handler add_inspect(CLI::App& app, Output& out) {
       return compare_files(args->files, args->reference, args->acts, out);
     const std::string& file = args->files.front();
     if (qk::is_safetensors_path(file)) return inspect_safetensors(file, args->reference, out.json);
+    if (qk::is_onnx_path(file)) return inspect_onnx_model(file, args->reference, out);
     if (file.ends_with(".gguf")) {
       return inspect_gguf(file, args->reference, out.json);
     }

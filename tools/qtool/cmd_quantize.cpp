@@ -1,6 +1,7 @@
 // qtool quantize IN.npy -o OUT.npz [spec options] [--format int|fp8-e4m3|fp8-e5m2|nf4]
 // qtool quantize IN.gguf|IN.safetensors -o OUT.gguf --type T [--tensor-type GLOB=T]... [--meta K=V]...
-// qtool quantize --plan plan.json --out-dir DIR   (a mixed-precision plan from qtool mixed)
+// qtool quantize MODEL.onnx -o OUT.onnx [--calib calib.json | --dynamic] [--bits 4 --group-size G]
+// (onnx_quant.cpp) qtool quantize --plan plan.json --out-dir DIR   (a mixed-precision plan from qtool mixed)
 // qtool quantize W.npy -o OUT.npz --method rtn|importance|awq|gptq|smoothquant --acts X.npy... [--bits B]
 //                [--group-size G] [--damp D] [--act-order] [--alpha A]
 #include <fmt/format.h>
@@ -10,7 +11,9 @@
 #include "file_quant.hpp"
 #include "gguf_quant.hpp"
 #include "method_quant.hpp"
+#include "onnx_quant.hpp"
 #include "quantkit/files/npy_header.hpp"
+#include "quantkit/files/onnx_quant.hpp"
 #include "quantkit/files/plan_file.hpp"
 #include "quantkit/files/safetensors_quant.hpp"
 
@@ -62,7 +65,18 @@ Handler add_quantize(CLI::App& app, Output& out) {
   add_method_args(*cmd, *method);
   auto gguf = std::make_shared<GgufArgs>();
   add_gguf_args(*cmd, *gguf);
-  return [args, plan, out_dir, method, gguf, &out] {
+  auto onnx = std::make_shared<OnnxArgs>();
+  add_onnx_args(*cmd, *onnx);
+  return [args, plan, out_dir, method, gguf, onnx, &out] {
+    if (qk::is_onnx_path(args->input)) {
+      if (!method->method.empty() || method->any_option() || !method->acts.empty() || gguf->any() ||
+          !out_dir->empty())
+        throw UsageError(
+            "an ONNX model takes the spec options, --calib, --dynamic, --include/--exclude, --plan "
+            "and --external-data");
+      return run_onnx_quant(*args, *onnx, *plan, out);
+    }
+    if (onnx->any()) throw UsageError("--dynamic, --external-data and --min-elements are for an ONNX model");
     if (args->output.ends_with(".gguf")) {
       if (!plan->empty() || !method->method.empty())
         throw UsageError("a .gguf output takes --type and --tensor-type; --plan and --method write .npz");

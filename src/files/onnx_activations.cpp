@@ -1,0 +1,225 @@
+// Static activation quantization for quantize_onnx: QuantizeLinear/DequantizeLinear pairs with calibrated
+// parameters where ONNX Runtime (and the QDQ-consuming edge compilers) fuse them into integer kernels.
+// A Conv/ConvTranspose/Gemm/MatMul becomes an integer kernel when every float input it computes with comes
+// out of a DequantizeLinear and its output (after a Relu or Clip it absorbs) goes into a QuantizeLinear:
+// so the pairs go on those ops' activation inputs and on their (fused) outputs, not on every value, and
+// a Conv or Gemm bias becomes int32 codes at scale input_scale x weight_scale, as QLinearConv wants.
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <set>
+
+#include "onnx_rewrite.hpp"
+#include "quantkit/core/error.hpp"
+#include "quantkit/files/calibration_file.hpp"
+
+namespace qk::onnxfile {
+
+namespace {
+
+bool is_target(const onnx::NodeProto& n) {
+  if (!n.domain().empty() && n.domain() != "ai.onnx") return false;
+  const std::string& op = n.op_type();
+  return op == "Conv" || op == "ConvTranspose" || op == "Gemm" || op == "MatMul";
+}
+
+bool is_fused_activation(const onnx::NodeProto& n) {
+  return (n.domain().empty() || n.domain() == "ai.onnx") && (n.op_type() == "Relu" || n.op_type() == "Clip");
+}
+
+template <class F>
+void for_each_graph(onnx::GraphProto& g, F&& f) {
+  f(g);
+  for (auto& node : *g.mutable_node())
+    for (auto& a : *node.mutable_attribute()) {
+      if (a.has_g()) for_each_graph(*a.mutable_g(), f);
+      for (auto& sg : *a.mutable_graphs()) for_each_graph(sg, f);
+    }
+}
+
+std::set<std::string> weight_names(onnx::ModelProto& model) {
+  std::set<std::string> names;
+  for (const Weight& w : float_weights(model)) names.insert(w.name);
+  return names;
+}
+
+// The values of one target node that take a Q/DQ pair: its activation inputs and its (fused) output.
+std::vector<std::string> pair_values(const onnx::GraphProto& g, const onnx::NodeProto& n,
+                                     const std::set<std::string>& weights) {
+  std::vector<std::string> values;
+  const int activations = (n.op_type() == "MatMul" || n.op_type() == "Gemm") ? 2 : 1;
+  for (int k = 0; k < std::min(activations, n.input_size()); ++k)
+    if (!n.input(k).empty() && !weights.count(n.input(k))) values.push_back(n.input(k));
+  if (n.output_size() > 0) {
+    std::string out = n.output(0);
+    const std::vector<Use> uses = uses_of(g, out);
+    if (uses.size() == 1 && uses[0].graph == &g && is_fused_activation(*uses[0].node))
+      out = uses[0].node->output(0);
+    values.push_back(out);
+  }
+  return values;
+}
+
+std::string scalar_bytes(float v) {
+  std::string s(4, '\0');
+  std::memcpy(s.data(), &v, 4);
+  return s;
+}
+
+// Where a value is defined: the graph, and the producing node's index (-1: a graph input or initializer).
+struct Definition {
+  onnx::GraphProto* graph = nullptr;
+  int node = -1;
+  int output = 0;
+};
+Definition find_definition(onnx::ModelProto& model, const std::string& value) {
+  Definition d;
+  for_each_graph(*model.mutable_graph(), [&](onnx::GraphProto& g) {
+    if (d.graph) return;
+    for (int i = 0; i < g.node_size(); ++i)
+      for (int o = 0; o < g.node(i).output_size(); ++o)
+        if (g.node(i).output(o) == value) {
+          d = {&g, i, o};
+          return;
+        }
+    for (const auto& in : g.input())
+      if (in.name() == value) d = {&g, -1, 0};
+    for (const auto& t : g.initializer())
+      if (t.name() == value) d = {&g, -1, 0};
+  });
+  return d;
+}
+
+}  // namespace
+
+void rename_reads(onnx::GraphProto& g, const std::string& from, const std::string& to) {
+  for (auto& node : *g.mutable_node()) {
+    for (auto& in : *node.mutable_input())
+      if (in == from) in = to;
+    for (auto& a : *node.mutable_attribute()) {
+      auto visit = [&](onnx::GraphProto& sub) {
+        for (const auto& i : sub.input())
+          if (i.name() == from) return;  // shadowed
+        rename_reads(sub, from, to);
+      };
+      if (a.has_g()) visit(*a.mutable_g());
+      for (auto& sg : *a.mutable_graphs()) visit(sg);
+    }
+  }
+}
+
+void plan_activations(RewriteContext& ctx) {
+  CalibrationFileInfo info;
+  const ObserverMap calibrated = read_calibration(ctx.options.calib_path, &info);
+  if (info.dynamic_activations)
+    throw Error(ctx.options.calib_path +
+                ": calibrated with a preset whose activations are quantized at run time (" + info.preset +
+                "); static QDQ needs a static preset (generic, ane, edgetpu, hexagon)");
+  const std::set<std::string> weights = weight_names(ctx.model);
+  std::set<std::string> wanted, missing;
+  for_each_graph(*ctx.model.mutable_graph(), [&](onnx::GraphProto& g) {
+    for (const auto& n : g.node())
+      if (is_target(n))
+        for (const auto& v : pair_values(g, n, weights)) (calibrated.count(v) ? wanted : missing).insert(v);
+  });
+  for (const auto& v : missing) ctx.report.kept_float.push_back(v + ": no calibration for this activation");
+  for (const auto& v : wanted) {
+    const StoredParams p = read_calibrated_params(ctx.options.calib_path, v);
+    if (p.params.scale.size() != 1 || p.params.spec.bits != 8 || p.params.spec.has_explicit_range()) {
+      ctx.report.kept_float.push_back(
+          v + ": calibrated per channel or below 8 bits; activations need 8-bit per tensor");
+      continue;
+    }
+    RewriteContext::ActParams a;
+    a.scale = p.params.scale[0];
+    a.zero_point = p.params.zero_point.empty() ? 0 : p.params.zero_point[0];
+    a.type = p.params.spec.is_signed ? kInt8 : kUint8;
+    ctx.activation_params[v] = a;
+  }
+}
+
+void insert_activation_qdq(RewriteContext& ctx) {
+  std::map<std::string, std::string> original;  // a graph input's dequantized name -> the input
+  for (const auto& [value, a] : ctx.activation_params) {
+    const Definition d = find_definition(ctx.model, value);
+    if (!d.graph) continue;
+    onnx::GraphProto& g = *d.graph;
+    const std::string scale = ctx.names.fresh(value + "_scale");
+    const std::string zero = ctx.names.fresh(value + "_zero_point");
+    const std::string codes = ctx.names.fresh(value + "_quantized");
+    *g.add_initializer() = make_tensor(scale, kFloat, {}, scalar_bytes(a.scale));
+    *g.add_initializer() = make_tensor(zero, a.type, {}, std::string(1, static_cast<char>(a.zero_point)));
+    std::string source = value, result = value;
+    if (d.node >= 0) {
+      // The producer writes a new name; the pair gives back the original, so every reader (graph outputs
+      // and subgraphs included) reads the quantized value without being touched.
+      source = ctx.names.fresh(value + "_float");
+      *g.mutable_node(d.node)->mutable_output(d.output) = source;
+    } else {
+      result = ctx.names.fresh(value + "_dequantized");
+      rename_reads(g, value, result);
+      original[result] = value;
+    }
+    *g.add_node() = make_node("QuantizeLinear", {source, scale, zero}, {codes},
+                              ctx.names.fresh(value + "_QuantizeLinear"));
+    *g.add_node() = make_node("DequantizeLinear", {codes, scale, zero}, {result},
+                              ctx.names.fresh(value + "_DequantizeLinear"));
+    ctx.report.activations.push_back(value);
+  }
+  // Int32 biases: bias / (input scale x weight scale), per output channel, zero point 0.
+  std::map<std::string, Weight> float_by_name;
+  for (const Weight& w : float_weights(ctx.model)) float_by_name.emplace(w.name, w);
+  for_each_graph(*ctx.model.mutable_graph(), [&](onnx::GraphProto& g) {
+    const int count = g.node_size();
+    for (int i = 0; i < count; ++i) {
+      const onnx::NodeProto n = g.node(i);
+      if ((n.op_type() != "Conv" && n.op_type() != "Gemm") || n.input_size() < 3 || n.input(2).empty())
+        continue;
+      // The activation input reads the DequantizeLinear's result now: find its pair by the original name.
+      std::string input = n.input(0);
+      if (original.count(input)) input = original[input];
+      const auto act = ctx.activation_params.find(input);
+      const auto wp = ctx.weight_params.find(n.input(1));
+      const auto bias = float_by_name.find(n.input(2));
+      if (act == ctx.activation_params.end() || wp == ctx.weight_params.end() || bias == float_by_name.end())
+        continue;
+      const Weight& b = bias->second;
+      if (uses_of(*b.graph, b.name).size() != 1) continue;
+      const std::vector<float> values = read_floats(*b.tensor, ctx.dir);
+      const QuantParams& w = wp->second;
+      if (w.spec.granularity == Granularity::kPerChannel && w.scale.size() != values.size()) continue;
+      std::vector<float> scales(values.size());
+      std::vector<std::int32_t> q(values.size());
+      for (std::size_t c = 0; c < values.size(); ++c) {
+        scales[c] = act->second.scale * (w.scale.size() == 1 ? w.scale[0] : w.scale[c]);
+        const double r = std::nearbyint(double{values[c]} / scales[c]);
+        q[c] = static_cast<std::int32_t>(std::clamp(r, -2147483648.0, 2147483647.0));
+      }
+      const std::vector<std::int64_t> shape = {static_cast<std::int64_t>(values.size())};
+      std::string qb(q.size() * 4, '\0'), sb(scales.size() * 4, '\0');
+      std::memcpy(qb.data(), q.data(), qb.size());
+      std::memcpy(sb.data(), scales.data(), sb.size());
+      onnx::TensorProto codes = make_tensor(ctx.names.fresh(b.name + "_quantized"), kInt32, shape, qb);
+      onnx::TensorProto scale = make_tensor(ctx.names.fresh(b.name + "_scale"), kFloat, shape, sb);
+      onnx::TensorProto zero =
+          make_tensor(ctx.names.fresh(b.name + "_zero_point"), kInt32, shape, std::string(qb.size(), '\0'));
+      onnx::NodeProto dq = make_node("DequantizeLinear", {codes.name(), scale.name(), zero.name()}, {b.name},
+                                     ctx.names.fresh(b.name + "_DequantizeLinear"));
+      set_int_attribute(dq, "axis", 0);
+      onnx::GraphProto& bg = *b.graph;
+      if (b.constant_node >= 0) {
+        *bg.mutable_node(b.constant_node) = std::move(dq);
+      } else {
+        *b.tensor = std::move(codes);
+        codes = onnx::TensorProto();
+        *bg.add_node() = std::move(dq);
+      }
+      if (codes.has_name()) *bg.add_initializer() = std::move(codes);
+      *bg.add_initializer() = std::move(scale);
+      *bg.add_initializer() = std::move(zero);
+      float_by_name.erase(bias);
+    }
+  });
+}
+
+}  // namespace qk::onnxfile

@@ -1,0 +1,117 @@
+// quantize_onnx: read and check the model, raise its opset where the QDQ form needs it, run the passes
+// (onnx_rewrite.hpp), put the nodes back in order, check the result as a reader would, write it.
+// Memory: the parsed model (about the file's size) plus one weight at a time as float, codes and
+// dequantized copy; the output is serialized straight to its file.
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include "onnx_opset.hpp"
+#include "onnx_rewrite.hpp"
+#include "quantkit/core/error.hpp"
+#include "quantkit/files/plan_file.hpp"
+#include "quantkit/io/atomic_file.hpp"
+#include "quantkit/mixed/plan.hpp"
+
+namespace qk {
+
+bool is_onnx_path(const std::string& path) { return path.size() > 5 && path.ends_with(".onnx"); }
+
+namespace {
+
+std::uint64_t file_size(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+}
+
+// Bytes of the model's external data files (each counted once).
+std::uint64_t external_files_size(const onnx::ModelProto& model, const std::string& dir) {
+  std::set<std::string> files;
+  auto visit = [&](const onnx::GraphProto& g, auto&& self) -> void {
+    for (const auto& t : g.initializer())
+      if (onnxfile::is_external(t))
+        for (const auto& kv : t.external_data())
+          if (kv.key() == "location") files.insert(kv.value());
+    for (const auto& n : g.node())
+      for (const auto& a : n.attribute()) {
+        if (a.has_g()) self(a.g(), self);
+        for (const auto& sg : a.graphs()) self(sg, self);
+      }
+  };
+  visit(model.graph(), visit);
+  std::uint64_t total = 0;
+  for (const auto& f : files) total += file_size(dir.empty() ? f : dir + "/" + f);
+  return total;
+}
+
+std::map<std::string, onnxfile::WeightChoice> read_onnx_plan(const std::string& path) {
+  std::map<std::string, onnxfile::WeightChoice> out;
+  if (path.empty()) return out;
+  const Plan plan = read_plan(path);
+  for (const auto& layer : plan.layers) {
+    onnxfile::WeightChoice c;
+    c.bits = layer.format.is_integer() ? layer.format.bits() : 0;
+    c.group_size = layer.format.group_size;
+    out[layer.name] = c;
+  }
+  return out;
+}
+
+}  // namespace
+
+OnnxQuantReport quantize_onnx(const std::string& input, const std::string& output,
+                              const OnnxQuantOptions& options) {
+  io::check_output_differs(output, {input});
+  if (options.mode == OnnxQuantMode::kStatic && options.calib_path.empty())
+    throw Error("static activation quantization needs a calibration file");
+  options.weight_spec.validate();
+  OnnxQuantReport report;
+  report.input = input;
+  report.output = output;
+  onnxfile::LoadedModel loaded = onnxfile::load_model(input);
+  report.input_bytes = loaded.file_bytes + external_files_size(loaded.model, loaded.dir);
+  report.opset_before = onnxfile::default_opset(loaded.model);
+
+  onnxfile::RewriteContext ctx{loaded.model, loaded.dir, onnxfile::NameSet(loaded.model),
+                               options,      report,     read_onnx_plan(options.plan_path),
+                               {},           {}};
+  // Per-axis DequantizeLinear is opset 13; int4 and block_size are opset 21.
+  bool blocked = options.weight_spec.bits == 4 && options.weight_spec.granularity == Granularity::kPerGroup;
+  for (const auto& [name, c] : ctx.plan) blocked = blocked || (c.bits == 4 && c.group_size > 0);
+  const std::int64_t needed = blocked ? 21 : 13;
+  if (report.opset_before < needed) {
+    try {
+      const onnxfile::OpsetUpgrade up = onnxfile::upgrade_opset(
+          loaded.model, needed, [&](const std::string& b) { return ctx.names.fresh(b); });
+      report.converted_ops = up.converted;
+    } catch (const Error& e) {
+      throw Error(input + ": " + e.what());
+    }
+  }
+  report.opset_after = onnxfile::default_opset(loaded.model);
+
+  try {
+    if (options.mode == OnnxQuantMode::kDynamic) onnxfile::quantize_dynamic_matmuls(ctx);
+    if (options.mode == OnnxQuantMode::kStatic) onnxfile::plan_activations(ctx);
+    onnxfile::quantize_weights(ctx);
+    if (options.mode == OnnxQuantMode::kStatic) onnxfile::insert_activation_qdq(ctx);
+    onnxfile::sort_topologically(*loaded.model.mutable_graph());
+  } catch (const Error& e) {
+    throw Error(input + ": " + e.what());
+  }
+  if (!loaded.model.has_producer_name() || loaded.model.producer_name().empty())
+    loaded.model.set_producer_name("quantkit");
+  // What a reader checks, checked before anything is written (a defect here must not reach a file).
+  onnxfile::validate_model(loaded.model, loaded.dir, output + " (as written)");
+
+  onnxfile::SaveOptions save;
+  save.external = options.external == OnnxQuantOptions::External::kAlways  ? onnxfile::ExternalData::kAlways
+                  : options.external == OnnxQuantOptions::External::kNever ? onnxfile::ExternalData::kNever
+                                                                           : onnxfile::ExternalData::kAuto;
+  report.output_bytes = onnxfile::save_model(loaded.model, output, loaded.dir, save);
+  report.external_data = file_size(output + ".data") > 0 && save.external != onnxfile::ExternalData::kNever &&
+                         report.output_bytes > file_size(output);
+  return report;
+}
+
+}  // namespace qk

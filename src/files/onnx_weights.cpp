@@ -1,0 +1,284 @@
+// The weight pass of quantize_onnx: each eligible float weight becomes integer codes plus a
+// DequantizeLinear that yields the original name, so every reader of the weight is left as it was.
+// The codes are computed by quantkit's own rules (core/quantize.hpp) on the same spec as `qtool quantize
+// W.npy`, so a weight's scales here equal the .npy path's for the same tensor and axis.
+#include <fnmatch.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "onnx_rewrite.hpp"
+#include "quantkit/core/error.hpp"
+#include "quantkit/core/tensor_view.hpp"
+
+namespace qk::onnxfile {
+
+namespace {
+
+bool default_domain(const onnx::NodeProto& node) {
+  return node.domain().empty() || node.domain() == "ai.onnx";
+}
+
+double sqnr_db(const std::vector<float>& x, const std::vector<float>& y) {
+  double signal = 0, noise = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    signal += double{x[i]} * x[i];
+    noise += (double{x[i]} - y[i]) * (double{x[i]} - y[i]);
+  }
+  if (noise == 0) return std::numeric_limits<double>::infinity();
+  return 10 * std::log10(signal / noise);
+}
+
+template <class T>
+std::string bytes_of(const std::vector<T>& v) {
+  std::string s(v.size() * sizeof(T), '\0');
+  if (!v.empty()) std::memcpy(s.data(), v.data(), s.size());
+  return s;
+}
+
+// Turns the weight's tensor (or Constant node) into the codes initializer `codes` and adds
+// DequantizeLinear(codes, scale, zero_point) -> weight name to its graph. Reads nothing from the weight:
+// the caller has its values already.
+void replace_weight(RewriteContext& ctx, const Weight& w, onnx::TensorProto codes, onnx::TensorProto scale,
+                    std::optional<onnx::TensorProto> zero_point, std::optional<int> axis,
+                    std::int64_t block_size) {
+  onnx::GraphProto& g = *w.graph;
+  std::vector<std::string> inputs = {codes.name(), scale.name()};
+  if (zero_point) inputs.push_back(zero_point->name());
+  onnx::NodeProto dq =
+      make_node("DequantizeLinear", inputs, {w.name}, ctx.names.fresh(w.name + "_DequantizeLinear"));
+  if (axis) set_int_attribute(dq, "axis", *axis);
+  if (block_size > 0) set_int_attribute(dq, "block_size", block_size);
+  if (w.constant_node >= 0) {
+    *g.add_initializer() = std::move(codes);
+    *g.mutable_node(w.constant_node) = std::move(dq);
+  } else {
+    // The weight's own TensorProto becomes the codes: nothing else in the graph moves.
+    *w.tensor = std::move(codes);
+    *g.add_node() = std::move(dq);
+    // An IR < 4 model lists initializers among the graph inputs too; the codes are not an input.
+    auto* in = g.mutable_input();
+    for (int i = 0; i < in->size(); ++i)
+      if (in->Get(i).name() == w.name) {
+        in->DeleteSubrange(i, 1);
+        break;
+      }
+  }
+  *g.add_initializer() = std::move(scale);
+  if (zero_point) *g.add_initializer() = std::move(*zero_point);
+}
+
+struct Quantized {
+  QuantParams params;
+  std::vector<float> dequantized;
+};
+
+// Per-channel (or per-tensor) codes of x in `Q` (int8 or uint8), by quantkit's observer and rounding.
+template <class Q>
+Quantized quantize_codes(const std::vector<float>& x, const Shape& shape, const QuantSpec& spec,
+                         std::vector<Q>& codes) {
+  Quantized out;
+  const TensorView<const float> view(x.data(), shape);
+  out.params = choose_qparams<float>(view, spec);
+  codes.resize(x.size());
+  quantize<float, Q>(view, out.params, std::span<Q>(codes));
+  out.dequantized.resize(x.size());
+  dequantize<Q, float>(TensorView<const Q>(codes.data(), shape), out.params,
+                       std::span<float>(out.dequantized));
+  return out;
+}
+
+}  // namespace
+
+bool is_weight_input(const onnx::NodeProto& node, int index) {
+  if (!default_domain(node)) return false;
+  const std::string& op = node.op_type();
+  if (op == "Conv" || op == "ConvTranspose" || op == "Gemm" || op == "MatMul") return index == 1;
+  if (op == "LSTM" || op == "GRU" || op == "RNN") return index == 1 || index == 2;
+  return false;
+}
+
+int output_channel_axis(const onnx::NodeProto& node, int index, int rank) {
+  const std::string& op = node.op_type();
+  if (op == "ConvTranspose") return 1;                                // [C_in, C_out / group, k...]
+  if (op == "Gemm") return int_attribute(node, "transB", 0) ? 0 : 1;  // B is [K, N], or [N, K] transposed
+  if (op == "MatMul") return rank - 1;                                // [..., K, N]
+  if (op == "LSTM" || op == "GRU" || op == "RNN") return 1;           // [directions, gates * hidden, input]
+  (void)index;
+  return 0;  // Conv: [C_out, C_in / group, k...]
+}
+
+onnx::NodeProto make_node(const std::string& op, std::vector<std::string> inputs,
+                          std::vector<std::string> outputs, const std::string& name) {
+  onnx::NodeProto n;
+  n.set_op_type(op);
+  n.set_name(name);
+  for (auto& i : inputs) n.add_input(std::move(i));
+  for (auto& o : outputs) n.add_output(std::move(o));
+  return n;
+}
+
+void set_int_attribute(onnx::NodeProto& node, const std::string& name, std::int64_t value) {
+  auto* a = node.add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(value);
+}
+
+bool glob_list_match(const std::vector<std::string>& patterns, const std::string& name) {
+  for (const auto& p : patterns)
+    if (::fnmatch(p.c_str(), name.c_str(), 0) == 0) return true;
+  return false;
+}
+
+void quantize_weights(RewriteContext& ctx) {
+  const OnnxQuantOptions& opt = ctx.options;
+  for (const Weight& w : float_weights(ctx.model)) {
+    const Shape shape = dims(*w.tensor);
+    const std::int64_t n = numel(*w.tensor);
+    auto keep = [&](const std::string& why) { ctx.report.kept_float.push_back(w.name + ": " + why); };
+    const WeightUse use = weight_use(*w.graph, w.name);
+    if (use.compute.empty()) {
+      if (uses_of(*w.graph, w.name).empty()) continue;  // a graph output or an unused constant
+      keep("only moved, never computed with");
+      continue;
+    }
+    std::string other;
+    for (const Use& u : use.compute)
+      if (!is_weight_input(*u.node, u.input)) other = u.node->op_type();
+    if (!other.empty()) {
+      // Biases, norm parameters, shape constants: only report the sizeable ones.
+      if (n >= opt.min_elements) keep("read by " + other);
+      continue;
+    }
+    if (shape.size() < 2) continue;
+    if (n < opt.min_elements) {
+      keep("small (" + std::to_string(n) + " values)");
+      continue;
+    }
+    if ((!opt.include.empty() && !glob_list_match(opt.include, w.name)) ||
+        glob_list_match(opt.exclude, w.name)) {
+      keep("left out by include/exclude");
+      continue;
+    }
+    WeightChoice choice{opt.weight_spec.bits, opt.weight_spec.granularity == Granularity::kPerGroup
+                                                  ? opt.weight_spec.group_size
+                                                  : 0};
+    if (!ctx.plan.empty()) {
+      const auto it = ctx.plan.find(w.name);
+      if (it == ctx.plan.end()) {
+        keep("not in the plan");
+        continue;
+      }
+      choice = it->second;
+      if (choice.bits == 0) {
+        keep("float in the plan");
+        continue;
+      }
+    }
+    const auto& first = *use.compute.front().node;
+    int axis = output_channel_axis(first, use.compute.front().input, static_cast<int>(shape.size()));
+    bool all_matmul = true;
+    for (const Use& u : use.compute) {
+      if (output_channel_axis(*u.node, u.input, static_cast<int>(shape.size())) != axis) axis = 0;
+      all_matmul = all_matmul && u.node->op_type() == "MatMul";
+    }
+    // Through a layout op the consumer's axes are not the tensor's: take axis 0, the output channels in
+    // PyTorch's layout (any axis gives exact dequantization; this one gives the best scales for exports).
+    if (!use.direct) axis = 0;
+    const std::vector<float> x = read_floats(*w.tensor, ctx.dir);
+    OnnxWeightReport rep;
+    rep.name = w.name;
+    rep.graph = w.graph_path;
+    rep.op = first.op_type();
+    rep.shape = shape;
+    rep.bytes_before = raw_bytes(w.tensor->data_type(), n);
+    const bool blocked = choice.bits == 4 && choice.group_size > 0 && all_matmul && use.direct &&
+                         shape.size() == 2 && shape[0] % choice.group_size == 0;
+    if (choice.bits < 8 && !blocked) {
+      // ONNX has no int2..int7 and int4 per channel only at opset 21: keep such weights at 8 bits.
+      keep("kept at 8 bits: " + std::to_string(choice.bits) +
+           "-bit blocks are for 2-D MatMul weights whose rows divide by the group");
+      choice = {8, 0};
+    }
+    if (blocked) {
+      // Blocks run along K (axis 0 of B [K, N]), the reduction axis, as DequantizeLinear-21's block_size
+      // and ONNX Runtime's MatMulNBits expect. quantkit groups consecutive elements of the last axis, so
+      // quantize B^T [N, K] and transpose codes and scales back.
+      const std::int64_t K = shape[0], N = shape[1], G = choice.group_size, blocks = K / G;
+      std::vector<float> xt(x.size());
+      for (std::int64_t k = 0; k < K; ++k)
+        for (std::int64_t j = 0; j < N; ++j) xt[j * K + k] = x[k * N + j];
+      QuantSpec spec = opt.weight_spec;
+      spec.bits = 4;
+      spec.is_signed = true;
+      spec.scheme = Scheme::kSymmetric;
+      spec.granularity = Granularity::kPerGroup;
+      spec.group_size = G;
+      std::vector<std::int8_t> qt;
+      const Quantized qz = quantize_codes<std::int8_t>(xt, {N, K}, spec, qt);
+      std::string packed((static_cast<std::size_t>(K * N) + 1) / 2, '\0');
+      std::vector<float> deq(x.size());
+      for (std::int64_t k = 0; k < K; ++k)
+        for (std::int64_t j = 0; j < N; ++j) {
+          const std::int64_t flat = k * N + j;
+          const auto nib = static_cast<std::uint8_t>(qt[static_cast<std::size_t>(j * K + k)] & 0x0f);
+          packed[static_cast<std::size_t>(flat / 2)] |= static_cast<char>(flat % 2 ? nib << 4 : nib);
+          deq[static_cast<std::size_t>(flat)] = qz.dequantized[static_cast<std::size_t>(j * K + k)];
+        }
+      std::vector<float> scales(static_cast<std::size_t>(blocks * N));
+      for (std::int64_t b = 0; b < blocks; ++b)
+        for (std::int64_t j = 0; j < N; ++j) scales[b * N + j] = qz.params.scale[j * blocks + b];
+      rep.bits = 4;
+      rep.granularity = "blocked (" + std::to_string(G) + " along axis 0)";
+      rep.sqnr_db = sqnr_db(x, deq);
+      onnx::TensorProto codes = make_tensor(ctx.names.fresh(w.name + "_quantized"), kInt4, shape, packed);
+      onnx::TensorProto scale =
+          make_tensor(ctx.names.fresh(w.name + "_scale"), kFloat, {blocks, N}, bytes_of(scales));
+      rep.bytes_after = packed.size() + scales.size() * 4;
+      replace_weight(ctx, w, std::move(codes), std::move(scale), std::nullopt, 0, G);
+      ctx.report.weights.push_back(std::move(rep));
+      continue;
+    }
+    QuantSpec spec = opt.weight_spec;
+    spec.bits = choice.bits;
+    spec.group_size = 0;
+    if (spec.granularity == Granularity::kPerGroup) spec.granularity = Granularity::kPerChannel;
+    spec.axis = axis;
+    const bool per_channel = spec.granularity == Granularity::kPerChannel;
+    Quantized qz;
+    std::string code_bytes;
+    if (spec.is_signed) {
+      std::vector<std::int8_t> q;
+      qz = quantize_codes<std::int8_t>(x, shape, spec, q);
+      code_bytes = bytes_of(q);
+    } else {
+      std::vector<std::uint8_t> q;
+      qz = quantize_codes<std::uint8_t>(x, shape, spec, q);
+      code_bytes = bytes_of(q);
+    }
+    const std::int32_t code_type = spec.is_signed ? kInt8 : kUint8;
+    const std::vector<std::int64_t> slot_shape =
+        per_channel ? std::vector<std::int64_t>{shape[static_cast<std::size_t>(axis)]}
+                    : std::vector<std::int64_t>{};
+    std::string zp_bytes;
+    for (std::int32_t z : qz.params.zero_point) zp_bytes.push_back(static_cast<char>(z));
+    rep.bits = choice.bits;
+    rep.granularity = per_channel ? "per-channel (axis " + std::to_string(axis) + ")" : "per-tensor";
+    rep.sqnr_db = sqnr_db(x, qz.dequantized);
+    rep.bytes_after = code_bytes.size() + qz.params.scale.size() * 5;
+    onnx::TensorProto codes =
+        make_tensor(ctx.names.fresh(w.name + "_quantized"), code_type, shape, code_bytes);
+    onnx::TensorProto scale =
+        make_tensor(ctx.names.fresh(w.name + "_scale"), kFloat, slot_shape, bytes_of(qz.params.scale));
+    onnx::TensorProto zero =
+        make_tensor(ctx.names.fresh(w.name + "_zero_point"), code_type, slot_shape, zp_bytes);
+    ctx.weight_params[w.name] = qz.params;
+    replace_weight(ctx, w, std::move(codes), std::move(scale), std::move(zero),
+                   per_channel ? std::optional<int>(axis) : std::nullopt, 0);
+    ctx.report.weights.push_back(std::move(rep));
+  }
+}
+
+}  // namespace qk::onnxfile
