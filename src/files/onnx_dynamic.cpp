@@ -68,6 +68,7 @@ void quantize_dynamic_matmuls(RewriteContext& ctx) {
       *w.tensor = make_tensor(codes, kInt8, shape, code_bytes);
     }
     *wg.add_initializer() = make_tensor(scale, kFloat, {N}, scale_bytes);
+    ctx.created.insert(scale);
     *wg.add_initializer() = make_tensor(zero, kInt8, {N}, std::string(static_cast<std::size_t>(N), '\0'));
 
     for (const Use& u : use.compute) {

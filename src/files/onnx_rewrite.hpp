@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 
 #include "onnx_model.hpp"
@@ -24,6 +25,7 @@ struct RewriteContext {
   const OnnxQuantOptions& options;
   OnnxQuantReport& report;
   std::map<std::string, WeightChoice> plan;  // by weight name, from options.plan_path
+  std::set<std::string> created;  // float tensors a pass added (scales): never weights themselves
   // Filled by the weight pass: original weight name -> its per-channel parameters (axis in spec.axis).
   std::map<std::string, QuantParams> weight_params;
   // Filled by the activation pass: value name -> its (scale, zero point, storage type).

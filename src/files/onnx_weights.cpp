@@ -135,6 +135,7 @@ bool glob_list_match(const std::vector<std::string>& patterns, const std::string
 void quantize_weights(RewriteContext& ctx) {
   const OnnxQuantOptions& opt = ctx.options;
   for (const Weight& w : float_weights(ctx.model)) {
+    if (ctx.created.count(w.name)) continue;
     const Shape shape = dims(*w.tensor);
     const std::int64_t n = numel(*w.tensor);
     auto keep = [&](const std::string& why) { ctx.report.kept_float.push_back(w.name + ": " + why); };
