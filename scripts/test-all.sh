@@ -2,7 +2,7 @@
 # The whole test suite, as CI runs it: a release build and ctest (the dispatched SIMD path, the "large"
 # label included), then the scalar path with QK_ISA=scalar; then one clang build under AddressSanitizer +
 # UndefinedBehaviorSanitizer whose library is also instrumented for libFuzzer: a bounded fuzz run over
-# every file reader (.npy, .npz, quantized files, safetensors, GGUF), then the suite and the examples'
+# every file reader (.npy, .npz, quantized files, safetensors, GGUF, row stores, ONNX), then the suite and the examples'
 # quick runs; then the threaded code (the embedding cache, the GEMMs, parallel_for) under ThreadSanitizer.
 # After each ctest run, the skipped tests are listed with their reasons. Run from anywhere; builds go to
 # build/, build-asan/ and build-tsan/.
@@ -33,7 +33,7 @@ CC=clang CXX=clang++ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo 
   -DQK_SANITIZE=fuzzer-no-link,address,undefined -DQK_BUILD_FUZZ=ON \
   -DQK_BUILD_BENCH=OFF -DQK_BUILD_EXAMPLES=ON -DQK_INSTALL=OFF >/dev/null
 cmake --build build-asan -j"$jobs"
-for target in npy npz qfile safetensors gguf rowstore; do
+for target in npy npz qfile safetensors gguf rowstore onnx; do
   step "fuzz: fuzz_$target for ${fuzz_seconds}s"
   corpus=build-asan/corpus-$target
   mkdir -p "$corpus"

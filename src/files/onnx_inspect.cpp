@@ -206,4 +206,23 @@ OnnxInspectReport inspect_onnx(const std::string& path, const std::string& refer
   return r;
 }
 
+std::vector<std::pair<std::string, std::vector<std::int64_t>>> onnx_weight_shapes(const std::string& path) {
+  std::vector<std::pair<std::string, std::vector<std::int64_t>>> out;
+  for (const auto& i : inspect_onnx(path).initializers)
+    if (i.would_quantize) out.emplace_back(i.name, i.shape);
+  if (out.empty()) throw Error(path + ": no float weight of a Conv, Gemm, MatMul or recurrent op to plan for");
+  return out;
+}
+
+std::vector<float> read_onnx_weight(const std::string& path, const std::string& name,
+                                    std::vector<std::int64_t>* shape) {
+  LoadedModel m = load_model(path);
+  for (const Weight& w : float_weights(m.model))
+    if (w.name == name) {
+      if (shape) *shape = dims(*w.tensor);
+      return read_floats(*w.tensor, m.dir);
+    }
+  throw Error(path + ": no float weight named '" + name + "'");
+}
+
 }  // namespace qk

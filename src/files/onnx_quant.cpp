@@ -75,21 +75,19 @@ OnnxQuantReport quantize_onnx(const std::string& input, const std::string& outpu
   onnxfile::RewriteContext ctx{loaded.model, loaded.dir, onnxfile::NameSet(loaded.model),
                                options,      report,     read_onnx_plan(options.plan_path),
                                {},           {}};
-  // Per-axis DequantizeLinear is opset 13; int4 and block_size are opset 21.
-  bool blocked = options.weight_spec.bits == 4 && options.weight_spec.granularity == Granularity::kPerGroup;
-  for (const auto& [name, c] : ctx.plan) blocked = blocked || (c.bits == 4 && c.group_size > 0);
-  const std::int64_t needed = blocked ? 21 : 13;
-  if (report.opset_before < needed) {
+  // Per-axis DequantizeLinear is opset 13; int4 and block_size are opset 21, raised to only when a weight
+  // was written blocked (the passes' nodes mean the same at 13 and 21).
+  auto raise = [&](std::int64_t needed) {
+    if (onnxfile::default_opset(loaded.model) >= needed) return;
     try {
-      const onnxfile::OpsetUpgrade up = onnxfile::upgrade_opset(
-          loaded.model, needed, [&](const std::string& b) { return ctx.names.fresh(b); });
-      report.converted_ops = up.converted;
+      const onnxfile::OpsetUpgrade up =
+          onnxfile::upgrade_opset(loaded.model, needed, [&](const std::string& b) { return ctx.names.fresh(b); });
+      report.converted_ops.insert(report.converted_ops.end(), up.converted.begin(), up.converted.end());
     } catch (const Error& e) {
       throw Error(input + ": " + e.what());
     }
-  }
-  report.opset_after = onnxfile::default_opset(loaded.model);
-
+  };
+  raise(13);
   try {
     if (options.mode == OnnxQuantMode::kDynamic) onnxfile::quantize_dynamic_matmuls(ctx);
     if (options.mode == OnnxQuantMode::kStatic) onnxfile::plan_activations(ctx);
@@ -99,6 +97,10 @@ OnnxQuantReport quantize_onnx(const std::string& input, const std::string& outpu
   } catch (const Error& e) {
     throw Error(input + ": " + e.what());
   }
+  const bool blocked = std::any_of(report.weights.begin(), report.weights.end(),
+                                   [](const OnnxWeightReport& w) { return w.bits == 4; });
+  if (blocked) raise(21);
+  report.opset_after = onnxfile::default_opset(loaded.model);
   if (!loaded.model.has_producer_name() || loaded.model.producer_name().empty())
     loaded.model.set_producer_name("quantkit");
   // What a reader checks, checked before anything is written (a defect here must not reach a file).

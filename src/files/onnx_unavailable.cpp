@@ -17,5 +17,11 @@ OnnxQuantReport quantize_onnx(const std::string& input, const std::string&, cons
   unavailable(input);
 }
 OnnxInspectReport inspect_onnx(const std::string& path, const std::string&) { unavailable(path); }
+std::vector<std::pair<std::string, std::vector<std::int64_t>>> onnx_weight_shapes(const std::string& path) {
+  unavailable(path);
+}
+std::vector<float> read_onnx_weight(const std::string& path, const std::string&, std::vector<std::int64_t>*) {
+  unavailable(path);
+}
 
 }  // namespace qk

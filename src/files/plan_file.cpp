@@ -12,6 +12,7 @@
 #include "quantkit/files/manifest.hpp"
 #include "quantkit/files/npy_header.hpp"
 #include "quantkit/files/quantize_file.hpp"
+#include "quantkit/files/onnx_quant.hpp"
 #include "quantkit/files/safetensors_quant.hpp"
 #include "quantkit/files/tensor_input.hpp"
 #include "quantkit/io/atomic_file.hpp"
@@ -201,8 +202,14 @@ std::vector<ManifestLayer> model_layers(const std::string& model) {
 
 std::vector<ManifestLayer> layers_from_inputs(const std::vector<std::string>& inputs) {
   if (inputs.empty())
-    throw Error("no input: give a manifest.json (or its folder), .npy files or a safetensors model");
+    throw Error("no input: give a manifest.json (or its folder), .npy files, a safetensors model or an ONNX model");
   if (inputs.size() == 1 && is_safetensors_path(inputs[0])) return model_layers(inputs[0]);
+  if (inputs.size() == 1 && is_onnx_path(inputs[0])) {
+    // The weights quantize_onnx would quantize, read as MODEL.onnx:NAME; the plan applies by their names.
+    std::vector<ManifestLayer> layers;
+    for (auto& [name, shape] : onnx_weight_shapes(inputs[0])) layers.push_back({name, inputs[0] + ":" + name, shape, {}});
+    return layers;
+  }
   if (inputs.size() == 1 && (fs::is_directory(inputs[0]) || fs::path(inputs[0]).extension() == ".json"))
     return read_manifest(inputs[0]);
   std::vector<ManifestLayer> layers;

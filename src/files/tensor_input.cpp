@@ -1,4 +1,4 @@
-// FILE.npy, ARCHIVE.npz:KEY or MODEL.safetensors:NAME (files/tensor_input.hpp).
+// FILE.npy, ARCHIVE.npz:KEY, MODEL.safetensors:NAME or MODEL.onnx:NAME (files/tensor_input.hpp).
 #include "quantkit/files/tensor_input.hpp"
 
 #include <cstring>
@@ -6,6 +6,7 @@
 #include "quantkit/core/error.hpp"
 #include "quantkit/files/npy_header.hpp"
 #include "quantkit/io/npz.hpp"
+#include "quantkit/files/onnx_quant.hpp"
 #include "quantkit/io/safetensors_checkpoint.hpp"
 
 namespace qk {
@@ -29,7 +30,7 @@ std::optional<NpzMemberName> parse_npz_member(const std::string& input) {
 }
 
 std::optional<ModelMemberName> parse_model_member(const std::string& input) {
-  for (const char* suffix : {".safetensors.index.json:", ".safetensors:"}) {
+  for (const char* suffix : {".safetensors.index.json:", ".safetensors:", ".onnx:"}) {
     const auto at = input.find(suffix);
     if (at == std::string::npos) continue;
     const std::size_t split = at + std::strlen(suffix) - 1;
@@ -46,6 +47,13 @@ std::string tensor_input_path(const std::string& input) {
 }
 
 io::NpyArray read_tensor_input(const std::string& input) {
+  if (const auto m = parse_model_member(input); m && is_onnx_path(m->model)) {
+    Shape shape;
+    const std::vector<float> values = read_onnx_weight(m->model, m->tensor, &shape);
+    std::vector<std::byte> bytes(values.size() * sizeof(float));
+    std::memcpy(bytes.data(), values.data(), bytes.size());
+    return io::make_npy(input, io::DType::kFloat32, shape, std::move(bytes));
+  }
   if (const auto m = parse_model_member(input)) {
     const io::SafetensorsCheckpoint model = io::SafetensorsCheckpoint::open(m->model);
     const io::StTensor& t = find_model_tensor(model, *m);
@@ -61,6 +69,7 @@ io::NpyArray read_tensor_input(const std::string& input) {
 }
 
 Shape tensor_input_shape(const std::string& input) {
+  if (const auto m = parse_model_member(input); m && is_onnx_path(m->model)) return read_tensor_input(input).shape();
   if (const auto m = parse_model_member(input))
     return find_model_tensor(io::SafetensorsCheckpoint::open(m->model), *m).shape;
   if (parse_npz_member(input)) return read_tensor_input(input).shape();

@@ -1,4 +1,4 @@
-// qtool mixed (MANIFEST.json | DIR | LAYER.npy... | MODEL.safetensors) (--budget-bits B | --budget-bytes N |
+// qtool mixed (MANIFEST.json | DIR | LAYER.npy... | MODEL.safetensors | MODEL.onnx) (--budget-bits B | --budget-bytes N |
 // --max-error E)
 //       [--candidates LIST] [--pin PATTERN=FORMAT]... [--acts LAYER=X.npy]... [--error MEASURE]
 //       -o plan.json [--out-dir DIR] [--dry-run]
@@ -156,7 +156,8 @@ Handler add_mixed(CLI::App& app, Output& out) {
   cmd->add_option(
          "inputs", args->inputs,
          "manifest.json (or its folder), a folder of .npy files (layer = file stem), LAYER.npy files, or a "
-         "safetensors model (layer = tensor: its floating tensors of rank >= 2)")
+         "safetensors model (layer = tensor: its floating tensors of rank >= 2), or an ONNX model (layer = a weight "
+         "qtool quantize MODEL.onnx would quantize)")
       ->required();
   cmd->add_option("--budget-bits", args->budget_bits,
                   "Average nominal bits per weight (weight-weighted; a group format counts its scales, e.g. "

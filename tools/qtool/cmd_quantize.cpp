@@ -1,7 +1,8 @@
 // qtool quantize IN.npy -o OUT.npz [spec options] [--format int|fp8-e4m3|fp8-e5m2|nf4]
 // qtool quantize IN.gguf|IN.safetensors -o OUT.gguf --type T [--tensor-type GLOB=T]... [--meta K=V]...
-// qtool quantize MODEL.onnx -o OUT.onnx [--calib calib.json | --dynamic] [--bits 4 --group-size G]
-// (onnx_quant.cpp) qtool quantize --plan plan.json --out-dir DIR   (a mixed-precision plan from qtool mixed)
+// qtool quantize MODEL.onnx -o OUT.onnx [--calib calib.json | --dynamic] [--bits 4 --group-size G] [--plan P]
+//                (onnx_quant.cpp)
+// qtool quantize --plan plan.json --out-dir DIR   (a mixed-precision plan from qtool mixed)
 // qtool quantize W.npy -o OUT.npz --method rtn|importance|awq|gptq|smoothquant --acts X.npy... [--bits B]
 //                [--group-size G] [--damp D] [--act-order] [--alpha A]
 #include <fmt/format.h>

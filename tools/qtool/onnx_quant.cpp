@@ -7,6 +7,7 @@
 
 #include <cmath>
 
+#include "quantkit/files/calibration_file.hpp"
 #include "quantkit/files/onnx_quant.hpp"
 
 namespace qtool {
@@ -50,10 +51,20 @@ int run_onnx_quant(const FileQuantArgs& args, const OnnxArgs& onnx, const std::s
     throw UsageError("--scale and --zero-point are for one tensor");
   if (!args.tensor.empty()) throw UsageError("--tensor is for one .npy; --calib covers the model's values");
   if (onnx.dynamic && !args.calib.empty()) throw UsageError("--dynamic and --calib: choose one");
+  if (!plan.empty() && (args.spec.any_spec_flag() || !args.include.empty() || !args.exclude.empty()))
+    throw UsageError("--plan gives every weight its format: no spec flags, --include or --exclude");
   qk::OnnxQuantOptions o;
   o.mode = onnx.dynamic ? qk::OnnxQuantMode::kDynamic
                         : (args.calib.empty() ? qk::OnnxQuantMode::kWeightOnly : qk::OnnxQuantMode::kStatic);
-  o.weight_spec = args.spec.to_options(2).spec;
+  // A calibration made with a preset brings the preset's weights too (hexagon: uint8 affine), unless the
+  // command line says otherwise.
+  SpecOptions spec = args.spec;
+  if (!args.calib.empty() && spec.preset.empty() && !spec.any_integer_flag()) {
+    qk::CalibrationFileInfo info;
+    qk::read_calibration(args.calib, &info);
+    spec.preset = info.preset;
+  }
+  o.weight_spec = spec.to_options(2).spec;
   if (!args.spec.per_tensor && !args.spec.group_size)
     o.weight_spec.granularity = qk::Granularity::kPerChannel;
   o.calib_path = args.calib;

@@ -102,4 +102,12 @@ struct OnnxInspectReport {
 };
 OnnxInspectReport inspect_onnx(const std::string& path, const std::string& reference = "");
 
+// The weights quantize_onnx would quantize with its default options, by name with their shapes: the layers
+// of `qtool mixed MODEL.onnx`, whose plan `--plan` then applies by the same names.
+std::vector<std::pair<std::string, std::vector<std::int64_t>>> onnx_weight_shapes(const std::string& path);
+// One float weight (initializer or Constant, any subgraph) as float32; throws naming the model and the
+// weight when there is no float weight of that name.
+std::vector<float> read_onnx_weight(const std::string& path, const std::string& name,
+                                    std::vector<std::int64_t>* shape = nullptr);
+
 }  // namespace qk

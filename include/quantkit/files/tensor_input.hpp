@@ -1,7 +1,8 @@
 // One tensor named on a command line or by a caller: FILE.npy, ARCHIVE.npz:KEY for one member of an .npz
 // (a checkpoint saved with numpy.savez), as `qtool quantize`, `fake-quant` and `calibrate` take them, or
 // MODEL.safetensors:NAME (MODEL.safetensors.index.json:NAME for a sharded one) for one floating tensor of
-// a safetensors model, as a mixed-precision plan names the tensors of a model.
+// a safetensors model, or MODEL.onnx:NAME for one float weight of an ONNX model, as a mixed-precision plan
+// names the tensors of a model.
 #pragma once
 
 #include <optional>
@@ -21,10 +22,11 @@ struct NpzMemberName {
 std::optional<NpzMemberName> parse_npz_member(const std::string& input);
 
 struct ModelMemberName {
-  std::string model;   // the .safetensors file or the index
+  std::string model;   // the .safetensors file, the index or the .onnx model
   std::string tensor;  // the tensor's name (which may itself hold ':')
 };
-// MODEL.safetensors:NAME or MODEL.safetensors.index.json:NAME, split after the model's suffix; nullopt for
+// MODEL.safetensors:NAME, MODEL.safetensors.index.json:NAME or MODEL.onnx:NAME, split after the model's
+// suffix; nullopt for
 // anything else.
 std::optional<ModelMemberName> parse_model_member(const std::string& input);
 
