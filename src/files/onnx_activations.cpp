@@ -136,6 +136,27 @@ void plan_activations(RewriteContext& ctx) {
     a.type = p.params.spec.is_signed ? kInt8 : kUint8;
     ctx.activation_params[v] = a;
   }
+  // Ops that only move or select values (MaxPool keeps the largest, Reshape moves) run on codes when their
+  // input and output share one scale and zero point, as ONNX Runtime's own quantizer arranges: give their
+  // output its input's parameters (whatever the calibration method made of the output's own range).
+  static const std::set<std::string> pass_through = {"MaxPool",   "GlobalMaxPool", "Flatten",   "Reshape",
+                                                     "Transpose", "Squeeze",       "Unsqueeze", "Identity"};
+  for (bool changed = true; changed;) {
+    changed = false;
+    for_each_graph(*ctx.model.mutable_graph(), [&](onnx::GraphProto& g) {
+      for (const auto& n : g.node()) {
+        if (!pass_through.count(n.op_type()) || n.input_size() == 0 || n.output_size() == 0) continue;
+        const auto in = ctx.activation_params.find(n.input(0));
+        const auto out = ctx.activation_params.find(n.output(0));
+        if (in == ctx.activation_params.end() || out == ctx.activation_params.end()) continue;
+        const auto& [a, b] = std::pair(in->second, out->second);
+        if (a.scale != b.scale || a.zero_point != b.zero_point || a.type != b.type) {
+          out->second = in->second;
+          changed = true;
+        }
+      }
+    });
+  }
 }
 
 void insert_activation_qdq(RewriteContext& ctx) {

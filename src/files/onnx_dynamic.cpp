@@ -12,6 +12,7 @@
 #include "onnx_rewrite.hpp"
 #include "quantkit/core/error.hpp"
 #include "quantkit/core/tensor_view.hpp"
+#include "quantkit/ptq/weight_clip.hpp"
 
 namespace qk::onnxfile {
 
@@ -38,7 +39,9 @@ void quantize_dynamic_matmuls(RewriteContext& ctx) {
     spec.granularity = Granularity::kPerChannel;
     spec.axis = 1;
     const TensorView<const float> view(x.data(), shape);
-    const QuantParams params = choose_qparams<float>(view, spec);
+    const QuantParams params = opt.weight_range == OnnxQuantOptions::WeightRange::kMse
+                                   ? mse_clipped_params(view, spec)
+                                   : choose_qparams<float>(view, spec);
     std::vector<std::int8_t> q(x.size());
     quantize<float, std::int8_t>(view, params, std::span<std::int8_t>(q));
     std::vector<float> deq(x.size());

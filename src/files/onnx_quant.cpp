@@ -74,7 +74,7 @@ OnnxQuantReport quantize_onnx(const std::string& input, const std::string& outpu
 
   onnxfile::RewriteContext ctx{loaded.model, loaded.dir, onnxfile::NameSet(loaded.model),
                                options,      report,     read_onnx_plan(options.plan_path),
-                               {},           {}};
+                               {},           {},         {}};
   // Per-axis DequantizeLinear is opset 13; int4 and block_size are opset 21, raised to only when a weight
   // was written blocked (the passes' nodes mean the same at 13 and 21).
   auto raise = [&](std::int64_t needed) {

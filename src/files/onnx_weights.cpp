@@ -11,6 +11,7 @@
 #include "onnx_rewrite.hpp"
 #include "quantkit/core/error.hpp"
 #include "quantkit/core/tensor_view.hpp"
+#include "quantkit/ptq/weight_clip.hpp"
 
 namespace qk::onnxfile {
 
@@ -77,10 +78,11 @@ struct Quantized {
 // Per-channel (or per-tensor) codes of x in `Q` (int8 or uint8), by quantkit's observer and rounding.
 template <class Q>
 Quantized quantize_codes(const std::vector<float>& x, const Shape& shape, const QuantSpec& spec,
-                         std::vector<Q>& codes) {
+                         OnnxQuantOptions::WeightRange range, std::vector<Q>& codes) {
   Quantized out;
   const TensorView<const float> view(x.data(), shape);
-  out.params = choose_qparams<float>(view, spec);
+  out.params = range == OnnxQuantOptions::WeightRange::kMse ? mse_clipped_params(view, spec)
+                                                            : choose_qparams<float>(view, spec);
   codes.resize(x.size());
   quantize<float, Q>(view, out.params, std::span<Q>(codes));
   out.dequantized.resize(x.size());
@@ -218,7 +220,7 @@ void quantize_weights(RewriteContext& ctx) {
       spec.granularity = Granularity::kPerGroup;
       spec.group_size = G;
       std::vector<std::int8_t> qt;
-      const Quantized qz = quantize_codes<std::int8_t>(xt, {N, K}, spec, qt);
+      const Quantized qz = quantize_codes<std::int8_t>(xt, {N, K}, spec, opt.weight_range, qt);
       std::string packed((static_cast<std::size_t>(K * N) + 1) / 2, '\0');
       std::vector<float> deq(x.size());
       for (std::int64_t k = 0; k < K; ++k)
@@ -252,11 +254,11 @@ void quantize_weights(RewriteContext& ctx) {
     std::string code_bytes;
     if (spec.is_signed) {
       std::vector<std::int8_t> q;
-      qz = quantize_codes<std::int8_t>(x, shape, spec, q);
+      qz = quantize_codes<std::int8_t>(x, shape, spec, opt.weight_range, q);
       code_bytes = bytes_of(q);
     } else {
       std::vector<std::uint8_t> q;
-      qz = quantize_codes<std::uint8_t>(x, shape, spec, q);
+      qz = quantize_codes<std::uint8_t>(x, shape, spec, opt.weight_range, q);
       code_bytes = bytes_of(q);
     }
     const std::int32_t code_type = spec.is_signed ? kInt8 : kUint8;

@@ -141,8 +141,17 @@ TorchHistogram TorchHistogram::from_state(int bins, int upsample_rate, float min
   if (!(std::isfinite(min) && std::isfinite(max) && min <= max))
     throw Error("histogram state: range [" + std::to_string(min) + ", " + std::to_string(max) +
                 "] is not a finite range");
+  // PyTorch's _combine_histograms takes differences of a float32 cumsum, so a merged histogram (ours is
+  // the same, operation for operation) can hold counts a rounding error below zero: accept those, refuse
+  // counts below that by more than float32 rounding of the total could explain.
+  double total = 0;
+  for (const float c : counts) {
+    if (!std::isfinite(c)) throw Error("histogram state: a count is not finite");
+    total += std::abs(double{c});
+  }
   for (const float c : counts)
-    if (!(std::isfinite(c) && c >= 0.0f)) throw Error("histogram state: a count is negative or not finite");
+    if (c < -(1e-4 * total + 1e-3))
+      throw Error("histogram state: a count is negative (" + std::to_string(c) + ")");
   h.counts_ = std::move(counts);
   h.min_ = min;
   h.max_ = max;

@@ -77,7 +77,8 @@ Handler add_quantize(CLI::App& app, Output& out) {
             "and --external-data");
       return run_onnx_quant(*args, *onnx, *plan, out);
     }
-    if (onnx->any()) throw UsageError("--dynamic, --external-data and --min-elements are for an ONNX model");
+    if (onnx->any())
+      throw UsageError("--dynamic, --external-data, --min-elements and --weight-range are for an ONNX model");
     if (args->output.ends_with(".gguf")) {
       if (!plan->empty() || !method->method.empty())
         throw UsageError("a .gguf output takes --type and --tensor-type; --plan and --method write .npz");

@@ -39,6 +39,11 @@ void add_onnx_args(CLI::App& cmd, OnnxArgs& args) {
   cmd.add_option("--min-elements", args.min_elements,
                  "ONNX model: weights with fewer values stay float (default 256)")
       ->check(CLI::PositiveNumber);
+  cmd.add_option(
+         "--weight-range", args.weight_range,
+         "ONNX model: each weight channel's range: minmax (default, PyTorch's weight observer) or mse "
+         "(the clipped range with the least squared error)")
+      ->check(CLI::IsMember({"minmax", "mse"}));
 }
 
 int run_onnx_quant(const FileQuantArgs& args, const OnnxArgs& onnx, const std::string& plan,
@@ -72,6 +77,8 @@ int run_onnx_quant(const FileQuantArgs& args, const OnnxArgs& onnx, const std::s
   o.exclude = args.exclude;
   o.plan_path = plan;
   o.min_elements = onnx.min_elements;
+  o.weight_range = onnx.weight_range == "mse" ? qk::OnnxQuantOptions::WeightRange::kMse
+                                              : qk::OnnxQuantOptions::WeightRange::kMinMax;
   o.external = onnx.external == "always"  ? qk::OnnxQuantOptions::External::kAlways
                : onnx.external == "never" ? qk::OnnxQuantOptions::External::kNever
                                           : qk::OnnxQuantOptions::External::kAuto;

@@ -13,7 +13,10 @@ struct OnnxArgs {
   bool dynamic = false;
   std::string external = "auto";  // --external-data auto|always|never
   std::int64_t min_elements = 256;
-  bool any() const { return dynamic || external != "auto" || min_elements != 256; }
+  std::string weight_range = "minmax";  // --weight-range minmax|mse
+  bool any() const {
+    return dynamic || external != "auto" || min_elements != 256 || weight_range != "minmax";
+  }
 };
 
 void add_onnx_args(CLI::App& cmd, OnnxArgs& args);

@@ -39,6 +39,9 @@ struct OnnxQuantOptions {
   std::vector<std::string> include, exclude;  // shell patterns on weight names; empty include = all
   std::string plan_path;                      // mixed plan.json: bits per weight name (layers' names)
   std::int64_t min_elements = 256;
+  // How a weight's range per channel (or block) is chosen: min/max (PyTorch's weight observer), or the
+  // clipped range with the least squared error (ptq/weight_clip.hpp).
+  enum class WeightRange { kMinMax, kMse } weight_range = WeightRange::kMinMax;
   enum class External { kAuto, kAlways, kNever } external = External::kAuto;
 
   static QuantSpec default_weight_spec() {
