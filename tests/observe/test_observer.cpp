@@ -11,6 +11,7 @@
 #include "quantkit/calib/activation_quant.hpp"
 #include "quantkit/kernels/gemm.hpp"
 #include "quantkit/observe/observer.hpp"
+#include "quantkit/observe/torch_histogram.hpp"
 
 namespace qk {
 namespace {
@@ -550,3 +551,17 @@ TEST(ActivationQuant, DynamicPerRowAndPerTensorFollowRule4) {
 
 }  // namespace
 }  // namespace qk
+
+namespace {
+// PyTorch's _combine_histograms differences a float32 cumsum, so merged states hold counts a rounding error
+// below zero (seen: -0.04 among counts of a few thousand): such a state reads back; a real negative does not.
+TEST(TorchHistogramState, AcceptsRoundingBelowZeroRefusesNegativeCounts) {
+  std::vector<float> counts(8, 1000.0f);
+  counts[3] = -0.04f;
+  EXPECT_NO_THROW(qk::TorchHistogram::from_state(8, 3, -1.0f, 1.0f, counts));
+  counts[3] = -50.0f;
+  EXPECT_THROW(qk::TorchHistogram::from_state(8, 3, -1.0f, 1.0f, counts), qk::Error);
+  counts[3] = std::nanf("");
+  EXPECT_THROW(qk::TorchHistogram::from_state(8, 3, -1.0f, 1.0f, counts), qk::Error);
+}
+}  // namespace
