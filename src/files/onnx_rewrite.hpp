@@ -7,7 +7,7 @@
 #include <set>
 #include <string>
 
-#include "onnx_model.hpp"
+#include "../io/onnx_model.hpp"
 #include "quantkit/core/quantize.hpp"
 #include "quantkit/files/onnx_quant.hpp"
 

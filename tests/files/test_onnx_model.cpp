@@ -9,7 +9,7 @@
 #include <fstream>
 #include <random>
 
-#include "onnx_model.hpp"
+#include "../io/onnx_model.hpp"
 #include "quantkit/core/error.hpp"
 #include "quantkit/files/onnx_quant.hpp"
 #include "quantkit/files/quantize_file.hpp"

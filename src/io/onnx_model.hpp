@@ -1,4 +1,5 @@
-// The ONNX file layer behind files/onnx_quant.hpp (private: only src/files sees ONNX's protobuf types).
+// The ONNX codec behind files/onnx_quant.hpp (private to src/: only src/io and src/files see ONNX's protobuf
+// types; no installed header names them).
 // One place reads a model (parse, then check everything a writer relies on: tensor sizes and types,
 // external data, that every value a node reads is defined, that each graph is acyclic), one place writes it
 // (streamed to an AtomicFile, with large tensors moved to an external data file when the model would not
