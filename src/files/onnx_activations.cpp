@@ -4,6 +4,7 @@
 // out of a DequantizeLinear and its output (after a Relu or Clip it absorbs) goes into a QuantizeLinear:
 // so the pairs go on those ops' activation inputs and on their (fused) outputs, not on every value, and
 // a Conv or Gemm bias becomes int32 codes at scale input_scale x weight_scale, as QLinearConv wants.
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -37,16 +38,20 @@ void for_each_graph(onnx::GraphProto& g, F&& f) {
     }
 }
 
-std::set<std::string> weight_names(onnx::ModelProto& model) {
-  std::set<std::string> names;
-  for (const Weight& w : float_weights(model)) names.insert(w.name);
-  return names;
+// Float weights by name, with their type (a model may hold float16 weights, which stay as they are).
+std::map<std::string, std::int32_t> weight_types(onnx::ModelProto& model) {
+  std::map<std::string, std::int32_t> types;
+  for (const Weight& w : float_weights(model)) types[w.name] = w.tensor->data_type();
+  return types;
 }
 
 // The values of one target node that take a Q/DQ pair: its activation inputs and its (fused) output.
 std::vector<std::string> pair_values(const onnx::GraphProto& g, const onnx::NodeProto& n,
-                                     const std::set<std::string>& weights) {
+                                     const std::map<std::string, std::int32_t>& weights) {
   std::vector<std::string> values;
+  // QuantizeLinear/DequantizeLinear speak float32 here: a node computing in float16 is left alone.
+  for (const auto& in : n.input())
+    if (const auto it = weights.find(in); it != weights.end() && it->second != kFloat) return values;
   const int activations = (n.op_type() == "MatMul" || n.op_type() == "Gemm") ? 2 : 1;
   for (int k = 0; k < std::min(activations, n.input_size()); ++k)
     if (!n.input(k).empty() && !weights.count(n.input(k))) values.push_back(n.input(k));
@@ -98,8 +103,14 @@ void rename_reads(onnx::GraphProto& g, const std::string& from, const std::strin
       if (in == from) in = to;
     for (auto& a : *node.mutable_attribute()) {
       auto visit = [&](onnx::GraphProto& sub) {
+        // A subgraph that defines the name itself (input, initializer or node output) shadows it.
         for (const auto& i : sub.input())
-          if (i.name() == from) return;  // shadowed
+          if (i.name() == from) return;
+        for (const auto& t : sub.initializer())
+          if (t.name() == from) return;
+        for (const auto& n : sub.node())
+          for (const auto& o : n.output())
+            if (o == from) return;
         rename_reads(sub, from, to);
       };
       if (a.has_g()) visit(*a.mutable_g());
@@ -115,7 +126,7 @@ void plan_activations(RewriteContext& ctx) {
     throw Error(ctx.options.calib_path +
                 ": calibrated with a preset whose activations are quantized at run time (" + info.preset +
                 "); static QDQ needs a static preset (generic, ane, edgetpu, hexagon)");
-  const std::set<std::string> weights = weight_names(ctx.model);
+  const std::map<std::string, std::int32_t> weights = weight_types(ctx.model);
   std::set<std::string> wanted, missing;
   for_each_graph(*ctx.model.mutable_graph(), [&](onnx::GraphProto& g) {
     for (const auto& n : g.node())
@@ -187,60 +198,72 @@ void insert_activation_qdq(RewriteContext& ctx) {
                               ctx.names.fresh(value + "_DequantizeLinear"));
     ctx.report.activations.push_back(value);
   }
-  // Int32 biases: bias / (input scale x weight scale), per output channel, zero point 0.
-  std::map<std::string, Weight> float_by_name;
-  for (const Weight& w : float_weights(ctx.model)) float_by_name.emplace(w.name, w);
+  // Int32 biases: bias / (input scale x weight scale), per output channel, zero point 0. The Conv/Gemm
+  // nodes are listed first and rewritten after (a rewrite adds nodes to graphs a walk would be inside).
+  std::map<std::string, std::vector<Weight>> float_by_name;
+  for (const Weight& w : float_weights(ctx.model)) float_by_name[w.name].push_back(w);
+  std::vector<std::array<std::string, 3>> biased;  // input, weight, bias
   for_each_graph(*ctx.model.mutable_graph(), [&](onnx::GraphProto& g) {
-    const int count = g.node_size();
-    for (int i = 0; i < count; ++i) {
-      const onnx::NodeProto n = g.node(i);
-      if ((n.op_type() != "Conv" && n.op_type() != "Gemm") || n.input_size() < 3 || n.input(2).empty())
-        continue;
-      // The activation input reads the DequantizeLinear's result now: find its pair by the original name.
-      std::string input = n.input(0);
-      if (original.count(input)) input = original[input];
-      const auto act = ctx.activation_params.find(input);
-      const auto wp = ctx.weight_params.find(n.input(1));
-      const auto bias = float_by_name.find(n.input(2));
-      if (act == ctx.activation_params.end() || wp == ctx.weight_params.end() || bias == float_by_name.end())
-        continue;
-      const Weight& b = bias->second;
-      if (uses_of(*b.graph, b.name).size() != 1) continue;
-      const std::vector<float> values = read_floats(*b.tensor, ctx.dir);
-      const QuantParams& w = wp->second;
-      if (w.spec.granularity == Granularity::kPerChannel && w.scale.size() != values.size()) continue;
-      std::vector<float> scales(values.size());
-      std::vector<std::int32_t> q(values.size());
-      for (std::size_t c = 0; c < values.size(); ++c) {
-        scales[c] = act->second.scale * (w.scale.size() == 1 ? w.scale[0] : w.scale[c]);
-        const double r = std::nearbyint(double{values[c]} / scales[c]);
-        q[c] = static_cast<std::int32_t>(std::clamp(r, -2147483648.0, 2147483647.0));
-      }
-      const std::vector<std::int64_t> shape = {static_cast<std::int64_t>(values.size())};
-      std::string qb(q.size() * 4, '\0'), sb(scales.size() * 4, '\0');
-      std::memcpy(qb.data(), q.data(), qb.size());
-      std::memcpy(sb.data(), scales.data(), sb.size());
-      onnx::TensorProto codes = make_tensor(ctx.names.fresh(b.name + "_quantized"), kInt32, shape, qb);
-      onnx::TensorProto scale = make_tensor(ctx.names.fresh(b.name + "_scale"), kFloat, shape, sb);
-      onnx::TensorProto zero =
-          make_tensor(ctx.names.fresh(b.name + "_zero_point"), kInt32, shape, std::string(qb.size(), '\0'));
-      onnx::NodeProto dq = make_node("DequantizeLinear", {codes.name(), scale.name(), zero.name()}, {b.name},
-                                     ctx.names.fresh(b.name + "_DequantizeLinear"));
-      set_int_attribute(dq, "axis", 0);
-      onnx::GraphProto& bg = *b.graph;
-      if (b.constant_node >= 0) {
-        *bg.mutable_node(b.constant_node) = std::move(dq);
-      } else {
-        *b.tensor = std::move(codes);
-        codes = onnx::TensorProto();
-        *bg.add_node() = std::move(dq);
-      }
-      if (codes.has_name()) *bg.add_initializer() = std::move(codes);
-      *bg.add_initializer() = std::move(scale);
-      *bg.add_initializer() = std::move(zero);
-      float_by_name.erase(bias);
-    }
+    for (const auto& n : g.node())
+      if ((n.op_type() == "Conv" || n.op_type() == "Gemm") && n.input_size() >= 3 && !n.input(2).empty())
+        biased.push_back({n.input(0), n.input(1), n.input(2)});
   });
+  std::set<std::string> converted;
+  for (auto [input, weight, bias_name] : biased) {
+    // The activation input reads the DequantizeLinear's result now: find its pair by the original name.
+    if (original.count(input)) input = original[input];
+    const auto act = ctx.activation_params.find(input);
+    const auto wp = ctx.weight_params.find(weight);
+    const auto bias = float_by_name.find(bias_name);
+    // One float tensor of that name in the whole model (no shadowing to resolve), read by this node only.
+    if (act == ctx.activation_params.end() || wp == ctx.weight_params.end() || bias == float_by_name.end() ||
+        bias->second.size() != 1 || converted.count(bias_name))
+      continue;
+    const Weight& b = bias->second.front();
+    if (b.tensor->data_type() != kFloat || dims(*b.tensor).size() != 1 ||
+        uses_of(*b.graph, b.name).size() != 1)
+      continue;
+    if (!ctx.initializers_are_inputs && b.constant_node < 0 && is_graph_input(*b.graph, b.name)) continue;
+    const std::vector<float> values = read_floats(*b.tensor, ctx.dir);
+    const QuantParams& w = wp->second;
+    if (w.scale.size() != 1 && w.scale.size() != values.size()) continue;
+    std::vector<float> scales(values.size());
+    std::vector<std::int32_t> q(values.size());
+    for (std::size_t c = 0; c < values.size(); ++c) {
+      scales[c] = act->second.scale * (w.scale.size() == 1 ? w.scale[0] : w.scale[c]);
+      const double r = std::nearbyint(double{values[c]} / scales[c]);
+      q[c] = static_cast<std::int32_t>(std::clamp(r, -2147483648.0, 2147483647.0));
+    }
+    const std::vector<std::int64_t> shape = {static_cast<std::int64_t>(values.size())};
+    std::string qb(q.size() * 4, '\0'), sb(scales.size() * 4, '\0');
+    std::memcpy(qb.data(), q.data(), qb.size());
+    std::memcpy(sb.data(), scales.data(), sb.size());
+    onnx::TensorProto codes = make_tensor(ctx.names.fresh(b.name + "_quantized"), kInt32, shape, qb);
+    onnx::TensorProto scale = make_tensor(ctx.names.fresh(b.name + "_scale"), kFloat, shape, sb);
+    onnx::TensorProto zero =
+        make_tensor(ctx.names.fresh(b.name + "_zero_point"), kInt32, shape, std::string(qb.size(), '\0'));
+    onnx::NodeProto dq = make_node("DequantizeLinear", {codes.name(), scale.name(), zero.name()}, {b.name},
+                                   ctx.names.fresh(b.name + "_DequantizeLinear"));
+    set_int_attribute(dq, "axis", 0);
+    onnx::GraphProto& bg = *b.graph;
+    if (b.constant_node >= 0) {
+      *bg.add_initializer() = std::move(codes);
+      *bg.mutable_node(b.constant_node) = std::move(dq);
+    } else {
+      *b.tensor = std::move(codes);
+      *bg.add_node() = std::move(dq);
+      drop_graph_input(bg, b.name);
+    }
+    *bg.add_initializer() = std::move(scale);
+    *bg.add_initializer() = std::move(zero);
+    converted.insert(b.name);
+  }
+  // The weight pass listed these among the float tensors; they are int32 codes now.
+  std::erase_if(ctx.report.kept_float, [&](const std::string& line) {
+    const auto colon = line.find(": ");
+    return colon != std::string::npos && converted.count(line.substr(0, colon));
+  });
+  ctx.report.int32_biases = static_cast<std::int64_t>(converted.size());
 }
 
 }  // namespace qk::onnxfile

@@ -20,7 +20,8 @@ void quantize_dynamic_matmuls(RewriteContext& ctx) {
   const OnnxQuantOptions& opt = ctx.options;
   for (const Weight& w : float_weights(ctx.model)) {
     const Shape shape = dims(*w.tensor);
-    if (shape.size() != 2 || numel(*w.tensor) < opt.min_elements) continue;
+    if (shape.size() != 2 || numel(*w.tensor) < opt.min_elements || w.tensor->data_type() != kFloat) continue;
+    if (!ctx.initializers_are_inputs && w.constant_node < 0 && is_graph_input(*w.graph, w.name)) continue;
     if ((!opt.include.empty() && !glob_list_match(opt.include, w.name)) ||
         glob_list_match(opt.exclude, w.name))
       continue;
@@ -69,6 +70,7 @@ void quantize_dynamic_matmuls(RewriteContext& ctx) {
       c.set_output(0, codes);
     } else {
       *w.tensor = make_tensor(codes, kInt8, shape, code_bytes);
+      drop_graph_input(wg, w.name);
     }
     *wg.add_initializer() = make_tensor(scale, kFloat, {N}, scale_bytes);
     ctx.created.insert(scale);

@@ -92,9 +92,22 @@ std::vector<float> dequantize_node(const onnx::GraphProto& g, const onnx::NodePr
         throw Error("cannot read " + type_name(type) + " codes");
     }
   };
+  // The node's parameters must fit its codes before anything is indexed (inspect reads any model).
+  const std::string what = "DequantizeLinear '" + dq.name() + "'";
+  if (!per_tensor && (axis < 0 || axis >= rank)) throw Error(what + ": axis out of range");
   std::int64_t inner = 1;
   for (int d = static_cast<int>(axis) + 1; d < rank; ++d) inner *= shape[static_cast<std::size_t>(d)];
-  const std::int64_t along = rank ? shape[static_cast<std::size_t>(axis)] : 1;
+  const std::int64_t along = rank && !per_tensor ? shape[static_cast<std::size_t>(axis)] : 1;
+  const std::int64_t slots =
+      per_tensor ? 1
+                 : (block > 0 ? n / std::max<std::int64_t>(along, 1) * ((along + block - 1) / block) : along);
+  if (static_cast<std::int64_t>(s.size()) != slots)
+    throw Error(what + ": " + std::to_string(s.size()) + " scales for " + std::to_string(slots) + " slots");
+  if (zero && numel(*zero) != static_cast<std::int64_t>(s.size()))
+    throw Error(what + ": zero point and scale sizes differ");
+  if (raw.size() != raw_bytes(x.data_type(), n)) throw Error(what + ": codes of the wrong size");
+  if (zero && zraw.size() != raw_bytes(zero->data_type(), numel(*zero)))
+    throw Error(what + ": zero point of the wrong size");
   std::vector<float> out(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n; ++i) {
     std::int64_t slot = 0;
@@ -180,7 +193,12 @@ OnnxInspectReport inspect_onnx(const std::string& path, const std::string& refer
         if (!dq_use.compute.empty()) info.op = dq_use.compute.front().node->op_type();
         const auto it = ref.find(original);
         if (it != ref.end() && scale && it->second.size() == static_cast<std::size_t>(numel(t))) {
-          const std::vector<float> y = dequantize_node(*u.graph, *u.node, t, m.dir);
+          std::vector<float> y;
+          try {
+            y = dequantize_node(*u.graph, *u.node, t, m.dir);
+          } catch (const Error& e) {
+            throw Error(path + ": " + e.what());
+          }
           double signal = 0, noise = 0, worst = 0;
           for (std::size_t i = 0; i < y.size(); ++i) {
             const double e = double{it->second[i]} - y[i];

@@ -24,24 +24,25 @@ std::uint64_t file_size(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
 }
 
-// Bytes of the model's external data files (each counted once).
-std::uint64_t external_files_size(const onnx::ModelProto& model, const std::string& dir) {
+// The model's external data files (initializers and Constant tensors, in any graph), as paths.
+std::vector<std::string> external_files(const onnx::ModelProto& model, const std::string& dir) {
   std::set<std::string> files;
+  auto note = [&](const onnx::TensorProto& t) {
+    if (onnxfile::is_external(t))
+      for (const auto& kv : t.external_data())
+        if (kv.key() == "location") files.insert(dir.empty() ? kv.value() : dir + "/" + kv.value());
+  };
   auto visit = [&](const onnx::GraphProto& g, auto&& self) -> void {
-    for (const auto& t : g.initializer())
-      if (onnxfile::is_external(t))
-        for (const auto& kv : t.external_data())
-          if (kv.key() == "location") files.insert(kv.value());
+    for (const auto& t : g.initializer()) note(t);
     for (const auto& n : g.node())
       for (const auto& a : n.attribute()) {
+        if (a.has_t()) note(a.t());
         if (a.has_g()) self(a.g(), self);
         for (const auto& sg : a.graphs()) self(sg, self);
       }
   };
   visit(model.graph(), visit);
-  std::uint64_t total = 0;
-  for (const auto& f : files) total += file_size(dir.empty() ? f : dir + "/" + f);
-  return total;
+  return {files.begin(), files.end()};
 }
 
 std::map<std::string, onnxfile::WeightChoice> read_onnx_plan(const std::string& path) {
@@ -69,12 +70,26 @@ OnnxQuantReport quantize_onnx(const std::string& input, const std::string& outpu
   report.input = input;
   report.output = output;
   onnxfile::LoadedModel loaded = onnxfile::load_model(input);
-  report.input_bytes = loaded.file_bytes + external_files_size(loaded.model, loaded.dir);
+  // Neither the model nor the data file beside it may overwrite the input or its external data.
+  std::vector<std::string> inputs = external_files(loaded.model, loaded.dir);
+  report.input_bytes = loaded.file_bytes;
+  for (const auto& f : inputs) report.input_bytes += file_size(f);
+  inputs.push_back(input);
+  io::check_output_differs(output, inputs);
+  io::check_output_differs(output + ".data", inputs);
   report.opset_before = onnxfile::default_opset(loaded.model);
 
-  onnxfile::RewriteContext ctx{loaded.model, loaded.dir, onnxfile::NameSet(loaded.model),
-                               options,      report,     read_onnx_plan(options.plan_path),
-                               {},           {},         {}};
+  onnxfile::RewriteContext ctx{loaded.model,
+                               loaded.dir,
+                               onnxfile::NameSet(loaded.model),
+                               options,
+                               report,
+                               read_onnx_plan(options.plan_path),
+                               {},
+                               false,
+                               {},
+                               {}};
+  ctx.initializers_are_inputs = loaded.model.ir_version() < 4;
   // Per-axis DequantizeLinear is opset 13; int4 and block_size are opset 21, raised to only when a weight
   // was written blocked (the passes' nodes mean the same at 13 and 21).
   auto raise = [&](std::int64_t needed) {

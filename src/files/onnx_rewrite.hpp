@@ -26,6 +26,9 @@ struct RewriteContext {
   OnnxQuantReport& report;
   std::map<std::string, WeightChoice> plan;  // by weight name, from options.plan_path
   std::set<std::string> created;  // float tensors a pass added (scales): never weights themselves
+  // IR < 4 lists every initializer among the graph inputs too: they are not overridable inputs then, and
+  // a quantized weight's entry is dropped; from IR 4 a weight that is also an input is left float.
+  bool initializers_are_inputs = false;
   // Filled by the weight pass: original weight name -> its per-channel parameters (axis in spec.axis).
   std::map<std::string, QuantParams> weight_params;
   // Filled by the activation pass: value name -> its (scale, zero point, storage type).
@@ -55,5 +58,7 @@ void set_int_attribute(onnx::NodeProto& node, const std::string& name, std::int6
 // Replaces every read of `from` by `to` in `graph` and the subgraphs that see it from outer scope.
 void rename_reads(onnx::GraphProto& graph, const std::string& from, const std::string& to);
 bool glob_list_match(const std::vector<std::string>& patterns, const std::string& name);
+void drop_graph_input(onnx::GraphProto& graph, const std::string& name);
+bool is_graph_input(const onnx::GraphProto& graph, const std::string& name);
 
 }  // namespace qk::onnxfile

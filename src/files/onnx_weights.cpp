@@ -21,6 +21,24 @@ bool default_domain(const onnx::NodeProto& node) {
   return node.domain().empty() || node.domain() == "ai.onnx";
 }
 
+// Whether the weight's name is also defined somewhere else in the model (an outer or inner scope).
+bool defined_elsewhere(const onnx::ModelProto& model, const Weight& w) {
+  int count = 0;
+  auto visit = [&](const onnx::GraphProto& g, auto&& self) -> void {
+    for (const auto& i : g.input()) count += i.name() == w.name && &g != w.graph;
+    for (const auto& t : g.initializer()) count += t.name() == w.name;
+    for (const auto& n : g.node()) {
+      for (const auto& o : n.output()) count += o == w.name;
+      for (const auto& a : n.attribute()) {
+        if (a.has_g()) self(a.g(), self);
+        for (const auto& sg : a.graphs()) self(sg, self);
+      }
+    }
+  };
+  visit(model.graph(), visit);
+  return count > 1;
+}
+
 double sqnr_db(const std::vector<float>& x, const std::vector<float>& y) {
   double signal = 0, noise = 0;
   for (std::size_t i = 0; i < x.size(); ++i) {
@@ -47,8 +65,15 @@ void replace_weight(RewriteContext& ctx, const Weight& w, onnx::TensorProto code
   onnx::GraphProto& g = *w.graph;
   std::vector<std::string> inputs = {codes.name(), scale.name()};
   if (zero_point) inputs.push_back(zero_point->name());
+  // A node output must be a new name in every scope (SSA): a subgraph initializer that shadows an outer
+  // name gets its DequantizeLinear under a fresh name, and the subgraph's reads follow it.
+  std::string result = w.name;
+  if (defined_elsewhere(ctx.model, w)) {
+    result = ctx.names.fresh(w.name + "_dequantized");
+    rename_reads(g, w.name, result);
+  }
   onnx::NodeProto dq =
-      make_node("DequantizeLinear", inputs, {w.name}, ctx.names.fresh(w.name + "_DequantizeLinear"));
+      make_node("DequantizeLinear", inputs, {result}, ctx.names.fresh(w.name + "_DequantizeLinear"));
   if (axis) set_int_attribute(dq, "axis", *axis);
   if (block_size > 0) set_int_attribute(dq, "block_size", block_size);
   if (w.constant_node >= 0) {
@@ -58,13 +83,7 @@ void replace_weight(RewriteContext& ctx, const Weight& w, onnx::TensorProto code
     // The weight's own TensorProto becomes the codes: nothing else in the graph moves.
     *w.tensor = std::move(codes);
     *g.add_node() = std::move(dq);
-    // An IR < 4 model lists initializers among the graph inputs too; the codes are not an input.
-    auto* in = g.mutable_input();
-    for (int i = 0; i < in->size(); ++i)
-      if (in->Get(i).name() == w.name) {
-        in->DeleteSubrange(i, 1);
-        break;
-      }
+    drop_graph_input(g, w.name);
   }
   *g.add_initializer() = std::move(scale);
   if (zero_point) *g.add_initializer() = std::move(*zero_point);
@@ -128,6 +147,21 @@ void set_int_attribute(onnx::NodeProto& node, const std::string& name, std::int6
   a->set_i(value);
 }
 
+void drop_graph_input(onnx::GraphProto& g, const std::string& name) {
+  auto* in = g.mutable_input();
+  for (int i = 0; i < in->size(); ++i)
+    if (in->Get(i).name() == name) {
+      in->DeleteSubrange(i, 1);
+      return;
+    }
+}
+
+bool is_graph_input(const onnx::GraphProto& g, const std::string& name) {
+  for (const auto& i : g.input())
+    if (i.name() == name) return true;
+  return false;
+}
+
 bool glob_list_match(const std::vector<std::string>& patterns, const std::string& name) {
   for (const auto& p : patterns)
     if (::fnmatch(p.c_str(), name.c_str(), 0) == 0) return true;
@@ -156,6 +190,16 @@ void quantize_weights(RewriteContext& ctx) {
       continue;
     }
     if (shape.size() < 2) continue;
+    if (w.tensor->data_type() != kFloat) {
+      // DequantizeLinear gives float32 before opset 19 (and the scale's type after): a float16 model's
+      // ops would get a float32 operand.
+      keep(type_name(w.tensor->data_type()) + " weight: only float32 weights are quantized");
+      continue;
+    }
+    if (!ctx.initializers_are_inputs && w.constant_node < 0 && is_graph_input(*w.graph, w.name)) {
+      keep("also a graph input (a default the caller may override)");
+      continue;
+    }
     if (n < opt.min_elements) {
       keep("small (" + std::to_string(n) + " values)");
       continue;
@@ -190,7 +234,7 @@ void quantize_weights(RewriteContext& ctx) {
     // Through a layout op the consumer's axes are not the tensor's: take axis 0, the output channels in
     // PyTorch's layout (any axis gives exact dequantization; this one gives the best scales for exports).
     if (!use.direct) axis = 0;
-    const std::vector<float> x = read_floats(*w.tensor, ctx.dir);
+    std::vector<float> x = read_floats(*w.tensor, ctx.dir);
     OnnxWeightReport rep;
     rep.name = w.name;
     rep.graph = w.graph_path;
@@ -208,11 +252,13 @@ void quantize_weights(RewriteContext& ctx) {
     if (blocked) {
       // Blocks run along K (axis 0 of B [K, N]), the reduction axis, as DequantizeLinear-21's block_size
       // and ONNX Runtime's MatMulNBits expect. quantkit groups consecutive elements of the last axis, so
-      // quantize B^T [N, K] and transpose codes and scales back.
+      // quantize B^T [N, K] and transpose codes and scales back. Memory: B^T, its codes and its
+      // dequantized copy (the float input is released once transposed).
       const std::int64_t K = shape[0], N = shape[1], G = choice.group_size, blocks = K / G;
       std::vector<float> xt(x.size());
       for (std::int64_t k = 0; k < K; ++k)
         for (std::int64_t j = 0; j < N; ++j) xt[j * K + k] = x[k * N + j];
+      std::vector<float>().swap(x);
       QuantSpec spec = opt.weight_spec;
       spec.bits = 4;
       spec.is_signed = true;
@@ -221,21 +267,20 @@ void quantize_weights(RewriteContext& ctx) {
       spec.group_size = G;
       std::vector<std::int8_t> qt;
       const Quantized qz = quantize_codes<std::int8_t>(xt, {N, K}, spec, opt.weight_range, qt);
+      rep.sqnr_db = sqnr_db(xt, qz.dequantized);
       std::string packed((static_cast<std::size_t>(K * N) + 1) / 2, '\0');
-      std::vector<float> deq(x.size());
       for (std::int64_t k = 0; k < K; ++k)
         for (std::int64_t j = 0; j < N; ++j) {
           const std::int64_t flat = k * N + j;
           const auto nib = static_cast<std::uint8_t>(qt[static_cast<std::size_t>(j * K + k)] & 0x0f);
           packed[static_cast<std::size_t>(flat / 2)] |= static_cast<char>(flat % 2 ? nib << 4 : nib);
-          deq[static_cast<std::size_t>(flat)] = qz.dequantized[static_cast<std::size_t>(j * K + k)];
         }
       std::vector<float> scales(static_cast<std::size_t>(blocks * N));
       for (std::int64_t b = 0; b < blocks; ++b)
         for (std::int64_t j = 0; j < N; ++j) scales[b * N + j] = qz.params.scale[j * blocks + b];
       rep.bits = 4;
+      rep.type = "int4";
       rep.granularity = "blocked (" + std::to_string(G) + " along axis 0)";
-      rep.sqnr_db = sqnr_db(x, deq);
       onnx::TensorProto codes = make_tensor(ctx.names.fresh(w.name + "_quantized"), kInt4, shape, packed);
       onnx::TensorProto scale =
           make_tensor(ctx.names.fresh(w.name + "_scale"), kFloat, {blocks, N}, bytes_of(scales));
@@ -268,6 +313,7 @@ void quantize_weights(RewriteContext& ctx) {
     std::string zp_bytes;
     for (std::int32_t z : qz.params.zero_point) zp_bytes.push_back(static_cast<char>(z));
     rep.bits = choice.bits;
+    rep.type = spec.is_signed ? "int8" : "uint8";
     rep.granularity = per_channel ? "per-channel (axis " + std::to_string(axis) + ")" : "per-tensor";
     rep.sqnr_db = sqnr_db(x, qz.dequantized);
     rep.bytes_after = code_bytes.size() + qz.params.scale.size() * 5;

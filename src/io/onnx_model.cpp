@@ -43,6 +43,7 @@ void collect_outer_reads(const onnx::GraphProto& g, Scope& reads) {
   Scope defined;
   for (const auto& i : g.input()) defined.insert(i.name());
   for (const auto& t : g.initializer()) defined.insert(t.name());
+  for (const auto& t : g.sparse_initializer()) defined.insert(t.values().name());
   for (const auto& n : g.node())
     for (const auto& o : n.output()) defined.insert(o);
   for (const auto& n : g.node()) {
@@ -123,16 +124,18 @@ void validate_graph(const onnx::GraphProto& g, const Scope& outer, const std::st
     }
     defined.insert(t.name());
   }
+  for (const auto& t : g.sparse_initializer()) defined.insert(t.values().name());
+  // Static single assignment, as the ONNX checker requires: a node output is a new name, in its graph and
+  // in every scope around it (a graph input or initializer of the same name would be ambiguous).
   std::set<std::string> produced;
   for (int i = 0; i < g.node_size(); ++i) {
     for (const auto& o : g.node(i).output()) {
       if (o.empty()) continue;
-      if (!produced.insert(o).second)
-        throw Error(where + ": value '" + o + "' is produced by two nodes (" + node_label(g.node(i), i) +
-                    ")");
-      defined.insert(o);
+      if (!produced.insert(o).second || defined.count(o))
+        throw Error(where + ": value '" + o + "' is defined twice (node " + node_label(g.node(i), i) + ")");
     }
   }
+  defined.insert(produced.begin(), produced.end());
   for (int i = 0; i < g.node_size(); ++i) {
     const auto& node = g.node(i);
     if (node.op_type().empty()) throw Error(where + ": node #" + std::to_string(i) + " has no op type");
@@ -292,25 +295,37 @@ void sort_topologically(onnx::GraphProto& g) {
 
 std::uint64_t save_model(onnx::ModelProto& model, const std::string& path, const std::string& input_dir,
                          const SaveOptions& options) {
-  // Tensors the input kept in external files, and how big the model would be with them inline.
+  // Tensors the input kept in external files, and how big the model would be with them inline. Only
+  // initializers move out; a Constant node's external tensor is brought inline (its location would be
+  // relative to the input's folder).
   std::uint64_t external_bytes = 0;
   std::vector<onnx::TensorProto*> tensors;
+  std::vector<bool> movable;
   for_each_graph(*model.mutable_graph(), [&](onnx::GraphProto& g) {
     for (auto& t : *g.mutable_initializer()) {
       tensors.push_back(&t);
+      movable.push_back(true);
       if (is_external(t)) external_bytes += raw_bytes(t.data_type(), numel(t));
     }
+    for (auto& n : *g.mutable_node())
+      for (auto& a : *n.mutable_attribute())
+        if (a.has_t() && is_external(a.t())) {
+          tensors.push_back(a.mutable_t());
+          movable.push_back(false);
+          external_bytes += raw_bytes(a.t().data_type(), numel(a.t()));
+        }
   });
   const std::uint64_t inline_size = model.ByteSizeLong() + external_bytes;
   const bool go_external = options.external == ExternalData::kAlways ||
                            (options.external == ExternalData::kAuto && inline_size > options.inline_limit);
-  std::optional<io::AtomicFile> data;
+  std::optional<io::AtomicFile> data;  // created with the first tensor that moves out
   const std::string data_name = std::filesystem::path(path).filename().string() + ".data";
   std::uint64_t data_offset = 0;
-  if (go_external) data.emplace(path + ".data");
-  for (onnx::TensorProto* t : tensors) {
+  for (std::size_t k = 0; k < tensors.size(); ++k) {
+    onnx::TensorProto* t = tensors[k];
     const std::uint64_t bytes = t->data_type() == kString ? 0 : raw_bytes(t->data_type(), numel(*t));
-    const bool move_out = go_external && t->data_type() != kString && bytes >= options.external_min_bytes;
+    const bool move_out =
+        go_external && movable[k] && t->data_type() != kString && bytes >= options.external_min_bytes;
     if (!move_out && !is_external(*t)) continue;
     std::string raw = read_raw(*t, input_dir);
     t->clear_float_data();
@@ -325,6 +340,7 @@ std::uint64_t save_model(onnx::ModelProto& model, const std::string& path, const
       t->set_raw_data(std::move(raw));
       continue;
     }
+    if (!data) data.emplace(path + ".data");
     // 4096-byte aligned, so a runtime can map each tensor in place.
     const std::uint64_t aligned = (data_offset + 4095) / 4096 * 4096;
     if (aligned > data_offset) {

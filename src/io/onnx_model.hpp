@@ -123,7 +123,8 @@ struct Use {
 std::vector<Use> uses_of(const onnx::GraphProto& graph, const std::string& value);
 
 // The ops a weight is used by for its arithmetic, following it through ops that only move or reshape
-// values (Identity, Reshape, Unsqueeze, Squeeze, Transpose, Slice, Concat, Split, Gather, Cast, Flatten).
+// values (Identity, Reshape, Unsqueeze, Squeeze, Transpose, Slice, Concat, Split, Cast, Flatten; not Gather:
+// a weight read by Gather is an embedding table).
 // `direct` is true when every arithmetic use reads the weight itself (no layout op in between).
 struct WeightUse {
   std::vector<Use> compute;  // arithmetic uses (layout ops followed)

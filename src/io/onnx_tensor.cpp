@@ -176,13 +176,13 @@ void check_tensor_data(const onnx::TensorProto& t, const std::string& dir) {
       count = t.float_data_size();
       break;
     case kComplex64:
-      count = t.float_data_size() / 2;
+      count = t.float_data_size() % 2 ? -1 : t.float_data_size() / 2;
       break;
     case kDouble:
       count = t.double_data_size();
       break;
     case kComplex128:
-      count = t.double_data_size() / 2;
+      count = t.double_data_size() % 2 ? -1 : t.double_data_size() / 2;
       break;
     case kInt64:
       count = t.int64_data_size();

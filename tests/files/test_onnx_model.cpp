@@ -10,6 +10,7 @@
 #include <random>
 
 #include "../io/onnx_model.hpp"
+#include "onnx_test_models.hpp"
 #include "quantkit/core/error.hpp"
 #include "quantkit/files/onnx_quant.hpp"
 #include "quantkit/files/quantize_file.hpp"
@@ -21,57 +22,21 @@ namespace {
 namespace fs = std::filesystem;
 using namespace qk::onnxfile;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("qk_onnx_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& f) const { return (path / f).string(); }
-};
+using qk::test::add_node;
+using qk::test::add_value;
+using qk::test::float_tensor;
+using TempDir = qk::test::OnnxTempDir;
 
 std::vector<float> random_weights(std::size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, 0.1f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
+  std::vector<float> v = qk::test::normal_values(n, seed, 0.1f);
   v[n / 3] = 3.0f;  // an outlier in one channel: per-channel scales must differ
   return v;
 }
 
-onnx::TensorProto float_tensor(const std::string& name, const std::vector<std::int64_t>& shape,
-                               const std::vector<float>& v) {
-  std::string raw(v.size() * 4, '\0');
-  std::memcpy(raw.data(), v.data(), raw.size());
-  return make_tensor(name, kFloat, shape, raw);
-}
-
-void add_value(google::protobuf::RepeatedPtrField<onnx::ValueInfoProto>* list, const std::string& name) {
-  auto* v = list->Add();
-  v->set_name(name);
-  v->mutable_type()->mutable_tensor_type()->set_elem_type(kFloat);
-}
-
-onnx::NodeProto& add_node(onnx::GraphProto& g, const std::string& op, std::vector<std::string> in,
-                          std::vector<std::string> out) {
-  auto& n = *g.add_node();
-  n.set_op_type(op);
-  n.set_name(op + "_" + std::to_string(g.node_size()));
-  for (auto& s : in) n.add_input(s);
-  for (auto& s : out) n.add_output(s);
-  return n;
-}
-
 // x [1, 4, 8, 8] -> Conv(conv.w [8, 4, 3, 3]) -> Flatten -> MatMul(mm.w [288, 24]) -> Gemm(gemm.w [24, 16]) -> y
 onnx::ModelProto small_model() {
-  onnx::ModelProto m;
-  m.set_ir_version(7);
-  m.add_opset_import()->set_version(13);
+  onnx::ModelProto m = qk::test::empty_model();
   auto& g = *m.mutable_graph();
-  g.set_name("main");
   add_value(g.mutable_input(), "x");
   add_value(g.mutable_output(), "y");
   *g.add_initializer() = float_tensor("conv.w", {8, 4, 3, 3}, random_weights(8 * 4 * 9, 1));
@@ -84,15 +49,10 @@ onnx::ModelProto small_model() {
   return m;
 }
 
-void save(const onnx::ModelProto& m, const std::string& path) {
-  std::ofstream out(path, std::ios::binary);
-  ASSERT_TRUE(m.SerializeToOstream(&out));
-}
+void save(const onnx::ModelProto& m, const std::string& path) { qk::test::save_model_file(m, path); }
 
 const onnx::TensorProto* initializer(const onnx::GraphProto& g, const std::string& name) {
-  for (const auto& t : g.initializer())
-    if (t.name() == name) return &t;
-  return nullptr;
+  return qk::test::find_initializer(g, name);
 }
 
 std::string error_of(const std::function<void()>& f) {

@@ -56,6 +56,16 @@ int run_onnx_quant(const FileQuantArgs& args, const OnnxArgs& onnx, const std::s
     throw UsageError("--scale and --zero-point are for one tensor");
   if (!args.tensor.empty()) throw UsageError("--tensor is for one .npy; --calib covers the model's values");
   if (onnx.dynamic && !args.calib.empty()) throw UsageError("--dynamic and --calib: choose one");
+  // ONNX stores int8/uint8 codes, and int4 in blocks along a MatMul weight's rows (opset 21).
+  const bool blocked = args.spec.bits == 4 && args.spec.group_size.has_value();
+  if (args.spec.group_size && args.spec.bits != 4)
+    throw UsageError("--group-size is for --bits 4: blocked int4 MatMul weights");
+  if (args.spec.bits != 8 && !blocked)
+    throw UsageError(
+        "an ONNX model takes --bits 8, or --bits 4 with --group-size G (blocked int4 MatMul weights)");
+  if (onnx.dynamic && (!plan.empty() || blocked))
+    throw UsageError(
+        "--dynamic quantizes MatMul weights to int8 per column: no --plan, --bits 4 or --group-size");
   if (!plan.empty() && (args.spec.any_spec_flag() || !args.include.empty() || !args.exclude.empty()))
     throw UsageError("--plan gives every weight its format: no spec flags, --include or --exclude");
   qk::OnnxQuantOptions o;
@@ -91,6 +101,7 @@ int run_onnx_quant(const FileQuantArgs& args, const OnnxArgs& onnx, const std::s
                          {"op", w.op},
                          {"shape", w.shape},
                          {"bits", w.bits},
+                         {"type", w.type},
                          {"granularity", w.granularity},
                          {"bytes_before", w.bytes_before},
                          {"bytes_after", w.bytes_after},
@@ -105,6 +116,7 @@ int run_onnx_quant(const FileQuantArgs& args, const OnnxArgs& onnx, const std::s
                 {"kept_float", r.kept_float},
                 {"activations", r.activations},
                 {"dynamic_matmuls", r.dynamic_matmuls},
+                {"int32_biases", r.int32_biases},
                 {"input_bytes", r.input_bytes},
                 {"output_bytes", r.output_bytes},
                 {"external_data", r.external_data}});
@@ -114,10 +126,11 @@ int run_onnx_quant(const FileQuantArgs& args, const OnnxArgs& onnx, const std::s
              r.opset_before == r.opset_after ? "" : fmt::format(", raised from {}", r.opset_before));
   for (const auto& c : r.converted_ops) fmt::print("  converted {}\n", c);
   for (const auto& w : r.weights)
-    fmt::print("  {:<48} {:<16} {:<14} int{} {:<24} SQNR {:.1f} dB\n", w.name, w.op, shape_text(w.shape),
-               w.bits, w.granularity, w.sqnr_db);
+    fmt::print("  {:<48} {:<16} {:<14} {:<5} {:<24} SQNR {:.1f} dB\n", w.name, w.op, shape_text(w.shape),
+               w.type, w.granularity, w.sqnr_db);
   if (!r.activations.empty())
     fmt::print("  {} activations with QuantizeLinear/DequantizeLinear\n", r.activations.size());
+  if (r.int32_biases) fmt::print("  {} biases as int32 codes\n", r.int32_biases);
   if (r.dynamic_matmuls) fmt::print("  {} MatMul -> MatMulInteger (dynamic)\n", r.dynamic_matmuls);
   for (const auto& k : r.kept_float) fmt::print("  float: {}\n", k);
   fmt::print("  {} -> {}{}: {}\n", human_bytes(r.input_bytes), human_bytes(r.output_bytes),

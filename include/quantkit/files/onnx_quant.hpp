@@ -60,6 +60,7 @@ struct OnnxWeightReport {
   std::string op;         // the op that uses it ("Conv", "MatMul", "LSTM", ...)
   std::vector<std::int64_t> shape;
   int bits = 8;
+  std::string type = "int8";  // the codes' ONNX type: int8, uint8 or int4
   std::string granularity;  // "per-channel (axis 0)", "per-tensor", "blocked (32)"
   std::uint64_t bytes_before = 0, bytes_after = 0;
   double sqnr_db = 0;  // of the dequantized weight against the original
@@ -73,6 +74,7 @@ struct OnnxQuantReport {
   std::vector<std::string> kept_float;     // float weights left as they are, with why
   std::vector<std::string> activations;    // values given a QuantizeLinear/DequantizeLinear pair
   std::int64_t dynamic_matmuls = 0;
+  std::int64_t int32_biases = 0;                    // Conv/Gemm biases written as int32 codes (static)
   std::uint64_t input_bytes = 0, output_bytes = 0;  // files, external data included
   bool external_data = false;
 };
