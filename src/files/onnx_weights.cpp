@@ -245,8 +245,9 @@ void quantize_weights(RewriteContext& ctx) {
                          shape.size() == 2 && shape[0] % choice.group_size == 0;
     if (choice.bits < 8 && !blocked) {
       // ONNX has no int2..int7 and int4 per channel only at opset 21: keep such weights at 8 bits.
-      keep("kept at 8 bits: " + std::to_string(choice.bits) +
-           "-bit blocks are for 2-D MatMul weights whose rows divide by the group");
+      ctx.report.notes.push_back(
+          w.name + ": 8-bit, not " + std::to_string(choice.bits) +
+          "-bit: blocked int4 is for 2-D MatMul weights whose rows divide by the group");
       choice = {8, 0};
     }
     if (blocked) {

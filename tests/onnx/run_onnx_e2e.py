@@ -163,6 +163,26 @@ class E2E:
                     f"(file {ratio:.3f}x FP32)")
         return out
 
+    def plan(self, m):
+        """qtool mixed MODEL.onnx plans a format per weight (layers = weight names); quantize --plan writes
+        each weight as planned: int4 blocks where the plan says 4g32, int8 where it says 8."""
+        import onnx
+        src = os.path.join(self.models, m["file"])
+        plan = os.path.join(self.a.workdir, f"{m['name']}.plan.json")
+        if self.qtool("mixed", src, "--budget-bits", "6", "--candidates", "8,4g32", "-o", plan) is None:
+            return
+        with open(plan) as f:
+            formats = {layer["name"]: layer["format"] for layer in json.load(f)["layers"]}
+        self.expect(set(formats) == set(m["weights"]), f"{m['name']} plan: one layer per weight {sorted(formats)}")
+        out = self.quantize(m, "int4", "--plan", plan, tag="plan")
+        if out is None:
+            return
+        types = {t.name: t.data_type for g in self.graphs(onnx.load(out)) for t in g.initializer}
+        for name, fmt in formats.items():
+            want = onnx.TensorProto.INT8 if fmt == "8" else 22  # int4 (onnx 1.12 has no name for it)
+            self.expect(types.get(name + "_quantized") == want,
+                        f"{m['name']} plan: {name} planned {fmt}, written as type {types.get(name + '_quantized')}")
+
     def fp32_bytes(self, m):
         return sum(os.path.getsize(p) for p in glob.glob(os.path.join(self.models, m["file"] + "*")))
 
@@ -334,6 +354,7 @@ class E2E:
                 out = self.quantize(m, "int4", "--bits", "4", "--group-size", "32")
                 if out:
                     self.expect(self.op_counts(out).get("DequantizeLinear", 0) > 0, "matmul int4: DequantizeLinear")
+                self.plan(m)
                 out = self.quantize(m, "dynamic", "--dynamic")
                 if out:
                     ops = self.op_counts(out)

@@ -114,6 +114,7 @@ int run_onnx_quant(const FileQuantArgs& args, const OnnxArgs& onnx, const std::s
                 {"converted_ops", r.converted_ops},
                 {"weights", weights},
                 {"kept_float", r.kept_float},
+                {"notes", r.notes},
                 {"activations", r.activations},
                 {"dynamic_matmuls", r.dynamic_matmuls},
                 {"int32_biases", r.int32_biases},
@@ -133,6 +134,7 @@ int run_onnx_quant(const FileQuantArgs& args, const OnnxArgs& onnx, const std::s
   if (r.int32_biases) fmt::print("  {} biases as int32 codes\n", r.int32_biases);
   if (r.dynamic_matmuls) fmt::print("  {} MatMul -> MatMulInteger (dynamic)\n", r.dynamic_matmuls);
   for (const auto& k : r.kept_float) fmt::print("  float: {}\n", k);
+  for (const auto& k : r.notes) fmt::print("  note: {}\n", k);
   fmt::print("  {} -> {}{}: {}\n", human_bytes(r.input_bytes), human_bytes(r.output_bytes),
              r.external_data ? " (with external data)" : "",
              size_change(static_cast<double>(r.input_bytes) /

@@ -72,6 +72,7 @@ struct OnnxQuantReport {
   std::vector<std::string> converted_ops;  // "Squeeze x3" when the opset was raised
   std::vector<OnnxWeightReport> weights;   // quantized
   std::vector<std::string> kept_float;     // float weights left as they are, with why
+  std::vector<std::string> notes;          // weights written otherwise than asked (8-bit for 4), with why
   std::vector<std::string> activations;    // values given a QuantizeLinear/DequantizeLinear pair
   std::int64_t dynamic_matmuls = 0;
   std::int64_t int32_biases = 0;                    // Conv/Gemm biases written as int32 codes (static)
