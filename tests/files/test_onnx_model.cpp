@@ -170,6 +170,25 @@ TEST(OnnxQuantize, ExternalDataInAndOut) {
             read_raw(*initializer(in.model.graph(), "mm.w_quantized"), in.dir));
 }
 
+TEST(OnnxModel, AutoExternalDataWhenTheModelPassesTheInlineLimit) {
+  // The 2 GB switch, with the limit lowered to a few KiB: large tensors move to OUT.onnx.data, small ones
+  // and the model stay; under the limit nothing moves and no data file is made.
+  TempDir dir;
+  onnx::ModelProto m = small_model();
+  SaveOptions over;
+  over.inline_limit = 4096;
+  save_model(m, dir / "over.onnx", dir.path.string(), over);
+  const LoadedModel a = load_model(dir / "over.onnx");
+  EXPECT_TRUE(is_external(*initializer(a.model.graph(), "mm.w")));
+  EXPECT_TRUE(fs::exists(dir / "over.onnx.data"));
+  EXPECT_EQ(read_floats(*initializer(a.model.graph(), "mm.w"), a.dir),
+            read_floats(*initializer(small_model().graph(), "mm.w"), ""));
+  onnx::ModelProto n = small_model();
+  save_model(n, dir / "under.onnx", dir.path.string(), {});
+  EXPECT_FALSE(fs::exists(dir / "under.onnx.data"));
+  EXPECT_FALSE(is_external(*initializer(load_model(dir / "under.onnx").model.graph(), "mm.w")));
+}
+
 // Each bad model: load_model and quantize_onnx refuse it naming the file, and nothing is written.
 void expect_refused(const std::string& path, const std::string& problem) {
   const std::string e = error_of([&] { load_model(path); });
