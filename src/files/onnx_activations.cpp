@@ -28,16 +28,6 @@ bool is_fused_activation(const onnx::NodeProto& n) {
   return (n.domain().empty() || n.domain() == "ai.onnx") && (n.op_type() == "Relu" || n.op_type() == "Clip");
 }
 
-template <class F>
-void for_each_graph(onnx::GraphProto& g, F&& f) {
-  f(g);
-  for (auto& node : *g.mutable_node())
-    for (auto& a : *node.mutable_attribute()) {
-      if (a.has_g()) for_each_graph(*a.mutable_g(), f);
-      for (auto& sg : *a.mutable_graphs()) for_each_graph(sg, f);
-    }
-}
-
 // Float weights by name, with their type (a model may hold float16 weights, which stay as they are).
 std::map<std::string, std::int32_t> weight_types(onnx::ModelProto& model) {
   std::map<std::string, std::int32_t> types;

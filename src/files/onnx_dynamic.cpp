@@ -12,7 +12,7 @@
 #include "onnx_rewrite.hpp"
 #include "quantkit/core/error.hpp"
 #include "quantkit/core/tensor_view.hpp"
-#include "quantkit/ptq/weight_clip.hpp"
+#include "quantkit/ptq/stats.hpp"
 
 namespace qk::onnxfile {
 
@@ -22,9 +22,7 @@ void quantize_dynamic_matmuls(RewriteContext& ctx) {
     const Shape shape = dims(*w.tensor);
     if (shape.size() != 2 || numel(*w.tensor) < opt.min_elements || w.tensor->data_type() != kFloat) continue;
     if (!ctx.initializers_are_inputs && w.constant_node < 0 && is_graph_input(*w.graph, w.name)) continue;
-    if ((!opt.include.empty() && !glob_list_match(opt.include, w.name)) ||
-        glob_list_match(opt.exclude, w.name))
-      continue;
+    if (!is_selected(opt, w.name)) continue;
     const WeightUse use = weight_use(*w.graph, w.name);
     if (!use.direct || use.compute.empty()) continue;
     bool only_matmul_b = true;
@@ -33,26 +31,11 @@ void quantize_dynamic_matmuls(RewriteContext& ctx) {
                       (u.node->domain().empty() || u.node->domain() == "ai.onnx");
     if (!only_matmul_b) continue;
     const std::vector<float> x = read_floats(*w.tensor, ctx.dir);
-    QuantSpec spec;
-    spec.bits = 8;
-    spec.is_signed = true;
-    spec.scheme = Scheme::kSymmetric;
-    spec.granularity = Granularity::kPerChannel;
-    spec.axis = 1;
-    const TensorView<const float> view(x.data(), shape);
-    const QuantParams params = opt.weight_range == OnnxQuantOptions::WeightRange::kMse
-                                   ? mse_clipped_params(view, spec)
-                                   : choose_qparams<float>(view, spec);
-    std::vector<std::int8_t> q(x.size());
-    quantize<float, std::int8_t>(view, params, std::span<std::int8_t>(q));
-    std::vector<float> deq(x.size());
-    dequantize<std::int8_t, float>(TensorView<const std::int8_t>(q.data(), shape), params,
-                                   std::span<float>(deq));
-    double signal = 0, noise = 0;
-    for (std::size_t i = 0; i < x.size(); ++i) {
-      signal += double{x[i]} * x[i];
-      noise += (double{x[i]} - deq[i]) * (double{x[i]} - deq[i]);
-    }
+    QuantSpec spec = default_weight_spec(2);
+    spec.axis = 1;  // B's columns: MatMulInteger's per-column zero points
+    std::vector<std::int8_t> q;
+    const QuantizedWeight qw = quantize_weight(x, shape, spec, opt.weight_range, q);
+    const QuantParams& params = qw.params;
 
     const std::int64_t N = shape[1];
     std::string code_bytes(q.size(), '\0');
@@ -63,15 +46,12 @@ void quantize_dynamic_matmuls(RewriteContext& ctx) {
     const std::string scale = ctx.names.fresh(w.name + "_scale");
     const std::string zero = ctx.names.fresh(w.name + "_zero_point");
     onnx::GraphProto& wg = *w.graph;
-    if (w.constant_node >= 0) {
-      // A Constant weight stays a Constant, now of the codes under their own name.
-      onnx::NodeProto& c = *wg.mutable_node(w.constant_node);
-      *w.tensor = make_tensor(codes, kInt8, shape, code_bytes);
-      c.set_output(0, codes);
-    } else {
-      *w.tensor = make_tensor(codes, kInt8, shape, code_bytes);
+    // The weight's tensor becomes the codes; a Constant stays a Constant, now under the codes' name.
+    *w.tensor = make_tensor(codes, kInt8, shape, code_bytes);
+    if (w.constant_node >= 0)
+      wg.mutable_node(w.constant_node)->set_output(0, codes);
+    else
       drop_graph_input(wg, w.name);
-    }
     *wg.add_initializer() = make_tensor(scale, kFloat, {N}, scale_bytes);
     ctx.created.insert(scale);
     *wg.add_initializer() = make_tensor(zero, kInt8, {N}, std::string(static_cast<std::size_t>(N), '\0'));
@@ -108,7 +88,7 @@ void quantize_dynamic_matmuls(RewriteContext& ctx) {
     rep.granularity = "per-channel (axis 1)";
     rep.bytes_before = x.size() * 4;
     rep.bytes_after = q.size() + params.scale.size() * 5;
-    rep.sqnr_db = noise == 0 ? std::numeric_limits<double>::infinity() : 10 * std::log10(signal / noise);
+    rep.sqnr_db = compare(x, qw.dequantized).sqnr_db;
     ctx.weight_params[w.name] = params;
     ctx.report.weights.push_back(std::move(rep));
   }

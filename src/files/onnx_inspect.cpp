@@ -8,6 +8,7 @@
 
 #include "onnx_rewrite.hpp"
 #include "quantkit/core/error.hpp"
+#include "quantkit/ptq/stats.hpp"
 
 namespace qk {
 
@@ -199,16 +200,9 @@ OnnxInspectReport inspect_onnx(const std::string& path, const std::string& refer
           } catch (const Error& e) {
             throw Error(path + ": " + e.what());
           }
-          double signal = 0, noise = 0, worst = 0;
-          for (std::size_t i = 0; i < y.size(); ++i) {
-            const double e = double{it->second[i]} - y[i];
-            signal += double{it->second[i]} * it->second[i];
-            noise += e * e;
-            worst = std::max(worst, std::abs(e));
-          }
-          info.sqnr_db =
-              noise == 0 ? std::numeric_limits<double>::infinity() : 10 * std::log10(signal / noise);
-          info.max_abs_error = worst;
+          const ErrorStats e = compare(it->second, y);
+          info.sqnr_db = e.sqnr_db;
+          info.max_abs_error = e.max_abs;
         }
         break;
       }

@@ -32,16 +32,12 @@ std::vector<std::string> external_files(const onnx::ModelProto& model, const std
       for (const auto& kv : t.external_data())
         if (kv.key() == "location") files.insert(dir.empty() ? kv.value() : dir + "/" + kv.value());
   };
-  auto visit = [&](const onnx::GraphProto& g, auto&& self) -> void {
+  onnxfile::for_each_graph(model.graph(), [&](const onnx::GraphProto& g) {
     for (const auto& t : g.initializer()) note(t);
     for (const auto& n : g.node())
-      for (const auto& a : n.attribute()) {
+      for (const auto& a : n.attribute())
         if (a.has_t()) note(a.t());
-        if (a.has_g()) self(a.g(), self);
-        for (const auto& sg : a.graphs()) self(sg, self);
-      }
-  };
-  visit(model.graph(), visit);
+  });
   return {files.begin(), files.end()};
 }
 
@@ -126,8 +122,7 @@ OnnxQuantReport quantize_onnx(const std::string& input, const std::string& outpu
                   : options.external == OnnxQuantOptions::External::kNever ? onnxfile::ExternalData::kNever
                                                                            : onnxfile::ExternalData::kAuto;
   report.output_bytes = onnxfile::save_model(loaded.model, output, loaded.dir, save);
-  report.external_data = file_size(output + ".data") > 0 && save.external != onnxfile::ExternalData::kNever &&
-                         report.output_bytes > file_size(output);
+  report.external_data = report.output_bytes > file_size(output);  // the rest went to OUT.onnx.data
   return report;
 }
 

@@ -9,7 +9,9 @@
 
 #include "../io/onnx_model.hpp"
 #include "quantkit/core/quantize.hpp"
+#include "quantkit/core/tensor_view.hpp"
 #include "quantkit/files/onnx_quant.hpp"
+#include "quantkit/ptq/weight_clip.hpp"
 
 namespace qk::onnxfile {
 
@@ -52,12 +54,35 @@ void quantize_weights(RewriteContext& ctx);          // every eligible weight ->
 void insert_activation_qdq(RewriteContext& ctx);     // static: the Q/DQ pairs and int32 biases
 
 // Helpers the passes share.
+// A weight's codes by quantkit's rules (the same as `quantize_file` on it as .npy), in `Q` (int8 or
+// uint8), with their parameters and the dequantized values the report's error is measured on.
+struct QuantizedWeight {
+  QuantParams params;
+  std::vector<float> dequantized;
+};
+template <class Q>
+QuantizedWeight quantize_weight(const std::vector<float>& x, const Shape& shape, const QuantSpec& spec,
+                                OnnxQuantOptions::WeightRange range, std::vector<Q>& codes) {
+  QuantizedWeight out;
+  const TensorView<const float> view(x.data(), shape);
+  out.params = range == OnnxQuantOptions::WeightRange::kMse ? mse_clipped_params(view, spec)
+                                                            : choose_qparams<float>(view, spec);
+  codes.resize(x.size());
+  quantize<float, Q>(view, out.params, std::span<Q>(codes));
+  out.dequantized.resize(x.size());
+  dequantize<Q, float>(TensorView<const Q>(codes.data(), shape), out.params,
+                       std::span<float>(out.dequantized));
+  return out;
+}
+
+// Whether the options' include/exclude patterns select the weight.
+bool is_selected(const OnnxQuantOptions& options, const std::string& name);
+
 onnx::NodeProto make_node(const std::string& op, std::vector<std::string> inputs,
                           std::vector<std::string> outputs, const std::string& name);
 void set_int_attribute(onnx::NodeProto& node, const std::string& name, std::int64_t value);
 // Replaces every read of `from` by `to` in `graph` and the subgraphs that see it from outer scope.
 void rename_reads(onnx::GraphProto& graph, const std::string& from, const std::string& to);
-bool glob_list_match(const std::vector<std::string>& patterns, const std::string& name);
 void drop_graph_input(onnx::GraphProto& graph, const std::string& name);
 bool is_graph_input(const onnx::GraphProto& graph, const std::string& name);
 

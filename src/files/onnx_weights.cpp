@@ -11,7 +11,7 @@
 #include "onnx_rewrite.hpp"
 #include "quantkit/core/error.hpp"
 #include "quantkit/core/tensor_view.hpp"
-#include "quantkit/ptq/weight_clip.hpp"
+#include "quantkit/ptq/stats.hpp"
 
 namespace qk::onnxfile {
 
@@ -24,29 +24,13 @@ bool default_domain(const onnx::NodeProto& node) {
 // Whether the weight's name is also defined somewhere else in the model (an outer or inner scope).
 bool defined_elsewhere(const onnx::ModelProto& model, const Weight& w) {
   int count = 0;
-  auto visit = [&](const onnx::GraphProto& g, auto&& self) -> void {
+  for_each_graph(model.graph(), [&](const onnx::GraphProto& g) {
     for (const auto& i : g.input()) count += i.name() == w.name && &g != w.graph;
     for (const auto& t : g.initializer()) count += t.name() == w.name;
-    for (const auto& n : g.node()) {
+    for (const auto& n : g.node())
       for (const auto& o : n.output()) count += o == w.name;
-      for (const auto& a : n.attribute()) {
-        if (a.has_g()) self(a.g(), self);
-        for (const auto& sg : a.graphs()) self(sg, self);
-      }
-    }
-  };
-  visit(model.graph(), visit);
+  });
   return count > 1;
-}
-
-double sqnr_db(const std::vector<float>& x, const std::vector<float>& y) {
-  double signal = 0, noise = 0;
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    signal += double{x[i]} * x[i];
-    noise += (double{x[i]} - y[i]) * (double{x[i]} - y[i]);
-  }
-  if (noise == 0) return std::numeric_limits<double>::infinity();
-  return 10 * std::log10(signal / noise);
 }
 
 template <class T>
@@ -87,27 +71,6 @@ void replace_weight(RewriteContext& ctx, const Weight& w, onnx::TensorProto code
   }
   *g.add_initializer() = std::move(scale);
   if (zero_point) *g.add_initializer() = std::move(*zero_point);
-}
-
-struct Quantized {
-  QuantParams params;
-  std::vector<float> dequantized;
-};
-
-// Per-channel (or per-tensor) codes of x in `Q` (int8 or uint8), by quantkit's observer and rounding.
-template <class Q>
-Quantized quantize_codes(const std::vector<float>& x, const Shape& shape, const QuantSpec& spec,
-                         OnnxQuantOptions::WeightRange range, std::vector<Q>& codes) {
-  Quantized out;
-  const TensorView<const float> view(x.data(), shape);
-  out.params = range == OnnxQuantOptions::WeightRange::kMse ? mse_clipped_params(view, spec)
-                                                            : choose_qparams<float>(view, spec);
-  codes.resize(x.size());
-  quantize<float, Q>(view, out.params, std::span<Q>(codes));
-  out.dequantized.resize(x.size());
-  dequantize<Q, float>(TensorView<const Q>(codes.data(), shape), out.params,
-                       std::span<float>(out.dequantized));
-  return out;
 }
 
 }  // namespace
@@ -162,10 +125,13 @@ bool is_graph_input(const onnx::GraphProto& g, const std::string& name) {
   return false;
 }
 
-bool glob_list_match(const std::vector<std::string>& patterns, const std::string& name) {
-  for (const auto& p : patterns)
-    if (::fnmatch(p.c_str(), name.c_str(), 0) == 0) return true;
-  return false;
+bool is_selected(const OnnxQuantOptions& options, const std::string& name) {
+  auto any = [&](const std::vector<std::string>& patterns) {
+    for (const auto& p : patterns)
+      if (::fnmatch(p.c_str(), name.c_str(), 0) == 0) return true;
+    return false;
+  };
+  return (options.include.empty() || any(options.include)) && !any(options.exclude);
 }
 
 void quantize_weights(RewriteContext& ctx) {
@@ -204,8 +170,7 @@ void quantize_weights(RewriteContext& ctx) {
       keep("small (" + std::to_string(n) + " values)");
       continue;
     }
-    if ((!opt.include.empty() && !glob_list_match(opt.include, w.name)) ||
-        glob_list_match(opt.exclude, w.name)) {
+    if (!is_selected(opt, w.name)) {
       keep("left out by include/exclude");
       continue;
     }
@@ -267,8 +232,8 @@ void quantize_weights(RewriteContext& ctx) {
       spec.granularity = Granularity::kPerGroup;
       spec.group_size = G;
       std::vector<std::int8_t> qt;
-      const Quantized qz = quantize_codes<std::int8_t>(xt, {N, K}, spec, opt.weight_range, qt);
-      rep.sqnr_db = sqnr_db(xt, qz.dequantized);
+      const QuantizedWeight qz = quantize_weight<std::int8_t>(xt, {N, K}, spec, opt.weight_range, qt);
+      rep.sqnr_db = compare(xt, qz.dequantized).sqnr_db;
       std::string packed((static_cast<std::size_t>(K * N) + 1) / 2, '\0');
       for (std::int64_t k = 0; k < K; ++k)
         for (std::int64_t j = 0; j < N; ++j) {
@@ -296,15 +261,15 @@ void quantize_weights(RewriteContext& ctx) {
     if (spec.granularity == Granularity::kPerGroup) spec.granularity = Granularity::kPerChannel;
     spec.axis = axis;
     const bool per_channel = spec.granularity == Granularity::kPerChannel;
-    Quantized qz;
+    QuantizedWeight qz;
     std::string code_bytes;
     if (spec.is_signed) {
       std::vector<std::int8_t> q;
-      qz = quantize_codes<std::int8_t>(x, shape, spec, opt.weight_range, q);
+      qz = quantize_weight<std::int8_t>(x, shape, spec, opt.weight_range, q);
       code_bytes = bytes_of(q);
     } else {
       std::vector<std::uint8_t> q;
-      qz = quantize_codes<std::uint8_t>(x, shape, spec, opt.weight_range, q);
+      qz = quantize_weight<std::uint8_t>(x, shape, spec, opt.weight_range, q);
       code_bytes = bytes_of(q);
     }
     const std::int32_t code_type = spec.is_signed ? kInt8 : kUint8;
@@ -316,7 +281,7 @@ void quantize_weights(RewriteContext& ctx) {
     rep.bits = choice.bits;
     rep.type = spec.is_signed ? "int8" : "uint8";
     rep.granularity = per_channel ? "per-channel (axis " + std::to_string(axis) + ")" : "per-tensor";
-    rep.sqnr_db = sqnr_db(x, qz.dequantized);
+    rep.sqnr_db = compare(x, qz.dequantized).sqnr_db;
     rep.bytes_after = code_bytes.size() + qz.params.scale.size() * 5;
     onnx::TensorProto codes =
         make_tensor(ctx.names.fresh(w.name + "_quantized"), code_type, shape, code_bytes);

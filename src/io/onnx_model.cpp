@@ -178,16 +178,6 @@ class AtomicFileStream : public google::protobuf::io::CopyingOutputStream {
   io::AtomicFile& file_;
 };
 
-template <class F>
-void for_each_graph(onnx::GraphProto& g, F&& f) {
-  f(g);
-  for (auto& node : *g.mutable_node())
-    for (auto& a : *node.mutable_attribute()) {
-      if (a.has_g()) for_each_graph(*a.mutable_g(), f);
-      for (auto& sg : *a.mutable_graphs()) for_each_graph(sg, f);
-    }
-}
-
 void collect_weights(onnx::GraphProto& g, const std::string& path, std::vector<Weight>& out) {
   for (auto& t : *g.mutable_initializer())
     if (is_float_type(t.data_type())) out.push_back({&g, &t, -1, t.name(), path});

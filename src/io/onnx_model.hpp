@@ -132,6 +132,27 @@ struct WeightUse {
 };
 WeightUse weight_use(const onnx::GraphProto& graph, const std::string& value);
 
+// Calls f(graph) on the main graph and every subgraph (If/Loop/Scan bodies), outer graphs first. f may add
+// to the graph it is given, but not to another graph of the walk (a parent's nodes are being iterated).
+template <class F>
+void for_each_graph(onnx::GraphProto& graph, F&& f) {
+  f(graph);
+  for (auto& node : *graph.mutable_node())
+    for (auto& a : *node.mutable_attribute()) {
+      if (a.has_g()) for_each_graph(*a.mutable_g(), f);
+      for (auto& sg : *a.mutable_graphs()) for_each_graph(sg, f);
+    }
+}
+template <class F>
+void for_each_graph(const onnx::GraphProto& graph, F&& f) {
+  f(graph);
+  for (const auto& node : graph.node())
+    for (const auto& a : node.attribute()) {
+      if (a.has_g()) for_each_graph(a.g(), f);
+      for (const auto& sg : a.graphs()) for_each_graph(sg, f);
+    }
+}
+
 // A name not used by any value, node or initializer of the model: base, base_1, base_2, ...
 class NameSet {
  public:

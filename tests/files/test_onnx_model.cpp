@@ -79,7 +79,7 @@ TEST(OnnxQuantize, PerChannelScalesAndCodesEqualTheNpyPath) {
     qk::io::write_npy(dir / (name + ".npy"), qk::io::DType::kFloat32, dims(*w),
                       std::as_bytes(std::span<const float>(x)));
     qk::FileQuantOptions o;
-    o.spec = qk::OnnxQuantOptions::default_weight_spec();
+    o.spec = qk::default_weight_spec(2);
     o.spec.axis = axis;
     qk::quantize_file(dir / (name + ".npy"), dir / (name + ".npz"), o);
     const qk::io::QuantizedFile npz = qk::io::read_quantized(dir / (name + ".npz"));

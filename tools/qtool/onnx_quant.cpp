@@ -7,6 +7,7 @@
 
 #include <cmath>
 
+#include "quantkit/core/tensor_view.hpp"
 #include "quantkit/files/calibration_file.hpp"
 #include "quantkit/files/onnx_quant.hpp"
 
@@ -16,12 +17,6 @@ namespace {
 
 nlohmann::json finite_or_null(double v) {
   return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
-}
-
-std::string shape_text(const std::vector<std::int64_t>& shape) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
 }
 
 }  // namespace
@@ -127,8 +122,8 @@ int run_onnx_quant(const FileQuantArgs& args, const OnnxArgs& onnx, const std::s
              r.opset_before == r.opset_after ? "" : fmt::format(", raised from {}", r.opset_before));
   for (const auto& c : r.converted_ops) fmt::print("  converted {}\n", c);
   for (const auto& w : r.weights)
-    fmt::print("  {:<48} {:<16} {:<14} {:<5} {:<24} SQNR {:.1f} dB\n", w.name, w.op, shape_text(w.shape),
-               w.type, w.granularity, w.sqnr_db);
+    fmt::print("  {:<48} {:<16} {:<14} {:<5} {:<24} SQNR {:.1f} dB\n", w.name, w.op,
+               qk::shape_string(w.shape), w.type, w.granularity, w.sqnr_db);
   if (!r.activations.empty())
     fmt::print("  {} activations with QuantizeLinear/DequantizeLinear\n", r.activations.size());
   if (r.int32_biases) fmt::print("  {} biases as int32 codes\n", r.int32_biases);
@@ -189,7 +184,7 @@ int inspect_onnx_model(const std::string& path, const std::string& reference, co
       note += fmt::format(", SQNR {:.1f} dB, max |err| {:.3g}", *i.sqnr_db, i.max_abs_error.value_or(0));
     if (i.would_quantize) quantizable += i.bytes;
     fmt::print("  {:<52} {:<10} {:<8} {:<14} {:>10}  {}\n", i.name, i.op.empty() ? "-" : i.op, i.dtype,
-               shape_text(i.shape), human_bytes(i.bytes), note);
+               qk::shape_string(i.shape), human_bytes(i.bytes), note);
   }
   fmt::print("  {} of tensors, {} in weights quantize_onnx would quantize (smaller tensors not listed)\n",
              human_bytes(total), human_bytes(quantizable));

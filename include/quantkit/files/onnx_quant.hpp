@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "quantkit/core/spec.hpp"
+#include "quantkit/ptq/weight_spec.hpp"
 
 namespace qk {
 
@@ -32,7 +33,7 @@ struct OnnxQuantOptions {
   // Weights: int8 symmetric per channel by default. bits 4 with a group size writes blocked int4 for MatMul
   // weights (other weights stay 8-bit). Per tensor when granularity is kPerTensor. The axis is chosen per
   // weight (its output channels) and is not read from here.
-  QuantSpec weight_spec = default_weight_spec();
+  QuantSpec weight_spec = default_weight_spec(2);
   // Static: calib.json from calibrate_files over activations named by ONNX value names; the activation
   // spec (uint8/int8, affine/symmetric) is the one stored in it.
   std::string calib_path;
@@ -43,15 +44,6 @@ struct OnnxQuantOptions {
   // clipped range with the least squared error (ptq/weight_clip.hpp).
   enum class WeightRange { kMinMax, kMse } weight_range = WeightRange::kMinMax;
   enum class External { kAuto, kAlways, kNever } external = External::kAuto;
-
-  static QuantSpec default_weight_spec() {
-    QuantSpec s;
-    s.bits = 8;
-    s.is_signed = true;
-    s.scheme = Scheme::kSymmetric;
-    s.granularity = Granularity::kPerChannel;
-    return s;
-  }
 };
 
 struct OnnxWeightReport {
